@@ -1,0 +1,232 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection: parameterised statements, typed rows, transactions, COPY IN and advisory locks.
+///
+/// The `Postgres` module is the only code in BankSync that calls libpq. Nothing here builds SQL from
+/// values: every value travels as a parameter. A connection runs one statement at a time; use it from one
+/// task at a time (a pool hands connections out).
+public final class PostgresConnection: @unchecked Sendable {
+    let handle: OpaquePointer
+    private var isClosed = false
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        if !isClosed { PQfinish(handle) }
+    }
+
+    /// Opens a connection from a libpq conninfo string (`host=… dbname=…`) or a `postgres://` URI.
+    /// Sessions run in UTC with ISO dates, so timestamps and dates decode the same everywhere.
+    public static func connect(_ connectionString: String, applicationName: String = "banksync") throws -> PostgresConnection {
+        let settings = try ConnectionString.parse(connectionString)
+        let keywords = ["dbname", "application_name", "client_encoding", "connect_timeout"]
+        let values = [connectionString, applicationName, "UTF8", settings.hasConnectTimeout ? nil : "10"]
+        let handle = withCStrings(keywords) { keywordPointers in
+            withOptionalCStrings(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else { throw PostgresError.connect(.other, message: "out of memory") }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = settings.redact(lastErrorMessage(handle))
+            PQfinish(handle)
+            throw PostgresError.connect(ConnectionString.classify(message), message: message)
+        }
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        let connection = PostgresConnection(handle: handle)
+        try connection.execute("SET TIME ZONE 'UTC'")
+        try connection.execute("SET DateStyle = 'ISO, YMD'")
+        try connection.execute("SET IntervalStyle = 'iso_8601'")
+        return connection
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        PQfinish(handle)
+    }
+
+    /// Whether the underlying socket is still usable (false after a server restart or network drop).
+    public var isHealthy: Bool { !isClosed && PQstatus(handle) == CONNECTION_OK }
+
+    /// Server process id of this session (useful to cancel or terminate it from another session).
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
+    // MARK: statements
+
+    /// Runs one statement with parameters `$1…$n` and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
+        let result = try withParameters(parameters) { count, types, values, lengths, formats in
+            PQexecParams(handle, sql, count, types, values, lengths, formats, 0)
+        }
+        return try check(result, sql: sql)
+    }
+
+    /// Runs one statement and returns how many rows it touched.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
+        try query(sql, parameters).affectedRows
+    }
+
+    /// Runs a statement expected to return exactly one row and decodes its first column.
+    public func queryValue<T: PostgresDecodable>(_ type: T.Type = T.self, _ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> T {
+        guard let row = try query(sql, parameters).first else { throw PostgresError.noRows(statement: sql) }
+        return try row.decode(T.self, at: 0)
+    }
+
+    /// Runs a trusted multi-statement script (a migration file) with the simple query protocol.
+    /// Never pass text containing outside values here: it takes no parameters by design.
+    public func executeScript(_ script: String) throws {
+        try check(PQexec(handle, script), sql: "script")
+    }
+
+    // MARK: transactions
+
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    public func withTransaction<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        try execute("BEGIN")
+        let value: T
+        do {
+            value = try await body()
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        // A transaction that failed inside `body` (an error swallowed there) makes COMMIT roll back
+        // silently; `check` turns that into an error instead of reporting success.
+        try execute("COMMIT")
+        return value
+    }
+
+    func rollbackQuietly() {
+        guard isHealthy else { return }
+        PQclear(PQexec(handle, "ROLLBACK"))
+    }
+
+    // MARK: advisory locks
+
+    /// Holds a session-level advisory lock on `key` while `body` runs, waiting for it if needed.
+    public func withAdvisoryLock<T>(
+        _ key: Int64,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        try execute("SELECT pg_advisory_lock($1)", [key])
+        defer { _ = try? execute("SELECT pg_advisory_unlock($1)", [key]) }
+        return try await body()
+    }
+
+    /// Takes a session-level advisory lock if it is free; returns whether it was taken.
+    public func tryAdvisoryLock(_ key: Int64) throws -> Bool {
+        try queryValue(Bool.self, "SELECT pg_try_advisory_lock($1)", [key])
+    }
+
+    public func advisoryUnlock(_ key: Int64) throws {
+        try execute("SELECT pg_advisory_unlock($1)", [key])
+    }
+
+    /// Takes a transaction-level advisory lock (released at COMMIT/ROLLBACK), waiting for it if needed.
+    public func advisoryTransactionLock(_ key: Int64) throws {
+        try execute("SELECT pg_advisory_xact_lock($1)", [key])
+    }
+
+    // MARK: results and errors
+
+    @discardableResult
+    func check(_ result: OpaquePointer?, sql: String) throws -> QueryResult {
+        guard let result else { throw lostOrServerError(nil) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            if sql == "COMMIT" {
+                let status = String(cString: PQcmdStatus(result))
+                if status == "ROLLBACK" {
+                    PQclear(result)
+                    throw PostgresError.server(ServerError(
+                        sqlState: "25P02", severity: "ERROR",
+                        message: "the transaction was aborted by an earlier error and has been rolled back"))
+                }
+            }
+            return QueryResult(result)
+        default:
+            let error = lostOrServerError(result)
+            PQclear(result)
+            throw error
+        }
+    }
+
+    func lostOrServerError(_ result: OpaquePointer?) -> PostgresError {
+        if let result, let state = field(result, "C") {
+            return .server(ServerError(
+                sqlState: state,
+                severity: field(result, "V") ?? field(result, "S") ?? "ERROR",
+                message: field(result, "M") ?? "unknown error",
+                detail: field(result, "D"),
+                hint: field(result, "H"),
+                position: field(result, "P").flatMap { Int($0) },
+                constraint: field(result, "n"),
+                table: field(result, "t")))
+        }
+        return .connectionLost(message: Self.lastErrorMessage(handle))
+    }
+
+    private func field(_ result: OpaquePointer, _ code: Character) -> String? {
+        guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+        return String(cString: value)
+    }
+
+    static func lastErrorMessage(_ handle: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(handle) else { return "unknown error" }
+        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+// MARK: C string plumbing
+
+private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    withOptionalCStrings(strings, body)
+}
+
+private func withOptionalCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers = strings.map { $0.map { UnsafePointer(strdup($0)!) } } + [nil]
+    defer { pointers.forEach { free(UnsafeMutableRawPointer(mutating: $0)) } }
+    return body(pointers)
+}
+
+private func withParameters<R>(
+    _ parameters: [any PostgresEncodable],
+    _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
+) throws -> R {
+    var types = [Oid]()
+    var values = [UnsafePointer<CChar>?]()
+    var lengths = [Int32]()
+    var formats = [Int32]()
+    var owned = [UnsafeMutableRawPointer]()
+    defer { owned.forEach { free($0) } }
+    for parameter in parameters {
+        switch parameter.postgresParameter {
+        case .null:
+            types.append(0); values.append(nil); lengths.append(0); formats.append(0)
+        case .text(let text):
+            let copy = strdup(text)!
+            owned.append(UnsafeMutableRawPointer(copy))
+            types.append(0); values.append(UnsafePointer(copy)); lengths.append(0); formats.append(0)
+        case .binary(let bytes, let type):
+            let buffer = malloc(max(bytes.count, 1))!
+            bytes.withUnsafeBytes { source in
+                if let base = source.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) }
+            }
+            owned.append(buffer)
+            types.append(type.rawValue)
+            values.append(UnsafePointer(buffer.assumingMemoryBound(to: CChar.self)))
+            lengths.append(Int32(bytes.count)); formats.append(1)
+        }
+    }
+    return body(Int32(parameters.count), types, values, lengths, formats)
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Postgres
+import Store
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply pending schema migrations from sql/ (safe to run concurrently).")
+
+    @Flag(help: "Only print the schema version and pending migrations; change nothing.")
+    var status = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let settings = try DatabaseSettings.load()
+            let migrator = Migrator(migrations: try Migration.load(from: settings.migrationsDirectory))
+            let connection = try PostgresConnection.connect(settings.connectionString)
+            defer { connection.close() }
+            if status {
+                let (version, pending) = try migrator.status(connection)
+                print("schema version \(version); pending: \(pending.isEmpty ? "none" : pending.joined(separator: ", "))")
+                return
+            }
+            let report = try await migrator.migrate(connection)
+            if report.applied.isEmpty {
+                print("schema is up to date at version \(report.version)")
+            } else {
+                print("applied \(report.applied.joined(separator: ", ")); schema at version \(report.version)")
+            }
+        }
+    }
+}

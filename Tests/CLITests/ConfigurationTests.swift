@@ -1,0 +1,26 @@
+import Testing
+import TestSupport
+
+/// The executable's contract with cron and operators: one clear line and exit 2 for a bad setting.
+@Suite struct ConfigurationTests {
+    @Test func missingDatabaseURLExitsTwoNamingTheSetting() async throws {
+        let outcome = try await BankSyncProcess.run(["migrate"], environment: [:])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.hasPrefix("banksync: DATABASE_URL"))
+        #expect(outcome.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func malformedDatabaseURLExitsTwoWithoutThePassword() async throws {
+        let outcome = try await BankSyncProcess.run(["migrate"], environment: ["DATABASE_URL": "postgres://u:Hunter2Secret@host:notaport/db"])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("DATABASE_URL"))
+        #expect(!outcome.stderr.contains("Hunter2Secret"))
+    }
+
+    @Test func unreachableDatabaseExitsThree() async throws {
+        let outcome = try await BankSyncProcess.run(["migrate"], environment: ["DATABASE_URL": "postgres://u:Hunter2Secret@127.0.0.1:1/db?connect_timeout=2"])
+        #expect(outcome.status == 3)
+        #expect(outcome.stderr.contains("cannot reach the database"))
+        #expect(!outcome.stderr.contains("Hunter2Secret"))
+    }
+}

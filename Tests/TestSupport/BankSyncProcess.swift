@@ -1,0 +1,54 @@
+import Foundation
+
+/// Runs the real `banksync` executable as a child process, as cron or an operator would.
+public struct BankSyncProcess {
+    public struct Outcome: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    public static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["BANKSYNC_BIN"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return packageRoot.appendingPathComponent(".build/debug/banksync")
+    }
+
+    public static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Starts `banksync arguments…` with exactly `environment` (plus PATH) and returns the running process.
+    public static func start(_ arguments: [String], environment: [String: String]) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var env = environment
+        env["PATH"] = ProcessInfo.processInfo.environment["PATH"]
+        process.environment = env
+        process.currentDirectoryURL = packageRoot
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+
+    /// Runs `banksync arguments…` to completion.
+    public static func run(_ arguments: [String], environment: [String: String]) async throws -> Outcome {
+        let (process, out, err) = try start(arguments, environment: environment)
+        return await finish(process, out, err)
+    }
+
+    public static func finish(_ process: Process, _ out: Pipe, _ err: Pipe) async -> Outcome {
+        // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
+        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        let (outData, errData) = await (stdout, stderr)
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus,
+                       stdout: String(decoding: outData, as: UTF8.self),
+                       stderr: String(decoding: errData, as: UTF8.self))
+    }
+}

@@ -1,0 +1,69 @@
+# Shared by scripts/test and scripts/demo: install what is missing, run a throwaway PostgreSQL.
+# Source it; it defines functions only.
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else echo "need root (or sudo) to run: $*" >&2; return 1
+    fi
+}
+
+postgres_bin_dir() {
+    local version
+    version=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$version" ] && [ -x "/usr/lib/postgresql/$version/bin/initdb" ] && echo "/usr/lib/postgresql/$version/bin"
+}
+
+# Installs libpq-dev, pkg-config and the PostgreSQL server when any is missing.
+ensure_packages() {
+    local missing=()
+    pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    postgres_bin_dir >/dev/null || missing+=(postgresql)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q >/dev/null
+    as_root apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+# start_postgres DIR: initdb into DIR/pgdata, start on a private port and socket in DIR, export DATABASE_URL.
+# As root, the server runs as the postgres user (PostgreSQL refuses to run as root).
+start_postgres() {
+    local dir=$1 bin
+    bin=$(postgres_bin_dir) || { echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2; return 1; }
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    local socket_dir=$dir
+    # Unix socket paths are limited to 107 bytes; fall back to a short private folder for deep checkouts.
+    if [ ${#socket_dir} -gt 80 ]; then socket_dir=$(mktemp -d /tmp/banksync-pg.XXXXXX); fi
+    PG_RUN=()
+    if [ "$(id -u)" -eq 0 ]; then
+        chmod 1777 "$dir" "$socket_dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            # The checkout is not reachable by the postgres user (e.g. under /root): keep data in /tmp.
+            dir=$(mktemp -d /tmp/banksync-pgdata.XXXXXX); chmod 1777 "$dir"
+        fi
+        PG_RUN=(runuser -u postgres --)
+    fi
+    PG_DATA=$dir/pgdata
+    PG_BIN=$bin
+    PG_SOCKET_DIR=$socket_dir
+    PG_PORT=${PG_PORT:-$(( 20000 + RANDOM % 20000 ))}
+    "${PG_RUN[@]}" "$bin/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+    "${PG_RUN[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 30 \
+        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='' -c fsync=off -c max_connections=200" start >/dev/null \
+        || { cat "$dir/postgres.log" >&2; return 1; }
+    export DATABASE_URL="host=$socket_dir port=$PG_PORT user=postgres dbname=postgres"
+    log "PostgreSQL running (socket $socket_dir, port $PG_PORT)"
+}
+
+stop_postgres() {
+    [ -n "${PG_DATA:-}" ] || return 0
+    "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
+    PG_DATA=
+}
