@@ -1,0 +1,87 @@
+import Crypto
+
+/// How a transaction is recognised when a source reports it again.
+///
+/// Two strategies, chosen per transaction:
+/// - **Source id** — when the connector declares its source's transaction ids stable and the transaction has
+///   one: `SHA-256("id" 0x00 status 0x00 sourceID)`. Final as it is.
+/// - **Fingerprint** — otherwise: `SHA-256("fp" 0x00 f₁ 0x1F f₂ 0x1F …)` over exactly these normalised fields,
+///   in this order, an absent field written as the empty string:
+///   1. status (`booked` / `pending`)
+///   2. booking date (`YYYY-MM-DD`)
+///   3. value date
+///   4. amount in minor units (signed decimal integer)
+///   5. currency code
+///   6. counterparty IBAN (upper-case, no spaces)
+///   7. counterparty name (NFC, whitespace collapsed)
+///   8. remittance text (NFC, whitespace collapsed)
+///   9. bank transaction code
+///
+///   Identical fingerprints on one account are real: two identical coffees on one day. Each gets an
+///   **occurrence ordinal** (1, 2, …) among the identical fingerprints of the fetched window, and the stored
+///   key is `SHA-256(fingerprint ‖ ordinal as 4-byte big-endian)` — computed by the Store in SQL as
+///   `sha256(fingerprint || int4send(ordinal))`, which `withOrdinal` mirrors. Windows are whole booking days,
+///   so a day's identical transactions are always counted together and ordinals are stable across runs.
+public enum DedupKey {
+    public struct Base: Sendable, Equatable {
+        /// 32 bytes: the final key (source id) or the fingerprint still to be combined with its ordinal.
+        public let bytes: [UInt8]
+        public let needsOrdinal: Bool
+    }
+
+    public static func base(for transaction: BankTransaction, sourceIDsAreStable: Bool) -> Base {
+        if sourceIDsAreStable, let id = transaction.sourceID {
+            return Base(bytes: sha256(["id", transaction.status.rawValue, id], separator: 0x00), needsOrdinal: false)
+        }
+        return Base(bytes: fingerprint(transaction), needsOrdinal: true)
+    }
+
+    public static func fingerprint(_ transaction: BankTransaction) -> [UInt8] {
+        let fields = [
+            transaction.status.rawValue,
+            transaction.bookingDate?.description ?? "",
+            transaction.valueDate?.description ?? "",
+            String(transaction.amount.minorUnits),
+            transaction.amount.currency.code,
+            transaction.counterpartyIBAN ?? "",
+            transaction.counterpartyName ?? "",
+            transaction.remittance ?? "",
+            transaction.bankTransactionCode ?? "",
+        ]
+        var hasher = SHA256()
+        hasher.update(data: Array("fp".utf8) + [0x00])
+        hasher.update(data: Array(fields.joined(separator: "\u{1F}").utf8))
+        return Array(hasher.finalize())
+    }
+
+    /// The stored key of the `ordinal`-th (1-based) transaction with this fingerprint.
+    public static func withOrdinal(_ fingerprint: [UInt8], ordinal: Int32) -> [UInt8] {
+        let big = UInt32(bitPattern: ordinal).bigEndian
+        let ordinalBytes = withUnsafeBytes(of: big) { Array($0) }
+        return Array(SHA256.hash(data: fingerprint + ordinalBytes))
+    }
+
+    /// The id Flowpay sees for a transaction: stable across every resend because the key is.
+    public static func flowpayID(_ key: [UInt8]) -> String {
+        "bs_" + hex(key.prefix(16))
+    }
+
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func sha256(_ parts: [String], separator: UInt8) -> [UInt8] {
+        var hasher = SHA256()
+        for (index, part) in parts.enumerated() {
+            if index > 0 { hasher.update(data: [separator]) }
+            hasher.update(data: Array(part.utf8))
+        }
+        return Array(hasher.finalize())
+    }
+}

@@ -1,0 +1,157 @@
+import BankSyncCore
+import Foundation
+import Postgres
+import Store
+import Testing
+import TestSupport
+
+@Suite struct IngestTests {
+    let window = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
+
+    @Test func identicalTwinsStayTwoAndARefetchQueuesNothing() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let day = [booked("2026-11-24", "-89.00"), booked("2026-11-24", "-89.00"), booked("2026-11-24", "-120.00")]
+            let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([day]))
+            #expect(first.newBooked == 3)
+            #expect(try fixture.count("push_state = 'queued'") == 3)
+            // Same data, split differently across pages and reordered.
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                       pages: pages([[day[2]], [day[1], day[0]]]))
+            #expect(again.newBooked == 0)
+            #expect(again.duplicates == 3)
+            // A third identical coffee that shows up later is new.
+            let third = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                       pages: pages([day + [day[0]]]))
+            #expect(third.newBooked == 1)
+            #expect(try fixture.count() == 4)
+            #expect(try fixture.store.bookedThrough(accountID: fixture.account.id) == window.to)
+        }
+    }
+
+    @Test func pendingIsStoredNeverQueuedAndRemovedWhenItBooks() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            var pending = booked("2026-11-24", "-500.00", "rent", id: "p-1")
+            pending.status = .pending
+            let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([[pending]]))
+            #expect(first.newPending == 1)
+            #expect(try fixture.count("status = 'pending' AND push_state IS NULL") == 1)
+            let bookedRent = booked("2026-11-25", "-500.00", "rent", id: "b-1")
+            let second = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([[bookedRent]]))
+            #expect(second.newBooked == 1)
+            #expect(second.pendingRemoved == 1)
+            #expect(try fixture.count("status = 'pending'") == 0)
+            #expect(try fixture.count("push_state = 'queued'") == 1)
+        }
+    }
+
+    @Test func stableIDsDedupEvenWhenTheTextChanges() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                               pages: pages([[booked("2026-11-20", "-10.00", "first text", id: "tx-1")]]))
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                       pages: pages([[booked("2026-11-20", "-10.00", "bank rewrote the text", id: "tx-1")]]))
+            #expect(again.newBooked == 0)
+            #expect(try fixture.count() == 1)
+        }
+    }
+
+    @Test func rowsOutsideTheWindowAreIgnored() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                        pages: pages([[booked("2026-10-31", "-1.00"), booked("2026-11-01", "-1.00")]]))
+            #expect(result.outsideWindow == 1)
+            #expect(result.newBooked == 1)
+        }
+    }
+
+    @Test func theSQLOrdinalKeyMatchesTheDocumentedKey() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let coffee = booked("2026-11-24", "-89.00")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[coffee, coffee]]))
+            let keys = Set(try fixture.store.connection.query("SELECT tx_key FROM transactions WHERE account_id = $1", [fixture.account.id])
+                .map { try $0.decode([UInt8].self, at: 0) })
+            let fingerprint = DedupKey.fingerprint(coffee)
+            #expect(keys == [DedupKey.withOrdinal(fingerprint, ordinal: 1), DedupKey.withOrdinal(fingerprint, ordinal: 2)])
+        }
+    }
+
+    @Test func aSourceFailingMidwayLeavesTheAccountAsItWas() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                               pages: pages([[booked("2026-11-02", "-1.00")]]))
+            let before = try fixture.store.bookedThrough(accountID: fixture.account.id)
+            let later = SyncWindow(from: window.from, to: window.to.adding(days: 3), isFirstSync: false)
+            await #expect(throws: PagesError.self) {
+                try await fixture.store.ingest(account: fixture.account, window: later, sourceIDsAreStable: false,
+                                               pages: pages([[booked("2026-11-26", "-2.00")], [booked("2026-11-27", "-3.00")]], failingAfter: 1))
+            }
+            #expect(try fixture.count() == 1)
+            #expect(try fixture.store.bookedThrough(accountID: fixture.account.id) == before)
+        }
+    }
+
+    @Test func aMalformedRowFailsTheWholeWindow() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            var broken = booked("2026-11-03", "-1.00")
+            broken.rawJSON = "{not json"
+            await #expect(throws: PostgresError.self) {
+                try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                               pages: pages([[booked("2026-11-02", "-1.00"), broken]]))
+            }
+            #expect(try fixture.count() == 0)
+            #expect(try fixture.store.bookedThrough(accountID: fixture.account.id) == nil)
+            // The same connection carries on.
+            let ok = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                    pages: pages([[booked("2026-11-02", "-1.00")]]))
+            #expect(ok.newBooked == 1)
+        }
+    }
+
+    @Test func aDroppedConnectionMidwayLeavesNothing() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let observer = try database.connect()
+            let victim = fixture.store.connection.backendPID
+            // The server session dies while the ingest is streaming its second page (COPY already running).
+            let stream = PagesThatKill(pages: [[booked("2026-11-02", "-1.00"), booked("2026-11-03", "-2.00")],
+                                               [booked("2026-11-04", "-3.00")]],
+                                       killBeforePage: 1) {
+                _ = try? observer.execute("SELECT pg_terminate_backend($1)", [victim])
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            await #expect(throws: PostgresError.self) {
+                try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: stream)
+            }
+            #expect(try observer.queryValue(Int.self, "SELECT count(*) FROM transactions") == 0)
+            #expect(try observer.queryValue(Int.self, "SELECT count(*) FROM watermarks") == 0)
+        }
+    }
+}
+
+/// Pages that run `kill` just before handing out page `killBeforePage`.
+struct PagesThatKill: AsyncSequence {
+    typealias Element = [BankTransaction]
+    let pages: [[BankTransaction]]
+    let killBeforePage: Int
+    let kill: () async -> Void
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let source: PagesThatKill
+        var index = 0
+        mutating func next() async throws -> [BankTransaction]? {
+            guard index < source.pages.count else { return nil }
+            if index == source.killBeforePage { await source.kill() }
+            defer { index += 1 }
+            return source.pages[index]
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: self) }
+}
