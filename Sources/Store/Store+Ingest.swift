@@ -34,7 +34,8 @@ extension Store {
     /// 2. one `INSERT … SELECT … ON CONFLICT (account_id, tx_key) DO NOTHING` keys the rows — occurrence
     ///    ordinals for fingerprinted rows are computed there, over the whole window — and queues new booked
     ///    rows for push (the outbox) while a duplicate costs one index probe;
-    /// 3. pending rows of the window that this fetch no longer returns are removed;
+    /// 3. pending rows this fetch no longer returns are removed: those inside the window (booked or dropped)
+    ///    and those dated before it (no later window would ever see them again; pending is never pushed);
     /// 4. the watermark moves to the window's end.
     /// If the pages throw (source error, malformed data) or the connection drops, nothing of it is kept.
     public func ingest<Pages: AsyncSequence>(
@@ -64,7 +65,7 @@ extension Store {
                 }
             }
             let row = try require(try connection.query(Self.mergeStaging, [
-                account.id, account.customerID, runID, window.from, window.to,
+                account.id, account.customerID, runID, window.to,
             ]).first)
             result.newBooked = try row.decode(Int.self, "new_booked")
             result.newPending = try row.decode(Int.self, "new_pending")
@@ -112,7 +113,7 @@ extension Store {
         FROM STDIN
         """
 
-    /// $1 account, $2 customer, $3 run, $4/$5 window. The ordinal of a fingerprinted row is its rank among
+    /// $1 account, $2 customer, $3 run, $4 window end. The ordinal of a fingerprinted row is its rank among
     /// the window's rows with the same fingerprint (DedupKey documents the key).
     static let mergeStaging = """
         WITH keyed AS MATERIALIZED (
@@ -136,7 +137,7 @@ extension Store {
             DELETE FROM transactions t
             WHERE t.account_id = $1 AND t.status = 'pending'
               AND (COALESCE(t.booking_date, t.value_date) IS NULL
-                   OR COALESCE(t.booking_date, t.value_date) BETWEEN $4::date AND $5::date)
+                   OR COALESCE(t.booking_date, t.value_date) <= $4::date)
               AND NOT EXISTS (SELECT 1 FROM keyed k WHERE k.status = 'pending' AND k.tx_key = t.tx_key)
             RETURNING 1
         )

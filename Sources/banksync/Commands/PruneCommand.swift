@@ -1,0 +1,28 @@
+import ArgumentParser
+import BankSyncCore
+import Foundation
+import Store
+
+struct PruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete transactions booked before each customer's history window plus the overlap (never unpushed ones).")
+
+    @Option(help: "Days re-read before the watermark on every sync; rows within history + overlap are kept.")
+    var overlapDays = SyncWindow.defaultOverlapDays
+
+    @Option(help: "Rows deleted per transaction.")
+    var batchSize = 10_000
+
+    func run() async throws {
+        try await reportingErrors {
+            guard overlapDays >= 0 else { throw ConfigError(setting: "--overlap-days", problem: "must be 0 or more") }
+            guard batchSize > 0 else { throw ConfigError(setting: "--batch-size", problem: "must be positive") }
+            let store = try Store.connect(try DatabaseSettings.load().connectionString)
+            defer { store.connection.close() }
+            let deleted = try store.prune(today: Day(utcSecondsSince1970: Date().timeIntervalSince1970),
+                                          overlapDays: overlapDays, batchSize: batchSize)
+            print("pruned \(deleted) transactions")
+        }
+    }
+}
