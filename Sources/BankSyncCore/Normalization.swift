@@ -15,7 +15,10 @@ public enum Normalization {
         var result = ""
         result.reserveCapacity(text.utf8.count)
         var pendingSpace = false
-        for character in text.precomposedStringWithCanonicalMapping {
+        // Text without a scalar at or above U+0300 (the first combining mark) is already NFC; skipping the
+        // Foundation call there matters on the ingest path (it is slow on Linux).
+        let composed = text.unicodeScalars.allSatisfy { $0.value < 0x300 } ? text : text.precomposedStringWithCanonicalMapping
+        for character in composed {
             if character.isWhitespace {
                 pendingSpace = !result.isEmpty
             } else {

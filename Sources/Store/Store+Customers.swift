@@ -28,3 +28,14 @@ extension Store {
             """, [flowpayCustomerID, merchantID, source.rawValue, sourceRef, historyDays, JSONText(sourceConfig)])
     }
 }
+
+extension Store {
+    /// Removes a customer and everything stored for it (transactions have no foreign key, see 0002_outbox.sql).
+    /// Returns false when there is no such customer.
+    public func removeCustomer(id: Int64) async throws -> Bool {
+        try await connection.withTransaction {
+            try connection.execute("DELETE FROM transactions WHERE customer_id = $1", [id])
+            return try connection.execute("DELETE FROM customers WHERE id = $1", [id]) == 1
+        }
+    }
+}

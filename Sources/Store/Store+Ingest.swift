@@ -104,7 +104,7 @@ extension Store {
             seq bigint NOT NULL, key_base bytea NOT NULL, needs_ordinal boolean NOT NULL, status text NOT NULL,
             booking_date date, value_date date, amount_minor bigint NOT NULL, currency text NOT NULL,
             counterparty_iban text, counterparty_name text, remittance text, bank_tx_code text,
-            source_tx_id text, raw jsonb)
+            source_tx_id text, raw text)
         """
 
     static let copyStaging = """
@@ -127,9 +127,11 @@ extension Store {
                                       currency, counterparty_iban, counterparty_name, remittance, bank_tx_code,
                                       source_tx_id, raw, first_seen_run, push_state)
             SELECT $1, $2, k.tx_key, k.status, k.booking_date, k.value_date, k.amount_minor, k.currency,
-                   k.counterparty_iban, k.counterparty_name, k.remittance, k.bank_tx_code, k.source_tx_id, k.raw, $3,
+                   k.counterparty_iban, k.counterparty_name, k.remittance, k.bank_tx_code, k.source_tx_id, k.raw::jsonb, $3,
                    CASE WHEN k.status = 'booked' THEN 'queued' END
             FROM keyed k
+            -- A duplicate costs one index probe here: it is never projected, cast or offered for insert.
+            WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = $1 AND t.tx_key = k.tx_key)
             ORDER BY k.tx_key
             ON CONFLICT (account_id, tx_key) DO NOTHING
             RETURNING status

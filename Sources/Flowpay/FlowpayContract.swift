@@ -1,0 +1,180 @@
+import BankSyncCore
+import Foundation
+
+/// Every choice about Flowpay's partner API in one file: environments, paths, headers, body shapes and the
+/// choices the contract leaves to us (marked "our choice"). The spec a partner receives at onboarding is a
+/// change to this file only. Source: ../shared/contract/FLOWPAY.md.
+public enum FlowpayContract {
+    public enum Environment: String, Sendable, CaseIterable {
+        case test, production
+
+        public var apiURL: String {
+            switch self {
+            case .test: "https://api.test.my.flowpay.io"
+            case .production: "https://api.my.flowpay.io"
+            }
+        }
+
+        public var tokenURL: String {
+            switch self {
+            case .test: "https://flowpay-test.eu.auth0.com/oauth/token"
+            case .production: "https://flowpay.eu.auth0.com/oauth/token"
+            }
+        }
+
+        public var audience: String {
+            switch self {
+            case .test: "https://api.test.partner.flowpay.io"
+            case .production: "https://api.partner.flowpay.io"
+            }
+        }
+    }
+
+    public static func bankAccountsPath(_ customer: UUID) -> String {
+        "/partner-api/v1/customers/\(customer.uuidString.lowercased())/bank-accounts"
+    }
+
+    public static func bankTransactionsPath(_ customer: UUID) -> String {
+        "/partner-api/v1/customers/\(customer.uuidString.lowercased())/bank-transactions"
+    }
+
+    public static func bankAccountsUpdatedPath(_ customer: UUID) -> String {
+        "/partner-api/v1/customers/\(customer.uuidString.lowercased())/bank-accounts-updated"
+    }
+
+    /// Our choice: at most this many transactions per POST.
+    public static let maxTransactionsPerRequest = 1000
+    /// Our choice: sent on every call so a receiver that honours it drops replays.
+    public static let idempotencyKeyHeader = "Idempotency-Key"
+    public static let requestIDHeader = "X-Request-ID"
+    public static let signatureHeader = "x-flowpay-sig"
+    public static let timestampHeader = "x-flowpay-ts"
+    /// BIC field limit: a BIC11 is cut to its 8-character institution code.
+    public static let bicLength = 8
+    public static let ibanMaxLength = 34
+
+    // MARK: bodies (our choice: bare JSON arrays; bank-accounts-updated has an empty body)
+
+    /// `MerchantBankAccount`
+    public struct Account: Sendable, Equatable {
+        public var iban: String
+        public var bic: String
+        public var name: String?
+        public var ownerName: String?
+        public var balances: [AccountBalance]
+
+        public init(iban: String, bic: String, name: String?, ownerName: String?, balances: [AccountBalance]) {
+            self.iban = iban
+            self.bic = String(bic.prefix(FlowpayContract.bicLength))
+            self.name = name
+            self.ownerName = ownerName
+            self.balances = balances
+        }
+    }
+
+    /// `MerchantBankAccountBalance`; `type` carries the Berlin Group balance type.
+    public struct AccountBalance: Sendable, Equatable {
+        public var amount: Money
+        public var type: String
+        public var referenceDate: Day
+
+        public init(amount: Money, type: String, referenceDate: Day) {
+            self.amount = amount
+            self.type = type
+            self.referenceDate = referenceDate
+        }
+    }
+
+    /// `MerchantBankTransaction` — booked only. `amount` is signed (negative: money leaving the account,
+    /// our choice following Berlin Group); `id` is BankSync's dedup key, identical on every resend.
+    public struct Transaction: Sendable, Equatable {
+        public var id: String
+        public var iban: String
+        public var bookingDate: Day
+        public var valueDate: Day?
+        public var amount: Money
+        public var counterAccount: String?
+        public var counterName: String?
+        public var remittanceInfo: String?
+
+        public init(id: String, iban: String, bookingDate: Day, valueDate: Day?, amount: Money,
+                    counterAccount: String?, counterName: String?, remittanceInfo: String?) {
+            self.id = id
+            self.iban = iban
+            self.bookingDate = bookingDate
+            self.valueDate = valueDate
+            self.amount = amount
+            self.counterAccount = counterAccount
+            self.counterName = counterName
+            self.remittanceInfo = remittanceInfo
+        }
+    }
+
+    /// JSON for the bank-accounts PUT. Amounts are written from minor units with exactly the currency's
+    /// digits, never through a binary floating-point value; null fields are omitted.
+    public static func encode(accounts: [Account]) -> [UInt8] {
+        var json = JSONWriter()
+        json.array(accounts) { json, account in
+            json.object { object in
+                object.string("iban", account.iban)
+                object.string("bic", account.bic)
+                object.string("name", account.name)
+                object.string("ownerName", account.ownerName)
+                object.array("balances", account.balances) { json, balance in
+                    json.object { object in
+                        object.string("currency", balance.amount.currency.code)
+                        object.number("amount", balance.amount.decimalString)
+                        object.string("type", balance.type)
+                        object.string("referenceDate", balance.referenceDate.description)
+                    }
+                }
+            }
+        }
+        return json.bytes
+    }
+
+    public static func encode(transactions: [Transaction]) -> [UInt8] {
+        var json = JSONWriter()
+        json.array(transactions) { json, transaction in
+            json.object { object in
+                object.string("id", transaction.id)
+                object.string("iban", transaction.iban)
+                object.string("currency", transaction.amount.currency.code)
+                object.string("bookingDate", transaction.bookingDate.description)
+                object.string("valueDate", transaction.valueDate?.description)
+                object.number("amount", transaction.amount.decimalString)
+                object.string("counterAccount", transaction.counterAccount)
+                object.string("counterName", transaction.counterName)
+                object.string("remittanceInfo", transaction.remittanceInfo)
+            }
+        }
+        return json.bytes
+    }
+
+    /// The error envelope of every non-2xx answer.
+    public struct ErrorEnvelope: Codable, Sendable, Equatable {
+        public struct Embedded: Codable, Sendable, Equatable {
+            public struct Message: Codable, Sendable, Equatable { public var message: String }
+            public var errors: [Message]?
+        }
+        public struct Links: Codable, Sendable, Equatable {
+            public struct Link: Codable, Sendable, Equatable {
+                public var href: String
+                public var templated: Bool?
+            }
+            public var `self`: Link?
+        }
+
+        public var message: String?
+        public var logref: String?
+        public var _embedded: Embedded?
+        public var _links: Links?
+
+        public init(message: String, logref: String, errors: [String], path: String) {
+            self.message = message
+            self.logref = logref
+            _embedded = Embedded(errors: errors.map { Embedded.Message(message: $0) })
+            _links = Links(self: Links.Link(href: path, templated: false))
+        }
+    }
+}

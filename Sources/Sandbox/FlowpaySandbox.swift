@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A real HTTP server that speaks Flowpay's partner API as the contract describes it: OAuth2 client
+/// credentials, the three PUSH endpoints with Flowpay's validation and error envelope, Idempotency-Key
+/// replays, plus a control API (`/_sandbox/…`) to read what was accepted and inject faults.
+public enum FlowpaySandbox {
+    public static func router(state: FlowpaySandboxState) -> Router<SandboxContext> {
+        let router = Router(context: SandboxContext.self)
+
+        router.post("/oauth/token") { request, _ -> Response in
+            let form = parseForm(try await request.body.collect(upTo: 64 * 1024))
+            guard form["grant_type"] == "client_credentials" else {
+                return .json(.badRequest, encoding: ["error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"])
+            }
+            guard let issued = await state.issueToken(clientID: form["client_id"], clientSecret: form["client_secret"]) else {
+                return .json(.unauthorized, encoding: ["error": "access_denied", "error_description": "Unauthorized"])
+            }
+            return .json(.ok, encoding: TokenAnswer(access_token: issued.token, token_type: "Bearer", expires_in: issued.lifetime))
+        }
+
+        router.put("/partner-api/v1/customers/{id}/bank-accounts") { request, context in
+            try await partnerCall(request, context, state: state, kind: .accounts)
+        }
+        router.post("/partner-api/v1/customers/{id}/bank-transactions") { request, context in
+            try await partnerCall(request, context, state: state, kind: .transactions)
+        }
+        router.post("/partner-api/v1/customers/{id}/bank-accounts-updated") { request, context in
+            try await partnerCall(request, context, state: state, kind: .updated)
+        }
+
+        router.get("/_sandbox/flowpay/state") { _, _ -> Response in .json(.ok, encoding: await state.snapshot()) }
+        router.post("/_sandbox/flowpay/faults") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            guard let fault = try? JSONDecoder().decode(FlowpaySandboxState.Fault.self, from: Data(body.readableBytesView)) else {
+                return .json(.badRequest, encoding: ["message": "expected a fault object"])
+            }
+            await state.inject(fault)
+            return .json(.ok, encoding: ["queued": true])
+        }
+        router.post("/_sandbox/flowpay/revoke-tokens") { _, _ -> Response in
+            await state.revokeTokens()
+            return .json(.ok, encoding: ["revoked": true])
+        }
+        return router
+    }
+
+    enum Kind { case accounts, transactions, updated }
+
+    struct TokenAnswer: Encodable {
+        let access_token: String
+        let token_type: String
+        let expires_in: Int
+    }
+
+    static func partnerCall(_ request: Request, _ context: SandboxContext, state: FlowpaySandboxState, kind: Kind) async throws -> Response {
+        let path = request.uri.path
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        let body = Array((try await request.body.collect(upTo: 16 << 20)).readableBytesView)
+        let response = try await handle(path: path, key: key, body: body, request: request, context: context, state: state, kind: kind)
+        await state.record(.init(method: request.method.rawValue, path: path, idempotencyKey: key, status: Int(response.status.code)))
+        return response
+    }
+
+    static func handle(path: String, key: String?, body: [UInt8], request: Request, context: SandboxContext,
+                       state: FlowpaySandboxState, kind: Kind) async throws -> Response {
+        if let fault = await state.nextFault() {
+            if let delay = fault.delayMilliseconds { try await Task.sleep(for: .milliseconds(delay)) }
+            if fault.drop == true {
+                try? await context.channel.close()
+                return Response(status: .internalServerError)
+            }
+            if let status = fault.status {
+                var headers: HTTPFields = [:]
+                if let retryAfter = fault.retryAfter { headers[.retryAfter] = retryAfter }
+                return envelope(HTTPResponse.Status(code: status), "Injected fault", path: path,
+                                errors: ["sandbox fault \(status)"], logref: fault.logref, headers: headers)
+            }
+        }
+        let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard await state.isValid(token: bearer) else {
+            return envelope(.unauthorized, "Unauthorized", path: path, errors: ["missing, invalid or expired bearer token"])
+        }
+        guard let customer = context.parameters.get("id"), UUID(uuidString: customer) != nil else {
+            return envelope(.notFound, "Not Found", path: path, errors: ["customer id must be a UUID"])
+        }
+        let bodyHash = sha256(Array(path.utf8) + [0] + body)
+        if let key, let stored = await state.replay(key: key, bodyHash: bodyHash) {
+            guard stored.matches else {
+                return envelope(.unprocessableContent, "Unprocessable Entity", path: path,
+                                errors: ["Idempotency-Key \(key) was used with a different request"])
+            }
+            return .json(HTTPResponse.Status(code: stored.status), stored.body)
+        }
+        let response: Response
+        let answer: [UInt8]
+        switch kind {
+        case .accounts:
+            switch FlowpaySandboxValidation.accounts(body) {
+            case .failure(let problem):
+                return envelope(problem.status, problem.message, path: path, errors: problem.errors)
+            case .success(let count):
+                await state.accept(accountsJSON: String(decoding: body, as: UTF8.self), count: count, customer: customer, key: key ?? "")
+            }
+        case .transactions:
+            switch FlowpaySandboxValidation.transactions(body, key: key ?? "") {
+            case .failure(let problem):
+                return envelope(problem.status, problem.message, path: path, errors: problem.errors)
+            case .success(let batch):
+                await state.accept(transactions: batch, customer: customer, key: key ?? "")
+            }
+        case .updated:
+            await state.acceptUpdated(customer: customer, key: key ?? "")
+        }
+        answer = Array("{}".utf8)
+        response = .json(.ok, answer)
+        if let key { await state.remember(key: key, bodyHash: bodyHash, status: 200, body: answer) }
+        return response
+    }
+
+    static func envelope(_ status: HTTPResponse.Status, _ message: String, path: String, errors: [String],
+                         logref: String? = nil, headers: HTTPFields = [:]) -> Response {
+        let logref = logref ?? String(UUID().uuidString.lowercased().prefix(18))
+        return .json(status, encoding: SandboxEnvelope(message: message, logref: logref, errors: errors, path: path), headers: headers)
+    }
+
+    static func parseForm(_ buffer: ByteBuffer) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in String(buffer: buffer).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+            }
+            if parts.count == 2 { fields[parts[0]] = parts[1] }
+        }
+        return fields
+    }
+}
+
+/// Flowpay's error envelope, as the sandbox writes it.
+struct SandboxEnvelope: Encodable {
+    struct Message: Encodable { let message: String }
+    struct Embedded: Encodable { let errors: [Message] }
+    struct Link: Encodable { let href: String; let templated: Bool }
+    struct Links: Encodable { let `self`: Link }
+    let message: String
+    let logref: String
+    let _embedded: Embedded
+    let _links: Links
+
+    init(message: String, logref: String, errors: [String], path: String) {
+        self.message = message
+        self.logref = logref
+        _embedded = Embedded(errors: errors.map(Message.init))
+        _links = Links(self: Link(href: path, templated: false))
+    }
+}

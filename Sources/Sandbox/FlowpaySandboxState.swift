@@ -1,0 +1,132 @@
+import Crypto
+import Foundation
+
+/// Everything the Flowpay sandbox has accepted, and the faults queued for the next requests.
+public actor FlowpaySandboxState {
+    public struct Fault: Codable, Sendable {
+        /// Answer this status (with the error envelope) instead of handling the request.
+        public var status: Int?
+        public var retryAfter: String?
+        public var delayMilliseconds: Int?
+        /// Close the connection without answering.
+        public var drop: Bool?
+        /// How many of the next partner-API requests this applies to.
+        public var count: Int
+        public var logref: String?
+    }
+
+    public struct Transaction: Codable, Sendable, Equatable {
+        public var id: String
+        public var iban: String
+        public var bookingDate: String
+        public var amount: String
+        public var idempotencyKey: String
+    }
+
+    public struct Event: Codable, Sendable, Equatable {
+        public var kind: String
+        public var customer: String
+        public var idempotencyKey: String
+        public var count: Int
+    }
+
+    public struct RequestRecord: Codable, Sendable {
+        public var method: String
+        public var path: String
+        public var idempotencyKey: String?
+        public var status: Int
+    }
+
+    public struct Snapshot: Codable, Sendable {
+        public var tokenRequests: Int
+        public var transactions: [String: [Transaction]]
+        public var accounts: [String: String]
+        public var events: [Event]
+        public var requests: [RequestRecord]
+    }
+
+    let clientID: String
+    let clientSecret: String
+    var tokenLifetime: Int
+    var tokens: [String: Date] = [:]
+    var tokenRequests = 0
+    var idempotent: [String: (bodyHash: [UInt8], status: Int, body: [UInt8])] = [:]
+    var transactions: [String: [Transaction]] = [:]
+    var accounts: [String: String] = [:]
+    var events: [Event] = []
+    var requests: [RequestRecord] = []
+    var faults: [Fault] = []
+
+    public init(clientID: String, clientSecret: String, tokenLifetime: Int = 86_400) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.tokenLifetime = tokenLifetime
+    }
+
+    func issueToken(clientID: String?, clientSecret: String?) -> (token: String, lifetime: Int)? {
+        tokenRequests += 1
+        guard clientID == self.clientID, let clientSecret,
+              constantTimeEqual(Array(clientSecret.utf8), Array(self.clientSecret.utf8)) else { return nil }
+        let token = "sbx_" + UUID().uuidString.lowercased()
+        tokens[token] = Date().addingTimeInterval(TimeInterval(tokenLifetime))
+        return (token, tokenLifetime)
+    }
+
+    func isValid(token: String?) -> Bool {
+        guard let token, let expiry = tokens[token] else { return false }
+        return expiry > Date()
+    }
+
+    func nextFault() -> Fault? {
+        guard !faults.isEmpty else { return nil }
+        let fault = faults[0]
+        if fault.count <= 1 { faults.removeFirst() } else { faults[0].count -= 1 }
+        return fault
+    }
+
+    func replay(key: String, bodyHash: [UInt8]) -> (matches: Bool, status: Int, body: [UInt8])? {
+        guard let stored = idempotent[key] else { return nil }
+        return (stored.bodyHash == bodyHash, stored.status, stored.body)
+    }
+
+    func remember(key: String, bodyHash: [UInt8], status: Int, body: [UInt8]) {
+        idempotent[key] = (bodyHash, status, body)
+    }
+
+    func record(_ request: RequestRecord) { requests.append(request) }
+
+    func accept(transactions batch: [Transaction], customer: String, key: String) {
+        transactions[customer, default: []].append(contentsOf: batch)
+        events.append(Event(kind: "bank-transactions", customer: customer, idempotencyKey: key, count: batch.count))
+    }
+
+    func accept(accountsJSON: String, count: Int, customer: String, key: String) {
+        accounts[customer] = accountsJSON
+        events.append(Event(kind: "bank-accounts", customer: customer, idempotencyKey: key, count: count))
+    }
+
+    func acceptUpdated(customer: String, key: String) {
+        events.append(Event(kind: "bank-accounts-updated", customer: customer, idempotencyKey: key, count: 0))
+    }
+
+    // MARK: control (tests and the demo)
+
+    public func snapshot() -> Snapshot {
+        Snapshot(tokenRequests: tokenRequests, transactions: transactions, accounts: accounts, events: events, requests: requests)
+    }
+
+    public func inject(_ fault: Fault) { faults.append(fault) }
+
+    public func revokeTokens() { tokens.removeAll() }
+
+    public func setTokenLifetime(_ seconds: Int) { tokenLifetime = seconds }
+}
+
+func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for (x, y) in zip(a, b) { difference |= x ^ y }
+    return difference == 0
+}

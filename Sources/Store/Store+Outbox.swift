@@ -1,0 +1,225 @@
+import BankSyncCore
+import Foundation
+import Postgres
+
+/// One request to Flowpay, recorded before it is sent so a crash resends it with the same key.
+public struct PushBatch: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case accounts, transactions, updated
+    }
+
+    public let id: Int64
+    public let customerID: Int64
+    public let kind: Kind
+    public let idempotencyKey: String
+    public let rowCount: Int
+    /// The exact body of an accounts batch.
+    public let payload: [UInt8]?
+}
+
+/// A queued transaction with what Flowpay needs (the account's IBAN comes from the account).
+public struct OutboxTransaction: Sendable, Equatable {
+    public let key: [UInt8]
+    public let iban: String
+    public let bookingDate: Day
+    public let valueDate: Day?
+    public let amountMinor: Int64
+    public let currency: String
+    public let counterpartyIBAN: String?
+    public let counterpartyName: String?
+    public let remittance: String?
+}
+
+/// An account with its latest balance per type and currency, for the bank-accounts call.
+public struct PushAccount: Sendable, Equatable {
+    public struct LatestBalance: Sendable, Equatable {
+        public let type: String
+        public let currency: String
+        public let amountMinor: Int64
+        public let referenceDate: Day
+    }
+
+    public let accountID: Int64
+    public let iban: String?
+    public let bic: String?
+    public let name: String?
+    public let ownerName: String?
+    public var balances: [LatestBalance]
+}
+
+/// A customer whose data has somewhere to go.
+public struct PushTarget: Sendable, Equatable {
+    public let customerID: Int64
+    public let flowpayCustomerID: UUID
+
+    public init(customerID: Int64, flowpayCustomerID: UUID) {
+        self.customerID = customerID
+        self.flowpayCustomerID = flowpayCustomerID
+    }
+}
+
+extension Store {
+    /// Customers with queued transactions or unfinished batches (optionally only one).
+    public func pushTargets(flowpayCustomerID: UUID? = nil) throws -> [PushTarget] {
+        try connection.query("""
+            SELECT c.id, c.flowpay_customer_id FROM customers c
+            WHERE ($1::uuid IS NULL OR c.flowpay_customer_id = $1)
+              AND (EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.push_state = 'queued')
+                   OR EXISTS (SELECT 1 FROM push_batches b WHERE b.customer_id = c.id AND b.state = 'sending')
+                   OR EXISTS (SELECT 1 FROM accounts a WHERE a.customer_id = c.id))
+            ORDER BY c.id
+            """, [flowpayCustomerID]).map {
+            PushTarget(customerID: try $0.decode(Int64.self, at: 0), flowpayCustomerID: try $0.decode(UUID.self, at: 1))
+        }
+    }
+
+    /// Batches recorded but not finished (a crash, or retries that ran out), oldest first.
+    public func openBatches(customerID: Int64) throws -> [PushBatch] {
+        try connection.query("""
+            SELECT id, customer_id, kind, idempotency_key, row_count, payload FROM push_batches
+            WHERE customer_id = $1 AND state = 'sending' ORDER BY id
+            """, [customerID]).map(Self.decodeBatch)
+    }
+
+    public func lastSentAccountsHash(customerID: Int64) throws -> [UInt8]? {
+        try connection.query("""
+            SELECT payload_hash FROM push_batches
+            WHERE customer_id = $1 AND kind = 'accounts' AND state IN ('sent', 'sending')
+            ORDER BY id DESC LIMIT 1
+            """, [customerID]).first?.decode([UInt8].self, at: 0)
+    }
+
+    public func accountsForPush(customerID: Int64) throws -> [PushAccount] {
+        var accounts: [PushAccount] = []
+        for row in try connection.query("""
+            SELECT id, iban, bic, name, owner_name FROM accounts WHERE customer_id = $1 ORDER BY id
+            """, [customerID]) {
+            accounts.append(PushAccount(accountID: try row.decode(at: 0), iban: try row.decode(at: 1), bic: try row.decode(at: 2),
+                                        name: try row.decode(at: 3), ownerName: try row.decode(at: 4), balances: []))
+        }
+        let balances = try connection.query("""
+            SELECT DISTINCT ON (b.account_id, b.type, b.currency) b.account_id, b.type, b.currency, b.amount_minor, b.reference_date
+            FROM balances b JOIN accounts a ON a.id = b.account_id
+            WHERE a.customer_id = $1
+            ORDER BY b.account_id, b.type, b.currency, b.reference_date DESC
+            """, [customerID])
+        for row in balances {
+            let accountID = try row.decode(Int64.self, at: 0)
+            guard let index = accounts.firstIndex(where: { $0.accountID == accountID }) else { continue }
+            accounts[index].balances.append(.init(type: try row.decode(at: 1), currency: try row.decode(at: 2),
+                                                  amountMinor: try row.decode(at: 3), referenceDate: try row.decode(at: 4)))
+        }
+        return accounts
+    }
+
+    /// Records the accounts call (its exact body) before it is sent.
+    public func recordAccountsBatch(customerID: Int64, payload: [UInt8], payloadHash: [UInt8], accountCount: Int) throws -> PushBatch {
+        try Self.decodeBatch(try require(connection.query("""
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count)
+            VALUES ($1, 'accounts', $2, $3, $4, $5)
+            RETURNING id, customer_id, kind, idempotency_key, row_count, payload
+            """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first))
+    }
+
+    /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
+    /// records them as one batch and assigns them to it — all in one transaction, before anything is sent.
+    /// Rows of accounts without an IBAN cannot be sent (Flowpay requires it) and stay queued.
+    public func recordTransactionBatch(customerID: Int64, limit: Int) async throws -> PushBatch? {
+        try await connection.withTransaction {
+            let ids = try connection.query("""
+                SELECT t.id FROM transactions t JOIN accounts a ON a.id = t.account_id
+                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL
+                ORDER BY t.id LIMIT $2 FOR UPDATE OF t
+                """, [customerID, limit]).map { try $0.decode(Int64.self, at: 0) }
+            guard !ids.isEmpty else { return nil }
+            let idList = "{" + ids.map(String.init).joined(separator: ",") + "}"
+            var hashInput = [UInt8]()
+            for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
+            let batch = try Self.decodeBatch(try require(connection.query("""
+                INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count)
+                VALUES ($1, 'transactions', $2, sha256($3::bytea), $4)
+                RETURNING id, customer_id, kind, idempotency_key, row_count, payload
+                """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count]).first))
+            try connection.execute("UPDATE transactions SET push_batch_id = $1 WHERE id = ANY($2::bigint[])", [batch.id, idList])
+            return batch
+        }
+    }
+
+    /// The rows of a transactions batch in id order: the same body on every resend.
+    public func batchTransactions(batchID: Int64) throws -> [OutboxTransaction] {
+        try connection.query("""
+            SELECT t.tx_key, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
+                   t.counterparty_iban, t.counterparty_name, t.remittance
+            FROM transactions t JOIN accounts a ON a.id = t.account_id
+            WHERE t.push_batch_id = $1 ORDER BY t.id
+            """, [batchID]).map { row in
+            OutboxTransaction(key: try row.decode(at: 0), iban: try row.decode(at: 1), bookingDate: try row.decode(at: 2),
+                              valueDate: try row.decode(at: 3), amountMinor: try row.decode(at: 4), currency: try row.decode(at: 5),
+                              counterpartyIBAN: try row.decode(at: 6), counterpartyName: try row.decode(at: 7),
+                              remittance: try row.decode(at: 8))
+        }
+    }
+
+    public func noteAttempt(batchID: Int64) throws {
+        try connection.execute("UPDATE push_batches SET attempts = attempts + 1 WHERE id = $1", [batchID])
+    }
+
+    /// Flowpay accepted the batch: it and its rows become pushed in one transaction, and the customer is
+    /// owed one bank-accounts-updated signal (sent after its remaining data).
+    public func markSent(_ batch: PushBatch, httpStatus: Int = 200) async throws {
+        try await connection.withTransaction {
+            try connection.execute("""
+                UPDATE push_batches SET state = 'sent', http_status = $2, finished_at = now(), last_error = NULL
+                WHERE id = $1 AND state = 'sending'
+                """, [batch.id, httpStatus])
+            guard batch.kind != .updated else { return }
+            if batch.kind == .transactions {
+                try connection.execute("""
+                    WITH pushed AS (
+                        UPDATE transactions SET push_state = 'pushed'
+                        WHERE push_batch_id = $1 AND push_state = 'queued'
+                        RETURNING account_id)
+                    UPDATE watermarks SET last_push_at = now() WHERE account_id IN (SELECT DISTINCT account_id FROM pushed)
+                    """, [batch.id])
+            } else {
+                try connection.execute("""
+                    UPDATE watermarks SET last_push_at = now()
+                    WHERE account_id IN (SELECT id FROM accounts WHERE customer_id = $1)
+                    """, [batch.customerID])
+            }
+            try connection.execute("""
+                INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash)
+                VALUES ($1, 'updated', $2, '\\x'::bytea)
+                ON CONFLICT (customer_id) WHERE kind = 'updated' AND state = 'sending' DO NOTHING
+                """, [batch.customerID, Self.newIdempotencyKey(.updated)])
+        }
+    }
+
+    /// Flowpay refused the batch for good: kept with its logref and message; its rows stay unpushed (and
+    /// assigned to this batch, so they are not resent blindly) and show in the lag report.
+    public func markRejected(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
+        try await connection.withTransaction {
+            try connection.execute("""
+                UPDATE push_batches SET state = 'rejected', http_status = $2, logref = $3, last_error = $4, finished_at = now()
+                WHERE id = $1
+                """, [batch.id, httpStatus, logref, message])
+            try recordEvent(customerID: batch.customerID, runID: runID, level: .error, code: "rejected",
+                            message: "Flowpay rejected \(batch.kind.rawValue) batch \(batch.id) (HTTP \(httpStatus)): \(message)",
+                            logref: logref)
+        }
+    }
+
+    public func recordFailure(_ batch: PushBatch, message: String) throws {
+        try connection.execute("UPDATE push_batches SET last_error = $2 WHERE id = $1", [batch.id, message])
+    }
+
+    static func newIdempotencyKey(_ kind: PushBatch.Kind) -> String {
+        "bsync-\(kind.rawValue)-\(UUID().uuidString.lowercased())"
+    }
+
+    static func decodeBatch(_ row: Row) throws -> PushBatch {
+        PushBatch(id: try row.decode(at: 0), customerID: try row.decode(at: 1),
+                  kind: PushBatch.Kind(rawValue: try row.decode(String.self, at: 2)) ?? .transactions,
+                  idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4), payload: try row.decode(at: 5))
+    }
+}

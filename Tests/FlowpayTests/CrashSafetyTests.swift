@@ -1,0 +1,65 @@
+import BankSyncCore
+import Foundation
+import Sandbox
+import Store
+import Testing
+import TestSupport
+
+/// `banksync push` killed with SIGKILL at random instants, over and over, then finished: Flowpay ends with
+/// every transaction exactly once, and no batch was ever sent under two different idempotency keys.
+@Suite struct CrashSafetyTests {
+    @Test func killedPushProcessesNeverLoseOrDuplicate() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                var accounts: [(PushTarget, Int64)] = []
+                for _ in 0..<3 {
+                    let target = try await fixture.addCustomer(transactions: 1_200)
+                    accounts.append((target, try fixture.accountID(of: target)))
+                }
+                // Slow every partner call a little so kills land before, during and after requests.
+                try await flowpay.inject(#"{"delayMilliseconds":15,"count":100000}"#)
+                let environment = flowpay.environment(databaseURL: database.connectionString)
+                var generator = SystemRandomNumberGenerator()
+                for run in 0..<32 {
+                    if run % 4 == 0 {   // new data keeps arriving between crashes
+                        for (target, accountID) in accounts {
+                            try await fixture.addTransactions(Int.random(in: 1...700, using: &generator), accountID: accountID,
+                                                              customerID: target.customerID, salt: "run \(run)")
+                        }
+                    }
+                    let (process, out, err) = try BankSyncProcess.start(["push"], environment: environment)
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...600, using: &generator)))
+                    kill(process.processIdentifier, SIGKILL)
+                    _ = await BankSyncProcess.finish(process, out, err)
+                }
+                let final = try await BankSyncProcess.run(["push"], environment: environment)
+                #expect(final.status == 0, "\(final.stderr)")
+
+                let snapshot = await flowpay.state.snapshot()
+                for (target, _) in accounts {
+                    let received = snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                    let stored = try fixture.count("status = 'booked'", target)
+                    #expect(received.count == stored, "every transaction reached Flowpay exactly once")
+                    #expect(Set(received.map(\.id)).count == received.count, "no transaction twice")
+                    #expect(try fixture.count("push_state <> 'pushed'", target) == 0)
+                    // A transaction id never appears under two keys: batches were never re-formed.
+                    var keyOfTransaction: [String: String] = [:]
+                    for transaction in received {
+                        if let key = keyOfTransaction[transaction.id] { #expect(key == transaction.idempotencyKey) }
+                        keyOfTransaction[transaction.id] = transaction.idempotencyKey
+                    }
+                    let events = snapshot.events.filter { $0.customer == target.flowpayCustomerID.uuidString.lowercased() }
+                    #expect(events.last?.kind == "bank-accounts-updated")
+                }
+                #expect(!snapshot.requests.contains { $0.status == 422 }, "no idempotency key reused for another body")
+                // The kills did land mid-request: some batches were resent after a crash (same key, replayed).
+                let requestsPerKey = Dictionary(grouping: snapshot.requests.compactMap(\.idempotencyKey), by: { $0 }).mapValues(\.count)
+                let resent = requestsPerKey.values.filter { $0 > 1 }.count
+                print("crash safety: \(snapshot.requests.count) requests, \(resent) batches resent after a kill")
+                #expect(resent > 0)
+                #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state = 'sending'") == 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import BankSyncCore
+import Flowpay
+import Foundation
+import Sandbox
+import Store
+@testable import SyncEngine
+import Testing
+import TestSupport
+
+@Suite struct OutboxDrainTests {
+    @Test func everyQueuedTransactionArrivesOnceAndTheSignalComesLast() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let big = try await fixture.addCustomer(transactions: 2_345)
+                let small = try await fixture.addCustomer(transactions: 3)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                for target in [big, small] {
+                    let outcome = try await drain.drain(target)
+                    #expect(outcome.accountsPushed)
+                    #expect(outcome.signalled)
+                    #expect(outcome.rejected.isEmpty)
+                }
+                let snapshot = await flowpay.state.snapshot()
+                for (target, expected) in [(big, 2_345), (small, 3)] {
+                    let key = target.flowpayCustomerID.uuidString.lowercased()
+                    let received = snapshot.transactions[key] ?? []
+                    #expect(received.count == expected)
+                    #expect(Set(received.map(\.id)).count == expected)
+                    let events = snapshot.events.filter { $0.customer == key }.map(\.kind)
+                    #expect(events.first == "bank-accounts")
+                    #expect(events.last == "bank-accounts-updated")
+                    #expect(events.filter { $0 == "bank-accounts-updated" }.count == 1)
+                    #expect(try fixture.count("push_state = 'queued'", target) == 0)
+                }
+                #expect(snapshot.events.filter { $0.kind == "bank-transactions" }.map(\.count) == [1000, 1000, 345, 3])
+                #expect(snapshot.tokenRequests == 1, "one token for every call")
+                // Amounts keep exactly the currency's digits.
+                #expect(snapshot.transactions[small.flowpayCustomerID.uuidString.lowercased()]?.contains { $0.amount == "-10.01" } == true)
+
+                // Nothing new: no transactions, no signal, no request at all.
+                let requestsBefore = snapshot.requests.count
+                for target in [big, small] {
+                    let again = try await drain.drain(target)
+                    #expect(again == OutboxDrain.Outcome())
+                }
+                #expect(await flowpay.state.snapshot().requests.count == requestsBefore)
+            }
+        }
+    }
+
+    @Test func aRevokedTokenIsRefreshedOnce() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 5)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                _ = try await drain.drain(target)
+                await flowpay.state.revokeTokens()
+                try await fixture.addTransactions(4, accountID: try fixture.accountID(of: target), customerID: target.customerID, salt: "second")
+                let outcome = try await drain.drain(target)
+                #expect(outcome.transactionsPushed == 4)
+                let snapshot = await flowpay.state.snapshot()
+                #expect(snapshot.tokenRequests == 2)
+                #expect(snapshot.requests.filter { $0.status == 401 }.count == 1)
+            }
+        }
+    }
+
+    @Test func throttlingServerErrorsAndDroppedConnectionsAreRetriedToSuccess() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 1_500)
+                try await flowpay.inject(#"{"status":429,"retryAfter":"1","count":1}"#)
+                try await flowpay.inject(#"{"status":500,"count":2}"#)
+                try await flowpay.inject(#"{"drop":true,"count":1}"#)
+                try await flowpay.inject(#"{"status":503,"count":1}"#)
+                let started = ContinuousClock.now
+                let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(started.duration(to: .now) >= .seconds(1), "Retry-After was honoured")
+                #expect(outcome.transactionsPushed == 1_500)
+                #expect(outcome.signalled)
+                let snapshot = await flowpay.state.snapshot()
+                #expect(snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()]?.count == 1_500)
+                #expect(snapshot.requests.map(\.status).filter { $0 >= 400 } == [429, 500, 500, 500, 503])
+                #expect(try fixture.count("push_state = 'pushed'", target) == 1_500)
+            }
+        }
+    }
+
+    @Test func aRejectedBatchIsRecordedWithItsLogrefAndNotRetried() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 10)
+                let other = try await fixture.addCustomer(transactions: 2)
+                // The accounts call passes; the transactions batch gets a business-validation 422.
+                _ = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).pushAccountsOnly(target)
+                try await flowpay.inject(#"{"status":422,"count":1,"logref":"lr-422-test"}"#)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                let outcome = try await drain.drain(target)
+                #expect(outcome.rejected == ["lr-422-test"])
+                #expect(!outcome.signalled, "no bank-accounts-updated after a rejected batch")
+                #expect(try fixture.count("push_state = 'queued'", target) == 10, "rows stay unpushed")
+                let batch = try #require(try fixture.store.connection.query(
+                    "SELECT state, http_status, logref, attempts FROM push_batches WHERE customer_id = $1 AND kind = 'transactions'",
+                    [target.customerID]).first)
+                #expect(try batch.decode(String.self, "state") == "rejected")
+                #expect(try batch.decode(Int.self, "http_status") == 422)
+                #expect(try batch.decode(String.self, "logref") == "lr-422-test")
+                #expect(try batch.decode(Int.self, "attempts") == 1)
+                #expect(try fixture.store.connection.queryValue(String.self,
+                    "SELECT logref FROM sync_events WHERE customer_id = $1 AND code = 'rejected'", [target.customerID]) == "lr-422-test")
+                #expect(await flowpay.state.snapshot().requests.filter { $0.status == 422 }.count == 1)
+                // Other customers carry on.
+                #expect(try await drain.drain(other).transactionsPushed == 2)
+            }
+        }
+    }
+}
+
+extension OutboxDrain {
+    /// Test helper: push only the accounts call of a customer.
+    func pushAccountsOnly(_ target: PushTarget) async throws -> Outcome {
+        var outcome = Outcome()
+        try await pushAccountsIfChanged(target, runID: nil, outcome: &outcome)
+        return outcome
+    }
+}
