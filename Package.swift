@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.60.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
     ],
     targets: [
         .systemLibrary(
@@ -49,9 +50,19 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Aggregators",
+            dependencies: [
+                "BankSyncCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
             name: "SyncEngine",
             dependencies: [
-                "BankSyncCore", "Store", "Flowpay",
+                "BankSyncCore", "Store", "Flowpay", "Aggregators",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "banksync",
             dependencies: [
-                "Postgres", "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Sandbox",
+                "Postgres", "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Sandbox", "Aggregators",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

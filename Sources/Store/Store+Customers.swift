@@ -39,3 +39,57 @@ extension Store {
         }
     }
 }
+
+extension Customer {
+    static let columns = "id, flowpay_customer_id, merchant_id, source, source_ref, history_days, status, source_config::text, consent_expires_at"
+}
+
+/// A customer with what a sync needs.
+public struct CustomerRecord: Sendable, Equatable {
+    public var customer: Customer
+    public var sourceConfig: String
+    public var consentExpiresAt: Date?
+}
+
+extension Store {
+    public func customer(flowpayCustomerID: UUID) throws -> CustomerRecord? {
+        try connection.query("SELECT \(Customer.columns) FROM customers WHERE flowpay_customer_id = $1", [flowpayCustomerID])
+            .first.map(Self.decodeCustomer)
+    }
+
+    public func customer(id: Int64) throws -> CustomerRecord? {
+        try connection.query("SELECT \(Customer.columns) FROM customers WHERE id = $1", [id]).first.map(Self.decodeCustomer)
+    }
+
+    public func customers() throws -> [CustomerRecord] {
+        try connection.query("SELECT \(Customer.columns) FROM customers ORDER BY id").map(Self.decodeCustomer)
+    }
+
+    static func decodeCustomer(_ row: Row) throws -> CustomerRecord {
+        let source = try row.decode(String.self, at: 3)
+        return CustomerRecord(
+            customer: Customer(id: try row.decode(at: 0), flowpayCustomerID: try row.decode(at: 1), merchantID: try row.decode(at: 2),
+                               source: Customer.Source(rawValue: source) ?? .gocardless, sourceRef: try row.decode(at: 4),
+                               historyDays: try row.decode(at: 5), status: try row.decode(at: 6)),
+            sourceConfig: try row.decode(at: 7), consentExpiresAt: try row.decode(at: 8))
+    }
+
+    /// What the source said about the consent: its expiry, and the history cap when it allows less.
+    public func updateConsent(customerID: Int64, expiresAt: Date?, historyCap: Int?) throws {
+        try connection.execute("""
+            UPDATE customers SET consent_expires_at = COALESCE($2, consent_expires_at), history_days_cap = $3,
+                   status = CASE WHEN status = 'consent_expired' THEN 'active' ELSE status END
+            WHERE id = $1
+            """, [customerID, expiresAt, historyCap])
+    }
+
+    /// The customer must reconnect their bank: no further pulls until they do.
+    public func markConsentExpired(customerID: Int64, runID: Int64?, reason: String) throws {
+        try connection.execute("UPDATE customers SET status = 'consent_expired' WHERE id = $1", [customerID])
+        try recordEvent(customerID: customerID, runID: runID, level: .error, code: "consent_expired", message: reason)
+    }
+
+    public func markSynced(customerID: Int64) throws {
+        try connection.execute("UPDATE customers SET last_success_at = now(), priority_sync_at = NULL WHERE id = $1", [customerID])
+    }
+}

@@ -5,29 +5,58 @@ import Sandbox
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
-        abstract: "Run the built-in sandbox peers (Flowpay partner API) on 127.0.0.1 for demos and tests.")
+        abstract: "Run the built-in sandbox peers on 127.0.0.1: Flowpay's partner API, GoCardless Bank Account Data and a Berlin Group bank.",
+        discussion: "Prints the environment settings that point banksync at them. Stops on SIGTERM or Ctrl-C.")
 
     @Option(help: "Port of the Flowpay sandbox (0 picks a free one).")
-    var flowpayPort = 8081
-
-    @Option(help: "Lifetime of issued access tokens, in seconds.")
+    var flowpayPort = 0
+    @Option(help: "Port of the GoCardless sandbox (0 picks a free one).")
+    var gocardlessPort = 0
+    @Option(help: "Port of the Berlin Group bank sandbox (0 picks a free one).")
+    var berlingroupPort = 0
+    @Option(help: "Lifetime of issued Flowpay access tokens, in seconds.")
     var tokenLifetime = 86_400
+    @Option(help: "Write the printed settings to this file as well (KEY=value lines), for scripts.")
+    var envFile: String?
 
     func run() async throws {
         let environment = Environment()
-        let clientID = environment.value("FLOWPAY_CLIENT_ID") ?? "sandbox-client"
-        let secret = try environment.secret("FLOWPAY_CLIENT_SECRET") ?? "sandbox-secret"
-        let state = FlowpaySandboxState(clientID: clientID, clientSecret: secret, tokenLifetime: tokenLifetime)
-        let (port, server) = try await startServer(router: FlowpaySandbox.router(state: state), port: flowpayPort, name: "flowpay")
-        FileHandle.standardOutput.write(Data(
-            "flowpay sandbox: FLOWPAY_API_URL=http://127.0.0.1:\(port) FLOWPAY_TOKEN_URL=http://127.0.0.1:\(port)/oauth/token\n".utf8))
-        try await withTaskCancellationHandler {
-            try await waitForTermination()
-        } onCancel: {
-            server.cancel()
-        }
-        server.cancel()
+        let flowpayState = FlowpaySandboxState(clientID: environment.value("FLOWPAY_CLIENT_ID") ?? "sandbox-client",
+                                               clientSecret: try environment.secret("FLOWPAY_CLIENT_SECRET") ?? "sandbox-secret",
+                                               tokenLifetime: tokenLifetime)
+        let goCardlessState = GoCardlessSandboxState(secretID: environment.value("GOCARDLESS_SECRET_ID") ?? "sandbox-secret-id",
+                                                     secretKey: try environment.secret("GOCARDLESS_SECRET_KEY") ?? "sandbox-secret-key")
+        await goCardlessState.seedDemo()
+        let berlinGroupState = BerlinGroupSandboxState()
+        await berlinGroupState.seedDemo()
+        let urls = PublicURLs()
+        let (flowpayPortBound, flowpay) = try await startServer(router: FlowpaySandbox.router(state: flowpayState), port: flowpayPort, name: "flowpay")
+        let (goCardlessPortBound, goCardless) = try await startServer(
+            router: GoCardlessSandbox.router(state: goCardlessState, publicURL: { urls.goCardless }), port: gocardlessPort, name: "gocardless")
+        let (berlinGroupPortBound, berlinGroup) = try await startServer(
+            router: BerlinGroupSandbox.router(state: berlinGroupState, publicURL: { urls.berlinGroup }), port: berlingroupPort, name: "berlingroup")
+        urls.set(goCardless: "http://127.0.0.1:\(goCardlessPortBound)", berlinGroup: "http://127.0.0.1:\(berlinGroupPortBound)")
+        let settings = """
+            FLOWPAY_API_URL=http://127.0.0.1:\(flowpayPortBound)
+            FLOWPAY_TOKEN_URL=http://127.0.0.1:\(flowpayPortBound)/oauth/token
+            GOCARDLESS_API_URL=http://127.0.0.1:\(goCardlessPortBound)
+            SANDBOX_BERLINGROUP_URL=http://127.0.0.1:\(berlinGroupPortBound)
+
+            """
+        if let envFile { try settings.write(toFile: envFile, atomically: true, encoding: .utf8) }
+        FileHandle.standardOutput.write(Data(("sandbox peers running:\n" + settings).utf8))
+        try await waitForTermination()
+        for server in [flowpay, goCardless, berlinGroup] { server.cancel() }
     }
+}
+
+/// The sandboxes' own base URLs, known once they are bound (links they hand out point back at them).
+final class PublicURLs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values = ("", "")
+    var goCardless: String { lock.withLock { values.0 } }
+    var berlinGroup: String { lock.withLock { values.1 } }
+    func set(goCardless: String, berlinGroup: String) { lock.withLock { values = (goCardless, berlinGroup) } }
 }
 
 /// Returns when SIGTERM or SIGINT arrives.

@@ -1,0 +1,79 @@
+import BankSyncCore
+import Foundation
+
+/// One customer's bank data at one aggregator (a GoCardless requisition, a Berlin Group consent).
+///
+/// Connectors map everything into BankSyncCore types and fail with `SourceError`; they never write to the
+/// database and never hold a whole history in memory (transactions come as pages).
+public protocol BankDataSource: Sendable {
+    /// Whether this source's transaction ids identify a booked transaction for good (dedup by id).
+    var transactionIDsAreStable: Bool { get }
+
+    /// The customer's accounts with details and current balances, plus what the consent allows.
+    func accounts() async throws(SourceError) -> SourceSnapshot
+
+    /// An account's transactions (booked and pending) for whole booking days `window`, page by page.
+    func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error>
+}
+
+/// What a source says about the consent and its accounts.
+public struct SourceSnapshot: Sendable {
+    public var accounts: [SourceAccount]
+    /// Days of history the source allows (caps the first sync), when it says.
+    public var maxHistoryDays: Int?
+    public var consentExpiresAt: Date?
+
+    public init(accounts: [SourceAccount], maxHistoryDays: Int? = nil, consentExpiresAt: Date? = nil) {
+        self.accounts = accounts
+        self.maxHistoryDays = maxHistoryDays
+        self.consentExpiresAt = consentExpiresAt
+    }
+}
+
+public struct SourceAccount: Sendable, Equatable {
+    public var account: BankAccount
+    /// Set when the account cannot be read in this run (e.g. out of its daily request budget): skip it.
+    public var skipReason: SourceError?
+
+    public init(account: BankAccount, skipReason: SourceError? = nil) {
+        self.account = account
+        self.skipReason = skipReason
+    }
+}
+
+/// Why a source could not deliver, with what ops need to act.
+public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The customer must reconnect: consent expired, revoked, or the account suspended.
+    case consentExpired(String)
+    /// Out of request budget; `retryAt` when the source says.
+    case rateLimited(account: String?, retryAt: Date?, detail: String)
+    /// The aggregator or the bank is down or erroring; try again later.
+    case unavailable(String)
+    /// The data could not be understood; names the account and the field.
+    case malformed(account: String?, field: String, detail: String)
+    /// Our own credentials were refused (secret id/key, certificate).
+    case unauthorised(String)
+
+    public var description: String {
+        switch self {
+        case .consentExpired(let detail): "consent expired or revoked: \(detail)"
+        case .rateLimited(let account, let retryAt, let detail):
+            "rate limited\(account.map { " (account \($0))" } ?? "")\(retryAt.map { " until \($0)" } ?? ""): \(detail)"
+        case .unavailable(let detail): "source unavailable: \(detail)"
+        case .malformed(let account, let field, let detail):
+            "malformed data\(account.map { " for account \($0)" } ?? "") in \(field): \(detail)"
+        case .unauthorised(let detail): "credentials refused by the source: \(detail)"
+        }
+    }
+
+    /// The interruption category the lag report groups by.
+    public var code: String {
+        switch self {
+        case .consentExpired: "consent_expired"
+        case .rateLimited: "rate_limited"
+        case .unavailable: "bank_unavailable"
+        case .malformed: "malformed_data"
+        case .unauthorised: "source_unauthorised"
+        }
+    }
+}

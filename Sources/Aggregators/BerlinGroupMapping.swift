@@ -1,0 +1,117 @@
+import BankSyncCore
+import Foundation
+
+/// Maps the Berlin Group NextGenPSD2 transaction and balance objects — also what GoCardless Bank Account
+/// Data returns — into BankSyncCore types. Every failure names the account and the field.
+enum BerlinGroupMapping {
+    /// `idFields`: which of the source's id fields identifies a transaction, in order of preference.
+    static func transaction(_ json: [String: Any], status: BankTransaction.Status, account: String, index: Int,
+                            idFields: [String]) throws(SourceError) -> BankTransaction {
+        let place = "transactions.\(status.rawValue)[\(index)]"
+        guard let amountObject = json["transactionAmount"] as? [String: Any],
+              let amountText = JSONShape.string(amountObject["amount"]),
+              let currencyText = JSONShape.string(amountObject["currency"]) else {
+            throw .malformed(account: account, field: "\(place).transactionAmount", detail: "amount and currency are required")
+        }
+        let amount: Money
+        do {
+            amount = try Money(parsing: amountText, currencyCode: currencyText)
+        } catch {
+            throw .malformed(account: account, field: "\(place).transactionAmount", detail: error.description)
+        }
+        let bookingDate = try day(json["bookingDate"], account: account, field: "\(place).bookingDate")
+        let valueDate = try day(json["valueDate"], account: account, field: "\(place).valueDate")
+        if status == .booked, bookingDate == nil {
+            throw .malformed(account: account, field: "\(place).bookingDate", detail: "a booked transaction needs a booking date")
+        }
+        // The other party: the creditor of money leaving the account, the debtor of money arriving.
+        let outgoing = amount.minorUnits < 0
+        let party = outgoing ? "creditor" : "debtor"
+        let counterpartyIBAN = (json["\(party)Account"] as? [String: Any]).flatMap { JSONShape.string($0["iban"]) }
+        var remittance = JSONShape.string(json["remittanceInformationUnstructured"])
+        if remittance == nil, let parts = json["remittanceInformationUnstructuredArray"] as? [String] {
+            remittance = parts.joined(separator: " ")
+        }
+        if remittance == nil { remittance = JSONShape.string(json["remittanceInformationStructured"]) }
+        let code = JSONShape.string(json["bankTransactionCode"]) ?? JSONShape.string(json["proprietaryBankTransactionCode"])
+        let sourceID = idFields.lazy.compactMap { JSONShape.string(json[$0]) }.first
+        let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+        return BankTransaction(status: status, bookingDate: bookingDate, valueDate: valueDate, amount: amount,
+                               counterpartyIBAN: counterpartyIBAN, counterpartyName: JSONShape.string(json["\(party)Name"]),
+                               remittance: remittance, bankTransactionCode: code, sourceID: sourceID, rawJSON: raw)
+    }
+
+    /// `{"booked":[…],"pending":[…]}` → transactions, in source order (booked first).
+    static func transactions(_ container: [String: Any], account: String, idFields: [String]) throws(SourceError) -> [BankTransaction] {
+        var result: [BankTransaction] = []
+        for status in [BankTransaction.Status.booked, .pending] {
+            guard let value = container[status.rawValue] else { continue }
+            guard let list = value as? [[String: Any]] else {
+                throw .malformed(account: account, field: "transactions.\(status.rawValue)", detail: "expected an array of objects")
+            }
+            for (index, json) in list.enumerated() {
+                result.append(try transaction(json, status: status, account: account, index: index, idFields: idFields))
+            }
+        }
+        return result
+    }
+
+    static func balances(_ list: Any?, account: String) throws(SourceError) -> [Balance] {
+        guard let list else { return [] }
+        guard let objects = list as? [[String: Any]] else {
+            throw .malformed(account: account, field: "balances", detail: "expected an array of objects")
+        }
+        var balances: [Balance] = []
+        for (index, json) in objects.enumerated() {
+            let place = "balances[\(index)]"
+            guard let amountObject = json["balanceAmount"] as? [String: Any],
+                  let amountText = JSONShape.string(amountObject["amount"]),
+                  let currencyText = JSONShape.string(amountObject["currency"]) else {
+                throw .malformed(account: account, field: "\(place).balanceAmount", detail: "amount and currency are required")
+            }
+            // An unknown balance type (banks add their own) is skipped, not fatal.
+            guard let kind = JSONShape.string(json["balanceType"]).flatMap(Balance.Kind.init(rawValue:)) else { continue }
+            let amount: Money
+            do {
+                amount = try Money(parsing: amountText, currencyCode: currencyText)
+            } catch {
+                throw .malformed(account: account, field: "\(place).balanceAmount", detail: error.description)
+            }
+            let reference = try day(json["referenceDate"], account: account, field: "\(place).referenceDate")
+                ?? (JSONShape.string(json["lastChangeDateTime"]).flatMap { Day(iso: $0) })
+                ?? Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+            balances.append(Balance(kind: kind, amount: amount, referenceDate: reference))
+        }
+        return balances
+    }
+
+    static func day(_ value: Any?, account: String, field: String) throws(SourceError) -> Day? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let text = value as? String, let day = Day(iso: text) else {
+            throw .malformed(account: account, field: field, detail: "expected a YYYY-MM-DD date, got \(value)")
+        }
+        return day
+    }
+}
+
+/// Hands out a list in fixed-size pages through an `AsyncThrowingStream`.
+func pagedStream(_ load: @escaping @Sendable () async throws -> [BankTransaction], pageSize: Int = 500)
+    -> AsyncThrowingStream<[BankTransaction], any Error> {
+    AsyncThrowingStream { continuation in
+        let task = Task {
+            do {
+                let all = try await load()
+                var start = 0
+                while start < all.count {
+                    let end = min(start + pageSize, all.count)
+                    continuation.yield(Array(all[start..<end]))
+                    start = end
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+    }
+}

@@ -1,0 +1,145 @@
+import AsyncHTTPClient
+import BankSyncCore
+import Foundation
+import NIOSSL
+
+/// A bank's Berlin Group NextGenPSD2 XS2A AIS API under one consent.
+public struct BerlinGroupConfiguration: Sendable, Equatable {
+    /// The bank's API base, e.g. `https://psd2.bank.example/xs2a` (paths below start with `/v1/`).
+    public var baseURL: String
+    public var consentID: String
+    /// PEM files for mutual TLS (eIDAS QWAC), when the bank requires it.
+    public var clientCertificatePath: String?
+    public var clientKeyPath: String?
+    /// Whether this bank's `transactionId`s are stable (many banks' are not; then fingerprints are used).
+    public var stableTransactionIDs: Bool
+
+    public init(baseURL: String, consentID: String, clientCertificatePath: String? = nil, clientKeyPath: String? = nil,
+                stableTransactionIDs: Bool = false) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.consentID = consentID
+        self.clientCertificatePath = clientCertificatePath
+        self.clientKeyPath = clientKeyPath
+        self.stableTransactionIDs = stableTransactionIDs
+    }
+
+    /// An HTTP client for this bank, presenting the client certificate when one is configured.
+    public func makeHTTPClient() throws(SourceError) -> HTTPClient {
+        var settings = HTTPClient.Configuration()
+        settings.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        if let certificate = clientCertificatePath, let key = clientKeyPath {
+            do {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                settings.tlsConfiguration = tls
+            } catch {
+                throw .unauthorised("cannot load the client certificate or key (\(certificate), \(key)): \(error)")
+            }
+        }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+    }
+}
+
+public struct BerlinGroupSource: BankDataSource {
+    let configuration: BerlinGroupConfiguration
+    let http: SourceHTTP
+
+    public init(configuration: BerlinGroupConfiguration, httpClient: HTTPClient) {
+        self.configuration = configuration
+        http = SourceHTTP(client: httpClient)
+    }
+
+    public var transactionIDsAreStable: Bool { configuration.stableTransactionIDs }
+
+    public func accounts() async throws(SourceError) -> SourceSnapshot {
+        let status = try await get("/v1/consents/\(configuration.consentID)/status", account: nil)
+        let consentStatus = JSONShape.string(status["consentStatus"]) ?? "?"
+        if ["expired", "revokedByPsu", "terminatedByTpp", "rejected"].contains(consentStatus) {
+            throw .consentExpired("consent \(configuration.consentID) is \(consentStatus)")
+        }
+        guard consentStatus == "valid" else { throw .consentExpired("consent \(configuration.consentID) is not valid yet (\(consentStatus))") }
+        let consent = try await get("/v1/consents/\(configuration.consentID)", account: nil)
+        let validUntil = JSONShape.string(consent["validUntil"]).flatMap { Day(iso: $0) }
+            .map { Date(timeIntervalSince1970: Double($0.adding(days: 1).daysSinceEpoch) * 86_400) }
+        let list = try await get("/v1/accounts?withBalance=true", account: nil)
+        guard let objects = list["accounts"] as? [[String: Any]] else {
+            throw .malformed(account: nil, field: "accounts", detail: "expected an array of account objects")
+        }
+        var accounts: [SourceAccount] = []
+        for (index, object) in objects.enumerated() {
+            guard let id = JSONShape.string(object["resourceId"]) else {
+                throw .malformed(account: nil, field: "accounts[\(index)].resourceId", detail: "missing")
+            }
+            var account = BankAccount(sourceAccountID: id, iban: JSONShape.string(object["iban"]), bic: JSONShape.string(object["bic"]),
+                                      currency: JSONShape.string(object["currency"]), name: JSONShape.string(object["name"]),
+                                      product: JSONShape.string(object["product"]) ?? JSONShape.string(object["cashAccountType"]),
+                                      ownerName: JSONShape.string(object["ownerName"]))
+            if object["balances"] != nil {
+                account.balances = try BerlinGroupMapping.balances(object["balances"], account: id)
+            } else {
+                account.balances = try BerlinGroupMapping.balances(try await get("/v1/accounts/\(id)/balances", account: id)["balances"], account: id)
+            }
+            accounts.append(SourceAccount(account: account))
+        }
+        return SourceSnapshot(accounts: accounts, consentExpiresAt: validUntil)
+    }
+
+    /// Follows `_links.next` to the end, one page at a time (never the whole history in memory).
+    public func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error> {
+        let id = account.account.sourceAccountID
+        let idFields = configuration.stableTransactionIDs ? ["transactionId"] : []
+        let source = self
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    var next: String? = "/v1/accounts/\(id)/transactions?bookingStatus=both&dateFrom=\(window.from)&dateTo=\(window.to)"
+                    var pages = 0
+                    while let path = next {
+                        pages += 1
+                        guard pages <= 10_000 else { throw SourceError.malformed(account: id, field: "_links.next", detail: "pagination does not end") }
+                        let json = try await source.get(path, account: id)
+                        guard let container = json["transactions"] as? [String: Any] else {
+                            throw SourceError.malformed(account: id, field: "transactions", detail: "expected an object with booked and pending")
+                        }
+                        continuation.yield(try BerlinGroupMapping.transactions(container, account: id, idFields: idFields))
+                        let links = (container["_links"] as? [String: Any]) ?? (json["_links"] as? [String: Any])
+                        next = (links?["next"] as? [String: Any]).flatMap { JSONShape.string($0["href"]) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    func get(_ pathOrURL: String, account: String?) async throws(SourceError) -> [String: Any] {
+        let url = pathOrURL.hasPrefix("http") ? pathOrURL : configuration.baseURL + pathOrURL
+        let response = try await http.send(.GET, url, headers: [
+            ("X-Request-ID", UUID().uuidString.lowercased()), ("Consent-ID", configuration.consentID),
+        ])
+        guard (200..<300).contains(response.status) else { throw classify(response, account: account) }
+        return try JSONShape.object(response.body, account: account, what: pathOrURL)
+    }
+
+    /// Berlin Group errors carry `tppMessages[].code` (CONSENT_EXPIRED, ACCESS_EXCEEDED, …).
+    func classify(_ response: SourceHTTP.Response, account: String?) -> SourceError {
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+        let messages = (json?["tppMessages"] as? [[String: Any]]) ?? []
+        let codes = messages.compactMap { JSONShape.string($0["code"]) }
+        let text = messages.compactMap { JSONShape.string($0["text"]) }.joined(separator: "; ")
+        let detail = "HTTP \(response.status) \(codes.joined(separator: ",")) \(text)"
+        if codes.contains(where: { ["CONSENT_EXPIRED", "CONSENT_INVALID", "CONSENT_UNKNOWN"].contains($0) }) {
+            return .consentExpired(detail)
+        }
+        switch response.status {
+        case 429:
+            let retryAt = response.header("Retry-After").flatMap(Double.init).map { Date().addingTimeInterval($0) }
+            return .rateLimited(account: account, retryAt: retryAt, detail: detail)
+        case 401, 403: return codes.isEmpty ? .unauthorised(detail) : .consentExpired(detail)
+        default: return .unavailable(detail)
+        }
+    }
+}

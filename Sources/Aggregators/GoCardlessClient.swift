@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+
+public struct GoCardlessConfiguration: Sendable {
+    public static let publicAPI = "https://bankaccountdata.gocardless.com"
+    public var apiURL: String
+    public var secretID: String
+    public var secretKey: String
+
+    public init(apiURL: String = GoCardlessConfiguration.publicAPI, secretID: String, secretKey: String) {
+        self.apiURL = apiURL.hasSuffix("/") ? String(apiURL.dropLast()) : apiURL
+        self.secretID = secretID
+        self.secretKey = secretKey
+    }
+}
+
+/// GoCardless Bank Account Data over HTTP: JWT access/refresh tokens (`token/new`, `token/refresh`), error
+/// classification into `SourceError`, and the per-account daily request budgets read from its headers.
+public struct GoCardlessClient: Sendable {
+    let configuration: GoCardlessConfiguration
+    let http: SourceHTTP
+    let tokens: GoCardlessTokens
+    let budget = RequestBudget()
+
+    public init(configuration: GoCardlessConfiguration, httpClient: HTTPClient) {
+        self.configuration = configuration
+        http = SourceHTTP(client: httpClient)
+        tokens = GoCardlessTokens(configuration: configuration, http: http)
+    }
+
+    /// An authenticated call; a token the API calls invalid is replaced once.
+    func call(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, account: String? = nil) async throws(SourceError) -> [String: Any] {
+        let payload = body.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { Array($0) }
+        var refreshed = false
+        var waited = 0
+        while true {
+            let token = try await tokens.access()
+            let response = try await http.send(method, configuration.apiURL + path, headers: [("Authorization", "Bearer \(token)")], body: payload)
+            if let account { await budget.note(response, account: account, scope: Self.scope(of: path)) }
+            if (200..<300).contains(response.status) {
+                return try JSONShape.object(response.body, account: account, what: path)
+            }
+            let problem = Problem(response)
+            switch response.status {
+            case 401 where problem.isTokenProblem && !refreshed:
+                refreshed = true
+                await tokens.invalidateAccess()
+                continue
+            case 429 where problem.type != "RateLimitError":
+                // GoCardless's own per-minute limit: short waits are worth it, long ones are not.
+                let seconds = problem.retrySeconds ?? Int(response.header("HTTP_X_RATELIMIT_RESET") ?? "") ?? 60
+                guard seconds <= 30, waited < 3 else {
+                    throw .rateLimited(account: account, retryAt: Date().addingTimeInterval(Double(seconds)), detail: problem.text)
+                }
+                waited += 1
+                try? await Task.sleep(for: .seconds(max(seconds, 1)))
+                continue
+            default:
+                throw problem.sourceError(status: response.status, account: account, resetHeader: response.header("HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_RESET"))
+            }
+        }
+    }
+
+    static func scope(of path: String) -> String {
+        for scope in ["transactions", "balances", "details"] where path.contains("/\(scope)/") { return scope }
+        return "metadata"
+    }
+
+    /// GoCardless's error body: `{"summary","detail","status_code"}`, sometimes with a `type`.
+    struct Problem {
+        let summary: String
+        let detail: String
+        let type: String?
+
+        init(_ response: SourceHTTP.Response) {
+            let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+            summary = JSONShape.string(json["summary"]) ?? "HTTP \(response.status)"
+            detail = JSONShape.string(json["detail"]) ?? ""
+            type = JSONShape.string(json["type"])
+        }
+
+        var text: String { detail.isEmpty ? summary : "\(summary): \(detail)" }
+
+        var isTokenProblem: Bool {
+            let lower = text.lowercased()
+            return lower.contains("token") && (lower.contains("invalid") || lower.contains("expired"))
+        }
+
+        var retrySeconds: Int? {
+            guard let range = detail.range(of: "try again in ") else { return nil }
+            return Int(detail[range.upperBound...].prefix { $0.isNumber })
+        }
+
+        func sourceError(status: Int, account: String?, resetHeader: String?) -> SourceError {
+            let lower = text.lowercased()
+            switch status {
+            case 401, 403:
+                if type == "AccessExpiredError" || type == "AccountInactiveError" || lower.contains("expired")
+                    || lower.contains("revoked") || lower.contains("inactive") {
+                    return .consentExpired(text)
+                }
+                return .unauthorised(text)
+            case 409 where lower.contains("suspend"), 410:
+                return .consentExpired(text)
+            case 429:
+                let retryAt = resetHeader.flatMap(Double.init).map { Date().addingTimeInterval($0) }
+                return .rateLimited(account: account, retryAt: retryAt, detail: text)
+            case 404:
+                return .consentExpired("not found at GoCardless: \(text)")
+            case 500...:
+                return .unavailable(text)
+            default:
+                return .unavailable("HTTP \(status): \(text)")
+            }
+        }
+    }
+}
+
+/// The access token (about a day) and the refresh token (about a month): the access token is refreshed
+/// shortly before it expires, and a new pair is requested when the refresh token has expired too.
+actor GoCardlessTokens {
+    private let configuration: GoCardlessConfiguration
+    private let http: SourceHTTP
+    private var access: (value: String, until: Date)?
+    private var refresh: (value: String, until: Date)?
+
+    init(configuration: GoCardlessConfiguration, http: SourceHTTP) {
+        self.configuration = configuration
+        self.http = http
+    }
+
+    func invalidateAccess() { access = nil }
+
+    func access() async throws(SourceError) -> String {
+        if let access, access.until > Date() { return access.value }
+        if let refresh, refresh.until > Date() {
+            let response = try await http.send(.POST, configuration.apiURL + "/api/v2/token/refresh/", headers: [],
+                                               body: Array(#"{"refresh":"\#(refresh.value)"}"#.utf8))
+            if response.status == 200 {
+                let json = try JSONShape.object(response.body, account: nil, what: "token/refresh")
+                return try store(json, includesRefresh: false)
+            }
+            self.refresh = nil   // refused or expired early: fall through to a new pair
+        }
+        let body = try? JSONSerialization.data(withJSONObject: ["secret_id": configuration.secretID, "secret_key": configuration.secretKey])
+        let response = try await http.send(.POST, configuration.apiURL + "/api/v2/token/new/", headers: [], body: body.map { Array($0) })
+        guard response.status == 200 else {
+            if response.status == 401 || response.status == 403 {
+                throw .unauthorised("token/new refused the secret id/key (HTTP \(response.status))")
+            }
+            throw .unavailable("token/new answered HTTP \(response.status)")
+        }
+        return try store(try JSONShape.object(response.body, account: nil, what: "token/new"), includesRefresh: true)
+    }
+
+    private func store(_ json: [String: Any], includesRefresh: Bool) throws(SourceError) -> String {
+        guard let value = JSONShape.string(json["access"]) else {
+            throw .malformed(account: nil, field: "token.access", detail: "missing")
+        }
+        let lifetime = (json["access_expires"] as? Int) ?? 86_400
+        // Renew a little early so a long sync never sends an expiring token.
+        access = (value, Date().addingTimeInterval(Double(lifetime) * 0.9))
+        if includesRefresh, let refreshValue = JSONShape.string(json["refresh"]) {
+            refresh = (refreshValue, Date().addingTimeInterval(Double((json["refresh_expires"] as? Int) ?? 2_592_000) * 0.95))
+        }
+        return value
+    }
+}
+
+/// Per-account daily request budgets, as the `HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_*` headers report them.
+actor RequestBudget {
+    private var remaining: [String: (left: Int, resetAt: Date?)] = [:]
+
+    func note(_ response: SourceHTTP.Response, account: String, scope: String) {
+        guard let left = response.header("HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_REMAINING").flatMap(Int.init) else { return }
+        let reset = response.header("HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_RESET").flatMap(Double.init).map { Date().addingTimeInterval($0) }
+        remaining["\(account)/\(scope)"] = (left, reset)
+    }
+
+    /// Nil when a call may be made; otherwise when the budget comes back.
+    func exhausted(account: String, scope: String) -> (Date?)? {
+        guard let entry = remaining["\(account)/\(scope)"], entry.left <= 0 else { return nil }
+        if let reset = entry.resetAt, reset <= Date() { return nil }
+        return .some(entry.resetAt)
+    }
+}

@@ -1,0 +1,236 @@
+import BankSyncCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A bank's Berlin Group NextGenPSD2 AIS API (v1) over synthetic accounts: consents with status and
+/// validity, accounts with balances, transactions paged through `_links.next`, `tppMessages` errors.
+public actor BerlinGroupSandboxState {
+    struct Consent {
+        var status: String
+        let validUntil: Day
+        let accounts: [String]
+    }
+
+    var consents: [String: Consent] = [:]
+    var banks: [String: SyntheticBank] = [:]
+    var today: Day?
+    var throttled = 0
+    var malformedAccounts: Set<String> = []
+    public let pageSize: Int
+
+    public init(pageSize: Int = 100) {
+        self.pageSize = pageSize
+    }
+
+    var currentDay: Day { today ?? todayUTC() }
+
+    /// A valid consent over `accountCount` synthetic accounts; returns their resource ids.
+    @discardableResult
+    public func makeValidConsent(id: String, accountCount: Int, stableIDs: Bool = true) -> [String] {
+        let ids = (0..<accountCount).map { uuidLike(stableHash("bg:" + id + "#\($0)")) }
+        for resource in ids { banks[resource] = SyntheticBank(seed: stableHash(resource), currency: "EUR", withIDs: stableIDs) }
+        consents[id] = Consent(status: "valid", validUntil: currentDay.adding(days: 180), accounts: ids)
+        return ids
+    }
+
+    public func seedDemo() {
+        makeValidConsent(id: "sandbox-consent-1", accountCount: 2)
+    }
+
+    func createConsent(validUntil: String?) -> (id: String, validUntil: String) {
+        let id = UUID().uuidString.lowercased()
+        let until = validUntil.flatMap { Day(iso: $0) } ?? currentDay.adding(days: 90)
+        consents[id] = Consent(status: "received", validUntil: until, accounts: [])
+        return (id, until.description)
+    }
+
+    func authorise(_ id: String, approve: Bool) -> Bool {
+        guard let consent = consents[id] else { return false }
+        if approve {
+            let ids = (0..<2).map { uuidLike(stableHash("bg:" + id + "#\($0)")) }
+            for resource in ids { banks[resource] = SyntheticBank(seed: stableHash(resource), currency: "EUR") }
+            consents[id] = Consent(status: "valid", validUntil: consent.validUntil, accounts: ids)
+        } else {
+            consents[id]?.status = "rejected"
+        }
+        return true
+    }
+
+    func consent(_ id: String) -> (status: String, validUntil: String, accounts: [String])? {
+        guard var consent = consents[id] else { return nil }
+        if consent.status == "valid", consent.validUntil < currentDay { consent.status = "expired"; consents[id] = consent }
+        return (consent.status, consent.validUntil.description, consent.accounts)
+    }
+
+    enum Outcome: Sendable {
+        case json(Int, [UInt8])
+    }
+
+    /// Checks the Consent-ID for an account call; nil when it may proceed.
+    func refusal(consentID: String?, account: String?) -> Outcome? {
+        if throttled > 0 {
+            throttled -= 1
+            return .json(429, tppMessage("ACCESS_EXCEEDED", "The access on the account has been exceeded."))
+        }
+        guard let consentID, let consent = self.consent(consentID) else {
+            return .json(401, tppMessage("CONSENT_UNKNOWN", "The Consent-ID cannot be matched."))
+        }
+        guard consent.status == "valid" else {
+            return .json(401, tppMessage(consent.status == "expired" ? "CONSENT_EXPIRED" : "CONSENT_INVALID", "The consent is \(consent.status)."))
+        }
+        if let account, !consent.accounts.contains(account) {
+            return .json(404, tppMessage("RESOURCE_UNKNOWN", "The account is not covered by this consent."))
+        }
+        return nil
+    }
+
+    func accounts(consentID: String?) -> Outcome {
+        if let refused = refusal(consentID: consentID, account: nil) { return refused }
+        let consent = self.consent(consentID!)!
+        let list: [[String: Any]] = consent.accounts.map { id in
+            ["resourceId": id, "iban": "DE89" + String(format: "%018llu", stableHash(id) % 1_000_000_000_000_000_000), "currency": "EUR",
+             "name": "Geschäftskonto", "product": "Business Account", "cashAccountType": "CACC", "bic": "SBXBDEFFXXX",
+             "ownerName": "ACME GmbH", "balances": balances(id)]
+        }
+        return .json(200, jsonBytes(["accounts": list]))
+    }
+
+    func balances(_ id: String) -> [[String: Any]] {
+        let amount = Money(minorUnits: banks[id]?.balance(today: currentDay) ?? 0, currency: try! Currency(code: "EUR"))
+        return [["balanceAmount": ["amount": amount.decimalString, "currency": "EUR"], "balanceType": "closingBooked",
+                 "referenceDate": currentDay.adding(days: -1).description]]
+    }
+
+    func balances(consentID: String?, account: String) -> Outcome {
+        if let refused = refusal(consentID: consentID, account: account) { return refused }
+        return .json(200, jsonBytes(["account": ["iban": account], "balances": balances(account)]))
+    }
+
+    func transactions(consentID: String?, account: String, dateFrom: String?, dateTo: String?, page: Int, path: String) -> Outcome {
+        if let refused = refusal(consentID: consentID, account: account) { return refused }
+        guard let bank = banks[account], let from = dateFrom.flatMap({ Day(iso: $0) }) else {
+            return .json(400, tppMessage("FORMAT_ERROR", "dateFrom is required (YYYY-MM-DD)."))
+        }
+        if malformedAccounts.contains(account), page >= 1 {
+            return .json(200, Array(#"{"transactions":{"booked":[{"bookingDate":"not a date"#.utf8))
+        }
+        let to = min(dateTo.flatMap { Day(iso: $0) } ?? currentDay, currentDay)
+        let visible = bank.visible(today: currentDay, from: from, to: to)
+        let all = visible.booked.map { ($0, false) } + visible.pending.map { ($0, true) }
+        let start = page * pageSize
+        let slice = start < all.count ? Array(all[start..<min(start + pageSize, all.count)]) : []
+        var container: [String: Any] = [
+            "booked": slice.filter { !$0.1 }.map { bank.json($0.0, pending: false) },
+            "pending": slice.filter { $0.1 }.map { bank.json($0.0, pending: true) },
+        ]
+        if start + pageSize < all.count {
+            container["_links"] = ["next": ["href": "\(path)?bookingStatus=both&dateFrom=\(from)&dateTo=\(to)&page=\(page + 1)"]]
+        }
+        return .json(200, jsonBytes(["account": ["iban": account], "transactions": container]))
+    }
+
+    func tppMessage(_ code: String, _ text: String) -> [UInt8] {
+        jsonBytes(["tppMessages": [["category": "ERROR", "code": code, "text": text]]])
+    }
+
+    public struct Control: Codable, Sendable {
+        public var today: String?
+        public var expireConsent: String?
+        public var revokeConsent: String?
+        public var throttle: Int?
+        public var malformedAccount: String?
+        public var createConsent: String?
+        public var accounts: Int?
+    }
+
+    public func apply(_ control: Control) -> [UInt8] {
+        if let text = control.today { today = Day(iso: text) }
+        if let id = control.expireConsent { consents[id]?.status = "expired" }
+        if let id = control.revokeConsent { consents[id]?.status = "revokedByPsu" }
+        if let count = control.throttle { throttled = count }
+        if let id = control.malformedAccount { malformedAccounts.insert(id) }
+        var answer: [String: Any] = ["ok": true]
+        if let id = control.createConsent { answer["accounts"] = makeValidConsent(id: id, accountCount: control.accounts ?? 1) }
+        return jsonBytes(answer)
+    }
+}
+
+public enum BerlinGroupSandbox {
+    public static func router(state: BerlinGroupSandboxState, publicURL: @escaping @Sendable () -> String) -> Router<SandboxContext> {
+        let router = Router(context: SandboxContext.self)
+        router.post("/v1/consents") { request, _ -> Response in
+            if let missing = requireRequestID(request) { return missing }
+            var request = request
+            let body = (try? JSONSerialization.jsonObject(with: Data((try await request.collectBody(upTo: 1 << 20)).readableBytesView))) as? [String: Any]
+            let created = await state.createConsent(validUntil: body?["validUntil"] as? String)
+            return reply(201, jsonBytes(["consentId": created.id, "consentStatus": "received",
+                                         "_links": ["scaRedirect": ["href": "\(publicURL())/sandbox-sca/\(created.id)"]]]))
+        }
+        router.get("/v1/consents/{id}/status") { request, context -> Response in
+            if let missing = requireRequestID(request) { return missing }
+            guard let consent = await state.consent(context.parameters.get("id") ?? "") else {
+                return reply(403, await state.tppMessage("CONSENT_UNKNOWN", "Unknown consent."))
+            }
+            return reply(200, jsonBytes(["consentStatus": consent.status]))
+        }
+        router.get("/v1/consents/{id}") { request, context -> Response in
+            if let missing = requireRequestID(request) { return missing }
+            guard let consent = await state.consent(context.parameters.get("id") ?? "") else {
+                return reply(403, await state.tppMessage("CONSENT_UNKNOWN", "Unknown consent."))
+            }
+            return reply(200, jsonBytes(["consentStatus": consent.status, "validUntil": consent.validUntil, "recurringIndicator": true,
+                                         "frequencyPerDay": 4, "access": ["allPsd2": "allAccounts"]]))
+        }
+        router.get("/sandbox-sca/{id}") { request, context -> Response in
+            let approve = request.uri.queryParameters.get("approve") != "false"
+            guard await state.authorise(context.parameters.get("id") ?? "", approve: approve) else { return reply(404, []) }
+            let back = request.uri.queryParameters.get("redirect") ?? "/"
+            return Response(status: .found, headers: [.location: back])
+        }
+        router.get("/v1/accounts") { request, _ -> Response in
+            if let missing = requireRequestID(request) { return missing }
+            return outcome(await state.accounts(consentID: consentID(request)))
+        }
+        router.get("/v1/accounts/{id}/balances") { request, context -> Response in
+            if let missing = requireRequestID(request) { return missing }
+            return outcome(await state.balances(consentID: consentID(request), account: context.parameters.get("id") ?? ""))
+        }
+        router.get("/v1/accounts/{id}/transactions") { request, context -> Response in
+            if let missing = requireRequestID(request) { return missing }
+            let query = request.uri.queryParameters
+            return outcome(await state.transactions(consentID: consentID(request), account: context.parameters.get("id") ?? "",
+                                                    dateFrom: query.get("dateFrom"), dateTo: query.get("dateTo"),
+                                                    page: Int(query.get("page") ?? "0") ?? 0, path: request.uri.path))
+        }
+        router.post("/_sandbox/berlingroup/control") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            guard let control = try? JSONDecoder().decode(BerlinGroupSandboxState.Control.self, from: Data(body.readableBytesView)) else {
+                return reply(400, jsonBytes(["message": "expected a control object"]))
+            }
+            return reply(200, await state.apply(control))
+        }
+        return router
+    }
+
+    static func consentID(_ request: Request) -> String? { request.headers[HTTPField.Name("Consent-ID")!] }
+
+    static func requireRequestID(_ request: Request) -> Response? {
+        guard let value = request.headers[HTTPField.Name("X-Request-ID")!], UUID(uuidString: value) != nil else {
+            return reply(400, jsonBytes(["tppMessages": [["category": "ERROR", "code": "FORMAT_ERROR", "text": "X-Request-ID (a UUID) is required."]]]))
+        }
+        return nil
+    }
+
+    static func outcome(_ outcome: BerlinGroupSandboxState.Outcome) -> Response {
+        switch outcome {
+        case .json(let status, let bytes): reply(status, bytes)
+        }
+    }
+
+    static func reply(_ status: Int, _ bytes: [UInt8]) -> Response {
+        Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

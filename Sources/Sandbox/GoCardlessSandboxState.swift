@@ -1,0 +1,289 @@
+import BankSyncCore
+import Foundation
+
+/// The GoCardless sandbox's world: credentials and tokens, institutions, agreements, requisitions,
+/// synthetic accounts, per-account daily budgets, and the faults tests switch on.
+public actor GoCardlessSandboxState {
+    struct Institution {
+        let id: String
+        let name: String
+        let bic: String
+        let totalDays: Int
+        let withIDs: Bool
+    }
+
+    struct Agreement {
+        let id: String
+        let institution: String
+        let maxHistoricalDays: Int
+        let accessValidForDays: Int
+        let created: Date
+    }
+
+    struct Requisition {
+        let id: String
+        var status: String
+        let institution: String
+        let agreement: String?
+        var accounts: [String]
+        let redirect: String
+        let reference: String
+    }
+
+    struct Account {
+        let id: String
+        let iban: String
+        let institution: String
+        let bank: SyntheticBank
+        var status = "READY"
+    }
+
+    static let institutions: [Institution] = [
+        Institution(id: "SANDBOXFINANCE_SFIN0000", name: "Sandbox Finance", bic: "SFINCZPPXXX", totalDays: 730, withIDs: true),
+        Institution(id: "NOIDBANK_NOIDCZPP", name: "No-ID Bank (no transaction ids)", bic: "NOIDCZPP", totalDays: 540, withIDs: false),
+        Institution(id: "SHORTBANK_SHRTCZPP", name: "Short Bank (90 days of history)", bic: "SHRTCZPP", totalDays: 90, withIDs: true),
+    ]
+
+    let secretID: String
+    let secretKey: String
+    var accessLifetime = 86_400
+    var today: Day?
+    var accessTokens: [String: Date] = [:]
+    var refreshTokens: [String: Date] = [:]
+    var agreements: [String: Agreement] = [:]
+    var requisitions: [String: Requisition] = [:]
+    var accounts: [String: Account] = [:]
+    /// Calls left today per "account/scope"; absent means the default daily budget.
+    var budgets: [String: Int] = [:]
+    var dailyBudget = 1_000
+    var malformedAccounts: Set<String> = []
+    var apiRateLimited = 0
+    public private(set) var tokenRequests = 0
+    public private(set) var refreshRequests = 0
+
+    public init(secretID: String, secretKey: String) {
+        self.secretID = secretID
+        self.secretKey = secretKey
+    }
+
+    /// The linked requisitions the demo registers customers with: one per synthetic bank.
+    public func seedDemo() {
+        makeLinkedRequisition(id: "sandbox-req-1", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 2)
+        makeLinkedRequisition(id: "sandbox-req-2", institution: "NOIDBANK_NOIDCZPP", accountCount: 1)
+        makeLinkedRequisition(id: "sandbox-req-3", institution: "SHORTBANK_SHRTCZPP", accountCount: 1)
+    }
+
+    var currentDay: Day { today ?? todayUTC() }
+
+    // MARK: tokens
+
+    func newToken(secretID: String?, secretKey: String?) -> sending [String: Any]? {
+        tokenRequests += 1
+        guard secretID == self.secretID, let secretKey,
+              constantTimeEqual(Array(secretKey.utf8), Array(self.secretKey.utf8)) else { return nil }
+        let access = "gca_" + UUID().uuidString.lowercased()
+        let refresh = "gcr_" + UUID().uuidString.lowercased()
+        accessTokens[access] = Date().addingTimeInterval(Double(accessLifetime))
+        refreshTokens[refresh] = Date().addingTimeInterval(30 * 86_400)
+        return ["access": access, "access_expires": accessLifetime, "refresh": refresh, "refresh_expires": 30 * 86_400]
+    }
+
+    func refreshToken(_ refresh: String?) -> sending [String: Any]? {
+        refreshRequests += 1
+        guard let refresh, let until = refreshTokens[refresh], until > Date() else { return nil }
+        let access = "gca_" + UUID().uuidString.lowercased()
+        accessTokens[access] = Date().addingTimeInterval(Double(accessLifetime))
+        return ["access": access, "access_expires": accessLifetime]
+    }
+
+    func isValid(access: String?) -> Bool {
+        guard let access, let until = accessTokens[access] else { return false }
+        return until > Date()
+    }
+
+    // MARK: consent objects
+
+    func createAgreement(institution: String, maxHistoricalDays: Int, accessValidForDays: Int) -> sending [String: Any]? {
+        guard let bank = Self.institutions.first(where: { $0.id == institution }) else { return nil }
+        let agreement = Agreement(id: UUID().uuidString.lowercased(), institution: institution,
+                                  maxHistoricalDays: min(maxHistoricalDays, bank.totalDays), accessValidForDays: accessValidForDays, created: Date())
+        agreements[agreement.id] = agreement
+        return agreementJSON(agreement)
+    }
+
+    func agreementJSON(_ agreement: Agreement) -> sending [String: Any] {
+        let created = ISO8601DateFormatter().string(from: agreement.created)
+        return ["id": agreement.id, "created": created, "accepted": created, "institution_id": agreement.institution,
+                "max_historical_days": agreement.maxHistoricalDays, "access_valid_for_days": agreement.accessValidForDays,
+                "access_scope": ["balances", "details", "transactions"]]
+    }
+
+    func agreement(_ id: String) -> sending [String: Any]? { agreements[id].map(agreementJSON) }
+
+    func createRequisition(institution: String, agreement: String?, redirect: String, reference: String, linkBase: String) -> sending [String: Any]? {
+        guard Self.institutions.contains(where: { $0.id == institution }) else { return nil }
+        let requisition = Requisition(id: UUID().uuidString.lowercased(), status: "CR", institution: institution, agreement: agreement,
+                                      accounts: [], redirect: redirect, reference: reference)
+        requisitions[requisition.id] = requisition
+        return requisitionJSON(requisition, linkBase: linkBase)
+    }
+
+    func requisitionJSON(_ requisition: Requisition, linkBase: String) -> sending [String: Any] {
+        var json: [String: Any] = ["id": requisition.id, "status": requisition.status, "institution_id": requisition.institution,
+                                   "accounts": requisition.accounts, "redirect": requisition.redirect, "reference": requisition.reference,
+                                   "link": "\(linkBase)/sandbox-consent/\(requisition.id)"]
+        json["agreement"] = requisition.agreement
+        return json
+    }
+
+    func requisition(_ id: String, linkBase: String) -> sending [String: Any]? {
+        guard let requisition = requisitions[id] else { return nil }
+        return requisitionJSON(requisition, linkBase: linkBase)
+    }
+
+    /// The end user's decision at the bank; returns where to send them back (`redirect?ref=reference`).
+    func decide(requisition id: String, approve: Bool) -> String? {
+        guard var requisition = requisitions[id] else { return nil }
+        if approve {
+            requisition.status = "LN"
+            requisition.accounts = (0..<2).map { makeAccount(requisition: id, index: $0, institution: requisition.institution) }
+        } else {
+            requisition.status = "RJ"
+        }
+        requisitions[id] = requisition
+        let separator = requisition.redirect.contains("?") ? "&" : "?"
+        return requisition.redirect + separator + "ref=" + requisition.reference
+    }
+
+    @discardableResult
+    public func makeLinkedRequisition(id: String, institution: String, accountCount: Int) -> [String] {
+        let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
+        let agreement = Agreement(id: "agr-" + id, institution: bank.id, maxHistoricalDays: bank.totalDays, accessValidForDays: 180,
+                                  created: Date())
+        agreements[agreement.id] = agreement
+        let accountIDs = (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id) }
+        requisitions[id] = Requisition(id: id, status: "LN", institution: bank.id, agreement: agreement.id, accounts: accountIDs,
+                                       redirect: "http://127.0.0.1/", reference: id)
+        return accountIDs
+    }
+
+    func makeAccount(requisition: String, index: Int, institution: String) -> String {
+        let seed = stableHash(requisition + "#\(index)")
+        let id = uuidLike(seed)
+        let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
+        accounts[id] = Account(id: id, iban: "CZ65" + String(format: "%020llu", seed % 10_000_000_000_000_000_000), institution: institution,
+                               bank: SyntheticBank(seed: seed, currency: "CZK", withIDs: bank.withIDs))
+        return id
+    }
+
+    // MARK: account data
+
+    enum Answer {
+        case ok([String: Any], remaining: Int)
+        case error(Int, [String: Any], remaining: Int?)
+    }
+
+    /// One account-endpoint call: checks status and budget, counts it, answers.
+    func account(_ id: String, scope: String, dateFrom: String?, dateTo: String?) -> sending Answer {
+        guard let account = accounts[id] else {
+            return .error(404, ["summary": "Not found.", "detail": "Not found.", "status_code": 404], remaining: nil)
+        }
+        if apiRateLimited > 0 {
+            apiRateLimited -= 1
+            return .error(429, ["summary": "Rate limit exceeded", "status_code": 429,
+                                "detail": "The rate limit for this resource is 100/minute. Please try again in 1 seconds"], remaining: nil)
+        }
+        if account.status != "READY", scope != "metadata" {
+            return .error(401, ["summary": "Couldn't update account", "type": "AccessExpiredError", "status_code": 401,
+                                "detail": "Access has expired or it has been revoked. To restore access reconnect the account."], remaining: nil)
+        }
+        let key = "\(id)/\(scope)"
+        var remaining = budgets[key] ?? dailyBudget
+        if scope != "metadata" {
+            guard remaining > 0 else {
+                return .error(429, ["summary": "Couldn't update \(scope)", "type": "RateLimitError", "status_code": 429,
+                                    "detail": "Daily request limit set by the Institution has been exceeded."], remaining: 0)
+            }
+            remaining -= 1
+            budgets[key] = remaining
+        }
+        let institution = Self.institutions.first { $0.id == account.institution }!
+        switch scope {
+        case "metadata":
+            return .ok(["id": id, "iban": account.iban, "institution_id": account.institution, "status": account.status,
+                        "owner_name": "ACME s.r.o."], remaining: remaining)
+        case "details":
+            return .ok(["account": ["resourceId": id, "iban": account.iban, "currency": account.bank.currency, "ownerName": "ACME s.r.o.",
+                                    "name": "Business account", "product": "Business Current", "cashAccountType": "CACC"]], remaining: remaining)
+        case "balances":
+            let amount = Money(minorUnits: account.bank.balance(today: currentDay), currency: try! Currency(code: account.bank.currency))
+            return .ok(["balances": [
+                ["balanceAmount": ["amount": amount.decimalString, "currency": account.bank.currency], "balanceType": "closingBooked",
+                 "referenceDate": currentDay.adding(days: -1).description],
+                ["balanceAmount": ["amount": amount.decimalString, "currency": account.bank.currency], "balanceType": "interimAvailable",
+                 "referenceDate": currentDay.description],
+            ]], remaining: remaining)
+        default:
+            if malformedAccounts.contains(id) {
+                return .ok(["transactions": ["booked": [["bookingDate": "2026-02-30", "transactionAmount": ["amount": "1.00", "currency": "CZK"]]]]],
+                           remaining: remaining)
+            }
+            let to = dateTo.flatMap { Day(iso: $0) } ?? currentDay
+            let earliest = currentDay.adding(days: -institution.totalDays)
+            let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
+            let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
+            return .ok(["transactions": ["booked": visible.booked.map { account.bank.json($0, pending: false) },
+                                         "pending": visible.pending.map { account.bank.json($0, pending: true) }]],
+                       remaining: remaining)
+        }
+    }
+
+    // MARK: control
+
+    public struct Control: Codable, Sendable {
+        public var today: String?
+        public var accessLifetime: Int?
+        public var expireRequisition: String?
+        public var suspendAccount: String?
+        public var budgetAccount: String?
+        public var budgetScope: String?
+        public var budgetRemaining: Int?
+        public var malformedAccount: String?
+        public var apiRateLimited: Int?
+        public var createRequisition: String?
+        public var institution: String?
+        public var accounts: Int?
+    }
+
+    public func apply(_ control: Control) -> sending [String: Any] {
+        if let text = control.today { today = Day(iso: text) }
+        if let lifetime = control.accessLifetime { accessLifetime = lifetime }
+        if let id = control.expireRequisition { requisitions[id]?.status = "EX"; for account in requisitions[id]?.accounts ?? [] { accounts[account]?.status = "EXPIRED" } }
+        if let id = control.suspendAccount { accounts[id]?.status = "SUSPENDED" }
+        if let id = control.budgetAccount { budgets["\(id)/\(control.budgetScope ?? "transactions")"] = control.budgetRemaining ?? 0 }
+        if let id = control.malformedAccount { malformedAccounts.insert(id) }
+        if let count = control.apiRateLimited { apiRateLimited = count }
+        var answer: [String: Any] = ["ok": true]
+        if let id = control.createRequisition {
+            answer["accounts"] = makeLinkedRequisition(id: id, institution: control.institution ?? Self.institutions[0].id, accountCount: control.accounts ?? 1)
+        }
+        answer["tokenRequests"] = tokenRequests
+        answer["refreshRequests"] = refreshRequests
+        return answer
+    }
+
+    public func requisitionAccounts(_ id: String) -> [String] { requisitions[id]?.accounts ?? [] }
+}
+
+/// FNV-1a: stable across runs and machines (Swift's Hasher is seeded per process).
+func stableHash(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
+}
+
+func uuidLike(_ seed: UInt64) -> String {
+    let hex = String(format: "%016llx%016llx", seed, seed &* 0x9E37_79B9_7F4A_7C15)
+    let chars = Array(hex)
+    return String(chars[0..<8]) + "-" + String(chars[8..<12]) + "-4" + String(chars[13..<16]) + "-a" + String(chars[17..<20]) + "-" + String(chars[20..<32])
+}

@@ -1,0 +1,127 @@
+import BankSyncCore
+import Foundation
+
+/// A deterministic synthetic bank account: the same seed and day always give the same transactions, so
+/// the demo and the tests can predict exactly what a correct sync stores.
+///
+/// Per booking day 0–3 transactions; about 1 in 7 books up to 5 days late (back-dated: visible only
+/// later); about 1 in 20 has an identical twin the same day; about 1 in 5 is first visible as pending for a
+/// day or two, dated a day earlier than its booking.
+public struct SyntheticBank: Sendable {
+    public struct Transaction: Sendable {
+        public let bookingDay: Day
+        public let visibleFrom: Day
+        public let pendingFrom: Day?
+        public let amountMinor: Int64
+        public let counterpartyName: String
+        public let counterpartyIBAN: String
+        public let remittance: String
+        public let internalID: String
+    }
+
+    public let seed: UInt64
+    public let currency: String
+    public let withIDs: Bool
+
+    static let names = ["ČEZ a.s.", "Tesco Stores ČR a.s.", "Alza.cz a.s.", "Kavárna Slavia", "Flowpay s.r.o.",
+                        "O2 Czech Republic a.s.", "Rohlik.cz", "Shell Czech Republic", "ACME Distribution GmbH"]
+
+    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true) {
+        self.seed = seed
+        self.currency = currency
+        self.withIDs = withIDs
+    }
+
+    public func transactions(bookedOn day: Day) -> [Transaction] {
+        var random = SandboxRandom(seed: seed &* 0x9E37_79B9 ^ UInt64(bitPattern: Int64(day.daysSinceEpoch)))
+        var result: [Transaction] = []
+        for index in 0..<Int(random.next() % 4) {
+            let lag = random.next() % 7 == 0 ? Int(1 + random.next() % 5) : 0
+            let pending = random.next() % 5 == 0
+            let incoming = random.next() % 4 == 0
+            let magnitude = Int64(100 + random.next() % 2_500_000)
+            let name = Self.names[Int(random.next() % UInt64(Self.names.count))]
+            let transaction = Transaction(
+                bookingDay: day, visibleFrom: day.adding(days: lag), pendingFrom: pending ? day.adding(days: -Int(1 + random.next() % 2)) : nil,
+                amountMinor: incoming ? magnitude * 3 : -magnitude, counterpartyName: name,
+                counterpartyIBAN: "CZ65080000001920001\(String(format: "%05d", Int(random.next() % 100_000)))",
+                remittance: incoming ? "Faktura \(day.daysSinceEpoch % 1000)-\(index)" : "Platba kartou \(name)",
+                internalID: String(format: "%016llx%08x", seed &+ UInt64(bitPattern: Int64(day.daysSinceEpoch)), index))
+            result.append(transaction)
+            if random.next() % 20 == 0 {   // an identical twin: same day, same everything but its id
+                result.append(Transaction(bookingDay: day, visibleFrom: transaction.visibleFrom, pendingFrom: nil,
+                                          amountMinor: transaction.amountMinor, counterpartyName: name,
+                                          counterpartyIBAN: transaction.counterpartyIBAN, remittance: transaction.remittance,
+                                          internalID: transaction.internalID + "t"))
+            }
+        }
+        return result
+    }
+
+    /// What the bank shows on `today` for booking days `from…to`: booked (visible by now) and pending.
+    public func visible(today: Day, from: Day, to: Day) -> (booked: [Transaction], pending: [Transaction]) {
+        var booked: [Transaction] = []
+        var pending: [Transaction] = []
+        guard from <= to else { return ([], []) }
+        // Pending ones are dated before their booking day, so look two days past the window too.
+        for offset in 0...(to - from + 2) {
+            let day = from.adding(days: offset)
+            for transaction in transactions(bookedOn: day) {
+                if transaction.visibleFrom <= today, day <= to {
+                    booked.append(transaction)
+                } else if let pendingFrom = transaction.pendingFrom, pendingFrom <= today, transaction.visibleFrom > today,
+                          pendingFrom >= from, pendingFrom <= to {
+                    pending.append(transaction)
+                }
+            }
+        }
+        return (booked, pending)
+    }
+
+    /// Berlin Group / GoCardless JSON for one transaction.
+    public func json(_ transaction: Transaction, pending: Bool) -> [String: Any] {
+        let amount = Money(minorUnits: transaction.amountMinor, currency: (try? Currency(code: currency)) ?? (try! Currency(code: "EUR")))
+        var object: [String: Any] = [
+            "transactionAmount": ["amount": amount.decimalString, "currency": currency],
+            "remittanceInformationUnstructured": transaction.remittance,
+            "bankTransactionCode": transaction.amountMinor < 0 ? "PMNT-ICDT-ESCT" : "PMNT-RCDT-ESCT",
+        ]
+        let party = transaction.amountMinor < 0 ? "creditor" : "debtor"
+        object["\(party)Name"] = transaction.counterpartyName
+        object["\(party)Account"] = ["iban": transaction.counterpartyIBAN]
+        if pending {
+            object["valueDate"] = (transaction.pendingFrom ?? transaction.bookingDay).description
+        } else {
+            object["bookingDate"] = transaction.bookingDay.description
+            object["valueDate"] = transaction.bookingDay.description
+            if withIDs {
+                object["internalTransactionId"] = transaction.internalID
+                object["transactionId"] = transaction.internalID
+            }
+        }
+        return object
+    }
+
+    public func balance(today: Day) -> Int64 {
+        Int64(seed % 50_000_000) + 1_000_000
+    }
+}
+
+/// SplitMix64: small, fast and deterministic.
+struct SandboxRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func jsonBytes(_ object: Any) -> [UInt8] {
+    Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8))
+}
+
+func todayUTC() -> Day { Day(utcSecondsSince1970: Date().timeIntervalSince1970) }

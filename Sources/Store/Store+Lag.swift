@@ -1,0 +1,109 @@
+import Foundation
+import Postgres
+
+/// One row of the sync-lag report.
+public struct LagRow: Sendable, Equatable {
+    public var flowpayCustomerID: UUID
+    public var merchantID: String
+    public var source: String
+    /// Set for per-account rows.
+    public var account: String?
+    public var accounts: Int
+    public var bookedThrough: String?
+    public var lastPullAt: Date?
+    public var lastPushAt: Date?
+    public var waitingToPush: Int
+    public var consentDaysLeft: Int?
+    public var status: String
+    public var lastError: String?
+    public var logref: String?
+    /// Seconds since the oldest account's last successful pull (since registration when never pulled).
+    public var lagSeconds: Int
+}
+
+/// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
+public struct Interruption: Sendable, Equatable {
+    public var reason: String
+    public var customers: [(flowpayCustomerID: UUID, merchantID: String, since: Date, message: String, logref: String?)]
+
+    public static func == (lhs: Interruption, rhs: Interruption) -> Bool {
+        lhs.reason == rhs.reason && lhs.customers.map(\.flowpayCustomerID) == rhs.customers.map(\.flowpayCustomerID)
+    }
+}
+
+extension Store {
+    /// Per customer (or per account), worst first: failing and expired before stale before fresh, then by lag.
+    public func lagReport(perAccount: Bool = false) throws -> [LagRow] {
+        let rows = try connection.query("""
+            WITH account_state AS (
+                SELECT a.id, a.customer_id, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
+                       (SELECT count(*) FROM transactions t WHERE t.account_id = a.id AND t.push_state = 'queued') AS waiting
+                FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+            ), problem AS (
+                SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
+                FROM sync_events e JOIN customers c ON c.id = e.customer_id
+                WHERE e.level IN ('warning', 'error') AND (c.last_success_at IS NULL OR e.at > c.last_success_at - interval '1 second')
+                  AND e.at >= COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = e.customer_id AND s.code = 'synced'), '-infinity')
+                ORDER BY e.customer_id, e.at DESC
+            ), grouped AS (
+                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at,
+                       CASE WHEN $1 THEN s.label END AS account,
+                       count(s.id) AS accounts, min(s.booked_through) AS booked_through,
+                       CASE WHEN bool_or(s.last_pull_at IS NULL) THEN NULL ELSE min(s.last_pull_at) END AS last_pull_at,
+                       max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting
+                FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
+                GROUP BY c.id, CASE WHEN $1 THEN s.label END
+            )
+            SELECT g.flowpay_customer_id, g.merchant_id, g.source, g.account, g.accounts::bigint, g.booked_through::text,
+                   g.last_pull_at, g.last_push_at, g.waiting::bigint,
+                   CASE WHEN g.consent_expires_at IS NULL THEN NULL
+                        ELSE floor(extract(epoch FROM g.consent_expires_at - now()) / 86400)::integer END AS consent_days_left,
+                   g.status, p.code, p.message, p.logref,
+                   floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds
+            FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
+            ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL THEN 1 ELSE 2 END,
+                     lag_seconds DESC, g.merchant_id, g.account
+            """, [perAccount])
+        return try rows.map { row in
+            let status = try row.decode(String.self, at: 10)
+            let code = try row.decode(String?.self, at: 11)
+            return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
+                          account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
+                          lastPullAt: try row.decode(at: 6), lastPushAt: try row.decode(at: 7), waitingToPush: try row.decode(at: 8),
+                          consentDaysLeft: try row.decode(at: 9),
+                          status: status != "active" ? status : (code ?? "ok"),
+                          lastError: try row.decode(String?.self, at: 12), logref: try row.decode(at: 13), lagSeconds: try row.decode(at: 14))
+        }
+    }
+
+    /// Customers whose data is interrupted, grouped by reason, each with since-when: consent expired, bank
+    /// unavailable, rate limited, rejected by Flowpay (and any other recorded problem code).
+    public func interruptions() throws -> [Interruption] {
+        let rows = try connection.query("""
+            WITH current AS (
+                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.status,
+                       COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = c.id AND s.code = 'synced'), '-infinity') AS ok_at
+                FROM customers c
+            )
+            SELECT e.code, cur.flowpay_customer_id, cur.merchant_id, min(e.at) AS since,
+                   (array_agg(e.message ORDER BY e.at DESC))[1] AS message,
+                   (array_agg(e.logref ORDER BY e.at DESC) FILTER (WHERE e.logref IS NOT NULL))[1] AS logref
+            FROM sync_events e JOIN current cur ON cur.id = e.customer_id
+            WHERE e.level IN ('warning', 'error') AND (e.at > cur.ok_at OR (cur.status = 'consent_expired' AND e.code = 'consent_expired'))
+            GROUP BY e.code, cur.flowpay_customer_id, cur.merchant_id
+            ORDER BY e.code, since
+            """)
+        var groups: [Interruption] = []
+        for row in rows {
+            let reason = try row.decode(String.self, at: 0)
+            let entry = (flowpayCustomerID: try row.decode(UUID.self, at: 1), merchantID: try row.decode(String.self, at: 2),
+                         since: try row.decode(Date.self, at: 3), message: try row.decode(String.self, at: 4), logref: try row.decode(String?.self, at: 5))
+            if let index = groups.firstIndex(where: { $0.reason == reason }) {
+                groups[index].customers.append(entry)
+            } else {
+                groups.append(Interruption(reason: reason, customers: [entry]))
+            }
+        }
+        return groups
+    }
+}

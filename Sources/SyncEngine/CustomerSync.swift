@@ -1,0 +1,114 @@
+import Aggregators
+import BankSyncCore
+import Flowpay
+import Foundation
+import Logging
+import Store
+
+/// What one customer's sync did, for the run summary and the log line.
+public struct CustomerOutcome: Sendable {
+    public var flowpayCustomerID: UUID
+    public var accounts = 0
+    public var accountsSkipped = 0
+    public var newTransactions = 0
+    public var duplicates = 0
+    public var pushed = 0
+    /// Set when the customer's sync failed or was cut short: the interruption code and message.
+    public var problem: (code: String, message: String)?
+
+    public var succeeded: Bool { problem == nil }
+}
+
+/// Syncs one claimed customer: accounts and balances, each account's window ingested (deduplicated,
+/// queued), then the outbox pushed. One account's trouble is recorded and the others carry on; a consent
+/// problem stops the customer and marks it.
+public struct CustomerSync: Sendable {
+    let store: Store
+    let sources: SourceFactory
+    let flowpay: FlowpayClient?
+    let overlapDays: Int
+    let today: Day
+    let logger: Logger
+
+    public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger) {
+        self.store = store
+        self.sources = sources
+        self.flowpay = flowpay
+        self.overlapDays = overlapDays
+        self.today = today
+        self.logger = logger
+    }
+
+    public func sync(_ record: CustomerRecord, runID: Int64) async -> CustomerOutcome {
+        var outcome = CustomerOutcome(flowpayCustomerID: record.customer.flowpayCustomerID)
+        do {
+            try await pull(record, runID: runID, outcome: &outcome)
+            if let flowpay {
+                let target = PushTarget(customerID: record.customer.id, flowpayCustomerID: record.customer.flowpayCustomerID)
+                let pushed = try await OutboxDrain(store: store, flowpay: flowpay, logger: logger).drain(target, runID: runID)
+                outcome.pushed = pushed.transactionsPushed
+                if !pushed.rejected.isEmpty, outcome.problem == nil {
+                    outcome.problem = ("rejected", "Flowpay rejected \(pushed.rejected.count) batch(es): \(pushed.rejected.joined(separator: ", "))")
+                }
+            }
+        } catch let error as SourceError {
+            outcome.problem = (error.code, error.description)
+            if case .consentExpired(let detail) = error {
+                try? store.markConsentExpired(customerID: record.customer.id, runID: runID, reason: detail)
+            } else {
+                try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: error.code, message: error.description)
+            }
+        } catch let error as FlowpayError {
+            outcome.problem = ("flowpay_unavailable", error.description)
+            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: "flowpay_unavailable",
+                                   message: error.description, logref: error.logref)
+        } catch {
+            outcome.problem = ("sync_failed", "\(error)")
+            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: "sync_failed", message: "\(error)")
+        }
+        if outcome.problem == nil {
+            try? store.markSynced(customerID: record.customer.id)
+            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .info, code: "synced",
+                                   message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
+        }
+        return outcome
+    }
+
+    func pull(_ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) async throws {
+        let source = try await sources.source(for: record)
+        let snapshot = try await source.accounts()
+        let requested = min(max(record.customer.historyDays, SyncWindow.historyDaysRange.lowerBound), SyncWindow.historyDaysRange.upperBound)
+        let cap = snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil }
+        try store.updateConsent(customerID: record.customer.id, expiresAt: snapshot.consentExpiresAt, historyCap: cap)
+        var firstProblem: (code: String, message: String)?
+        for sourceAccount in snapshot.accounts {
+            let accountID = try store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
+            outcome.accounts += 1
+            if let reason = sourceAccount.skipReason {
+                outcome.accountsSkipped += 1
+                try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning,
+                                      code: reason.code, message: "account skipped this run: \(reason)")
+                firstProblem = firstProblem ?? (reason.code, reason.description)
+                continue
+            }
+            let window = SyncWindow.next(today: today, bookedThrough: try store.bookedThrough(accountID: accountID),
+                                         historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
+                                         overlapDays: overlapDays)
+            do {
+                let result = try await store.ingest(account: AccountRef(id: accountID, customerID: record.customer.id), window: window,
+                                                    sourceIDsAreStable: source.transactionIDsAreStable, runID: runID,
+                                                    pages: source.transactions(of: sourceAccount, window: window))
+                outcome.newTransactions += result.newBooked
+                outcome.duplicates += result.duplicates
+            } catch let error as SourceError {
+                if case .consentExpired = error { throw error }
+                outcome.accountsSkipped += 1
+                try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID,
+                                      level: error.code == "rate_limited" ? .warning : .error, code: error.code,
+                                      message: "window \(window) not stored: \(error)")
+                firstProblem = firstProblem ?? (error.code, error.description)
+            }
+        }
+        if let firstProblem { outcome.problem = firstProblem }
+    }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import Store
+
+struct LagCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lag",
+        abstract: "The sync-lag report: how fresh every customer's data is, worst first.",
+        discussion: "With --sla, exits 1 when any customer is staler than the SLA (for monitoring).")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+
+    @Option(help: "table, json or csv.")
+    var format: Format = .table
+
+    @Flag(help: "One row per account instead of per customer.")
+    var accounts = false
+
+    @Flag(help: "Group impacted customers by interruption reason, with since-when (the report Flowpay asks for).")
+    var interruptions = false
+
+    @Option(help: "Exit 1 when a customer's last successful pull is older than this (e.g. 26h).")
+    var sla: String?
+
+    func run() async throws {
+        let breached = try await reportingErrors { () async throws -> Bool in
+            let slaSeconds = try sla.map { text -> Int in
+                guard let duration = parseDuration(text) else { throw ConfigError(setting: "--sla", problem: "'\(text)' is not a duration like 26h") }
+                return Int(duration.components.seconds)
+            }
+            let store = try Store.connect(try DatabaseSettings.load().connectionString)
+            defer { store.connection.close() }
+            if interruptions {
+                print(LagFormat.interruptions(try store.interruptions(), format: format))
+                return false
+            }
+            let rows = try store.lagReport(perAccount: accounts)
+            switch format {
+            case .table: print(LagFormat.table(rows, perAccount: accounts))
+            case .json: print(LagFormat.json(rows))
+            case .csv: print(LagFormat.csv(rows, perAccount: accounts))
+            }
+            guard let slaSeconds else { return false }
+            let stale = rows.filter { $0.lagSeconds > slaSeconds || $0.status == "consent_expired" }
+            if !stale.isEmpty {
+                FileHandle.standardError.write(Data("banksync: \(stale.count) customer(s) staler than \(sla!): \(stale.map(\.merchantID).joined(separator: ", "))\n".utf8))
+            }
+            return !stale.isEmpty
+        }
+        if breached { throw ExitCode(ExitStatus.partialFailure) }
+    }
+}
+
+enum LagFormat {
+    static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "consent days",
+                         "status", "lag", "last error", "logref"]
+
+    static func cells(_ row: LagRow, perAccount: Bool) -> [String] {
+        [perAccount ? "\(row.merchantID) \(row.account ?? "-")" : row.merchantID, row.flowpayCustomerID.uuidString.lowercased(), row.source,
+         String(row.accounts), row.bookedThrough ?? "-", row.lastPullAt.map(iso) ?? "never", row.lastPushAt.map(iso) ?? "never",
+         String(row.waitingToPush), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
+         String((row.lastError ?? "").prefix(80)), row.logref ?? ""]
+    }
+
+    static func table(_ rows: [LagRow], perAccount: Bool) -> String {
+        Table.render(header: header, rows: rows.map { cells($0, perAccount: perAccount) })
+    }
+
+    static func csv(_ rows: [LagRow], perAccount: Bool) -> String {
+        Table.csv(header: header, rows: rows.map { cells($0, perAccount: perAccount) })
+    }
+
+    static func json(_ rows: [LagRow]) -> String {
+        let objects: [[String: Any]] = rows.map { row in
+            var object: [String: Any] = [
+                "flowpayCustomerId": row.flowpayCustomerID.uuidString.lowercased(), "merchantId": row.merchantID, "source": row.source,
+                "accounts": row.accounts, "waitingToPush": row.waitingToPush, "status": row.status, "lagSeconds": row.lagSeconds,
+            ]
+            object["account"] = row.account
+            object["bookedThrough"] = row.bookedThrough
+            object["lastPullAt"] = row.lastPullAt.map(iso)
+            object["lastPushAt"] = row.lastPushAt.map(iso)
+            object["consentDaysLeft"] = row.consentDaysLeft
+            object["lastError"] = row.lastError
+            object["logref"] = row.logref
+            return object
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func interruptions(_ groups: [Interruption], format: LagCommand.Format) -> String {
+        let labels = ["consent_expired": "consent expired", "bank_unavailable": "bank unavailable", "rate_limited": "rate limited",
+                      "rejected": "rejected by Flowpay"]
+        let rows = groups.flatMap { group in
+            group.customers.map { [labels[group.reason] ?? group.reason, $0.merchantID, $0.flowpayCustomerID.uuidString.lowercased(),
+                                   iso($0.since), String($0.message.prefix(100)), $0.logref ?? ""] }
+        }
+        let header = ["reason", "merchant", "flowpay id", "since", "detail", "logref"]
+        switch format {
+        case .csv: return Table.csv(header: header, rows: rows)
+        case .json:
+            let objects = rows.map { Dictionary(uniqueKeysWithValues: zip(["reason", "merchantId", "flowpayCustomerId", "since", "detail", "logref"], $0)) }
+            return String(decoding: (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data(), as: UTF8.self)
+        case .table: return rows.isEmpty ? "no interruptions" : Table.render(header: header, rows: rows)
+        }
+    }
+
+    static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    static func humanDuration(_ seconds: Int) -> String {
+        if seconds < 120 { return "\(seconds)s" }
+        if seconds < 7200 { return "\(seconds / 60)m" }
+        if seconds < 172_800 { return "\(seconds / 3600)h" }
+        return "\(seconds / 86_400)d"
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Flowpay
+import Foundation
+import Logging
+import Store
+import SyncEngine
+
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "One bounded sync run: pull every due customer, deduplicate, push what is new to Flowpay.",
+        discussion: "Safe to run from several machines at once. Exit 0: all synced; 1: some customers failed; 2: configuration error; 3: could not run.")
+
+    @Option(help: "Customers synced at the same time.")
+    var concurrency = 4
+
+    @Option(help: "Lease per customer, e.g. 10m or 600s: only a backstop for a worker that hangs while connected.")
+    var lease = "10m"
+
+    @Option(help: "Days re-read before each account's watermark.")
+    var overlapDays = 7
+
+    @Option(help: "Only this customer (Flowpay customer id).")
+    var customer: String?
+
+    @Flag(help: "Pull and store only; do not push to Flowpay.")
+    var noPush = false
+
+    func run() async throws {
+        let summary = try await reportingErrors { () async throws -> SyncRun.Summary in
+            var options = SyncRun.Options()
+            guard concurrency >= 1 else { throw ConfigError(setting: "--concurrency", problem: "must be at least 1") }
+            options.concurrency = concurrency
+            guard let leaseDuration = parseDuration(lease) else { throw ConfigError(setting: "--lease", problem: "'\(lease)' is not a duration like 10m") }
+            options.lease = leaseDuration
+            guard (0...60).contains(overlapDays) else { throw ConfigError(setting: "--overlap-days", problem: "must be 0…60") }
+            options.overlapDays = overlapDays
+            if let customer {
+                guard let id = UUID(uuidString: customer) else { throw ConfigError(setting: "--customer", problem: "'\(customer)' is not a UUID") }
+                options.only = id
+            }
+            let database = try DatabaseSettings.load()
+            let flowpayConfiguration = noPush ? nil : try FlowpaySettings.load()
+            let sources = SourceFactory(goCardless: try GoCardlessSettings.load())
+            let http = flowpayConfiguration.map(FlowpayClient.makeHTTPClient)
+            var flowpay: FlowpayClient?
+            if let flowpayConfiguration, let http { flowpay = FlowpayClient(configuration: flowpayConfiguration, http: http) }
+            let logger = Logger(label: "banksync.sync")
+            let progress = ProgressDisplay()
+            defer { progress.finish() }
+            let run = SyncRun(connectionString: database.connectionString, sources: sources, flowpay: flowpay, options: options, logger: logger)
+            let summary: SyncRun.Summary
+            do {
+                summary = try await run.run { done, total, outcome in
+                    progress.update(done: done, total: total, outcome: outcome)
+                    var metadata: Logger.Metadata = [
+                        "customer": "\(outcome.flowpayCustomerID.uuidString.lowercased())", "accounts": "\(outcome.accounts)", "new": "\(outcome.newTransactions)",
+                        "duplicates": "\(outcome.duplicates)", "pushed": "\(outcome.pushed)",
+                    ]
+                    if let problem = outcome.problem {
+                        metadata["problem"] = "\(problem.code)"
+                        metadata["detail"] = "\(problem.message)"
+                        if !progress.isTerminal { logger.warning("customer not fully synced", metadata: metadata) }
+                    } else if !progress.isTerminal {
+                        logger.info("customer synced", metadata: metadata)
+                    }
+                }
+            } catch {
+                await sources.shutdown()
+                try? await http?.shutdown()
+                throw error
+            }
+            await sources.shutdown()
+            try await http?.shutdown()
+            return summary
+        }
+        let newCount = summary.outcomes.reduce(0) { $0 + $1.newTransactions }
+        let pushed = summary.outcomes.reduce(0) { $0 + $1.pushed }
+        print("sync run \(summary.runID): \(summary.outcomes.count) customers, \(newCount) new transactions, \(pushed) pushed, \(summary.failed.count) failed")
+        if !summary.failed.isEmpty {
+            for outcome in summary.failed {
+                print("  failed: \(outcome.flowpayCustomerID.uuidString.lowercased()) \(outcome.problem?.code ?? "") — \(outcome.problem?.message ?? "")")
+            }
+            throw ExitCode(ExitStatus.partialFailure)
+        }
+    }
+}
+
+/// `90s`, `10m`, `26h`, `2d`.
+func parseDuration(_ text: String) -> Duration? {
+    guard let unit = text.last, let value = Int(text.dropLast()), value >= 0 else { return Int(text).map { .seconds($0) } }
+    switch unit {
+    case "s": return .seconds(value)
+    case "m": return .seconds(value * 60)
+    case "h": return .seconds(value * 3600)
+    case "d": return .seconds(value * 86_400)
+    default: return nil
+    }
+}
