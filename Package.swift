@@ -102,6 +102,10 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "AggregatorTests", dependencies: [
+            "Aggregators", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .testTarget(name: "FlowpayTests", dependencies: [
             "Flowpay", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -40,6 +40,10 @@ public struct SyncRun: Sendable {
 
     /// `progress` is called after each customer with (done, total, outcome).
     public func run(progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void = { _, _, _ in }) async throws -> Summary {
+        try await withBlockingIOExecutor("banksync.sync.control") { try await runClaimLoop(progress: progress) }
+    }
+
+    func runClaimLoop(progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void) async throws -> Summary {
         let control = try Store.connect(connectionString)
         defer { control.connection.close() }
         let (runID, startedAt) = try control.startRun(worker: options.worker)
@@ -50,7 +54,7 @@ public struct SyncRun: Sendable {
         do {
             summary.outcomes = try await withThrowingTaskGroup(of: [CustomerOutcome].self) { group in
                 for _ in 0..<max(1, options.concurrency) {
-                    group.addTask {
+                    group.addTask { try await withBlockingIOExecutor("banksync.sync.worker") {
                         let store = try Store.connect(connectionString)
                         defer { store.connection.close() }
                         let sync = CustomerSync(store: store, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
@@ -65,7 +69,7 @@ public struct SyncRun: Sendable {
                             progress(await counter.increment(), total, outcome)
                         }
                         return outcomes
-                    }
+                    } }
                 }
                 var all: [CustomerOutcome] = []
                 for try await outcomes in group { all += outcomes }

@@ -11,9 +11,10 @@ enum ExitStatus {
 }
 
 /// Runs a command body and turns its errors into one clear line on stderr and the documented exit code.
+/// Command bodies make blocking libpq calls, so they run on a blocking-I/O executor.
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
-        return try await body()
+        return try await withBlockingIOExecutor("banksync.command", body)
     } catch let error as ConfigError {
         fail(error.description, code: ExitStatus.configuration)
     } catch let error as MigrationError {

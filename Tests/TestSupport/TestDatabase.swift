@@ -14,7 +14,12 @@ public struct TestDatabase: Sendable {
     }
 
     /// Creates a uniquely named database, runs `body`, and drops it (also when `body` throws).
+    /// The body runs on its own blocking-I/O executor (see `BlockingIOExecutor`), like production code.
     public static func with<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
+        try await withBlockingIOExecutor("test-database") { try await withDatabase(body) }
+    }
+
+    static func withDatabase<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20).lowercased()
         let admin = try PostgresConnection.connect(serverURL)
         defer { admin.close() }

@@ -1,0 +1,77 @@
+import Aggregators
+import BankSyncCore
+import Foundation
+import Sandbox
+import Testing
+
+@Suite struct BerlinGroupSourceTests {
+    @Test func backfillFollowsLinksNextToTheEnd() async throws {
+        try await SandboxPeers.with(pageSize: 100) { peers in
+            let source = peers.berlinGroupSource()
+            let snapshot = try await source.accounts()
+            #expect(snapshot.accounts.count == 2)
+            #expect(snapshot.accounts[0].account.balances.first?.kind == .closingBooked)
+            #expect(snapshot.consentExpiresAt != nil)
+            let window = SyncWindow.next(today: today, bookedThrough: nil, historyDays: 730)
+            let (pages, transactions) = try await collect(source.transactions(of: snapshot.accounts[0], window: window))
+            #expect(pages >= 8, "about 1,100 transactions in pages of 100")
+            // Pages neither overlap nor repeat: every transaction's source JSON is distinct (twins differ by id).
+            #expect(Set(transactions.map { "\($0.status)\($0.rawJSON ?? "")" }).count == transactions.count)
+            let booked = transactions.filter { $0.status == .booked }
+            #expect(booked.count > 700)
+            #expect(booked.allSatisfy { window.contains($0.bookingDate!) })
+            #expect(!source.transactionIDsAreStable, "fingerprints unless the bank is declared stable")
+        }
+    }
+
+    @Test func consentStatusesMeanReconnect() async throws {
+        try await SandboxPeers.with { peers in
+            try await peers.berlinGroupControl(#"{"createConsent": "c-expired", "accounts": 1}"#)
+            try await peers.berlinGroupControl(#"{"expireConsent": "c-expired"}"#)
+            await #expect(throws: SourceError.consentExpired("consent c-expired is expired")) {
+                _ = try await peers.berlinGroupSource("c-expired").accounts()
+            }
+            try await peers.berlinGroupControl(#"{"createConsent": "c-revoked", "accounts": 1}"#)
+            try await peers.berlinGroupControl(#"{"revokeConsent": "c-revoked"}"#)
+            await #expect(throws: SourceError.consentExpired("consent c-revoked is revokedByPsu")) {
+                _ = try await peers.berlinGroupSource("c-revoked").accounts()
+            }
+        }
+    }
+
+    @Test func throttlingIsRateLimited() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.berlinGroupSource()
+            let account = try await source.accounts().accounts[0]
+            try await peers.berlinGroupControl(#"{"throttle": 1}"#)
+            await #expect {
+                _ = try await collect(source.transactions(of: account, window: SyncWindow(from: today.adding(days: -10), to: today, isFirstSync: false)))
+            } throws: { error in
+                if case SourceError.rateLimited? = error as? SourceError { return true }
+                return false
+            }
+            // Then it works again.
+            let (_, transactions) = try await collect(source.transactions(of: account, window: SyncWindow(from: today.adding(days: -10), to: today, isFirstSync: false)))
+            #expect(transactions.count >= 0)
+        }
+    }
+
+    @Test func aMalformedLaterPageFailsTheWindowNamingTheAccount() async throws {
+        try await SandboxPeers.with(pageSize: 50) { peers in
+            let source = peers.berlinGroupSource()
+            let account = try await source.accounts().accounts[1]
+            try await peers.berlinGroupControl(#"{"malformedAccount": "\#(account.account.sourceAccountID)"}"#)
+            var pagesBeforeFailure = 0
+            do {
+                for try await _ in source.transactions(of: account, window: SyncWindow(from: today.adding(days: -300), to: today, isFirstSync: false)) {
+                    pagesBeforeFailure += 1
+                }
+                Issue.record("a malformed page was accepted")
+            } catch let SourceError.malformed(id, field, _) {
+                #expect(id == account.account.sourceAccountID)
+                #expect(field.hasPrefix("/v1/accounts/"))
+            }
+            #expect(pagesBeforeFailure == 1, "the first page arrived before the broken one")
+        }
+    }
+}

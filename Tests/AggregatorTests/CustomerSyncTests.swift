@@ -1,0 +1,88 @@
+import Aggregators
+import BankSyncCore
+import Foundation
+import Logging
+import Postgres
+import Sandbox
+import Store
+import SyncEngine
+import Testing
+import TestSupport
+
+/// A connector's failures as the sync engine records them, against the real database.
+@Suite struct CustomerSyncTests {
+    func migratedStore(_ database: TestDatabase) async throws -> Store {
+        let store = Store(connection: try database.connect())
+        _ = try await Migrator(migrations: try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))).migrate(store.connection)
+        return store
+    }
+
+    func sync(_ store: Store, _ peers: SandboxPeers, _ customerID: Int64) async throws -> CustomerOutcome {
+        let sources = SourceFactory(goCardless: peers.goCardlessConfiguration)
+        let record = try #require(try store.customer(id: customerID))
+        let outcome = await CustomerSync(store: store, sources: sources, flowpay: nil, overlapDays: 7, today: today,
+                                         logger: Logger(label: "test")).sync(record, runID: try store.startRun(worker: "test").id)
+        await sources.shutdown()
+        return outcome
+    }
+
+    func count(_ store: Store, _ sql: String, _ parameters: [any PostgresEncodable]) throws -> Int {
+        try store.connection.queryValue(Int.self, sql, parameters)
+    }
+
+    @Test func anAccountOutOfBudgetIsSkippedWithItsReason() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m1", source: .gocardless, sourceRef: "sandbox-req-1")
+                let accounts = await peers.goCardless.requisitionAccounts("sandbox-req-1")
+                try await peers.goCardlessControl(#"{"budgetAccount": "\#(accounts[0])", "budgetScope": "transactions", "budgetRemaining": 0}"#)
+                let outcome = try await sync(store, peers, customer)
+                #expect(outcome.problem?.code == "rate_limited")
+                #expect(outcome.accountsSkipped == 1)
+                let skipped = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[0]])
+                let other = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[1]])
+                #expect(try count(store, "SELECT count(*) FROM transactions WHERE account_id = $1", [skipped]) == 0)
+                #expect(try count(store, "SELECT count(*) FROM transactions WHERE account_id = $1", [other]) > 500)
+                #expect(try count(store, "SELECT count(*) FROM sync_events WHERE account_id = $1 AND code = 'rate_limited'", [skipped]) == 1)
+                #expect(try store.bookedThrough(accountID: skipped) == nil)
+                #expect(try store.bookedThrough(accountID: other) == today)
+            }
+        }
+    }
+
+    @Test func anExpiredConsentMarksTheCustomer() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m1", source: .gocardless, sourceRef: "sandbox-req-3")
+                #expect(try await sync(store, peers, customer).succeeded)
+                try await peers.goCardlessControl(#"{"expireRequisition": "sandbox-req-3"}"#)
+                let outcome = try await sync(store, peers, customer)
+                #expect(outcome.problem?.code == "consent_expired")
+                #expect(try store.customer(id: customer)?.customer.status == "consent_expired")
+                #expect(try count(store, "SELECT count(*) FROM sync_events WHERE customer_id = $1 AND code = 'consent_expired'", [customer]) == 1)
+            }
+        }
+    }
+
+    @Test func aMalformedPageStoresNothingOfThatWindow() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with(pageSize: 50) { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m1", source: .berlingroup, sourceRef: "sandbox-consent-1",
+                                                     sourceConfig: #"{"baseURL": "\#(peers.berlinGroupURL)"}"#)
+                let broken = try await peers.berlinGroupSource().accounts().accounts[0].account.sourceAccountID
+                try await peers.berlinGroupControl(#"{"malformedAccount": "\#(broken)"}"#)
+                let outcome = try await sync(store, peers, customer)
+                #expect(outcome.problem?.code == "malformed_data")
+                #expect(outcome.problem?.message.contains(broken) == true, "the error names the account")
+                let brokenID = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [broken])
+                #expect(try count(store, "SELECT count(*) FROM transactions WHERE account_id = $1", [brokenID]) == 0)
+                #expect(try store.bookedThrough(accountID: brokenID) == nil)
+                #expect(try count(store, "SELECT count(*) FROM transactions WHERE customer_id = $1", [customer]) > 500, "the other account is stored")
+                #expect(try count(store, "SELECT count(*) FROM sync_events WHERE account_id = $1 AND code = 'malformed_data'", [brokenID]) == 1)
+            }
+        }
+    }
+}

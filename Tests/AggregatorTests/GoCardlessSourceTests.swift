@@ -1,0 +1,129 @@
+import Aggregators
+import BankSyncCore
+import Foundation
+import Sandbox
+import Testing
+
+@Suite struct GoCardlessSourceTests {
+    @Test func fullBackfillOf730DaysAcrossPages() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.goCardlessSource()
+            let snapshot = try await source.accounts()
+            #expect(snapshot.accounts.count == 2)
+            #expect(snapshot.maxHistoryDays == 730)
+            #expect(snapshot.consentExpiresAt.map { $0 > Date().addingTimeInterval(170 * 86_400) } == true)
+            let account = try #require(snapshot.accounts.first)
+            #expect(account.account.iban?.hasPrefix("CZ65") == true)
+            #expect(account.account.bic == "SFINCZPPXXX")
+            #expect(account.account.balances.map(\.kind) == [.closingBooked, .interimAvailable])
+
+            let window = SyncWindow.next(today: today, bookedThrough: nil, historyDays: 730, sourceMaxHistoryDays: snapshot.maxHistoryDays)
+            let (pages, transactions) = try await collect(source.transactions(of: account, window: window))
+            let booked = transactions.filter { $0.status == .booked }
+            #expect(pages > 1)
+            #expect(booked.count > 700)
+            #expect(booked.allSatisfy { window.contains($0.bookingDate!) })
+            #expect(booked.allSatisfy { $0.sourceID != nil }, "booked transactions carry internalTransactionId")
+            #expect(transactions.filter { $0.status == .pending }.allSatisfy { $0.sourceID == nil }, "pending ones are fingerprinted")
+            #expect(booked.first?.rawJSON?.contains("internalTransactionId") == true)
+            #expect(source.transactionIDsAreStable)
+        }
+    }
+
+    @Test func aBankWithoutIDsFallsBackToFingerprintsAndCapsHistory() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.goCardlessSource("sandbox-req-2")
+            let snapshot = try await source.accounts()
+            #expect(snapshot.maxHistoryDays == 540)
+            let window = SyncWindow.next(today: today, bookedThrough: nil, historyDays: 730, sourceMaxHistoryDays: snapshot.maxHistoryDays)
+            #expect(window.cappedAtDays == 540)
+            let (_, transactions) = try await collect(source.transactions(of: snapshot.accounts[0], window: window))
+            #expect(!transactions.isEmpty)
+            #expect(transactions.allSatisfy { $0.sourceID == nil })
+        }
+    }
+
+    @Test func theAccessTokenIsRefreshedMidStream() async throws {
+        try await SandboxPeers.with { peers in
+            try await peers.goCardlessControl(#"{"accessLifetime": 1}"#)
+            let source = peers.goCardlessSource()
+            let snapshot = try await source.accounts()
+            try await Task.sleep(for: .milliseconds(1_200))
+            let window = SyncWindow(from: today.adding(days: -30), to: today, isFirstSync: false)
+            let (_, transactions) = try await collect(source.transactions(of: snapshot.accounts[0], window: window))
+            #expect(!transactions.isEmpty)
+            #expect(await peers.goCardless.tokenRequests == 1, "one token/new")
+            #expect(await peers.goCardless.refreshRequests >= 1, "then token/refresh, not a new pair")
+        }
+    }
+
+    @Test func theAPIsOwn429IsWaitedOutThenSucceeds() async throws {
+        try await SandboxPeers.with { peers in
+            try await peers.goCardlessControl(#"{"apiRateLimited": 1}"#)
+            let started = ContinuousClock.now
+            let snapshot = try await peers.goCardlessSource().accounts()
+            #expect(snapshot.accounts.count == 2)
+            #expect(started.duration(to: .now) >= .seconds(1))
+        }
+    }
+
+    @Test func anExhaustedDailyBudgetIsRateLimitedNotRetried() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.goCardlessSource()
+            let snapshot = try await source.accounts()
+            let account = snapshot.accounts[0]
+            try await peers.goCardlessControl(#"{"budgetAccount": "\#(account.account.sourceAccountID)", "budgetScope": "transactions", "budgetRemaining": 0}"#)
+            let window = SyncWindow(from: today.adding(days: -30), to: today, isFirstSync: false)
+            await #expect {
+                _ = try await collect(source.transactions(of: account, window: window))
+            } throws: { error in
+                guard case SourceError.rateLimited(let id, let retryAt, _)? = error as? SourceError else { return false }
+                return id == account.account.sourceAccountID && retryAt != nil
+            }
+        }
+    }
+
+    @Test func expiredOrSuspendedAccessIsAConsentProblem() async throws {
+        try await SandboxPeers.with { peers in
+            try await peers.goCardlessControl(#"{"expireRequisition": "sandbox-req-3"}"#)
+            await #expect(throws: SourceError.consentExpired("requisition sandbox-req-3 has expired")) {
+                _ = try await peers.goCardlessSource("sandbox-req-3").accounts()
+            }
+            let accounts = await peers.goCardless.requisitionAccounts("sandbox-req-2")
+            try await peers.goCardlessControl(#"{"suspendAccount": "\#(accounts[0])"}"#)
+            await #expect {
+                _ = try await peers.goCardlessSource("sandbox-req-2").accounts()
+            } throws: { error in
+                if case SourceError.consentExpired? = error as? SourceError { return true }
+                return false
+            }
+        }
+    }
+
+    @Test func malformedTransactionsNameTheAccountAndField() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.goCardlessSource()
+            let account = try await source.accounts().accounts[0]
+            try await peers.goCardlessControl(#"{"malformedAccount": "\#(account.account.sourceAccountID)"}"#)
+            await #expect {
+                _ = try await collect(source.transactions(of: account, window: SyncWindow(from: today.adding(days: -5), to: today, isFirstSync: false)))
+            } throws: { error in
+                guard case SourceError.malformed(let id, let field, _)? = error as? SourceError else { return false }
+                return id == account.account.sourceAccountID && field == "transactions.booked[0].bookingDate"
+            }
+        }
+    }
+
+    @Test func wrongSecretsAreUnauthorised() async throws {
+        try await SandboxPeers.with { peers in
+            let client = GoCardlessClient(configuration: GoCardlessConfiguration(apiURL: peers.goCardlessURL, secretID: "x", secretKey: "y"),
+                                          httpClient: peers.http)
+            await #expect {
+                _ = try await GoCardlessSource(client: client, requisitionID: "sandbox-req-1").accounts()
+            } throws: { error in
+                if case SourceError.unauthorised? = error as? SourceError { return true }
+                return false
+            }
+        }
+    }
+}
