@@ -87,43 +87,59 @@ public enum FlowpaySandbox {
             return envelope(.notFound, "Not Found", path: path, errors: ["customer id must be a UUID"])
         }
         let bodyHash = sha256(Array(path.utf8) + [0] + body)
-        if let key, let stored = await state.replay(key: key, bodyHash: bodyHash) {
-            guard stored.matches else {
-                return envelope(.unprocessableContent, "Unprocessable Entity", path: path,
-                                errors: ["Idempotency-Key \(key) was used with a different request"])
-            }
-            return .json(HTTPResponse.Status(code: stored.status), stored.body)
+        guard let key else {
+            let answer = await process(path: path, customer: customer, key: "", body: body, state: state, kind: kind)
+            return .json(answer.status, answer.body)
         }
-        let response: Response
-        let answer: [UInt8]
+        switch await state.admit(key: key, bodyHash: bodyHash) {
+        case .inProgress:
+            return envelope(.conflict, "Conflict", path: path, errors: ["a request with Idempotency-Key \(key) is still being processed"])
+        case .differentBody:
+            return envelope(.unprocessableContent, "Unprocessable Entity", path: path,
+                            errors: ["Idempotency-Key \(key) was used with a different request"])
+        case .replay(let status, let stored):
+            return .json(HTTPResponse.Status(code: status), stored)
+        case .proceed:
+            let answer = await process(path: path, customer: customer, key: key, body: body, state: state, kind: kind)
+            await state.finish(key: key, bodyHash: bodyHash, status: Int(answer.status.code), body: answer.body)
+            return .json(answer.status, answer.body)
+        }
+    }
+
+    /// Validates and records one admitted request; the answer is what Flowpay would say.
+    static func process(path: String, customer: String, key: String, body: [UInt8], state: FlowpaySandboxState,
+                        kind: Kind) async -> (status: HTTPResponse.Status, body: [UInt8]) {
         switch kind {
         case .accounts:
             switch FlowpaySandboxValidation.accounts(body) {
             case .failure(let problem):
-                return envelope(problem.status, problem.message, path: path, errors: problem.errors)
+                return (problem.status, envelopeBytes(problem.message, path: path, errors: problem.errors))
             case .success(let count):
-                await state.accept(accountsJSON: String(decoding: body, as: UTF8.self), count: count, customer: customer, key: key ?? "")
+                await state.accept(accountsJSON: String(decoding: body, as: UTF8.self), count: count, customer: customer, key: key)
             }
         case .transactions:
-            switch FlowpaySandboxValidation.transactions(body, key: key ?? "") {
+            switch FlowpaySandboxValidation.transactions(body, key: key) {
             case .failure(let problem):
-                return envelope(problem.status, problem.message, path: path, errors: problem.errors)
+                return (problem.status, envelopeBytes(problem.message, path: path, errors: problem.errors))
             case .success(let batch):
-                await state.accept(transactions: batch, customer: customer, key: key ?? "")
+                await state.accept(transactions: batch, customer: customer, key: key)
             }
         case .updated:
-            await state.acceptUpdated(customer: customer, key: key ?? "")
+            await state.acceptUpdated(customer: customer, key: key)
         }
-        answer = Array("{}".utf8)
-        response = .json(.ok, answer)
-        if let key { await state.remember(key: key, bodyHash: bodyHash, status: 200, body: answer) }
-        return response
+        return (.ok, Array("{}".utf8))
     }
 
     static func envelope(_ status: HTTPResponse.Status, _ message: String, path: String, errors: [String],
                          logref: String? = nil, headers: HTTPFields = [:]) -> Response {
-        let logref = logref ?? String(UUID().uuidString.lowercased().prefix(18))
-        return .json(status, encoding: SandboxEnvelope(message: message, logref: logref, errors: errors, path: path), headers: headers)
+        .json(status, envelopeBytes(message, path: path, errors: errors, logref: logref), headers: headers)
+    }
+
+    static func envelopeBytes(_ message: String, path: String, errors: [String], logref: String? = nil) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let envelope = SandboxEnvelope(message: message, logref: logref ?? String(UUID().uuidString.lowercased().prefix(18)), errors: errors, path: path)
+        return Array((try? encoder.encode(envelope)) ?? Data("{}".utf8))
     }
 
     static func parseForm(_ buffer: ByteBuffer) -> [String: String] {

@@ -51,6 +51,7 @@ public actor FlowpaySandboxState {
     var tokens: [String: Date] = [:]
     var tokenRequests = 0
     var idempotent: [String: (bodyHash: [UInt8], status: Int, body: [UInt8])] = [:]
+    var inFlight: [String: [UInt8]] = [:]
     var transactions: [String: [Transaction]] = [:]
     var accounts: [String: String] = [:]
     var events: [Event] = []
@@ -84,12 +85,27 @@ public actor FlowpaySandboxState {
         return fault
     }
 
-    func replay(key: String, bodyHash: [UInt8]) -> (matches: Bool, status: Int, body: [UInt8])? {
-        guard let stored = idempotent[key] else { return nil }
-        return (stored.bodyHash == bodyHash, stored.status, stored.body)
+    enum Admission {
+        case proceed
+        case replay(status: Int, body: [UInt8])
+        case differentBody
+        case inProgress
     }
 
-    func remember(key: String, bodyHash: [UInt8], status: Int, body: [UInt8]) {
+    /// Checks and reserves an idempotency key in one step, so two concurrent requests with the same key
+    /// (a crashed client's request still in flight, and its resend) can never both be processed.
+    func admit(key: String, bodyHash: [UInt8]) -> Admission {
+        if inFlight[key] != nil { return .inProgress }
+        if let stored = idempotent[key] {
+            return stored.bodyHash == bodyHash ? .replay(status: stored.status, body: stored.body) : .differentBody
+        }
+        inFlight[key] = bodyHash
+        return .proceed
+    }
+
+    /// Ends a reserved request: remembers its answer (any answer, as idempotency layers do) and frees the key.
+    func finish(key: String, bodyHash: [UInt8], status: Int, body: [UInt8]) {
+        inFlight[key] = nil
         idempotent[key] = (bodyHash, status, body)
     }
 
