@@ -102,6 +102,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "Store", "Postgres", "TestSupport"]),
         .testTarget(name: "AggregatorTests", dependencies: [
             "Aggregators", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -4,6 +4,11 @@ import Foundation
 /// Everything the Flowpay sandbox has accepted, and the faults queued for the next requests.
 public actor FlowpaySandboxState {
     public struct Fault: Codable, Sendable {
+        public init(status: Int?, retryAfter: String?, delayMilliseconds: Int?, drop: Bool?, count: Int, logref: String?) {
+            self.status = status; self.retryAfter = retryAfter; self.delayMilliseconds = delayMilliseconds
+            self.drop = drop; self.count = count; self.logref = logref
+        }
+
         /// Answer this status (with the error envelope) instead of handling the request.
         public var status: Int?
         public var retryAfter: String?

@@ -42,13 +42,20 @@ public struct BankSyncProcess {
     }
 
     public static func finish(_ process: Process, _ out: Pipe, _ err: Pipe) async -> Outcome {
-        // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
-        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        // Pipe reads and waitUntilExit block their thread: never on the cooperative pool, which the
+        // in-process sandboxes answering this very child need.
+        async let stdout = onOwnThread { out.fileHandleForReading.readDataToEndOfFile() }
+        async let stderr = onOwnThread { err.fileHandleForReading.readDataToEndOfFile() }
         let (outData, errData) = await (stdout, stderr)
-        process.waitUntilExit()
+        await onOwnThread { process.waitUntilExit() }
         return Outcome(status: process.terminationStatus,
                        stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
     }
 }

@@ -1,0 +1,67 @@
+import Foundation
+import Postgres
+import Sandbox
+import Testing
+import TestSupport
+
+@Suite struct LagReportTests {
+    @Test func theReportShowsStaleExpiredAndRejectedCustomersWorstFirst() async throws {
+        try await EndToEnd.with { e2e in
+            let customers = try await e2e.addGoCardlessCustomers(4)
+            let first = try await e2e.run(["sync"])
+            #expect(first.status == 0, "\(first.stderr)")
+
+            // One consent expires, one batch is rejected by Flowpay, one customer goes stale.
+            let expire = try JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(#"{"expireRequisition":"gc-req-1"}"#.utf8))
+            _ = await e2e.goCardless.apply(expire)
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            let staleID = customers[3]
+            try connection.execute("""
+                UPDATE watermarks SET last_pull_at = now() - interval '3 days'
+                WHERE account_id IN (SELECT a.id FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.flowpay_customer_id = $1)
+                """, [staleID])
+            let rejectedID = customers[2]
+            try connection.execute("""
+                UPDATE transactions SET push_state = 'queued', push_batch_id = NULL
+                WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id WHERE c.flowpay_customer_id = $1 LIMIT 5)
+                """, [rejectedID])
+            await e2e.flowpay.inject(.init(status: 422, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 1, logref: "lr-e2e-422"))
+            let second = try await e2e.run(["sync", "--customer", rejectedID.uuidString, "--concurrency", "1"])
+            #expect(second.status == 1)
+            #expect(second.stdout.contains("rejected"))
+            let third = try await e2e.run(["sync", "--customer", customers[1].uuidString])
+            #expect(third.status == 1)
+            #expect(third.stdout.contains("consent_expired"))
+
+            let json = try await e2e.run(["lag", "--format", "json"])
+            #expect(json.status == 0)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+            #expect(rows.count == 4)
+            #expect(rows.first?["status"] as? String == "consent_expired", "worst first")
+            let rejected = try #require(rows.first { $0["flowpayCustomerId"] as? String == rejectedID.uuidString.lowercased() })
+            #expect(rejected["status"] as? String == "rejected")
+            #expect(rejected["logref"] as? String == "lr-e2e-422")
+            #expect(rejected["waitingToPush"] as? Int == 5)
+            let stale = try #require(rows.first { $0["flowpayCustomerId"] as? String == staleID.uuidString.lowercased() })
+            #expect((stale["lagSeconds"] as? Int ?? 0) >= 3 * 86_400 - 60)
+            #expect(stale["status"] as? String == "ok")
+
+            let csv = try await e2e.run(["lag", "--format", "csv", "--accounts"])
+            #expect(csv.stdout.split(separator: "\n").count == 5)
+            let interruptions = try await e2e.run(["lag", "--interruptions"])
+            #expect(interruptions.stdout.contains("consent expired"))
+            #expect(interruptions.stdout.contains("rejected by Flowpay"))
+            #expect(interruptions.stdout.contains("lr-e2e-422"))
+
+            // --sla: the 3-day-stale (and the expired) customer breach 26h; a generous SLA with the expired one still breaches.
+            let breach = try await e2e.run(["lag", "--sla", "26h"])
+            #expect(breach.status == 1)
+            #expect(breach.stderr.contains("gc-merchant-3"))
+            try connection.execute("UPDATE customers SET status = 'disabled' WHERE flowpay_customer_id = $1", [customers[1]])
+            let fine = try await e2e.run(["lag", "--sla", "5d"])
+            #expect(fine.status == 0, "\(fine.stderr)")
+            #expect(try await e2e.run(["lag", "--sla", "soon"]).status == 2)
+        }
+    }
+}
