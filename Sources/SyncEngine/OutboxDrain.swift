@@ -57,20 +57,11 @@ public struct OutboxDrain: Sendable {
     }
 
     func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
-        var accounts: [FlowpayContract.Account] = []
-        for account in try store.accountsForPush(customerID: target.customerID) {
-            guard let iban = account.iban, let bic = account.bic else {
-                outcome.accountsSkipped += 1
-                try store.recordEvent(customerID: target.customerID, accountID: account.accountID, runID: runID, level: .warning,
-                                      code: "missing_bic", message: "account \(account.accountID) has no \(account.iban == nil ? "IBAN" : "BIC") and is not pushed")
-                continue
-            }
-            let balances = try account.balances.map { balance in
-                FlowpayContract.AccountBalance(
-                    amount: Money(minorUnits: balance.amountMinor, currency: try Currency(code: balance.currency)),
-                    type: balance.type, referenceDate: balance.referenceDate)
-            }
-            accounts.append(.init(iban: iban, bic: bic, name: account.name, ownerName: account.ownerName, balances: balances))
+        let (accounts, missing) = try ContractMapping.accounts(try store.accountsForPush(customerID: target.customerID))
+        for account in missing {
+            outcome.accountsSkipped += 1
+            try store.recordEvent(customerID: target.customerID, accountID: account.accountID, runID: runID, level: .warning,
+                                  code: "missing_bic", message: "account \(account.accountID) has no \(account.iban == nil ? "IBAN" : "BIC") and is not pushed")
         }
         guard !accounts.isEmpty else { return }
         let payload = FlowpayContract.encode(accounts: accounts)
@@ -89,7 +80,7 @@ public struct OutboxDrain: Sendable {
             case .accounts:
                 try await flowpay.putBankAccounts(customer: customer, body: batch.payload ?? [], idempotencyKey: batch.idempotencyKey)
             case .transactions:
-                let body = try FlowpayContract.encode(transactions: store.batchTransactions(batchID: batch.id).map(Self.contractTransaction))
+                let body = try FlowpayContract.encode(transactions: store.batchTransactions(batchID: batch.id).map(ContractMapping.transaction))
                 try await flowpay.postBankTransactions(customer: customer, body: body, idempotencyKey: batch.idempotencyKey)
             case .updated:
                 try await flowpay.postBankAccountsUpdated(customer: customer, idempotencyKey: batch.idempotencyKey)
@@ -111,12 +102,5 @@ public struct OutboxDrain: Sendable {
         case .transactions: outcome.transactionsPushed += batch.rowCount
         case .updated: break
         }
-    }
-
-    static func contractTransaction(_ row: OutboxTransaction) throws -> FlowpayContract.Transaction {
-        FlowpayContract.Transaction(
-            id: DedupKey.flowpayID(row.key), iban: row.iban, bookingDate: row.bookingDate, valueDate: row.valueDate,
-            amount: Money(minorUnits: row.amountMinor, currency: try Currency(code: row.currency)),
-            counterAccount: row.counterpartyIBAN, counterName: row.counterpartyName, remittanceInfo: row.remittance)
     }
 }

@@ -1,0 +1,148 @@
+import BankSyncCore
+import Flowpay
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Store
+import SyncEngine
+
+/// `banksync serve`: Flowpay's PULL feeds, the Flowpay webhook receiver and health endpoints.
+///
+/// Feeds need an `X-API-Key`; every error is Flowpay's envelope with a logref that is also logged.
+/// It only reads what the sync stored; it never pulls from a bank or pushes to Flowpay itself.
+public struct PullAPI: Sendable {
+    public struct Settings: Sendable {
+        public var requestsPerMinute = 600
+        public var expectedSchemaVersion: Int
+
+        public init(expectedSchemaVersion: Int) { self.expectedSchemaVersion = expectedSchemaVersion }
+    }
+
+    let pool: ConnectionPool
+    let webhooks: WebhookProcessor
+    let settings: Settings
+    let limiter: RateLimiter
+    let logger: Logger
+
+    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger) {
+        self.pool = pool
+        self.webhooks = webhooks
+        self.settings = settings
+        self.logger = logger
+        limiter = RateLimiter(perMinute: settings.requestsPerMinute)
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
+        router.get("/readyz") { _, _ -> Response in
+            do {
+                let version = try await pool.withStore { try $0.schemaVersion() }
+                guard version == settings.expectedSchemaVersion else {
+                    return Self.json(["status": "migrations pending", "schema": version, "expected": settings.expectedSchemaVersion], status: .serviceUnavailable)
+                }
+                return Self.json(["status": "ready", "schema": version])
+            } catch {
+                return Self.json(["status": "database unreachable"], status: .serviceUnavailable)
+            }
+        }
+        router.get("/flowpay/v1/bank-accounts") { request, _ in
+            await handle(request) { try await bankAccounts(request) }
+        }
+        router.get("/flowpay/v1/bank-transactions") { request, _ in
+            await handle(request) { try await bankTransactions(request) }
+        }
+        router.post("/webhooks/flowpay") { request, _ -> Response in
+            var request = request
+            let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
+            webhooks.enqueue(.init(body: body, signature: request.headers[HTTPField.Name(FlowpayContract.signatureHeader)!],
+                                   timestamp: request.headers[HTTPField.Name(FlowpayContract.timestampHeader)!]))
+            // 200 at once in every case (a bad signature too); processing happens after the response.
+            return Self.json(["received": true])
+        }
+        return router
+    }
+
+    func handle(_ request: Request, _ body: () async throws -> Response) async -> Response {
+        do {
+            try await authenticate(request)
+            return try await body()
+        } catch let error as APIError {
+            return error.response(path: request.uri.path, logger: logger)
+        } catch {
+            return APIError(status: .serviceUnavailable, message: "Service Unavailable", errors: ["the database is not reachable"])
+                .response(path: request.uri.path, logger: logger)
+        }
+    }
+
+    func authenticate(_ request: Request) async throws {
+        guard let presented = request.headers[HTTPField.Name("X-API-Key")!], !presented.isEmpty, presented.count <= 200 else {
+            throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is missing"])
+        }
+        guard let keyID = try await pool.withStore({ try $0.authenticate(apiKey: presented) }) else {
+            throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is not valid"])
+        }
+        if let wait = await limiter.admit(keyID) {
+            throw APIError(status: .tooManyRequests, message: "Too Many Requests", errors: ["request rate exceeded for this key"],
+                           headers: [.retryAfter: String(wait)])
+        }
+    }
+
+    func merchant(_ request: Request) async throws -> Int64 {
+        guard let merchantID = request.uri.queryParameters.get("merchantId"), !merchantID.isEmpty else {
+            throw APIError.badRequest("merchantId is required")
+        }
+        guard let customerID = try await pool.withStore({ try $0.customerID(merchantID: merchantID) }) else {
+            throw APIError(status: .notFound, message: "Not Found", errors: ["unknown merchantId"])
+        }
+        return customerID
+    }
+
+    func bankAccounts(_ request: Request) async throws -> Response {
+        let customerID = try await merchant(request)
+        let accounts = try await pool.withStore { try $0.accountsForPush(customerID: customerID) }
+        let body = FlowpayContract.encode(accounts: try ContractMapping.accounts(accounts).ready)
+        return Self.raw(Array(#"{"data":"#.utf8) + body + Array("}".utf8))
+    }
+
+    func bankTransactions(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let customerID = try await merchant(request)
+        var size = 100
+        if let text = query.get("size") {
+            guard let value = Int(text), (1...1000).contains(value) else { throw APIError.badRequest("size must be an integer 1…1000") }
+            size = value
+        }
+        var cursor: FeedCursor?
+        if let text = query.get("page") {
+            guard let parsed = FeedCursor(token: text) else { throw APIError.badRequest("page is not a cursor this API issued") }
+            cursor = parsed
+        }
+        var arrivedAfter: Date?
+        if let text = query.get("updatedAt") {
+            guard let date = WebhookVerifier.parseInstant(text) else { throw APIError.badRequest("updatedAt must be an ISO-8601 instant") }
+            arrivedAfter = date
+        }
+        let (after, since, limit) = (cursor, arrivedAfter, size)
+        let page = try await pool.withStore { try $0.feedTransactions(customerID: customerID, after: after, arrivedAfter: since, limit: limit) }
+        let data = FlowpayContract.encode(transactions: try page.map { try ContractMapping.transaction($0.transaction) })
+        var body = Array(#"{"data":"#.utf8) + data
+        // Our choice: every non-empty page carries the cursor after its last row, so a poller that keeps it
+        // continues exactly after what it read; an empty page (nothing more yet) is the last page and has none.
+        if let last = page.last {
+            body += Array(#","nextPage":""#.utf8) + Array(last.cursor.token.utf8) + Array("\"".utf8)
+        }
+        return Self.raw(body + Array("}".utf8))
+    }
+
+    static func raw(_ bytes: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let bytes = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

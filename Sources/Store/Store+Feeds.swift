@@ -1,0 +1,73 @@
+import BankSyncCore
+import Foundation
+import Postgres
+
+/// A position in a customer's PULL feed: the inserting transaction and the row id of the last row returned.
+public struct FeedCursor: Sendable, Equatable {
+    public let xid: UInt64
+    public let id: Int64
+
+    public init(xid: UInt64, id: Int64) {
+        self.xid = xid
+        self.id = id
+    }
+
+    /// Opaque to callers: `v1.<xid>.<id>` in base64url.
+    public var token: String {
+        Data("v1.\(xid).\(id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    public init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard token.count <= 64, let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: ".")
+        guard parts.count == 3, parts[0] == "v1", let xid = UInt64(parts[1]), let id = Int64(parts[2]), id >= 0 else { return nil }
+        self.init(xid: xid, id: id)
+    }
+}
+
+/// One transaction as the PULL feed serves it.
+public struct FeedTransaction: Sendable, Equatable {
+    public let cursor: FeedCursor
+    public let transaction: OutboxTransaction
+}
+
+extension Store {
+    public func customerID(merchantID: String) throws -> Int64? {
+        try connection.query("SELECT id FROM customers WHERE merchant_id = $1", [merchantID]).first?.decode(Int64.self, at: 0)
+    }
+
+    /// Booked transactions in arrival order after `cursor` (and after `arrivedAfter`), at most `limit`.
+    ///
+    /// Only rows written by transactions older than every transaction still running are served
+    /// (`ingest_xid < pg_snapshot_xmin(pg_current_snapshot())`): a row that commits later always sorts after
+    /// every cursor already handed out, so a kept cursor never skips a row, even while a sync is writing.
+    public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, arrivedAfter: Date?, limit: Int) throws -> [FeedTransaction] {
+        try connection.query("""
+            SELECT t.id, t.ingest_xid::text, t.tx_key, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
+                   t.counterparty_iban, t.counterparty_name, t.remittance
+            FROM transactions t JOIN accounts a ON a.id = t.account_id
+            WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL
+              AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+              AND (t.ingest_xid, t.id) > ($2::text::xid8, $3::bigint)
+              AND ($4::timestamptz IS NULL OR t.arrived_at > $4)
+            ORDER BY t.ingest_xid, t.id
+            LIMIT $5
+            """, [customerID, String(cursor?.xid ?? 0), cursor?.id ?? 0, arrivedAfter, limit]).map { row in
+            let xid = UInt64(try row.decode(String.self, at: 1)) ?? 0
+            return FeedTransaction(
+                cursor: FeedCursor(xid: xid, id: try row.decode(at: 0)),
+                transaction: OutboxTransaction(key: try row.decode(at: 2), iban: try row.decode(at: 3), bookingDate: try row.decode(at: 4),
+                                               valueDate: try row.decode(at: 5), amountMinor: try row.decode(at: 6), currency: try row.decode(at: 7),
+                                               counterpartyIBAN: try row.decode(at: 8), counterpartyName: try row.decode(at: 9),
+                                               remittance: try row.decode(at: 10)))
+        }
+    }
+
+    /// Is the schema at the version this build expects, and the database reachable?
+    public func schemaVersion() throws -> Int {
+        try connection.queryValue(Int.self, "SELECT COALESCE(max(version), 0) FROM schema_migrations")
+    }
+}

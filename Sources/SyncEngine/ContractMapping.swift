@@ -1,0 +1,28 @@
+import BankSyncCore
+import Flowpay
+import Store
+
+/// Stored rows in Flowpay's shapes — the one mapping both PUSH (OutboxDrain) and PULL (PullAPI) use.
+public enum ContractMapping {
+    public static func transaction(_ row: OutboxTransaction) throws -> FlowpayContract.Transaction {
+        FlowpayContract.Transaction(
+            id: DedupKey.flowpayID(row.key), iban: row.iban, bookingDate: row.bookingDate, valueDate: row.valueDate,
+            amount: Money(minorUnits: row.amountMinor, currency: try Currency(code: row.currency)),
+            counterAccount: row.counterpartyIBAN, counterName: row.counterpartyName, remittanceInfo: row.remittance)
+    }
+
+    /// Accounts Flowpay can take (IBAN and BIC known), and those it cannot.
+    public static func accounts(_ accounts: [PushAccount]) throws -> (ready: [FlowpayContract.Account], missingBIC: [PushAccount]) {
+        var ready: [FlowpayContract.Account] = []
+        var missing: [PushAccount] = []
+        for account in accounts {
+            guard let iban = account.iban, let bic = account.bic else { missing.append(account); continue }
+            let balances = try account.balances.map { balance in
+                FlowpayContract.AccountBalance(amount: Money(minorUnits: balance.amountMinor, currency: try Currency(code: balance.currency)),
+                                               type: balance.type, referenceDate: balance.referenceDate)
+            }
+            ready.append(.init(iban: iban, bic: bic, name: account.name, ownerName: account.ownerName, balances: balances))
+        }
+        return (ready, missing)
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Flowpay
+import Foundation
+import Hummingbird
+import Logging
+import PullAPI
+import ServiceLifecycle
+import Store
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve Flowpay's PULL feeds, the Flowpay webhook receiver and health endpoints.",
+        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080). SIGTERM: stop accepting, finish in-flight requests, close the database.")
+
+    func run() async throws {
+        let (settings, listen, secret, rate, expectedVersion) = try await reportingErrors { () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int) in
+            let environment = Environment()
+            let settings = try DatabaseSettings.load(environment)
+            let listen = try Self.listenAddress(environment.value("BANKSYNC_LISTEN") ?? "127.0.0.1:8080")
+            let rateText = environment.value("BANKSYNC_API_RATE_PER_MINUTE") ?? "600"
+            guard let rate = Int(rateText), rate > 0 else {
+                throw ConfigError(setting: "BANKSYNC_API_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(rateText)'")
+            }
+            let migrations = try Migration.load(from: settings.migrationsDirectory)
+            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, migrations.last?.version ?? 0)
+        }
+        let logger = Logger(label: "banksync.serve")
+        if secret == nil { logger.warning("FLOWPAY_WEBHOOK_SECRET is not set: webhooks are recorded but never trusted") }
+        let pool = ConnectionPool(connectionString: settings.connectionString)
+        let webhooks = WebhookProcessor(pool: pool, verifier: secret.map { WebhookVerifier(secret: $0) }, logger: logger)
+        var apiSettings = PullAPI.Settings(expectedSchemaVersion: expectedVersion)
+        apiSettings.requestsPerMinute = rate
+        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger)
+        let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
+                              onServerRunning: { channel in
+                                  logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+                              }, logger: logger)
+        // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
+        let group = ServiceGroup(configuration: .init(services: [webhooks, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await pool.close()
+            fail("serve stopped: \(error)", code: ExitStatus.cannotRun)
+        }
+        await pool.close()
+    }
+
+    static func listenAddress(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ConfigError(setting: "BANKSYNC_LISTEN", problem: "'\(text)' is not host:port")
+        }
+        return (String(text[..<colon]), port)
+    }
+}

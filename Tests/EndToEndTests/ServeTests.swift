@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `banksync serve` as a real process: SIGTERM lets a request that is in flight finish, then it exits 0.
+@Suite struct ServeTests {
+    @Test func sigtermFinishesTheInFlightRequestThenExits() async throws {
+        try await EndToEnd.with { e2e in
+            let port = Int.random(in: 30_000...60_000)
+            var environment = e2e.environment
+            environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
+            environment["FLOWPAY_WEBHOOK_SECRET"] = "whsec"
+            let (process, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
+            var socket: Int32 = -1
+            for _ in 0..<100 {
+                socket = try connectLoopback(port)
+                if socket >= 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(socket >= 0, "serve is listening")
+            let body = #"{"customerId":"00000000-0000-0000-0000-000000000000","result":"OFFER"}"#
+            let head = "POST /webhooks/flowpay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            send(socket, head + String(body.prefix(10)))
+            try await Task.sleep(for: .milliseconds(300))
+            kill(process.processIdentifier, SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+            send(socket, String(body.dropFirst(10)))
+            let answer = receive(socket)
+            close(socket)
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "the in-flight request was answered: \(answer.prefix(60))")
+            let outcome = await BankSyncProcess.finish(process, out, err)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            // The webhook accepted during shutdown was still processed and recorded.
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM webhooks") == 1)
+        }
+    }
+
+    func connectLoopback(_ port: Int) throws -> Int32 {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if result != 0 { Glibc.close(fd); return -1 }
+        return fd
+    }
+
+    func send(_ fd: Int32, _ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, text.utf8.count, 0) }
+    }
+
+    func receive(_ fd: Int32) -> String {
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+    }
+}

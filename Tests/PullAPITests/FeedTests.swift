@@ -1,0 +1,77 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct FeedTests {
+    @Test func aKeptCursorSeesEveryRowOnceWhileASyncIsWriting() async throws {
+        try await PullAPIHarness.with { api in
+            try await api.ingest(120, salt: "initial", connection: api.store.connection)
+            // A writer keeps ingesting while the reader pages; each ingest is one transaction.
+            let writerConnection = try api.database.connect()
+            let finished = Flag()
+            let writer = Task {
+                try await withBlockingIOExecutor {
+                    for round in 0..<40 { try await api.ingest(25, salt: "round \(round)", connection: writerConnection) }
+                }
+                await finished.set()
+            }
+            var seen: [String] = []
+            var cursor: String?
+            var emptyPagesAfterWriter = 0
+            while emptyPagesAfterWriter < 2 {
+                let writerFinished = await finished.value
+                let page = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&size=37" + (cursor.map { "&page=\($0)" } ?? ""))
+                #expect(page.status == 200)
+                let data = page.json["data"] as? [[String: Any]] ?? []
+                seen += data.compactMap { $0["id"] as? String }
+                if let next = page.json["nextPage"] as? String { cursor = next }
+                #expect(data.isEmpty == (page.json["nextPage"] == nil))
+                if data.isEmpty {
+                    if writerFinished { emptyPagesAfterWriter += 1 } else { try await Task.sleep(for: .milliseconds(10)) }
+                }
+            }
+            try await writer.value
+            let stored = try api.store.connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'")
+            #expect(stored == 120 + 40 * 25)
+            #expect(seen.count == stored, "every row once")
+            #expect(Set(seen).count == seen.count, "never a row twice")
+        }
+    }
+
+    @Test func badParametersAndUnknownMerchantsGetTheEnvelope() async throws {
+        try await PullAPIHarness.with { api in
+            for (query, status) in [("merchantId=merchant-1&size=0", 400), ("merchantId=merchant-1&size=1001", 400),
+                                    ("merchantId=merchant-1&size=abc", 400), ("merchantId=merchant-1&page=garbage", 400),
+                                    ("merchantId=merchant-1&updatedAt=yesterday", 400), ("size=10", 400), ("merchantId=nobody", 404)] {
+                let answer = try await api.get("/flowpay/v1/bank-transactions?" + query)
+                #expect(answer.status == status, "\(query)")
+                #expect((answer.json["logref"] as? String)?.isEmpty == false, "\(query) has a logref")
+                #expect(((answer.json["_embedded"] as? [String: Any])?["errors"] as? [[String: Any]])?.isEmpty == false)
+            }
+            let empty = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1")
+            #expect(empty.status == 200)
+            #expect((empty.json["data"] as? [Any])?.isEmpty == true)
+            #expect(empty.json["nextPage"] == nil, "an empty page is the last page")
+            let accounts = try await api.get("/flowpay/v1/bank-accounts?merchantId=merchant-1")
+            #expect((accounts.json["data"] as? [[String: Any]])?.first?["iban"] as? String == "CZ6508000000192000145399")
+        }
+    }
+
+    @Test func updatedAtFiltersByArrival() async throws {
+        try await PullAPIHarness.with { api in
+            try await api.ingest(10, salt: "old", connection: api.store.connection)
+            try await Task.sleep(for: .milliseconds(1_100))   // the cut-off below has whole seconds
+            let cut = ISO8601DateFormatter().string(from: Date())
+            try await Task.sleep(for: .milliseconds(1_100))
+            try await api.ingest(5, salt: "new", connection: api.store.connection)
+            let answer = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&updatedAt=\(cut)")
+            #expect((answer.json["data"] as? [Any])?.count == 5)
+        }
+    }
+}
+
+actor Flag {
+    var value = false
+    func set() { value = true }
+}
