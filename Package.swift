@@ -81,7 +81,8 @@ let package = Package(
         .target(
             name: "PullAPI",
             dependencies: [
-                "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Postgres",
+                "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Postgres", "Aggregators",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,6 +93,7 @@ let package = Package(
             name: "banksync",
             dependencies: [
                 "PullAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 "Postgres", "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Sandbox", "Aggregators",
@@ -121,7 +123,9 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "Sandbox", "Store", "Postgres", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .testTarget(name: "AggregatorTests", dependencies: [
             "Aggregators", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -25,12 +25,14 @@ public struct PullAPI: Sendable {
     let settings: Settings
     let limiter: RateLimiter
     let logger: Logger
+    let consents: ConsentCallbacks?
 
-    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger) {
+    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger, consents: ConsentCallbacks? = nil) {
         self.pool = pool
         self.webhooks = webhooks
         self.settings = settings
         self.logger = logger
+        self.consents = consents
         limiter = RateLimiter(perMinute: settings.requestsPerMinute)
     }
 
@@ -62,6 +64,7 @@ public struct PullAPI: Sendable {
             // 200 at once in every case (a bad signature too); processing happens after the response.
             return Self.json(["received": true])
         }
+        consents?.register(on: router)
         return router
     }
 

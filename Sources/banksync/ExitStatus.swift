@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import Aggregators
 import Store
 
 /// Exit codes every subcommand shares.
@@ -17,6 +18,8 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         return try await withBlockingIOExecutor("banksync.command", body)
     } catch let error as ConfigError {
         fail(error.description, code: ExitStatus.configuration)
+    } catch let error as SourceError {
+        fail("bank data source: \(error)", code: ExitStatus.partialFailure)
     } catch let error as MigrationError {
         fail(error.description, code: ExitStatus.cannotRun)
     } catch let error as PostgresError {

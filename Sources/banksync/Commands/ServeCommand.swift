@@ -1,4 +1,6 @@
 import ArgumentParser
+import Aggregators
+import AsyncHTTPClient
 import Flowpay
 import Foundation
 import Hummingbird
@@ -31,7 +33,11 @@ struct ServeCommand: AsyncParsableCommand {
         let webhooks = WebhookProcessor(pool: pool, verifier: secret.map { WebhookVerifier(secret: $0) }, logger: logger)
         var apiSettings = PullAPI.Settings(expectedSchemaVersion: expectedVersion)
         apiSettings.requestsPerMinute = rate
-        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger)
+        let goCardless = try await reportingErrors { try GoCardlessSettings.load() }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let consents = ConsentCallbacks(pool: pool, goCardless: goCardless.map { GoCardlessClient(configuration: $0, httpClient: http) },
+                                        http: http, logger: logger)
+        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents)
         let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
@@ -42,9 +48,11 @@ struct ServeCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             await pool.close()
+            try? await http.shutdown()
             fail("serve stopped: \(error)", code: ExitStatus.cannotRun)
         }
         await pool.close()
+        try? await http.shutdown()
     }
 
     static func listenAddress(_ text: String) throws -> (String, Int) {

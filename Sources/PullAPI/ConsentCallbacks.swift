@@ -1,0 +1,116 @@
+import Aggregators
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Store
+
+/// Answers the customer's redirect back from the bank. It never trusts the query: it looks the one-time
+/// state up, asks the aggregator for the consent's real status, and only then stores the customer, its
+/// accounts and the consent's expiry. Unknown, expired, reused or unfinished links get a clear page and a
+/// recorded event.
+public struct ConsentCallbacks: Sendable {
+    let pool: ConnectionPool
+    let goCardless: GoCardlessClient?
+    let http: HTTPClient
+    let logger: Logger
+
+    public init(pool: ConnectionPool, goCardless: GoCardlessClient?, http: HTTPClient, logger: Logger) {
+        self.pool = pool
+        self.goCardless = goCardless
+        self.http = http
+        self.logger = logger
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/consents/gocardless/callback") { request, _ in
+            await callback(state: request.uri.queryParameters.get("ref"), expected: .gocardless)
+        }
+        router.get("/consents/berlingroup/callback") { request, _ in
+            await callback(state: request.uri.queryParameters.get("state"), expected: .berlingroup)
+        }
+    }
+
+    func callback(state: String?, expected: Customer.Source) async -> Response {
+        do {
+            guard let state, !state.isEmpty, state.count <= 128,
+                  let link = try await pool.withStore({ try $0.consentLink(state: state) }), link.source == expected else {
+                try await record(nil, "consent_link_unknown", "a bank redirect arrived with an unknown state value")
+                return page(.badRequest, "This link is not valid", "The link is unknown. Please use the latest link you were sent.")
+            }
+            if link.used { return page(.conflict, "Already connected", "This link has already been used.") }
+            if link.expired {
+                try await record(link, "consent_link_expired", "the bank link expired before it was completed")
+                return page(.gone, "This link has expired", "Please ask for a new link.")
+            }
+            let status = try await realStatus(link)
+            guard status == "LN" || status == "valid" else {
+                try await pool.withStore { try $0.noteConsentLink(id: link.id, outcome: "not completed: \(status)") }
+                try await record(link, "consent_link_not_completed", "the bank reports the consent as \(status)")
+                return page(.ok, "Not connected", "The bank did not confirm access (status \(status)). You can try the link again.")
+            }
+            let snapshot = try await source(for: link).accounts()
+            let logger = logger
+            try await pool.withStore { store in
+                guard try store.useConsentLink(id: link.id, outcome: "linked") else { return }
+                let customerID = try store.activateCustomer(from: link)
+                for account in snapshot.accounts { try store.upsertAccount(customerID: customerID, account.account) }
+                let requested = link.historyDays
+                try store.updateConsent(customerID: customerID, expiresAt: snapshot.consentExpiresAt,
+                                        historyCap: snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil })
+                try store.recordEvent(customerID: customerID, runID: nil, level: .info, code: "consent_linked",
+                                      message: "\(snapshot.accounts.count) account(s) linked via \(link.source.rawValue)")
+                logger.info("consent linked", metadata: ["customer": "\(link.flowpayCustomerID)", "accounts": "\(snapshot.accounts.count)"])
+            }
+            return page(.ok, "Your bank is connected", "Thank you. You can close this page.")
+        } catch {
+            logger.error("consent callback failed", metadata: ["error": "\(error)"])
+            return page(.serviceUnavailable, "Please try again", "We could not confirm the connection with your bank right now.")
+        }
+    }
+
+    func realStatus(_ link: ConsentLink) async throws -> String {
+        switch link.source {
+        case .gocardless:
+            guard let goCardless else { throw SourceFactoryMissing() }
+            return try await goCardless.requisitionStatus(link.sourceRef)
+        case .berlingroup:
+            return try await (try berlinGroup(link)).consentStatus()
+        }
+    }
+
+    func source(for link: ConsentLink) throws -> any BankDataSource {
+        switch link.source {
+        case .gocardless:
+            guard let goCardless else { throw SourceFactoryMissing() }
+            return GoCardlessSource(client: goCardless, requisitionID: link.sourceRef)
+        case .berlingroup:
+            return try berlinGroup(link)
+        }
+    }
+
+    func berlinGroup(_ link: ConsentLink) throws -> BerlinGroupSource {
+        let json = (try? JSONSerialization.jsonObject(with: Data(link.sourceConfig.utf8))) as? [String: Any] ?? [:]
+        guard let baseURL = json["baseURL"] as? String else { throw SourceFactoryMissing() }
+        return BerlinGroupSource(configuration: BerlinGroupConfiguration(baseURL: baseURL, consentID: link.sourceRef), httpClient: http)
+    }
+
+    func record(_ link: ConsentLink?, _ code: String, _ message: String) async throws {
+        let flowpayID = link?.flowpayCustomerID
+        try await pool.withStore { store in
+            let customerID = try flowpayID.flatMap { try store.customer(flowpayCustomerID: $0)?.customer.id }
+            try store.recordEvent(customerID: customerID, runID: nil, level: .warning, code: code,
+                                  message: message + (flowpayID.map { " (customer \($0.uuidString.lowercased()))" } ?? ""))
+        }
+    }
+
+    func page(_ status: HTTPResponse.Status, _ title: String, _ text: String) -> Response {
+        let html = "<!doctype html><html><head><meta charset=\"utf-8\"><title>\(title)</title></head><body><h1>\(title)</h1><p>\(text)</p></body></html>"
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+struct SourceFactoryMissing: Error, CustomStringConvertible {
+    var description: String { "the aggregator for this link is not configured on this server" }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Postgres
+
+/// A bank link sent to a customer, waiting for its redirect back.
+public struct ConsentLink: Sendable, Equatable {
+    public let id: Int64
+    public let flowpayCustomerID: UUID
+    public let merchantID: String
+    public let source: Customer.Source
+    public let sourceRef: String
+    public let sourceConfig: String
+    public let historyDays: Int
+    public let expired: Bool
+    public let used: Bool
+}
+
+extension Store {
+    /// Records a link; returns its one-time state value (random, 32 bytes, hex).
+    public func createConsentLink(flowpayCustomerID: UUID, merchantID: String, source: Customer.Source, sourceRef: String,
+                                  sourceConfig: String = "{}", historyDays: Int, validFor: Duration = .seconds(7 * 86_400), state: String) throws {
+        try connection.execute("""
+            INSERT INTO consent_links (state, flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now() + make_interval(secs => $8))
+            """, [state, flowpayCustomerID, merchantID, source.rawValue, sourceRef, JSONText(sourceConfig), historyDays,
+                  Double(validFor.components.seconds)])
+    }
+
+    public static func newLinkState() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    public func consentLink(state: String) throws -> ConsentLink? {
+        try connection.query("""
+            SELECT id, flowpay_customer_id, merchant_id, source, source_ref, source_config::text, history_days,
+                   expires_at < now(), used_at IS NOT NULL
+            FROM consent_links WHERE state = $1
+            """, [state]).first.map { row in
+            ConsentLink(id: try row.decode(at: 0), flowpayCustomerID: try row.decode(at: 1), merchantID: try row.decode(at: 2),
+                        source: Customer.Source(rawValue: try row.decode(String.self, at: 3)) ?? .gocardless, sourceRef: try row.decode(at: 4),
+                        sourceConfig: try row.decode(at: 5), historyDays: try row.decode(at: 6), expired: try row.decode(at: 7), used: try row.decode(at: 8))
+        }
+    }
+
+    /// Marks the link used (only once: false when another callback got there first).
+    public func useConsentLink(id: Int64, outcome: String) throws -> Bool {
+        try connection.execute("UPDATE consent_links SET used_at = now(), outcome = $2 WHERE id = $1 AND used_at IS NULL", [id, outcome]) == 1
+    }
+
+    public func noteConsentLink(id: Int64, outcome: String) throws {
+        try connection.execute("UPDATE consent_links SET outcome = $2 WHERE id = $1", [id, outcome])
+    }
+
+    /// The consent is real: register the customer (or point an existing one at the new consent). Returns its id.
+    public func activateCustomer(from link: ConsentLink) throws -> Int64 {
+        try connection.queryValue(Int64.self, """
+            INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days)
+            VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+            ON CONFLICT (flowpay_customer_id) DO UPDATE SET source = EXCLUDED.source, source_ref = EXCLUDED.source_ref,
+                source_config = EXCLUDED.source_config, history_days = EXCLUDED.history_days, status = 'active'
+            RETURNING id
+            """, [link.flowpayCustomerID, link.merchantID, link.source.rawValue, link.sourceRef, JSONText(link.sourceConfig), link.historyDays])
+    }
+}

@@ -1,0 +1,71 @@
+import Aggregators
+import ArgumentParser
+import AsyncHTTPClient
+import BankSyncCore
+import Foundation
+import Store
+
+struct LinkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "link",
+        abstract: "Start a bank connection: create the consent and print the bank link to send to the customer.",
+        discussion: "The bank sends the customer back to BANKSYNC_PUBLIC_URL/consents/<source>/callback, which `banksync serve` answers.")
+
+    @Option(help: "Flowpay customer id (UUID).") var customer: String
+    @Option(help: "The partner's merchant id (needed when the customer is new).") var merchantID: String?
+    @Option(help: "gocardless or berlingroup.") var source: String
+    @Option(help: "GoCardless institution id, e.g. SANDBOXFINANCE_SFIN0000.") var institution: String?
+    @Option(help: "Berlin Group bank API base URL.") var bankURL: String?
+    @Option(help: "Days of history, 90…730.") var historyDays = SyncWindow.defaultHistoryDays
+    @Option(help: "Days the access stays valid.") var accessDays = 90
+
+    func run() async throws {
+        try await reportingErrors {
+            let environment = Environment()
+            guard let customerID = UUID(uuidString: customer) else { throw ConfigError(setting: "--customer", problem: "'\(customer)' is not a UUID") }
+            guard let kind = Customer.Source(rawValue: source) else {
+                throw ConfigError(setting: "--source", problem: "unknown source '\(source)'; use gocardless or berlingroup")
+            }
+            guard SyncWindow.historyDaysRange.contains(historyDays) else {
+                throw ConfigError(setting: "--history-days", problem: "\(historyDays) is outside 90…730")
+            }
+            guard (1...180).contains(accessDays) else { throw ConfigError(setting: "--access-days", problem: "must be 1…180") }
+            guard let publicURL = environment.value("BANKSYNC_PUBLIC_URL"), publicURL.hasPrefix("http") else {
+                throw ConfigError.missing("BANKSYNC_PUBLIC_URL", "set it to the address where `banksync serve` is reachable by customers")
+            }
+            let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+            let store = try Store.connect(try DatabaseSettings.load(environment).connectionString)
+            defer { store.connection.close() }
+            let existing = try store.customer(flowpayCustomerID: customerID)
+            guard let merchant = merchantID ?? existing?.customer.merchantID else {
+                throw ConfigError.missing("--merchant-id", "the customer is new, so its merchant id is needed")
+            }
+            let state = Store.newLinkState()
+            let http = HTTPClient.shared   // process-wide, needs no shutdown
+            let link: String
+            switch kind {
+            case .gocardless:
+                guard let institution else { throw ConfigError.missing("--institution", "GoCardless links need the bank's institution id") }
+                guard let settings = try GoCardlessSettings.load(environment) else {
+                    throw ConfigError.missing("GOCARDLESS_SECRET_ID", "GoCardless credentials are needed to create a link")
+                }
+                let client = GoCardlessClient(configuration: settings, httpClient: http)
+                let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
+                                                                     redirect: base + "/consents/gocardless/callback", reference: state)
+                try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
+                                            sourceRef: requisition.id, historyDays: historyDays, state: state)
+                link = requisition.link
+            case .berlingroup:
+                guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
+                let validUntil = Day(utcSecondsSince1970: Date().timeIntervalSince1970).adding(days: accessDays).description
+                let consent = try await BerlinGroupSource.createConsent(baseURL: bankURL, http: http, validUntil: validUntil,
+                                                                        redirect: base + "/consents/berlingroup/callback?state=" + state)
+                let config = String(decoding: try JSONSerialization.data(withJSONObject: ["baseURL": bankURL]), as: UTF8.self)
+                try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
+                                            sourceConfig: config, historyDays: historyDays, state: state)
+                link = consent.link
+            }
+            print(link)
+        }
+    }
+}
