@@ -7,28 +7,32 @@ public struct Claim: Sendable, Equatable {
 }
 
 extension Store {
-    /// Claims the next customer this run has not seen: active, not claimed since `runStartedAt`, not held
+    /// Claims the next due customer: active, due (below), not held
     /// by a live worker. Candidates are read `FOR UPDATE SKIP LOCKED` so concurrent claimers never pick
     /// the same row; the claim itself is this session's advisory lock on the customer, which PostgreSQL
     /// releases the moment the session ends — a killed worker's customers are claimable at once. The
     /// lease (`lease_until`) is only the backstop for a worker that hangs while still connected: past it,
     /// the hung session is terminated so its lock is freed.
-    public func claimNext(runStartedAt: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID? = nil) async throws -> Claim? {
+    ///
+    /// Due means: its last *finished* sync is older than `dueBefore` (a killed worker never finishes, so its
+    /// customers are due again at once), or a webhook asked for a priority sync since then.
+    public func claimNext(dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID? = nil) async throws -> Claim? {
         try await connection.withTransaction {
             let candidates = try connection.query("""
                 SELECT id, lease_until < now() AS lease_expired, lease_pid FROM customers
-                WHERE status = 'active' AND (last_sync_at IS NULL OR last_sync_at < $1)
+                WHERE status = 'active'
+                  AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
                   AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
                 ORDER BY priority_sync_at NULLS LAST, last_sync_at NULLS FIRST, id
                 LIMIT 16
                 FOR UPDATE SKIP LOCKED
-                """, [runStartedAt, flowpayCustomerID])
+                """, [dueBefore, flowpayCustomerID])
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {
                     let seconds = Double(lease.components.seconds)
                     try connection.execute("""
-                        UPDATE customers SET last_sync_at = now(), lease_until = now() + make_interval(secs => $2),
+                        UPDATE customers SET lease_until = now() + make_interval(secs => $2),
                                leased_by = $3, lease_pid = pg_backend_pid()
                         WHERE id = $1
                         """, [id, seconds, worker])
@@ -42,16 +46,20 @@ extension Store {
         }
     }
 
+    /// The claimed sync finished (succeeded or failed and recorded): the customer is not due again until later.
     public func release(_ claim: Claim) throws {
-        try connection.execute("UPDATE customers SET lease_until = NULL, lease_pid = NULL WHERE id = $1", [claim.customerID])
+        try connection.execute("""
+            UPDATE customers SET last_sync_at = now(), lease_until = NULL, lease_pid = NULL WHERE id = $1
+            """, [claim.customerID])
         try unlockCustomer(claim.customerID)
     }
 
     /// How many customers a run would visit (for the progress display).
-    public func claimableCount(runStartedAt: Date, only flowpayCustomerID: UUID? = nil) throws -> Int {
+    public func claimableCount(dueBefore: Date, only flowpayCustomerID: UUID? = nil) throws -> Int {
         try connection.queryValue(Int.self, """
-            SELECT count(*) FROM customers WHERE status = 'active' AND (last_sync_at IS NULL OR last_sync_at < $1)
+            SELECT count(*) FROM customers
+            WHERE status = 'active' AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
               AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
-            """, [runStartedAt, flowpayCustomerID])
+            """, [dueBefore, flowpayCustomerID])
     }
 }

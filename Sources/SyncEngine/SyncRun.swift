@@ -13,6 +13,9 @@ public struct SyncRun: Sendable {
         public var lease: Duration = .seconds(600)
         public var overlapDays = SyncWindow.defaultOverlapDays
         public var only: UUID?
+        /// A customer whose last sync finished less than this long before the run started is not due
+        /// (overlapping runs never repeat work). Ignored for `only`.
+        public var minInterval: Duration = .seconds(3600)
         public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
         public init() {}
@@ -47,7 +50,9 @@ public struct SyncRun: Sendable {
         let control = try Store.connect(connectionString)
         defer { control.connection.close() }
         let (runID, startedAt) = try control.startRun(worker: options.worker)
-        let total = try control.claimableCount(runStartedAt: startedAt, only: options.only)
+        let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
+        let dueBefore = startedAt.addingTimeInterval(-interval)
+        let total = try control.claimableCount(dueBefore: dueBefore, only: options.only)
         let today = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
         var summary = Summary(runID: runID)
         let counter = Counter()
@@ -61,7 +66,7 @@ public struct SyncRun: Sendable {
                                                 today: today, logger: logger)
                         var outcomes: [CustomerOutcome] = []
                         while !Task.isCancelled,
-                              let claim = try await store.claimNext(runStartedAt: startedAt, lease: options.lease, worker: options.worker, only: options.only) {
+                              let claim = try await store.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker, only: options.only) {
                             guard let record = try store.customer(id: claim.customerID) else { try store.release(claim); continue }
                             let outcome = await sync.sync(record, runID: runID)
                             try store.release(claim)

@@ -36,12 +36,16 @@ import TestSupport
             _ = try await e2e.addGoCardlessCustomers(10, accountsEach: 2)
             // Slow Flowpay down so the kill lands while work is in flight.
             await e2e.flowpay.inject(.init(status: nil, retryAfter: nil, delayMilliseconds: 40, drop: nil, count: 100_000, logref: nil))
-            let (process, out, err) = try BankSyncProcess.start(["sync", "--concurrency", "3"], environment: e2e.environment)
-            try await Task.sleep(for: .milliseconds(1_500))
-            kill(process.processIdentifier, SIGKILL)
-            _ = await BankSyncProcess.finish(process, out, err)
             let connection = try e2e.connect()
             defer { connection.close() }
+            let (process, out, err) = try BankSyncProcess.start(["sync", "--concurrency", "3"], environment: e2e.environment)
+            // Kill once work is under way (however slow the machine), at a random point after that.
+            for _ in 0..<600 where try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 0 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 50...600)))
+            kill(process.processIdentifier, SIGKILL)
+            _ = await BankSyncProcess.finish(process, out, err)
             let pushedBefore = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'pushed'")
             let storedBefore = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'")
             #expect(storedBefore > 0, "the kill came after some work")

@@ -18,18 +18,20 @@ import TestSupport
             }
             var seen: [String] = []
             var cursor: String?
-            var emptyPagesAfterWriter = 0
-            while emptyPagesAfterWriter < 2 {
+            // Rows become visible once no older transaction is running anywhere on the server (other tests'
+            // included), so the reader polls until it has everything or a generous deadline passes.
+            let expected = 120 + 40 * 25
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
                 let writerFinished = await finished.value
+                if writerFinished && seen.count >= expected { break }
                 let page = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&size=37" + (cursor.map { "&page=\($0)" } ?? ""))
                 #expect(page.status == 200)
                 let data = page.json["data"] as? [[String: Any]] ?? []
                 seen += data.compactMap { $0["id"] as? String }
                 if let next = page.json["nextPage"] as? String { cursor = next }
                 #expect(data.isEmpty == (page.json["nextPage"] == nil))
-                if data.isEmpty {
-                    if writerFinished { emptyPagesAfterWriter += 1 } else { try await Task.sleep(for: .milliseconds(10)) }
-                }
+                if data.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
             }
             try await writer.value
             let stored = try api.store.connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'")
@@ -65,8 +67,15 @@ import TestSupport
             let cut = ISO8601DateFormatter().string(from: Date())
             try await Task.sleep(for: .milliseconds(1_100))
             try await api.ingest(5, salt: "new", connection: api.store.connection)
-            let answer = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&updatedAt=\(cut)")
-            #expect((answer.json["data"] as? [Any])?.count == 5)
+            var count = 0
+            for _ in 0..<300 {   // visible once no older transaction runs on the server (see the cursor test)
+                let answer = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&updatedAt=\(cut)")
+                count = (answer.json["data"] as? [Any])?.count ?? 0
+                #expect(count <= 5, "only rows that arrived after updatedAt")
+                if count == 5 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(count == 5)
         }
     }
 }

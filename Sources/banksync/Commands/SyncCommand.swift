@@ -17,6 +17,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "Lease per customer, e.g. 10m or 600s: only a backstop for a worker that hangs while connected.")
     var lease = "10m"
 
+    @Option(help: "Skip customers whose last sync finished less than this long ago, e.g. 1h or 0 (--customer always syncs).")
+    var minInterval = "1h"
+
     @Option(help: "Days re-read before each account's watermark.")
     var overlapDays = 7
 
@@ -33,6 +36,10 @@ struct SyncCommand: AsyncParsableCommand {
             options.concurrency = concurrency
             guard let leaseDuration = parseDuration(lease) else { throw ConfigError(setting: "--lease", problem: "'\(lease)' is not a duration like 10m") }
             options.lease = leaseDuration
+            guard let interval = parseDuration(minInterval) else {
+                throw ConfigError(setting: "--min-interval", problem: "'\(minInterval)' is not a duration like 1h")
+            }
+            options.minInterval = interval
             guard (0...60).contains(overlapDays) else { throw ConfigError(setting: "--overlap-days", problem: "must be 0…60") }
             options.overlapDays = overlapDays
             if let customer {
