@@ -34,10 +34,13 @@ public struct ConsentCallbacks: Sendable {
 
     func callback(state: String?, expected: Customer.Source) async -> Response {
         do {
-            guard let state, !state.isEmpty, state.count <= 128,
-                  let link = try await pool.withStore({ try $0.consentLink(state: state) }), link.source == expected else {
+            guard let state, !state.isEmpty, state.count <= 128 else {
+                try await record(nil, "consent_link_malformed", "a bank redirect arrived without a usable state value")
+                return page(.badRequest, "This link is not valid", "The link is incomplete. Please use the link you were sent.")
+            }
+            guard let link = try await pool.withStore({ try $0.consentLink(state: state) }), link.source == expected else {
                 try await record(nil, "consent_link_unknown", "a bank redirect arrived with an unknown state value")
-                return page(.badRequest, "This link is not valid", "The link is unknown. Please use the latest link you were sent.")
+                return page(.notFound, "This link is not valid", "The link is unknown. Please use the latest link you were sent.")
             }
             if link.used { return page(.conflict, "Already connected", "This link has already been used.") }
             if link.expired {

@@ -26,8 +26,11 @@ public struct PullAPI: Sendable {
     let limiter: RateLimiter
     let logger: Logger
     let consents: ConsentCallbacks?
+    let metrics: MetricsEndpoint?
 
-    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger, consents: ConsentCallbacks? = nil) {
+    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger, consents: ConsentCallbacks? = nil,
+                metrics: MetricsEndpoint? = nil) {
+        self.metrics = metrics
         self.pool = pool
         self.webhooks = webhooks
         self.settings = settings
@@ -38,6 +41,7 @@ public struct PullAPI: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(MetricsMiddleware())
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
             do {
@@ -65,7 +69,24 @@ public struct PullAPI: Sendable {
             return Self.json(["received": true])
         }
         consents?.register(on: router)
+        metrics?.register(on: router)
+        OpenAPISpec.register(on: router)
+        router.add(middleware: MethodNotAllowedMiddleware(served: servedMethods, logger: logger))
         return router
+    }
+
+    /// Every path `router()` registers, with its methods (for 405 answers).
+    var servedMethods: [String: [HTTPRequest.Method]] {
+        var served: [String: [HTTPRequest.Method]] = [
+            "/healthz": [.get], "/readyz": [.get], "/openapi.yaml": [.get], "/webhooks/flowpay": [.post],
+            "/flowpay/v1/bank-accounts": [.get], "/flowpay/v1/bank-transactions": [.get],
+        ]
+        if consents != nil {
+            served["/consents/gocardless/callback"] = [.get]
+            served["/consents/berlingroup/callback"] = [.get]
+        }
+        if metrics != nil { served["/metrics"] = [.get] }
+        return served
     }
 
     func handle(_ request: Request, _ body: () async throws -> Response) async -> Response {

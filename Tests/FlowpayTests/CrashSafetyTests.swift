@@ -17,19 +17,32 @@ import TestSupport
                     let target = try await fixture.addCustomer(transactions: 1_200)
                     accounts.append((target, try fixture.accountID(of: target)))
                 }
-                // Slow every partner call a little so kills land before, during and after requests.
-                try await flowpay.inject(#"{"delayMilliseconds":15,"count":100000}"#)
+                // Slow every partner call so kills land before, during and after requests: a kill during the
+                // delay leaves a batch the sandbox may accept while its sender never learns it did.
+                try await flowpay.inject(#"{"delayMilliseconds":60,"count":100000}"#)
                 let environment = flowpay.environment(databaseURL: database.connectionString)
                 var generator = SystemRandomNumberGenerator()
                 for run in 0..<32 {
-                    if run % 4 == 0 {   // new data keeps arriving between crashes
+                    if run % 2 == 0 {   // new data keeps arriving between crashes
                         for (target, accountID) in accounts {
                             try await fixture.addTransactions(Int.random(in: 1...700, using: &generator), accountID: accountID,
                                                               customerID: target.customerID, salt: "run \(run)")
                         }
                     }
+                    let requestsBefore = await flowpay.state.snapshot().requests.count
                     let (process, out, err) = try BankSyncProcess.start(["push"], environment: environment)
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...600, using: &generator)))
+                    if run % 2 == 0 {
+                        // Anywhere from start-up on: before the token, while batches are recorded, mid-request.
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 0...600, using: &generator)))
+                    } else {
+                        // Once this process is talking to Flowpay (however slow its start-up on a busy machine),
+                        // so that a share of the kills lands with a batch in flight.
+                        let deadline = ContinuousClock.now + .seconds(10)
+                        while await flowpay.state.snapshot().requests.count == requestsBefore, ContinuousClock.now < deadline, process.isRunning {
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &generator)))
+                    }
                     kill(process.processIdentifier, SIGKILL)
                     _ = await BankSyncProcess.finish(process, out, err)
                 }

@@ -53,7 +53,7 @@ public struct BankSyncProcess {
                        stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    public static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: body()) }.start()
         }

@@ -5,6 +5,8 @@ import Flowpay
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import PullAPI
 import ServiceLifecycle
 import Store
@@ -37,7 +39,11 @@ struct ServeCommand: AsyncParsableCommand {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let consents = ConsentCallbacks(pool: pool, goCardless: goCardless.map { GoCardlessClient(configuration: $0, httpClient: http) },
                                         http: http, logger: logger)
-        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents)
+        // Only the executable bootstraps the metrics backend.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let metrics = MetricsEndpoint(pool: pool, exposition: { registry.emitToBuffer() })
+        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents, metrics: metrics)
         let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])

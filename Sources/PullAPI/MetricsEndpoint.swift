@@ -1,0 +1,39 @@
+import Foundation
+import Hummingbird
+import Metrics
+import NIOCore
+
+/// `/metrics`: refreshes the gauges that come from the database (sync lag and consent days per customer,
+/// transactions stored/pushed/queued, rejected batches, push latency), then hands the exposition text from
+/// the metrics backend the executable bootstrapped (swift-prometheus). HTTP latency by route and status is
+/// recorded by Hummingbird's MetricsMiddleware on every request.
+public struct MetricsEndpoint: Sendable {
+    let pool: ConnectionPool
+    let exposition: @Sendable () -> [UInt8]
+
+    public init(pool: ConnectionPool, exposition: @escaping @Sendable () -> [UInt8]) {
+        self.pool = pool
+        self.exposition = exposition
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/metrics") { _, _ -> Response in
+            if let figures = try? await pool.withStore({ try $0.storedFigures() }) {
+                Gauge(label: "banksync_transactions_stored").record(figures.transactionsStored)
+                Gauge(label: "banksync_transactions_pushed").record(figures.transactionsPushed)
+                Gauge(label: "banksync_transactions_waiting_to_push").record(figures.transactionsQueued)
+                Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
+                Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.5")]).record(figures.pushLatencyP50)
+                Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.99")]).record(figures.pushLatencyP99)
+                for customer in figures.customers {
+                    Gauge(label: "banksync_sync_lag_seconds", dimensions: [("merchant", customer.merchantID)]).record(customer.lagSeconds)
+                    if let days = customer.consentDaysLeft {
+                        Gauge(label: "banksync_consent_days_left", dimensions: [("merchant", customer.merchantID)]).record(days)
+                    }
+                }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition())))
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import Postgres
+
+/// Figures for `/metrics`, read from what the workers stored.
+public struct StoredFigures: Sendable {
+    public var transactionsStored = 0
+    public var transactionsPushed = 0
+    public var transactionsQueued = 0
+    public var batchesRejected = 0
+    /// Push latency over the last 24 hours (batch recorded → accepted), seconds.
+    public var pushLatencyP50: Double = 0
+    public var pushLatencyP99: Double = 0
+    public var customers: [(merchantID: String, lagSeconds: Int, consentDaysLeft: Int?)] = []
+}
+
+extension Store {
+    public func storedFigures() throws -> StoredFigures {
+        var figures = StoredFigures()
+        if let row = try connection.query("""
+            SELECT count(*) FILTER (WHERE status = 'booked'), count(*) FILTER (WHERE push_state = 'pushed'),
+                   count(*) FILTER (WHERE push_state = 'queued'),
+                   (SELECT count(*) FROM push_batches WHERE state = 'rejected'),
+                   (SELECT COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
+                      FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
+                   (SELECT COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
+                      FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours')
+            FROM transactions
+            """).first {
+            figures.transactionsStored = try row.decode(at: 0)
+            figures.transactionsPushed = try row.decode(at: 1)
+            figures.transactionsQueued = try row.decode(at: 2)
+            figures.batchesRejected = try row.decode(at: 3)
+            figures.pushLatencyP50 = try row.decode(at: 4)
+            figures.pushLatencyP99 = try row.decode(at: 5)
+        }
+        figures.customers = try lagReport().map { ($0.merchantID, $0.lagSeconds, $0.consentDaysLeft) }
+        return figures
+    }
+}
