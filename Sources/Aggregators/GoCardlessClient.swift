@@ -95,6 +95,9 @@ public struct GoCardlessClient: Sendable {
         func sourceError(status: Int, account: String?, resetHeader: String?) -> SourceError {
             let lower = text.lowercased()
             switch status {
+            case 401 where isTokenProblem:
+                // Our JWT, not the customer's consent ("Token is invalid or expired" says "expired" too).
+                return .unauthorised("the access token was refused twice: \(text)")
             case 401, 403:
                 if type == "AccessExpiredError" || type == "AccountInactiveError" || lower.contains("expired")
                     || lower.contains("revoked") || lower.contains("inactive") {

@@ -37,21 +37,23 @@ public enum DedupKey {
     }
 
     public static func fingerprint(_ transaction: BankTransaction) -> [UInt8] {
-        let fields = [
-            transaction.status.rawValue,
-            transaction.bookingDate?.description ?? "",
-            transaction.valueDate?.description ?? "",
-            String(transaction.amount.minorUnits),
-            transaction.amount.currency.code,
-            transaction.counterpartyIBAN ?? "",
-            transaction.counterpartyName ?? "",
-            transaction.remittance ?? "",
-            transaction.bankTransactionCode ?? "",
-        ]
-        var hasher = SHA256()
-        hasher.update(data: Array("fp".utf8) + [0x00])
-        hasher.update(data: Array(fields.joined(separator: "\u{1F}").utf8))
-        return Array(hasher.finalize())
+        // The documented byte string, built in one buffer (this runs once per fetched transaction).
+        var message: [UInt8] = [UInt8(ascii: "f"), UInt8(ascii: "p"), 0x00]
+        message.reserveCapacity(192)
+        func field(_ text: String?, last: Bool = false) {
+            if let text { message.append(contentsOf: text.utf8) }
+            if !last { message.append(0x1F) }
+        }
+        field(transaction.status.rawValue)
+        field(transaction.bookingDate?.description)
+        field(transaction.valueDate?.description)
+        field(String(transaction.amount.minorUnits))
+        field(transaction.amount.currency.code)
+        field(transaction.counterpartyIBAN)
+        field(transaction.counterpartyName)
+        field(transaction.remittance)
+        field(transaction.bankTransactionCode, last: true)
+        return Array(SHA256.hash(data: message))
     }
 
     /// The stored key of the `ordinal`-th (1-based) transaction with this fingerprint.

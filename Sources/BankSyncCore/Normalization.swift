@@ -5,6 +5,14 @@ public enum Normalization {
     /// Upper-case, no spaces: `cz65 0800 0000 1920 0014 5399` → `CZ6508000000192000145399`.
     public static func iban(_ text: String?) -> String? {
         guard let text else { return nil }
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {   // the usual case, byte by byte (Unicode properties are slow)
+            var compact: [UInt8] = []
+            compact.reserveCapacity(text.utf8.count)
+            for byte in text.utf8 where byte != UInt8(ascii: " ") && byte != UInt8(ascii: "-") && !(0x09...0x0D).contains(byte) {
+                compact.append((UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 0x20 : byte)
+            }
+            return compact.isEmpty ? nil : String(decoding: compact, as: UTF8.self)
+        }
         let compact = String(text.unicodeScalars.filter { !$0.properties.isWhitespace && $0 != "-" }).uppercased()
         return compact.isEmpty ? nil : compact
     }
@@ -12,13 +20,46 @@ public enum Normalization {
     /// Unicode NFC with runs of whitespace collapsed to one space and the ends trimmed; empty becomes nil.
     public static func text(_ text: String?) -> String? {
         guard let text else { return nil }
+        // Text without a scalar at or above U+0300 (the first combining mark) is already NFC and each of its
+        // scalars is a Character of its own (CR LF aside, which is whitespace either way), so it can be
+        // collapsed byte by byte. This is the ingest hot path; Foundation's NFC and per-Character work are
+        // slow on Linux.
+        if text.unicodeScalars.allSatisfy({ $0.value < 0x300 }) { return collapsedBelowCombiningMarks(text) }
+        return collapsedByCharacter(text.precomposedStringWithCanonicalMapping)
+    }
+
+    /// `collapsedByCharacter` for text whose scalars are all below U+0300. Its whitespace scalars are
+    /// U+0009…U+000D, U+0020, U+0085 and U+00A0 (UTF-8 `C2 85`, `C2 A0`).
+    static func collapsedBelowCombiningMarks(_ text: String) -> String? {
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count)
+        var pendingSpace = false
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            var isWhitespace = byte == 0x20 || (0x09...0x0D).contains(byte)
+            var second: UInt8?
+            if byte == 0xC2, let next = iterator.next() {
+                if next == 0x85 || next == 0xA0 { isWhitespace = true } else { second = next }
+            }
+            if isWhitespace {
+                pendingSpace = !output.isEmpty
+                continue
+            }
+            if pendingSpace { output.append(0x20) }
+            pendingSpace = false
+            output.append(byte)
+            if let second { output.append(second) }   // a continuation byte: never whitespace
+        }
+        return output.isEmpty ? nil : String(decoding: output, as: UTF8.self)
+    }
+
+    /// The general rule, one Character at a time: whitespace Characters (their first scalar is
+    /// White_Space) become one pending space, emitted only between non-whitespace Characters.
+    static func collapsedByCharacter(_ text: String) -> String? {
         var result = ""
         result.reserveCapacity(text.utf8.count)
         var pendingSpace = false
-        // Text without a scalar at or above U+0300 (the first combining mark) is already NFC; skipping the
-        // Foundation call there matters on the ingest path (it is slow on Linux).
-        let composed = text.unicodeScalars.allSatisfy { $0.value < 0x300 } ? text : text.precomposedStringWithCanonicalMapping
-        for character in composed {
+        for character in text {
             if character.isWhitespace {
                 pendingSpace = !result.isEmpty
             } else {

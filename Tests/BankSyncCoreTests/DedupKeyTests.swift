@@ -47,4 +47,9 @@ import Testing
         transaction.sourceID = nil
         #expect(DedupKey.base(for: transaction, sourceIDsAreStable: true).needsOrdinal, "no id: fall back to the fingerprint")
     }
+
+    /// The documented byte string, hashed by Python's hashlib: stored keys must never change under a refactor.
+    @Test func theFingerprintIsTheDocumentedByteString() {
+        #expect(DedupKey.hex(DedupKey.fingerprint(coffee())) == "b188067c4c1804d5e9db40eddffca8cd2fdc078936d64819d0e9edb8c6ccec35")
+    }
 }

@@ -5,8 +5,8 @@ import Store
 import Testing
 import TestSupport
 
-/// `banksync push` killed with SIGKILL at random instants, over and over, then finished: Flowpay ends with
-/// every transaction exactly once, and no batch was ever sent under two different idempotency keys.
+/// `banksync push` killed with SIGKILL at a random instant, then restarted to finish, 32 times over: after every
+/// finish Flowpay holds every transaction exactly once, and no batch was ever sent under two different idempotency keys.
 @Suite struct CrashSafetyTests {
     @Test func killedPushProcessesNeverLoseOrDuplicate() async throws {
         try await TestDatabase.with { database in
@@ -22,14 +22,14 @@ import TestSupport
                 try await flowpay.inject(#"{"delayMilliseconds":60,"count":100000}"#)
                 let environment = flowpay.environment(databaseURL: database.connectionString)
                 var generator = SystemRandomNumberGenerator()
+                var snapshot = await flowpay.state.snapshot()
                 for run in 0..<32 {
-                    if run % 2 == 0 {   // new data keeps arriving between crashes
-                        for (target, accountID) in accounts {
-                            try await fixture.addTransactions(Int.random(in: 1...700, using: &generator), accountID: accountID,
-                                                              customerID: target.customerID, salt: "run \(run)")
-                        }
+                    // New data arrives before every crash, so every kill has work to interrupt.
+                    for (target, accountID) in accounts {
+                        try await fixture.addTransactions(Int.random(in: 1...700, using: &generator), accountID: accountID,
+                                                          customerID: target.customerID, salt: "run \(run)")
                     }
-                    let requestsBefore = await flowpay.state.snapshot().requests.count
+                    let requestsBefore = snapshot.requests.count
                     let (process, out, err) = try BankSyncProcess.start(["push"], environment: environment)
                     if run % 2 == 0 {
                         // Anywhere from start-up on: before the token, while batches are recorded, mid-request.
@@ -45,25 +45,27 @@ import TestSupport
                     }
                     kill(process.processIdentifier, SIGKILL)
                     _ = await BankSyncProcess.finish(process, out, err)
-                }
-                let final = try await BankSyncProcess.run(["push"], environment: environment)
-                #expect(final.status == 0, "\(final.stderr)")
 
-                let snapshot = await flowpay.state.snapshot()
+                    // Restart and finish: after every crash, Flowpay holds every transaction exactly once.
+                    let finish = try await BankSyncProcess.run(["push"], environment: environment)
+                    #expect(finish.status == 0, "run \(run): \(finish.stderr)")
+                    snapshot = await flowpay.state.snapshot()
+                    for (target, _) in accounts {
+                        let received = snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                        #expect(received.count == (try fixture.count("status = 'booked'", target)), "run \(run): every transaction once")
+                        #expect(Set(received.map(\.id)).count == received.count, "run \(run): no transaction twice")
+                        #expect(try fixture.count("push_state <> 'pushed'", target) == 0, "run \(run): nothing left unpushed")
+                        let events = snapshot.events.filter { $0.customer == target.flowpayCustomerID.uuidString.lowercased() }
+                        #expect(events.last?.kind == "bank-accounts-updated", "run \(run): the signal comes after the data")
+                    }
+                }
                 for (target, _) in accounts {
-                    let received = snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
-                    let stored = try fixture.count("status = 'booked'", target)
-                    #expect(received.count == stored, "every transaction reached Flowpay exactly once")
-                    #expect(Set(received.map(\.id)).count == received.count, "no transaction twice")
-                    #expect(try fixture.count("push_state <> 'pushed'", target) == 0)
                     // A transaction id never appears under two keys: batches were never re-formed.
                     var keyOfTransaction: [String: String] = [:]
-                    for transaction in received {
+                    for transaction in snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? [] {
                         if let key = keyOfTransaction[transaction.id] { #expect(key == transaction.idempotencyKey) }
                         keyOfTransaction[transaction.id] = transaction.idempotencyKey
                     }
-                    let events = snapshot.events.filter { $0.customer == target.flowpayCustomerID.uuidString.lowercased() }
-                    #expect(events.last?.kind == "bank-accounts-updated")
                 }
                 #expect(!snapshot.requests.contains { $0.status == 422 }, "no idempotency key reused for another body")
                 // The kills did land mid-request: some batches were resent after a crash (same key, replayed).

@@ -1,0 +1,54 @@
+@testable import BankSyncCore
+import Testing
+
+/// The byte-level fast path of `Normalization.text` gives exactly what the per-Character rule gives, so the
+/// dedup fingerprint does not depend on which path a string took.
+@Suite struct NormalizationTests {
+    /// Scalars below U+0300 that matter: every whitespace one, CR LF pairs, ASCII, Latin-1 and Latin Extended
+    /// letters (Czech diacritics), the C2 lead byte's neighbours in UTF-8.
+    static let alphabet: [Unicode.Scalar] = [
+        "\t", "\n", "\u{0B}", "\u{0C}", "\r", " ", "\u{85}", "\u{A0}", "\u{84}", "\u{86}", "\u{9F}", "\u{A1}", "\u{BF}",
+        "a", "Z", "0", "-", "/", "\\", "\u{0}", "\u{1F}", "\u{7F}", "é", "Č", "ř", "ž", "Ů", "ß", "\u{2FF}", "\u{100}",
+    ]
+
+    @Test func theFastPathMatchesThePerCharacterRule() {
+        var generator = SplitMix(seed: 0x5EED)
+        for _ in 0..<20_000 {
+            let length = Int(generator.next() % 24)
+            var text = ""
+            for _ in 0..<length {
+                if generator.next() % 8 == 0 { text += "\r\n"; continue }
+                text.unicodeScalars.append(Self.alphabet[Int(generator.next() % UInt64(Self.alphabet.count))])
+            }
+            #expect(Normalization.collapsedBelowCombiningMarks(text) == Normalization.collapsedByCharacter(text), "\(Array(text.unicodeScalars))")
+        }
+    }
+
+    @Test func collapsesTrimsAndComposes() {
+        #expect(Normalization.text("  Záloha \t elektřina\u{A0}\u{A0}11/2026 \r\n") == "Záloha elektřina 11/2026")
+        #expect(Normalization.text(" \u{85} \n") == nil)
+        #expect(Normalization.text("Cafe\u{301}  Slavia") == "Café Slavia")   // decomposed é → NFC
+        #expect(Normalization.text("Kavárna\u{2003}Slavia") == "Kavárna Slavia")   // em space, general path
+    }
+}
+
+/// A small deterministic generator, so a failure reproduces.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension NormalizationTests {
+    @Test func ibansLoseSpacesAndDashesAndAreUpperCase() {
+        #expect(Normalization.iban("cz65 0800 0000 1920-0014 5399\t") == "CZ6508000000192000145399")
+        #expect(Normalization.iban(" \n- ") == nil)
+        #expect(Normalization.iban("de89\u{A0}3704 0044 0532 0130 00") == "DE89370400440532013000")   // NBSP: general path
+    }
+}
