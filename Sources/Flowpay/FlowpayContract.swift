@@ -135,6 +135,7 @@ public enum FlowpayContract {
 
     public static func encode(transactions: [Transaction]) -> [UInt8] {
         var json = JSONWriter()
+        json.reserve(transactions.count * 320)
         json.array(transactions) { json, transaction in
             json.object { object in
                 object.string("id", transaction.id)
