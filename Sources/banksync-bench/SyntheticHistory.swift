@@ -50,9 +50,19 @@ struct SyntheticHistory {
         return offered
     }
 
+    /// What the limit table carries besides its rows.
+    enum LimitIndexes {
+        case none
+        /// The dedup unique index only: the issue's write limit.
+        case dedupOnly
+        /// Every index `transactions` has (identity primary key, dedup, outbox, feed, BRIN on booking date):
+        /// the write limit of the table ingest really writes.
+        case likeTransactions
+    }
+
     /// The write limit: the same rows, keys computed client-side, COPYed straight into an empty table
-    /// shaped like `transactions` with (or without) the dedup unique index, one COPY per account.
-    func plainCopy(_ url: String, indexed: Bool) async throws -> Int {
+    /// shaped like `transactions`, one COPY per account.
+    func plainCopy(_ url: String, indexes: LimitIndexes) async throws -> Int {
         let connection = try PostgresConnection.connect(url)
         defer { connection.close() }
         try connection.execute("DROP TABLE IF EXISTS bench_copy")
@@ -62,7 +72,16 @@ struct SyntheticHistory {
                 counterparty_iban text, counterparty_name text, remittance text, bank_tx_code text, source_tx_id text,
                 raw jsonb, push_state text)
             """)
-        if indexed { try connection.execute("CREATE UNIQUE INDEX ON bench_copy (account_id, tx_key)") }
+        if indexes != .none { try connection.execute("CREATE UNIQUE INDEX ON bench_copy (account_id, tx_key)") }
+        if indexes == .likeTransactions {
+            try connection.execute("""
+                ALTER TABLE bench_copy ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    ADD COLUMN ingest_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
+                """)
+            try connection.execute("CREATE INDEX ON bench_copy (customer_id, id) WHERE push_state = 'queued'")
+            try connection.execute("CREATE INDEX ON bench_copy (customer_id, ingest_xid, id)")
+            try connection.execute("CREATE INDEX ON bench_copy USING brin (booking_date)")
+        }
         var copied = 0
         for account in 0..<accounts {
             var ordinals: [[UInt8]: Int32] = [:]

@@ -50,8 +50,10 @@ import TestSupport
             defer { try? FileManager.default.removeItem(at: configuration) }
 
             let schemathesis = Process()
+            // scripts/test installs it and names it in SCHEMATHESIS_BIN; otherwise it is looked up on PATH.
+            let executable = ProcessInfo.processInfo.environment["SCHEMATHESIS_BIN"] ?? "schemathesis"
             schemathesis.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            schemathesis.arguments = ["schemathesis", "--config-file", configuration.path, "run", "http://127.0.0.1:\(port)/openapi.yaml",
+            schemathesis.arguments = [executable, "--config-file", configuration.path, "run", "http://127.0.0.1:\(port)/openapi.yaml",
                                       "-H", "X-API-Key: \(key)", "--checks", "all", "--max-examples", "25", "--generation-deterministic"]
             schemathesis.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
                                         "NO_COLOR": "1"]
