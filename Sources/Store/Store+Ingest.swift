@@ -36,7 +36,7 @@ extension Store {
     ///    rows for push (the outbox) while a duplicate costs one index probe;
     /// 3. pending rows this fetch no longer returns are removed: those inside the window (booked or dropped)
     ///    and those dated before it (no later window would ever see them again; pending is never pushed);
-    /// 4. the watermark moves to the window's end.
+    /// 4. the watermark moves to the window's end (in the same statement as 2 and 3).
     /// If the pages throw (source error, malformed data) or the connection drops, nothing of it is kept.
     public func ingest<Pages: AsyncSequence>(
         account: AccountRef,
@@ -46,9 +46,11 @@ extension Store {
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
         var result = IngestResult()
+        // One ingest per account per run: its fixed cost is round trips, so the staging table is created once
+        // per session (it empties itself at every commit or rollback) and the watermark moves in the merge.
+        let stagingExists = connection.sessionObjects.contains("ingest_staging")
         try await connection.withTransaction {
-            try connection.execute(Self.createStaging)
-            try connection.execute("TRUNCATE ingest_staging")
+            if !stagingExists { try connection.execute(Self.createStaging) }
             var sequence: Int64 = 0
             try await connection.copyIn(Self.copyStaging) { writer in
                 for try await page in pages {
@@ -71,13 +73,8 @@ extension Store {
             result.newPending = try row.decode(Int.self, "new_pending")
             result.pendingRemoved = try row.decode(Int.self, "pending_removed")
             result.duplicates = Int(sequence) - result.newBooked - result.newPending
-            try connection.execute("""
-                INSERT INTO watermarks (account_id, booked_through, last_pull_at) VALUES ($1, $2, now())
-                ON CONFLICT (account_id) DO UPDATE SET
-                    booked_through = GREATEST(watermarks.booked_through, EXCLUDED.booked_through),
-                    last_pull_at = EXCLUDED.last_pull_at
-                """, [account.id, window.to])
         }
+        connection.sessionObjects.insert("ingest_staging")   // committed: it outlives this transaction
         return result
     }
 
@@ -105,6 +102,7 @@ extension Store {
             booking_date date, value_date date, amount_minor bigint NOT NULL, currency text NOT NULL,
             counterparty_iban text, counterparty_name text, remittance text, bank_tx_code text,
             source_tx_id text, raw text)
+        ON COMMIT DELETE ROWS
         """
 
     static let copyStaging = """
@@ -114,7 +112,8 @@ extension Store {
         """
 
     /// $1 account, $2 customer, $3 run, $4 window end. The ordinal of a fingerprinted row is its rank among
-    /// the window's rows with the same fingerprint (DedupKey documents the key).
+    /// the window's rows with the same fingerprint (DedupKey documents the key). The watermark moves to the
+    /// window's end in the same statement, so in the same transaction as the rows.
     static let mergeStaging = """
         WITH keyed AS MATERIALIZED (
             SELECT s.*,
@@ -142,6 +141,11 @@ extension Store {
                    OR COALESCE(t.booking_date, t.value_date) <= $4::date)
               AND NOT EXISTS (SELECT 1 FROM keyed k WHERE k.status = 'pending' AND k.tx_key = t.tx_key)
             RETURNING 1
+        ), watermark AS (
+            INSERT INTO watermarks (account_id, booked_through, last_pull_at) VALUES ($1, $4::date, now())
+            ON CONFLICT (account_id) DO UPDATE SET
+                booked_through = GREATEST(watermarks.booked_through, EXCLUDED.booked_through),
+                last_pull_at = EXCLUDED.last_pull_at
         )
         SELECT (SELECT count(*) FROM inserted WHERE status = 'booked') AS new_booked,
                (SELECT count(*) FROM inserted WHERE status = 'pending') AS new_pending,
