@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import Logging
 import Metrics
+import Store
 import NIOCore
 
 /// `/metrics`: refreshes the gauges that come from the database (sync lag and consent days per customer,
@@ -10,30 +12,45 @@ import NIOCore
 public struct MetricsEndpoint: Sendable {
     let pool: ConnectionPool
     let exposition: @Sendable () -> [UInt8]
+    let logger: Logger
 
-    public init(pool: ConnectionPool, exposition: @escaping @Sendable () -> [UInt8]) {
+    public init(pool: ConnectionPool, logger: Logger, exposition: @escaping @Sendable () -> [UInt8]) {
         self.pool = pool
+        self.logger = logger
         self.exposition = exposition
     }
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/metrics") { _, _ -> Response in
-            if let figures = try? await pool.withStore({ try $0.storedFigures() }) {
-                Gauge(label: "banksync_transactions_stored").record(figures.transactionsStored)
-                Gauge(label: "banksync_transactions_pushed").record(figures.transactionsPushed)
-                Gauge(label: "banksync_transactions_waiting_to_push").record(figures.transactionsQueued)
-                Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
-                Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.5")]).record(figures.pushLatencyP50)
-                Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.99")]).record(figures.pushLatencyP99)
-                for customer in figures.customers {
-                    Gauge(label: "banksync_sync_lag_seconds", dimensions: [("merchant", customer.merchantID)]).record(customer.lagSeconds)
-                    if let days = customer.consentDaysLeft {
-                        Gauge(label: "banksync_consent_days_left", dimensions: [("merchant", customer.merchantID)]).record(days)
-                    }
-                }
-            }
+            await refreshDatabaseGauges()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition())))
+        }
+    }
+
+    /// A scrape while the database is unreachable still answers (HTTP figures), says so in
+    /// `banksync_database_up`, and leaves the database gauges at their last values.
+    func refreshDatabaseGauges() async {
+        let figures: StoredFigures
+        do {
+            figures = try await pool.withStore { try $0.storedFigures() }
+        } catch {
+            Gauge(label: "banksync_database_up").record(0)
+            logger.warning("metrics: database figures unavailable", metadata: ["problem": "\(error)"])
+            return
+        }
+        Gauge(label: "banksync_database_up").record(1)
+        Gauge(label: "banksync_transactions_stored").record(figures.transactionsStored)
+        Gauge(label: "banksync_transactions_pushed").record(figures.transactionsPushed)
+        Gauge(label: "banksync_transactions_waiting_to_push").record(figures.transactionsQueued)
+        Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
+        Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.5")]).record(figures.pushLatencyP50)
+        Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.99")]).record(figures.pushLatencyP99)
+        for customer in figures.customers {
+            Gauge(label: "banksync_sync_lag_seconds", dimensions: [("merchant", customer.merchantID)]).record(customer.lagSeconds)
+            if let days = customer.consentDaysLeft {
+                Gauge(label: "banksync_consent_days_left", dimensions: [("merchant", customer.merchantID)]).record(days)
+            }
         }
     }
 }

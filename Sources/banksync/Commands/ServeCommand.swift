@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Only the executable bootstraps the metrics backend.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let metrics = MetricsEndpoint(pool: pool, exposition: { registry.emitToBuffer() })
+        let metrics = MetricsEndpoint(pool: pool, logger: logger, exposition: { registry.emitToBuffer() })
         let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents, metrics: metrics)
         let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
