@@ -19,9 +19,10 @@ import Crypto
 ///
 ///   Identical fingerprints on one account are real: two identical coffees on one day. Each gets an
 ///   **occurrence ordinal** (1, 2, …) among the identical fingerprints of the fetched window, and the stored
-///   key is `SHA-256(fingerprint ‖ ordinal as 4-byte big-endian)` — computed by the Store in SQL as
-///   `sha256(fingerprint || int4send(ordinal))`, which `withOrdinal` mirrors. Windows are whole booking days,
-///   so a day's identical transactions are always counted together and ordinals are stable across runs.
+///   key is `SHA-256(fingerprint ‖ ordinal as 4-byte big-endian)` (`withOrdinal`; `WindowKeys` counts the
+///   ordinals in arrival order). It equals SQL's `sha256(fingerprint || int4send(ordinal))`, which computed
+///   the keys stored before migration 0007, so those keys stay valid. Windows are whole booking days, so a
+///   day's identical transactions are always counted together and ordinals are stable across runs.
 public enum DedupKey {
     public struct Base: Sendable, Equatable {
         /// 32 bytes: the final key (source id) or the fingerprint still to be combined with its ordinal.
@@ -58,9 +59,10 @@ public enum DedupKey {
 
     /// The stored key of the `ordinal`-th (1-based) transaction with this fingerprint.
     public static func withOrdinal(_ fingerprint: [UInt8], ordinal: Int32) -> [UInt8] {
-        let big = UInt32(bitPattern: ordinal).bigEndian
-        let ordinalBytes = withUnsafeBytes(of: big) { Array($0) }
-        return Array(SHA256.hash(data: fingerprint + ordinalBytes))
+        var hasher = SHA256()
+        hasher.update(data: fingerprint)
+        withUnsafeBytes(of: UInt32(bitPattern: ordinal).bigEndian) { hasher.update(bufferPointer: $0) }
+        return Array(hasher.finalize())
     }
 
     /// The id Flowpay sees for a transaction: stable across every resend because the key is.

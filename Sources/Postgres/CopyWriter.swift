@@ -76,7 +76,7 @@ public final class CopyWriter {
     }
 
     /// bytea in hex form; the backslash is doubled because COPY text unescapes once.
-    public func field(bytes: [UInt8]?) {
+    public func field<Bytes: Collection<UInt8>>(bytes: Bytes?) {
         guard let bytes else { return null() }
         separator()
         buffer.append(UInt8(ascii: "\\"))

@@ -50,10 +50,6 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Whether the underlying socket is still usable (false after a server restart or network drop).
-    /// Names of session-scoped objects (temporary tables) a caller has created and committed on this
-    /// connection, so a per-call hot path can skip re-creating them. They live as long as the session.
-    public var sessionObjects: Set<String> = []
-
     public var isHealthy: Bool { !isClosed && PQstatus(handle) == CONNECTION_OK }
 
     /// Server process id of this session (useful to cancel or terminate it from another session).

@@ -17,6 +17,19 @@ public struct IngestResult: Sendable, Equatable {
     public init() {}
 }
 
+extension IngestResult {
+    mutating func countNew(_ status: BankTransaction.Status) {
+        if status == .booked { newBooked += 1 } else { newPending += 1 }
+    }
+
+    /// Adds a chunk's new and duplicate counts.
+    mutating func add(_ chunk: IngestResult) {
+        newBooked += chunk.newBooked
+        newPending += chunk.newPending
+        duplicates += chunk.duplicates
+    }
+}
+
 /// The account an ingest writes to.
 public struct AccountRef: Sendable, Equatable {
     public let id: Int64
@@ -29,15 +42,26 @@ public struct AccountRef: Sendable, Equatable {
 }
 
 extension Store {
+    /// Rows keyed and probed per round trip: bounds memory (a chunk of fetched rows) and the probe's size.
+    static let ingestChunkSize = 1_000
+
+    /// Ingests are serialised per account (their own advisory-lock key space, beside the customers').
+    static func accountLockKey(_ accountID: Int64) -> Int64 { (0x4241 << 32) | (accountID & 0xffff_ffff) }
+
     /// Stores one account's fetched window exactly once per transaction, in one database transaction:
-    /// 1. every page is streamed with COPY into a session staging table (bounded memory);
-    /// 2. one `INSERT … SELECT … ON CONFLICT (account_id, tx_key) DO NOTHING` keys the rows — occurrence
-    ///    ordinals for fingerprinted rows are computed there, over the whole window — and queues new booked
-    ///    rows for push (the outbox) while a duplicate costs one index probe;
+    /// 1. the account's ingest lock is taken, so nothing else writes the account's rows until commit;
+    /// 2. rows are keyed client-side in arrival order (`WindowKeys`: occurrence ordinals over the whole window)
+    ///    and COPYed straight into `transactions`, new booked rows queued for push (the outbox):
+    ///    - an account with nothing stored (a first sync: the largest fetch there is) streams the whole fetch
+    ///      as it arrives into one COPY: every row is new;
+    ///    - otherwise rows go a chunk at a time: one probe sends the chunk's 32-byte keys and learns which are
+    ///      stored, then only the new rows are COPYed. A duplicate costs its key and one index probe;
     /// 3. pending rows this fetch no longer returns are removed: those inside the window (booked or dropped)
     ///    and those dated before it (no later window would ever see them again; pending is never pushed);
-    /// 4. the watermark moves to the window's end (in the same statement as 2 and 3).
-    /// If the pages throw (source error, malformed data) or the connection drops, nothing of it is kept.
+    /// 4. the watermark moves to the window's end (in the same statement as 3).
+    /// If the pages throw (source error, malformed data) or the connection drops, nothing of it is kept. The
+    /// primary key `(account_id, tx_key)` still refuses any duplicate the lock did not prevent: the ingest
+    /// fails and is retried; it never stores a row twice.
     public func ingest<Pages: AsyncSequence>(
         account: AccountRef,
         window: SyncWindow,
@@ -45,44 +69,74 @@ extension Store {
         runID: Int64? = nil,
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
-        var result = IngestResult()
-        // One ingest per account per run: its fixed cost is round trips, so the staging table is created once
-        // per session (it empties itself at every commit or rollback) and the watermark moves in the merge.
-        let stagingExists = connection.sessionObjects.contains("ingest_staging")
         try await connection.withTransaction {
-            if !stagingExists { try connection.execute(Self.createStaging) }
-            var sequence: Int64 = 0
-            try await connection.copyIn(Self.copyStaging) { writer in
-                for try await page in pages {
-                    for transaction in page {
-                        result.fetched += 1
-                        if let day = transaction.day, !window.contains(day) {
-                            result.outsideWindow += 1
-                            continue
+            try connection.advisoryTransactionLock(Self.accountLockKey(account.id))
+            let nothingStored = try connection.queryValue(Bool.self,
+                "SELECT NOT EXISTS (SELECT 1 FROM transactions WHERE account_id = $1)", [account.id])
+            var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)
+            if nothingStored {
+                try await connection.copyIn(Self.copyTransactions) { writer in
+                    for try await page in pages {
+                        for transaction in page {
+                            guard let key = admission.admit(transaction) else { continue }
+                            Self.writeRow(transaction, key: key[...], account: account, runID: runID, to: writer)
+                            try writer.endRow()
+                            admission.result.countNew(transaction.status)
                         }
-                        sequence += 1
-                        Self.writeStagingRow(transaction, sequence: sequence, stableIDs: sourceIDsAreStable, to: writer)
-                        try writer.endRow()
                     }
                 }
+            } else {
+                var chunk = KeyedChunk()
+                for try await page in pages {
+                    for transaction in page {
+                        guard let key = admission.admit(transaction) else { continue }
+                        chunk.append(transaction, key: key)
+                        if chunk.count == Self.ingestChunkSize {
+                            admission.result.add(try await storeChunk(chunk, account: account, runID: runID))
+                            chunk.removeAll()
+                        }
+                    }
+                }
+                if chunk.count > 0 { admission.result.add(try await storeChunk(chunk, account: account, runID: runID)) }
             }
-            let row = try require(try connection.query(Self.mergeStaging, [
-                account.id, account.customerID, runID, window.to,
-            ]).first)
-            result.newBooked = try row.decode(Int.self, "new_booked")
-            result.newPending = try row.decode(Int.self, "new_pending")
-            result.pendingRemoved = try row.decode(Int.self, "pending_removed")
-            result.duplicates = Int(sequence) - result.newBooked - result.newPending
+            admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
+                                                                        [account.id, window.to, admission.pendingKeys])
+            return admission.result
         }
-        connection.sessionObjects.insert("ingest_staging")   // committed: it outlives this transaction
-        return result
     }
 
-    static func writeStagingRow(_ transaction: BankTransaction, sequence: Int64, stableIDs: Bool, to writer: CopyWriter) {
-        let key = DedupKey.base(for: transaction, sourceIDsAreStable: stableIDs)
-        writer.field(sequence)
-        writer.field(bytes: key.bytes)
-        writer.field(key.needsOrdinal)
+    /// One flag per row of the chunk: whether the account already stores its key.
+    private func storedFlags(account: Int64, chunk: KeyedChunk) throws -> [Bool] {
+        let flags = try connection.queryValue(String.self, Self.probeKeys, [account, chunk.packedKeys])
+        guard flags.utf8.count == chunk.count else {
+            throw PostgresError.noRows(statement: "ingest key probe (\(flags.utf8.count) flags for \(chunk.count) keys)")
+        }
+        return flags.utf8.map { $0 == UInt8(ascii: "s") }
+    }
+
+    /// Probes the chunk's keys and COPYs the rows not stored yet into `transactions`. Returns what it added.
+    private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, runID: Int64?) async throws -> IngestResult {
+        let stored = try storedFlags(account: account.id, chunk: chunk)
+        var added = IngestResult()
+        let newCount = stored.count { !$0 }
+        added.duplicates = chunk.count - newCount
+        guard newCount > 0 else { return added }
+        try await connection.copyIn(Self.copyTransactions) { writer in
+            for index in 0..<chunk.count where !stored[index] {
+                let transaction = chunk.transactions[index]
+                Self.writeRow(transaction, key: chunk.key(at: index), account: account, runID: runID, to: writer)
+                try writer.endRow()
+                added.countNew(transaction.status)
+            }
+        }
+        return added
+    }
+
+    static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, account: AccountRef, runID: Int64?,
+                         to writer: CopyWriter) {
+        writer.field(account.id)
+        writer.field(account.customerID)
+        writer.field(bytes: key)
         writer.field(transaction.status.rawValue)
         writer.field(transaction.bookingDate?.postgresDate)
         writer.field(transaction.valueDate?.postgresDate)
@@ -94,63 +148,97 @@ extension Store {
         writer.field(transaction.bankTransactionCode)
         writer.field(transaction.sourceID)
         writer.field(transaction.rawJSON)
+        writer.field(runID)
+        writer.field(transaction.status == .booked ? "queued" : nil)
     }
 
-    static let createStaging = """
-        CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
-            seq bigint NOT NULL, key_base bytea NOT NULL, needs_ordinal boolean NOT NULL, status text NOT NULL,
-            booking_date date, value_date date, amount_minor bigint NOT NULL, currency text NOT NULL,
-            counterparty_iban text, counterparty_name text, remittance text, bank_tx_code text,
-            source_tx_id text, raw text)
-        ON COMMIT DELETE ROWS
-        """
-
-    static let copyStaging = """
-        COPY ingest_staging (seq, key_base, needs_ordinal, status, booking_date, value_date, amount_minor, currency,
-                             counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw)
+    static let copyTransactions = """
+        COPY transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
+                           counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
+                           first_seen_run, push_state)
         FROM STDIN
         """
 
-    /// $1 account, $2 customer, $3 run, $4 window end. The ordinal of a fingerprinted row is its rank among
-    /// the window's rows with the same fingerprint (DedupKey documents the key). The watermark moves to the
-    /// window's end in the same statement, so in the same transaction as the rows.
-    static let mergeStaging = """
-        WITH keyed AS MATERIALIZED (
-            SELECT s.*,
-                   CASE WHEN s.needs_ordinal
-                        THEN sha256(s.key_base || int4send(row_number() OVER (PARTITION BY s.needs_ordinal, s.key_base ORDER BY s.seq)::integer))
-                        ELSE s.key_base END AS tx_key
-            FROM ingest_staging s
-        ), inserted AS (
-            INSERT INTO transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor,
-                                      currency, counterparty_iban, counterparty_name, remittance, bank_tx_code,
-                                      source_tx_id, raw, first_seen_run, push_state)
-            SELECT $1, $2, k.tx_key, k.status, k.booking_date, k.value_date, k.amount_minor, k.currency,
-                   k.counterparty_iban, k.counterparty_name, k.remittance, k.bank_tx_code, k.source_tx_id, k.raw::jsonb, $3,
-                   CASE WHEN k.status = 'booked' THEN 'queued' END
-            FROM keyed k
-            -- A duplicate costs one index probe here: it is never projected, cast or offered for insert.
-            WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.account_id = $1 AND t.tx_key = k.tx_key)
-            ORDER BY k.tx_key
-            ON CONFLICT (account_id, tx_key) DO NOTHING
-            RETURNING status
-        ), removed AS (
+    /// $1 account, $2 the chunk's keys packed 32 bytes each. One character per key, in order: `s` when the
+    /// account stores it, `n` when it is new. Each key is one probe of the primary key.
+    static let probeKeys = """
+        SELECT coalesce(string_agg(
+                   CASE WHEN EXISTS (SELECT 1 FROM transactions t
+                                     WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32))
+                        THEN 's' ELSE 'n' END, '' ORDER BY i), '')
+        FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
+        """
+
+    /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each.
+    /// Removes the stale pending rows and moves the watermark, in the ingest's transaction (after its rows).
+    static let finishIngest = """
+        WITH removed AS (
             DELETE FROM transactions t
             WHERE t.account_id = $1 AND t.status = 'pending'
               AND (COALESCE(t.booking_date, t.value_date) IS NULL
-                   OR COALESCE(t.booking_date, t.value_date) <= $4::date)
-              AND NOT EXISTS (SELECT 1 FROM keyed k WHERE k.status = 'pending' AND k.tx_key = t.tx_key)
+                   OR COALESCE(t.booking_date, t.value_date) <= $2::date)
+              AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($3::bytea) / 32 - 1) AS i
+                              WHERE substring($3::bytea FROM i * 32 + 1 FOR 32) = t.tx_key)
             RETURNING 1
         ), watermark AS (
-            INSERT INTO watermarks (account_id, booked_through, last_pull_at) VALUES ($1, $4::date, now())
+            INSERT INTO watermarks (account_id, booked_through, last_pull_at) VALUES ($1, $2::date, now())
             ON CONFLICT (account_id) DO UPDATE SET
                 booked_through = GREATEST(watermarks.booked_through, EXCLUDED.booked_through),
                 last_pull_at = EXCLUDED.last_pull_at
         )
-        SELECT (SELECT count(*) FROM inserted WHERE status = 'booked') AS new_booked,
-               (SELECT count(*) FROM inserted WHERE status = 'pending') AS new_pending,
-               (SELECT count(*) FROM removed) AS pending_removed
+        SELECT count(*) FROM removed
         """
+}
+
+/// Sorts one fetch's rows as they arrive: counts them, sets aside days outside the window and stable ids
+/// the source repeats, keys the rest and keeps the pending rows' keys (for the stale-pending clean-up).
+struct IngestAdmission {
+    let window: SyncWindow
+    var keys: WindowKeys
+    var result = IngestResult()
+    /// Keys of the fetched pending rows, 32 bytes each: pending rows are few (the last days' card holds).
+    var pendingKeys: [UInt8] = []
+
+    init(window: SyncWindow, sourceIDsAreStable: Bool) {
+        self.window = window
+        keys = WindowKeys(sourceIDsAreStable: sourceIDsAreStable)
+    }
+
+    /// The row's key, or nil when it is not to be stored (outside the window, or a repeated stable id).
+    mutating func admit(_ transaction: BankTransaction) -> [UInt8]? {
+        result.fetched += 1
+        if let day = transaction.day, !window.contains(day) {
+            result.outsideWindow += 1
+            return nil
+        }
+        guard let key = keys.key(for: transaction) else {
+            result.duplicates += 1
+            return nil
+        }
+        if transaction.status == .pending { pendingKeys.append(contentsOf: key) }
+        return key
+    }
+}
+
+/// Fetched rows with their keys, waiting for one probe and one COPY.
+struct KeyedChunk {
+    private(set) var transactions: [BankTransaction] = []
+    /// The rows' keys, 32 bytes each, in row order: sent as-is as the probe's one bytea parameter.
+    private(set) var packedKeys: [UInt8] = []
+
+    var count: Int { transactions.count }
+
+    mutating func append(_ transaction: BankTransaction, key: [UInt8]) {
+        transactions.append(transaction)
+        packedKeys.append(contentsOf: key)
+    }
+
+    func key(at index: Int) -> ArraySlice<UInt8> { packedKeys[index * 32 ..< index * 32 + 32] }
+
+    mutating func removeAll() {
+        transactions.removeAll(keepingCapacity: true)
+        packedKeys.removeAll(keepingCapacity: true)
+    }
 }
 
 /// `try #require`-like unwrap for statement results that always return a row.

@@ -140,7 +140,11 @@ extension Store {
                 VALUES ($1, 'transactions', $2, sha256($3::bytea), $4)
                 RETURNING id, customer_id, kind, idempotency_key, row_count, payload
                 """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count]).first))
-            try connection.execute("UPDATE transactions SET push_batch_id = $1 WHERE id = ANY($2::bigint[])", [batch.id, idList])
+            // Through the outbox index: `id` has no index of its own.
+            try connection.execute("""
+                UPDATE transactions SET push_batch_id = $1
+                WHERE customer_id = $2 AND push_state = 'queued' AND id = ANY($3::bigint[])
+                """, [batch.id, customerID, idList])
             return batch
         }
     }

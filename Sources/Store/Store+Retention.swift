@@ -10,13 +10,13 @@ extension Store {
         var total = 0
         while true {
             let deleted = try connection.execute("""
-                DELETE FROM transactions
-                WHERE id IN (
-                    SELECT t.id
-                    FROM transactions t JOIN customers c ON c.id = t.customer_id
-                    WHERE t.booking_date < $1::date - (c.history_days + $2)
-                      AND t.push_state IS DISTINCT FROM 'queued'
-                    LIMIT $3)
+                DELETE FROM transactions d
+                USING (SELECT t.account_id, t.tx_key
+                       FROM transactions t JOIN customers c ON c.id = t.customer_id
+                       WHERE t.booking_date < $1::date - (c.history_days + $2)
+                         AND t.push_state IS DISTINCT FROM 'queued'
+                       LIMIT $3) old
+                WHERE d.account_id = old.account_id AND d.tx_key = old.tx_key
                 """, [today, overlapDays, batchSize])
             total += deleted
             if deleted < batchSize { return total }

@@ -20,35 +20,55 @@ struct IngestBenchmark: AsyncParsableCommand {
     @Option(help: "Accounts.") var accounts = 500
     @Option(help: "Transactions per account (spread over --days booking days).") var perAccount = 2000
     @Option(help: "Booking days per account.") var days = 700
+    @Option(help: "Runs of every phase; the summary uses each phase's median (single runs vary by ±15% on 2 cores).")
+    var runs = 3
 
     func run() async throws {
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             throw ValidationError("DATABASE_URL is not set (Benchmarks/ingest starts a throwaway server)")
         }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         let data = SyntheticHistory(accounts: accounts, perAccount: perAccount, days: days)
-        print("ingest benchmark: \(data.total) transactions, \(accounts) accounts, \(days) booking days; PostgreSQL \(try serverVersion(url))")
-        print(pad("phase", 34) + pad("rows/s", 12) + pad("seconds", 10) + "peak RSS")
-
-        let limitIndexed = try await measure("COPY limit, unique index") { try await data.plainCopy(url, indexes: .dedupOnly) }
-        _ = try await measure("COPY limit, no index") { try await data.plainCopy(url, indexes: .none) }
-        let limitTable = try await measure("COPY limit, transactions' indexes") { try await data.plainCopy(url, indexes: .likeTransactions) }
-
-        let store = try await freshStore(url, database: "bench_ingest")
-        let accountRefs = try data.createAccounts(store)
-        let allNew = try await measure("ingest, all new") { try await data.ingest(store, accountRefs, keep: { _ in true }) }
-        let duplicates = try await measure("ingest, all duplicates") { try await data.ingest(store, accountRefs, keep: { _ in true }) }
-
-        let partial = try await freshStore(url, database: "bench_ingest_partial")
-        let partialRefs = try data.createAccounts(partial)
-        _ = try await data.ingest(partial, partialRefs, keep: { $0 % 10 != 0 })
-        let tenPercent = try await measure("ingest, 10% new") { try await data.ingest(partial, partialRefs, keep: { _ in true }) }
-
+        print("ingest benchmark: \(data.total) transactions, \(accounts) accounts, \(days) booking days, \(runs) run(s); PostgreSQL \(try serverVersion(url))")
+        var rates: [Phase: [Double]] = [:]
+        for run in 1...runs {
+            print("\nrun \(run)\n" + pad("phase", 34) + pad("rows/s", 12) + pad("seconds", 10) + "peak RSS")
+            for (phase, rate) in try await runOnce(data, url) { rates[phase, default: []].append(rate) }
+        }
+        let median = rates.mapValues { values in values.sorted()[values.count / 2] }
+        let limit = median[.limitIndexed]!
         print("""
 
-            all new        = \(percent(allNew, limitIndexed)) of the indexed-COPY limit (target ≥ 70%), \(percent(allNew, limitTable)) of COPY into a table with transactions' indexes
-            all duplicates = \(percent(duplicates, limitIndexed)) of the indexed-COPY limit (target > 100%)
-            10% new        = \(percent(tenPercent, limitIndexed)) of the indexed-COPY limit (target > 100%)
+            medians of \(runs) run(s), rows/s: indexed-COPY limit \(Int(limit)), unindexed \(Int(median[.limitUnindexed]!)), \
+            with transactions' indexes \(Int(median[.limitTable]!))
+            all new        = \(Int(median[.allNew]!)) rows/s, \(percent(median[.allNew]!, limit)) of the indexed-COPY limit (target ≥ 70%), \
+            \(percent(median[.allNew]!, median[.limitTable]!)) of COPY into a table with transactions' indexes
+            all duplicates = \(Int(median[.duplicates]!)) rows/s, \(percent(median[.duplicates]!, limit)) of the indexed-COPY limit (target > 100%)
+            10% new        = \(Int(median[.tenPercentNew]!)) rows/s, \(percent(median[.tenPercentNew]!, limit)) of the indexed-COPY limit (target > 100%)
             """)
+    }
+
+    enum Phase: Hashable { case limitIndexed, limitUnindexed, limitTable, allNew, duplicates, tenPercentNew }
+
+    /// Every phase once, on fresh databases; rows/s per phase.
+    func runOnce(_ data: SyntheticHistory, _ url: String) async throws -> [Phase: Double] {
+        var rates: [Phase: Double] = [:]
+        rates[.limitIndexed] = try await measure("COPY limit, unique index") { try await data.plainCopy(url, indexes: .dedupOnly) }
+        rates[.limitUnindexed] = try await measure("COPY limit, no index") { try await data.plainCopy(url, indexes: .none) }
+        rates[.limitTable] = try await measure("COPY limit, transactions' indexes") { try await data.plainCopy(url, indexes: .likeTransactions) }
+
+        let store = try await freshStore(url, database: "bench_ingest")
+        defer { store.connection.close() }
+        let accountRefs = try data.createAccounts(store)
+        rates[.allNew] = try await measure("ingest, all new") { try await data.ingest(store, accountRefs, keep: { _ in true }) }
+        rates[.duplicates] = try await measure("ingest, all duplicates") { try await data.ingest(store, accountRefs, keep: { _ in true }) }
+
+        let partial = try await freshStore(url, database: "bench_ingest_partial")
+        defer { partial.connection.close() }
+        let partialRefs = try data.createAccounts(partial)
+        _ = try await data.ingest(partial, partialRefs, keep: { $0 % 10 != 0 })
+        rates[.tenPercentNew] = try await measure("ingest, 10% new") { try await data.ingest(partial, partialRefs, keep: { _ in true }) }
+        return rates
     }
 
     func percent(_ rate: Double, _ limit: Double) -> String { "\(Int((rate / limit * 100).rounded()))%" }

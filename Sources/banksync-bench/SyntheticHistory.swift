@@ -55,7 +55,7 @@ struct SyntheticHistory {
         case none
         /// The dedup unique index only: the issue's write limit.
         case dedupOnly
-        /// Every index `transactions` has (identity primary key, dedup, outbox, feed, BRIN on booking date):
+        /// Every index `transactions` has (dedup primary key, outbox, feed, BRIN on booking date):
         /// the write limit of the table ingest really writes.
         case likeTransactions
     }
@@ -75,7 +75,7 @@ struct SyntheticHistory {
         if indexes != .none { try connection.execute("CREATE UNIQUE INDEX ON bench_copy (account_id, tx_key)") }
         if indexes == .likeTransactions {
             try connection.execute("""
-                ALTER TABLE bench_copy ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                ALTER TABLE bench_copy ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY,
                     ADD COLUMN ingest_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
                 """)
             try connection.execute("CREATE INDEX ON bench_copy (customer_id, id) WHERE push_state = 'queued'")
@@ -84,18 +84,15 @@ struct SyntheticHistory {
         }
         var copied = 0
         for account in 0..<accounts {
-            var ordinals: [[UInt8]: Int32] = [:]
+            var keys = WindowKeys(sourceIDsAreStable: false)   // the keying ingest itself uses
             copied += try await connection.copyIn("""
                 COPY bench_copy (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                     counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw, push_state) FROM STDIN
                 """) { writer in
                 for index in 0..<perAccount {
                     let transaction = transaction(account: account, index: index)
-                    let fingerprint = DedupKey.fingerprint(transaction)
-                    let ordinal = (ordinals[fingerprint] ?? 0) + 1
-                    ordinals[fingerprint] = ordinal
                     writer.field(Int64(account)); writer.field(Int64(account))
-                    writer.field(bytes: DedupKey.withOrdinal(fingerprint, ordinal: ordinal))
+                    writer.field(bytes: keys.key(for: transaction))
                     writer.field("booked")
                     let (y, m, d) = transaction.bookingDate!.civil
                     writer.field(PostgresDate(year: y, month: m, day: d)); writer.field(PostgresDate(year: y, month: m, day: d))

@@ -68,15 +68,54 @@ import TestSupport
         }
     }
 
-    @Test func theSQLOrdinalKeyMatchesTheDocumentedKey() async throws {
+    /// Keys stored before migration 0007 were computed in SQL; the client-side key must be byte-identical,
+    /// or a refetch after the upgrade would push every fingerprinted transaction again.
+    @Test func theClientOrdinalKeyMatchesTheSQLKeyOfEarlierReleases() async throws {
         try await TestDatabase.with { database in
             let fixture = try await IngestFixture.make(database)
+            let fingerprint = DedupKey.fingerprint(booked("2026-11-24", "-89.00"))
+            for ordinal: Int32 in [1, 2, 255, 256, 65_537, Int32.max] {
+                let sqlKey = try fixture.store.connection.queryValue([UInt8].self,
+                    "SELECT sha256($1::bytea || int4send($2::integer))", [fingerprint, ordinal])
+                #expect(sqlKey == DedupKey.withOrdinal(fingerprint, ordinal: ordinal))
+            }
             let coffee = booked("2026-11-24", "-89.00")
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[coffee, coffee]]))
             let keys = Set(try fixture.store.connection.query("SELECT tx_key FROM transactions WHERE account_id = $1", [fixture.account.id])
                 .map { try $0.decode([UInt8].self, at: 0) })
-            let fingerprint = DedupKey.fingerprint(coffee)
             #expect(keys == [DedupKey.withOrdinal(fingerprint, ordinal: 1), DedupKey.withOrdinal(fingerprint, ordinal: 2)])
+        }
+    }
+
+    /// Windows larger than one probe chunk: twins and repeated stable ids that straddle chunk boundaries,
+    /// on a first sync (no probes) and on refetches (probes see the earlier chunks' rows).
+    @Test func windowsSpanningManyChunksKeepEveryTransactionOnce() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let size = 2_600
+            let twins = (0..<size).map { booked("2026-11-\(10 + $0 % 10)", "-\($0 % 7).00", "chunked") }
+            let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                       pages: pages([twins]))
+            #expect(first.newBooked == size)
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                       pages: pages([Array(twins.reversed())]))
+            #expect(again.newBooked == 0)
+            #expect(again.duplicates == size)
+            #expect(try fixture.count() == size)
+
+            let other = try await IngestFixture.another(fixture.store, accountName: "stable")
+            // Every id twice, the repeat a whole chunk later; half of them new on the second fetch.
+            let ids = (0..<1_500).map { booked("2026-11-20", "-1.00", "id", id: "s-\($0)") }
+            let repeated = try await other.store.ingest(account: other.account, window: window, sourceIDsAreStable: true,
+                                                        pages: pages([Array(ids[..<750]), ids, Array(ids[750...])]))
+            #expect(repeated.newBooked == 1_500)
+            #expect(repeated.duplicates == 1_500)
+            let more = (1_500..<3_000).map { booked("2026-11-21", "-2.00", "id", id: "s-\($0)") }
+            let second = try await other.store.ingest(account: other.account, window: window, sourceIDsAreStable: true,
+                                                      pages: pages([more + ids]))
+            #expect(second.newBooked == 1_500)
+            #expect(second.duplicates == 1_500)
+            #expect(try other.count() == 3_000)
         }
     }
 
