@@ -37,7 +37,9 @@ extension Store {
         let rows = try connection.query("""
             WITH account_state AS (
                 SELECT a.id, a.customer_id, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
-                       (SELECT count(*) FROM transactions t WHERE t.account_id = a.id AND t.push_state = 'queued') AS waiting
+                       -- customer_id too: the outbox index then reads only this customer's queued rows
+                       (SELECT count(*) FROM transactions t
+                        WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
