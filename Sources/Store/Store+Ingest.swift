@@ -100,7 +100,7 @@ extension Store {
                 if chunk.count > 0 { admission.result.add(try await storeChunk(chunk, account: account, runID: runID)) }
             }
             admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
-                                                                        [account.id, window.to, admission.pendingKeys])
+                [account.id, window.to, admission.pendingKeys, admission.result.newBooked])
             return admission.result
         }
     }
@@ -169,8 +169,9 @@ extension Store {
         FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
         """
 
-    /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each.
-    /// Removes the stale pending rows and moves the watermark, in the ingest's transaction (after its rows).
+    /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,
+    /// $4 booked rows stored. Removes the stale pending rows, moves the watermark and adds to the account's
+    /// booked total, in the ingest's transaction (after its rows).
     static let finishIngest = """
         WITH removed AS (
             DELETE FROM transactions t
@@ -181,10 +182,12 @@ extension Store {
                               WHERE substring($3::bytea FROM i * 32 + 1 FOR 32) = t.tx_key)
             RETURNING 1
         ), watermark AS (
-            INSERT INTO watermarks (account_id, booked_through, last_pull_at) VALUES ($1, $2::date, now())
+            INSERT INTO watermarks (account_id, booked_through, last_pull_at, booked_stored)
+            VALUES ($1, $2::date, now(), $4::bigint)
             ON CONFLICT (account_id) DO UPDATE SET
                 booked_through = GREATEST(watermarks.booked_through, EXCLUDED.booked_through),
-                last_pull_at = EXCLUDED.last_pull_at
+                last_pull_at = EXCLUDED.last_pull_at,
+                booked_stored = watermarks.booked_stored + EXCLUDED.booked_stored
         )
         SELECT count(*) FROM removed
         """

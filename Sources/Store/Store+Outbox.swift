@@ -182,8 +182,11 @@ extension Store {
                     WITH pushed AS (
                         UPDATE transactions SET push_state = 'pushed'
                         WHERE push_batch_id = $1 AND push_state = 'queued'
-                        RETURNING account_id)
-                    UPDATE watermarks SET last_push_at = now() WHERE account_id IN (SELECT DISTINCT account_id FROM pushed)
+                        RETURNING account_id
+                    ), per_account AS (
+                        SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id)
+                    UPDATE watermarks w SET last_push_at = now(), booked_pushed = w.booked_pushed + p.rows
+                    FROM per_account p WHERE w.account_id = p.account_id
                     """, [batch.id])
             } else {
                 try connection.execute("""

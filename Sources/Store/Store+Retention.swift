@@ -9,14 +9,27 @@ extension Store {
     public func prune(today: Day, overlapDays: Int = SyncWindow.defaultOverlapDays, batchSize: Int = 10_000) throws -> Int {
         var total = 0
         while true {
-            let deleted = try connection.execute("""
-                DELETE FROM transactions d
-                USING (SELECT t.account_id, t.tx_key
-                       FROM transactions t JOIN customers c ON c.id = t.customer_id
-                       WHERE t.booking_date < $1::date - (c.history_days + $2)
-                         AND t.push_state IS DISTINCT FROM 'queued'
-                       LIMIT $3) old
-                WHERE d.account_id = old.account_id AND d.tx_key = old.tx_key
+            // The account totals /metrics reads drop with the rows, in the same statement.
+            let deleted = try connection.queryValue(Int.self, """
+                WITH doomed AS (
+                    SELECT t.account_id, t.tx_key
+                    FROM transactions t JOIN customers c ON c.id = t.customer_id
+                    WHERE t.booking_date < $1::date - (c.history_days + $2)
+                      AND t.push_state IS DISTINCT FROM 'queued'
+                    LIMIT $3
+                ), deleted AS (
+                    DELETE FROM transactions d USING doomed
+                    WHERE d.account_id = doomed.account_id AND d.tx_key = doomed.tx_key
+                    RETURNING d.account_id, d.status, d.push_state
+                ), per_account AS (
+                    SELECT account_id, count(*) FILTER (WHERE status = 'booked') AS booked,
+                           count(*) FILTER (WHERE push_state = 'pushed') AS pushed
+                    FROM deleted GROUP BY account_id
+                ), counted AS (
+                    UPDATE watermarks w SET booked_stored = w.booked_stored - p.booked, booked_pushed = w.booked_pushed - p.pushed
+                    FROM per_account p WHERE w.account_id = p.account_id
+                )
+                SELECT count(*) FROM deleted
                 """, [today, overlapDays, batchSize])
             total += deleted
             if deleted < batchSize { return total }
