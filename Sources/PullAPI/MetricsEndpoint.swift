@@ -4,15 +4,18 @@ import Logging
 import Metrics
 import Store
 import NIOCore
+import Synchronization
 
-/// `/metrics`: refreshes the gauges that come from the database (sync lag and consent days per customer,
-/// transactions stored/pushed/queued, rejected batches, push latency), then hands the exposition text from
+/// `/metrics`: refreshes the gauges that come from the database (sync lag and consent days per customer —
+/// dropped once the customer is gone —, transactions stored/pushed/queued, rejected batches, push latency), then hands the exposition text from
 /// the metrics backend the executable bootstrapped (swift-prometheus). HTTP latency by route and status is
 /// recorded by Hummingbird's MetricsMiddleware on every request.
 public struct MetricsEndpoint: Sendable {
     let pool: ConnectionPool
     let exposition: @Sendable () -> [UInt8]
     let logger: Logger
+    /// Merchants that have per-merchant gauges, so a removed customer's series disappear from the exposition.
+    let reported = ReportedMerchants()
 
     public init(pool: ConnectionPool, logger: Logger, exposition: @escaping @Sendable () -> [UInt8]) {
         self.pool = pool
@@ -46,11 +49,34 @@ public struct MetricsEndpoint: Sendable {
         Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
         Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.5")]).record(figures.pushLatencyP50)
         Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.99")]).record(figures.pushLatencyP99)
+        var lag: Set<String> = []
+        var consent: Set<String> = []
         for customer in figures.customers {
-            Gauge(label: "banksync_sync_lag_seconds", dimensions: [("merchant", customer.merchantID)]).record(customer.lagSeconds)
+            Gauge(label: Self.lagLabel, dimensions: [("merchant", customer.merchantID)]).record(customer.lagSeconds)
+            lag.insert(customer.merchantID)
             if let days = customer.consentDaysLeft {
-                Gauge(label: "banksync_consent_days_left", dimensions: [("merchant", customer.merchantID)]).record(days)
+                Gauge(label: Self.consentLabel, dimensions: [("merchant", customer.merchantID)]).record(days)
+                consent.insert(customer.merchantID)
             }
+        }
+        let gone = reported.replace(lag: lag, consent: consent)
+        for merchant in gone.lag { Gauge(label: Self.lagLabel, dimensions: [("merchant", merchant)]).destroy() }
+        for merchant in gone.consent { Gauge(label: Self.consentLabel, dimensions: [("merchant", merchant)]).destroy() }
+    }
+
+    static let lagLabel = "banksync_sync_lag_seconds"
+    static let consentLabel = "banksync_consent_days_left"
+}
+
+/// The merchants of the last refresh, per gauge.
+final class ReportedMerchants: Sendable {
+    private let merchants = Mutex<(lag: Set<String>, consent: Set<String>)>(([], []))
+
+    /// Records this refresh's merchants and returns those the previous refresh had and this one has not.
+    func replace(lag: Set<String>, consent: Set<String>) -> (lag: Set<String>, consent: Set<String>) {
+        merchants.withLock { previous in
+            defer { previous = (lag, consent) }
+            return (previous.lag.subtracting(lag), previous.consent.subtracting(consent))
         }
     }
 }

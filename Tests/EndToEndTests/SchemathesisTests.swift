@@ -85,6 +85,14 @@ import TestSupport
             #expect(exposition.contains(#"banksync_consent_days_left{merchant="st-merchant-0"}"#))
             #expect(exposition.contains(#"http_route="/flowpay/v1/bank-transactions""#) && exposition.contains(#"http_response_status_code="200""#))
 
+            // A removed customer's per-merchant series leave the exposition at the next scrape.
+            try connection.execute("DELETE FROM transactions WHERE customer_id IN (SELECT id FROM customers WHERE merchant_id = 'st-merchant-0')")
+            try connection.execute("DELETE FROM customers WHERE merchant_id = 'st-merchant-0'")
+            let after = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(10))
+            let afterText = String(buffer: try await after.body.collect(upTo: 16 << 20))
+            #expect(!afterText.contains(#"merchant="st-merchant-0""#), "\(afterText.prefix(2000))")
+            #expect(afterText.contains("banksync_transactions_stored 0.0"), "the totals drop with the customer's accounts")
+
             kill(serve.processIdentifier, SIGTERM)
             let stopped = await BankSyncProcess.finish(serve, out, err)
             #expect(!stopped.stderr.contains("Fatal error"))
