@@ -42,9 +42,6 @@ public struct AccountRef: Sendable, Equatable {
 }
 
 extension Store {
-    /// Rows keyed and probed per round trip: bounds memory (a chunk of fetched rows) and the probe's size.
-    static let ingestChunkSize = 1_000
-
     /// Ingests are serialised per account (their own advisory-lock key space, beside the customers').
     static func accountLockKey(_ accountID: Int64) -> Int64 { (0x4241 << 32) | (accountID & 0xffff_ffff) }
 
@@ -91,7 +88,7 @@ extension Store {
                     for transaction in page {
                         guard let key = admission.admit(transaction) else { continue }
                         chunk.append(transaction, key: key)
-                        if chunk.count == Self.ingestChunkSize {
+                        if chunk.count == ingestChunkSize {
                             admission.result.add(try await storeChunk(chunk, account: account, runID: runID))
                             chunk.removeAll()
                         }

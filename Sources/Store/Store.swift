@@ -6,9 +6,14 @@ import Postgres
 /// A `Store` wraps one connection and must be used from one task at a time.
 public struct Store: Sendable {
     public let connection: PostgresConnection
+    /// Rows an ingest keys and probes per round trip on an account that has rows stored: bounds its memory
+    /// (one chunk of fetched rows) and its probe's size. Tests make it tiny to cross chunk edges often.
+    public let ingestChunkSize: Int
 
-    public init(connection: PostgresConnection) {
+    public init(connection: PostgresConnection, ingestChunkSize: Int = 1_000) {
+        precondition(ingestChunkSize > 0, "an ingest chunk holds at least one row")
         self.connection = connection
+        self.ingestChunkSize = ingestChunkSize
     }
 
     public static func connect(_ connectionString: String) throws -> Store {

@@ -13,7 +13,9 @@ import TestSupport
             let base = try await IngestFixture.make(database)
             await propertyCheck(count: 40, input: Gen.int(in: 0...Int.max), Gen.bool) { seed, stableIDs in
                 do {
-                    let fixture = try await IngestFixture.another(base.store)
+                    // Probe chunks of 1 to 7 rows: every window crosses chunk edges (twins split across them).
+                    let chunked = Store(connection: base.store.connection, ingestChunkSize: 1 + seed % 7)
+                    let fixture = try await IngestFixture.another(chunked)
                     var account = SimulatedAccount(seed: UInt64(seed), stableIDs: stableIDs)
                     try await account.run(against: fixture)
                 } catch {
