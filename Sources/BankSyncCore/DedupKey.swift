@@ -24,6 +24,9 @@ import Crypto
 ///   the keys stored before migration 0007, so those keys stay valid. Windows are whole booking days, so a
 ///   day's identical transactions are always counted together and ordinals are stable across runs.
 public enum DedupKey {
+    /// Every stored key is a SHA-256 digest.
+    public static let byteCount = 32
+
     public struct Base: Sendable, Equatable {
         /// 32 bytes: the final key (source id) or the fingerprint still to be combined with its ordinal.
         public let bytes: [UInt8]

@@ -5,7 +5,8 @@ import Crypto
 /// source repeats within the window is recognised as the same transaction.
 ///
 /// Memory grows with the window, not with what is stored: one 32-byte digest and a counter per distinct
-/// fingerprint (about 60 bytes a transaction), and one digest per stable id.
+/// fingerprint, one digest per stable id — about 180 bytes a transaction at peak, hash-table growth
+/// included (measured: 200,000 transactions in one window, 65 MB peak RSS for the whole process).
 public struct WindowKeys: Sendable {
     private let sourceIDsAreStable: Bool
     private var occurrences: [Digest32: Int32] = [:]
@@ -33,7 +34,7 @@ struct Digest32: Hashable, Sendable {
     let words: (UInt64, UInt64, UInt64, UInt64)
 
     init(_ bytes: [UInt8]) {
-        precondition(bytes.count == 32, "a dedup digest is 32 bytes")
+        precondition(bytes.count == DedupKey.byteCount, "a dedup digest is 32 bytes")
         words = bytes.withUnsafeBytes { raw in
             (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
              raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))

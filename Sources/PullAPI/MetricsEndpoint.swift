@@ -6,9 +6,10 @@ import Store
 import NIOCore
 import Synchronization
 
-/// `/metrics`: refreshes the gauges that come from the database (sync lag and consent days per customer —
-/// dropped once the customer is gone —, transactions stored/pushed/queued, rejected batches, push latency), then hands the exposition text from
-/// the metrics backend the executable bootstrapped (swift-prometheus). HTTP latency by route and status is
+/// `/metrics`: refreshes the gauges that come from the database (sync lag and consent days per customer,
+/// transactions stored/pushed/queued, rejected batches, push latency; a removed customer's gauges are
+/// destroyed), then hands the exposition text from the metrics backend the executable bootstrapped
+/// (swift-prometheus). HTTP latency by route and status is
 /// recorded by Hummingbird's MetricsMiddleware on every request.
 public struct MetricsEndpoint: Sendable {
     let pool: ConnectionPool

@@ -166,7 +166,7 @@ public enum OpenAPISpec {
           operationId: goCardlessConsentCallback
           parameters:
             - {name: ref, in: query, required: true, schema: {type: string, minLength: 1, maxLength: 128}, description: "The one-time state value of the link."}
-          responses:
+          responses: &consentCallbackResponses   # the Berlin Group callback answers the same
             "200": {$ref: "#/components/responses/Page"}
             "400": {$ref: "#/components/responses/Page"}
             "404": {$ref: "#/components/responses/Page"}
@@ -178,13 +178,7 @@ public enum OpenAPISpec {
           operationId: berlinGroupConsentCallback
           parameters:
             - {name: state, in: query, required: true, schema: {type: string, minLength: 1, maxLength: 128}, description: "The one-time state value of the link."}
-          responses:
-            "200": {$ref: "#/components/responses/Page"}
-            "400": {$ref: "#/components/responses/Page"}
-            "404": {$ref: "#/components/responses/Page"}
-            "409": {$ref: "#/components/responses/Page"}
-            "410": {$ref: "#/components/responses/Page"}
-            "503": {$ref: "#/components/responses/Page"}
+          responses: *consentCallbackResponses
       /healthz:
         get:
           operationId: healthz

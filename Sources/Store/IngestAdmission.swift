@@ -43,7 +43,9 @@ struct KeyedChunk {
         packedKeys.append(contentsOf: key)
     }
 
-    func key(at index: Int) -> ArraySlice<UInt8> { packedKeys[index * 32 ..< index * 32 + 32] }
+    func key(at index: Int) -> ArraySlice<UInt8> {
+        packedKeys[index * DedupKey.byteCount ..< (index + 1) * DedupKey.byteCount]
+    }
 
     mutating func removeAll() {
         transactions.removeAll(keepingCapacity: true)

@@ -18,10 +18,6 @@ public struct IngestResult: Sendable, Equatable {
 }
 
 extension IngestResult {
-    mutating func countNew(_ status: BankTransaction.Status) {
-        if status == .booked { newBooked += 1 } else { newPending += 1 }
-    }
-
     /// Adds a chunk's new and duplicate counts.
     mutating func add(_ chunk: IngestResult) {
         newBooked += chunk.newBooked
@@ -76,9 +72,8 @@ extension Store {
                     for try await page in pages {
                         for transaction in page {
                             guard let key = admission.admit(transaction) else { continue }
-                            Self.writeRow(transaction, key: key[...], account: account, runID: runID, to: writer)
-                            try writer.endRow()
-                            admission.result.countNew(transaction.status)
+                            try Self.writeRow(transaction, key: key[...], account: account, runID: runID, to: writer,
+                                              counting: &admission.result)
                         }
                     }
                 }
@@ -121,17 +116,16 @@ extension Store {
         guard newCount > 0 else { return added }
         try await connection.copyIn(Self.copyTransactions) { writer in
             for index in 0..<chunk.count where !stored[index] {
-                let transaction = chunk.transactions[index]
-                Self.writeRow(transaction, key: chunk.key(at: index), account: account, runID: runID, to: writer)
-                try writer.endRow()
-                added.countNew(transaction.status)
+                try Self.writeRow(chunk.transactions[index], key: chunk.key(at: index), account: account, runID: runID,
+                                  to: writer, counting: &added)
             }
         }
         return added
     }
 
+    /// One new row for `copyTransactions`, counted as new booked or new pending.
     static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, account: AccountRef, runID: Int64?,
-                         to writer: CopyWriter) {
+                         to writer: CopyWriter, counting result: inout IngestResult) throws {
         writer.field(account.id)
         writer.field(account.customerID)
         writer.field(bytes: key)
@@ -148,6 +142,8 @@ extension Store {
         writer.field(transaction.rawJSON)
         writer.field(runID)
         writer.field(transaction.status == .booked ? "queued" : nil)
+        try writer.endRow()
+        if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }
 
     static let copyTransactions = """
@@ -189,10 +185,4 @@ extension Store {
         )
         SELECT count(*) FROM removed
         """
-}
-
-/// `try #require`-like unwrap for statement results that always return a row.
-func require<T>(_ value: T?, _ statement: String = "merge") throws -> T {
-    guard let value else { throw PostgresError.noRows(statement: statement) }
-    return value
 }

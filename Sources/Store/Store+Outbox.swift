@@ -118,7 +118,7 @@ extension Store {
             INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count)
             VALUES ($1, 'accounts', $2, $3, $4, $5)
             RETURNING id, customer_id, kind, idempotency_key, row_count, payload
-            """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first))
+            """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first, "record accounts batch"))
     }
 
     /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
@@ -139,7 +139,7 @@ extension Store {
                 INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count)
                 VALUES ($1, 'transactions', $2, sha256($3::bytea), $4)
                 RETURNING id, customer_id, kind, idempotency_key, row_count, payload
-                """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count]).first))
+                """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count]).first, "record transactions batch"))
             // Through the outbox index: `id` has no index of its own.
             try connection.execute("""
                 UPDATE transactions SET push_batch_id = $1

@@ -20,3 +20,9 @@ public struct Store: Sendable {
         Store(connection: try PostgresConnection.connect(connectionString))
     }
 }
+
+/// `try #require`-like unwrap for statement results that always return a row.
+func require<T>(_ value: T?, _ statement: String) throws -> T {
+    guard let value else { throw PostgresError.noRows(statement: statement) }
+    return value
+}
