@@ -129,7 +129,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "Sandbox", "Store", "Postgres", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "Sandbox", "Store", "Postgres", "BankSyncCore", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "AggregatorTests", dependencies: [
             "Aggregators", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
@@ -139,7 +139,7 @@ let package = Package(
             "Flowpay", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Postgres", "BankSyncCore"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )

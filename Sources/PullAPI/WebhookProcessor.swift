@@ -31,7 +31,7 @@ public final class WebhookProcessor: Service, Sendable {
 
     public func run() async throws {
         // Finish the queue on shutdown: what was accepted is still processed.
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             for await webhook in stream {
                 do { try await process(webhook) } catch {
                     logger.error("webhook processing failed", metadata: ["error": "\(error)"])

@@ -20,11 +20,16 @@ public actor BerlinGroupSandboxState {
     var malformedAccounts: Set<String> = []
     public let pageSize: Int
 
-    public init(pageSize: Int = 100) {
+    /// `today` fixes the bank's calendar (tests, replays); nil follows the real UTC date.
+    public init(pageSize: Int = 100, today: Day? = nil) {
         self.pageSize = pageSize
+        self.today = today
     }
 
     var currentDay: Day { today ?? todayUTC() }
+
+    /// Moves the bank's calendar (nil: back to the real UTC date).
+    public func setToday(_ day: Day?) { today = day }
 
     /// A valid consent over `accountCount` synthetic accounts; returns their resource ids.
     @discardableResult

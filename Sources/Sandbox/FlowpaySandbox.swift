@@ -118,7 +118,7 @@ public enum FlowpaySandbox {
                 await state.accept(accountsJSON: String(decoding: body, as: UTF8.self), count: count, customer: customer, key: key)
             }
         case .transactions:
-            switch FlowpaySandboxValidation.transactions(body, key: key) {
+            switch FlowpaySandboxValidation.transactions(body, key: key, today: await state.currentDay) {
             case .failure(let problem):
                 return (problem.status, envelopeBytes(problem.message, path: path, errors: problem.errors))
             case .success(let batch):

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Crypto
 import Foundation
 
@@ -63,11 +64,20 @@ public actor FlowpaySandboxState {
     var requests: [RequestRecord] = []
     var faults: [Fault] = []
 
-    public init(clientID: String, clientSecret: String, tokenLifetime: Int = 86_400) {
+    /// A fixed "today" (tests, replays); nil is the real UTC date.
+    var today: Day?
+
+    public init(clientID: String, clientSecret: String, tokenLifetime: Int = 86_400, today: Day? = nil) {
         self.clientID = clientID
         self.clientSecret = clientSecret
         self.tokenLifetime = tokenLifetime
+        self.today = today
     }
+
+    var currentDay: Day { today ?? todayUTC() }
+
+    /// Moves the sandbox's calendar (nil: back to the real UTC date).
+    public func setToday(_ day: Day?) { today = day }
 
     func issueToken(clientID: String?, clientSecret: String?) -> (token: String, lifetime: Int)? {
         tokenRequests += 1

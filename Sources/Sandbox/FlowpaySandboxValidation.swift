@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import HTTPTypes
 
@@ -43,7 +44,7 @@ enum FlowpaySandboxValidation {
         return errors.isEmpty ? .success(objects.count) : .failure(Problem(status: .badRequest, message: "Bad Request", errors: errors))
     }
 
-    static func transactions(_ body: [UInt8], key: String) -> Result<[FlowpaySandboxState.Transaction], Problem> {
+    static func transactions(_ body: [UInt8], key: String, today currentDay: Day) -> Result<[FlowpaySandboxState.Transaction], Problem> {
         let objects: [[String: Any]]
         switch array(body) {
         case .failure(let problem): return .failure(problem)
@@ -54,8 +55,8 @@ enum FlowpaySandboxValidation {
         }
         var errors: [String] = []
         var accepted: [FlowpaySandboxState.Transaction] = []
-        let today = ISO8601DateFormatter.string(from: Date().addingTimeInterval(86_400), timeZone: TimeZone(identifier: "UTC")!,
-                                                formatOptions: [.withFullDate])
+        // A day of grace: the partner's clock may be a little ahead of ours.
+        let today = currentDay.adding(days: 1).description
         for (index, transaction) in objects.enumerated() {
             let prefix = "[\(index)]"
             if !isString(transaction["id"], maxLength: 100) { errors.append("\(prefix).id: must not be null") }

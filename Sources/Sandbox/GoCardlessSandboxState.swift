@@ -61,9 +61,11 @@ public actor GoCardlessSandboxState {
     public private(set) var tokenRequests = 0
     public private(set) var refreshRequests = 0
 
-    public init(secretID: String, secretKey: String) {
+    /// `today` fixes the bank's calendar (tests, replays); nil follows the real UTC date.
+    public init(secretID: String, secretKey: String, today: Day? = nil) {
         self.secretID = secretID
         self.secretKey = secretKey
+        self.today = today
     }
 
     /// The linked requisitions the demo registers customers with: one per synthetic bank.
@@ -74,6 +76,9 @@ public actor GoCardlessSandboxState {
     }
 
     var currentDay: Day { today ?? todayUTC() }
+
+    /// Moves the bank's calendar (nil: back to the real UTC date).
+    public func setToday(_ day: Day?) { today = day }
 
     // MARK: tokens
 
@@ -243,6 +248,8 @@ public actor GoCardlessSandboxState {
     public struct Control: Codable, Sendable {
         public var today: String?
         public var accessLifetime: Int?
+        /// Every access token issued so far expires now (as if its lifetime had run out).
+        public var expireAccessTokens: Bool?
         public var expireRequisition: String?
         public var suspendAccount: String?
         public var budgetAccount: String?
@@ -258,6 +265,7 @@ public actor GoCardlessSandboxState {
     public func apply(_ control: Control) -> sending [String: Any] {
         if let text = control.today { today = Day(iso: text) }
         if let lifetime = control.accessLifetime { accessLifetime = lifetime }
+        if control.expireAccessTokens == true { accessTokens = [:] }
         if let id = control.expireRequisition { requisitions[id]?.status = "EX"; for account in requisitions[id]?.accounts ?? [] { accounts[account]?.status = "EXPIRED" } }
         if let id = control.suspendAccount { accounts[id]?.status = "SUSPENDED" }
         if let id = control.budgetAccount { budgets["\(id)/\(control.budgetScope ?? "transactions")"] = control.budgetRemaining ?? 0 }

@@ -17,6 +17,8 @@ public struct SyncRun: Sendable {
         /// (overlapping runs never repeat work). Ignored for `only`.
         public var minInterval: Duration = .seconds(3600)
         public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+        /// The day windows end on; nil is the real UTC date (fixed only to replay a day, and in tests).
+        public var today: Day?
 
         public init() {}
     }
@@ -53,7 +55,7 @@ public struct SyncRun: Sendable {
         let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
         let dueBefore = startedAt.addingTimeInterval(-interval)
         let total = try control.claimableCount(dueBefore: dueBefore, only: options.only)
-        let today = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+        let today = options.today ?? Day(utcSecondsSince1970: Date().timeIntervalSince1970)
         var summary = Summary(runID: runID)
         let counter = Counter()
         do {

@@ -3,10 +3,12 @@ import BankSyncCore
 import Foundation
 import Sandbox
 import Testing
+import TestSupport
 
 @Suite struct BerlinGroupSourceTests {
-    @Test func backfillFollowsLinksNextToTheEnd() async throws {
-        try await SandboxPeers.with(pageSize: 100) { peers in
+    @Test(.serialized, arguments: [today] + TestCalendar.awkwardDays)
+    func backfillFollowsLinksNextToTheEnd(today: Day) async throws {
+        try await SandboxPeers.with(pageSize: 100, today: today) { peers in
             let source = peers.berlinGroupSource()
             let snapshot = try await source.accounts()
             #expect(snapshot.accounts.count == 2)

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import BankSyncCore
 import Foundation
 import Sandbox
+import TestSupport
 
 /// The GoCardless and Berlin Group sandboxes on free loopback ports, with clients pointed at them.
 struct SandboxPeers {
@@ -12,19 +13,21 @@ struct SandboxPeers {
     let berlinGroupURL: String
     let servers: [Task<Void, any Error>]
     let http: HTTPClient
+    /// The day both banks treat as today.
+    let today: Day
     static let secretID = "test-secret-id"
     static let secretKey = "test-secret-key-\(UUID())"
 
-    static func with<T>(pageSize: Int = 100, _ body: (SandboxPeers) async throws -> T) async throws -> T {
-        let goCardless = GoCardlessSandboxState(secretID: secretID, secretKey: secretKey)
+    static func with<T>(pageSize: Int = 100, today: Day = TestCalendar.today, _ body: (SandboxPeers) async throws -> T) async throws -> T {
+        let goCardless = GoCardlessSandboxState(secretID: secretID, secretKey: secretKey, today: today)
         await goCardless.seedDemo()
-        let berlinGroup = BerlinGroupSandboxState(pageSize: pageSize)
+        let berlinGroup = BerlinGroupSandboxState(pageSize: pageSize, today: today)
         await berlinGroup.seedDemo()
         let (gcPort, gcServer) = try await startServer(router: GoCardlessSandbox.router(state: goCardless, publicURL: { "http://127.0.0.1" }), name: "gc-test")
         let (bgPort, bgServer) = try await startServer(router: BerlinGroupSandbox.router(state: berlinGroup, publicURL: { "http://127.0.0.1" }), name: "bg-test")
         let peers = SandboxPeers(goCardless: goCardless, berlinGroup: berlinGroup, goCardlessURL: "http://127.0.0.1:\(gcPort)",
                                  berlinGroupURL: "http://127.0.0.1:\(bgPort)", servers: [gcServer, bgServer],
-                                 http: HTTPClient(eventLoopGroupProvider: .singleton))
+                                 http: HTTPClient(eventLoopGroupProvider: .singleton), today: today)
         defer { peers.servers.forEach { $0.cancel() } }
         do {
             let result = try await body(peers)
@@ -68,4 +71,5 @@ func collect(_ stream: AsyncThrowingStream<[BankTransaction], any Error>) async 
     return (pages, all)
 }
 
-let today = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+/// Today for these suites: fixed for the whole run (a test crossing midnight sees one day).
+let today = TestCalendar.today

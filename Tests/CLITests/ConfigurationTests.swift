@@ -23,4 +23,11 @@ import TestSupport
         #expect(outcome.stderr.contains("cannot reach the database"))
         #expect(!outcome.stderr.contains("Hunter2Secret"))
     }
+
+    @Test func anImpossibleFixedTodayIsAConfigurationError() async throws {
+        let outcome = try await BankSyncProcess.run(["sync"], environment: ["BANKSYNC_TODAY": "2027-02-29",
+                                                                            "DATABASE_URL": "host=127.0.0.1 port=1 dbname=x connect_timeout=2"])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("BANKSYNC_TODAY"))
+    }
 }

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Postgres
 import Sandbox
@@ -13,12 +14,14 @@ struct EndToEnd {
     let berlinGroup: BerlinGroupSandboxState
     let environment: [String: String]
     let berlinGroupURL: String
+    let today: Day
 
-    static func with<T>(_ body: (EndToEnd) async throws -> T) async throws -> T {
+    /// `today` is the day the sandboxes and the `banksync` children treat as today: fixed for the whole test.
+    static func with<T>(today: Day = TestCalendar.today, _ body: (EndToEnd) async throws -> T) async throws -> T {
         try await TestDatabase.with { database in
-            let flowpay = FlowpaySandboxState(clientID: "e2e-client", clientSecret: "e2e-secret")
-            let goCardless = GoCardlessSandboxState(secretID: "e2e-id", secretKey: "e2e-key")
-            let berlinGroup = BerlinGroupSandboxState()
+            let flowpay = FlowpaySandboxState(clientID: "e2e-client", clientSecret: "e2e-secret", today: today)
+            let goCardless = GoCardlessSandboxState(secretID: "e2e-id", secretKey: "e2e-key", today: today)
+            let berlinGroup = BerlinGroupSandboxState(today: today)
             let (fpPort, fp) = try await startServer(router: FlowpaySandbox.router(state: flowpay), name: "e2e-flowpay")
             let (gcPort, gc) = try await startServer(router: GoCardlessSandbox.router(state: goCardless, publicURL: { "http://127.0.0.1" }), name: "e2e-gc")
             let (bgPort, bg) = try await startServer(router: BerlinGroupSandbox.router(state: berlinGroup, publicURL: { "http://127.0.0.1" }), name: "e2e-bg")
@@ -28,11 +31,12 @@ struct EndToEnd {
                 "FLOWPAY_API_URL": "http://127.0.0.1:\(fpPort)", "FLOWPAY_TOKEN_URL": "http://127.0.0.1:\(fpPort)/oauth/token",
                 "FLOWPAY_CLIENT_ID": "e2e-client", "FLOWPAY_CLIENT_SECRET": "e2e-secret",
                 "GOCARDLESS_API_URL": "http://127.0.0.1:\(gcPort)", "GOCARDLESS_SECRET_ID": "e2e-id", "GOCARDLESS_SECRET_KEY": "e2e-key",
+                "BANKSYNC_TODAY": today.description,
             ]
             let migrate = try await BankSyncProcess.run(["migrate"], environment: environment)
             guard migrate.status == 0 else { throw E2EError.setup(migrate.stderr) }
             return try await body(EndToEnd(database: database, flowpay: flowpay, goCardless: goCardless, berlinGroup: berlinGroup,
-                                           environment: environment, berlinGroupURL: "http://127.0.0.1:\(bgPort)"))
+                                           environment: environment, berlinGroupURL: "http://127.0.0.1:\(bgPort)", today: today))
         }
     }
 
@@ -62,6 +66,16 @@ struct EndToEnd {
 
     func run(_ arguments: [String]) async throws -> BankSyncProcess.Outcome {
         try await BankSyncProcess.run(arguments, environment: environment)
+    }
+
+    /// Runs `banksync` as of `day`, with every sandbox peer moved to the same day first.
+    func run(_ arguments: [String], on day: Day) async throws -> BankSyncProcess.Outcome {
+        await flowpay.setToday(day)
+        await goCardless.setToday(day)
+        await berlinGroup.setToday(day)
+        var environment = environment
+        environment["BANKSYNC_TODAY"] = day.description
+        return try await BankSyncProcess.run(arguments, environment: environment)
     }
 
     func connect() throws -> PostgresConnection { try database.connect() }

@@ -20,7 +20,7 @@ struct FlowpayHarness {
     static let clientSecret = "test-secret-\(UUID())"
 
     static func start() async throws -> FlowpayHarness {
-        let state = FlowpaySandboxState(clientID: clientID, clientSecret: clientSecret)
+        let state = FlowpaySandboxState(clientID: clientID, clientSecret: clientSecret, today: TestCalendar.today)
         let (port, server) = try await startServer(router: FlowpaySandbox.router(state: state), name: "flowpay-test")
         let configuration = FlowpayHarness.configuration(port: port)
         return FlowpayHarness(state: state, port: port, server: server, http: FlowpayClient.makeHTTPClient(configuration))

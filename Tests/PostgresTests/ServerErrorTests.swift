@@ -47,7 +47,7 @@ import TestSupport
                 }
             }
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM t") == 0)
-            try await connection.withTransaction { try connection.execute("INSERT INTO t VALUES (3)") }
+            _ = try await connection.withTransaction { try connection.execute("INSERT INTO t VALUES (3)") }
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM t") == 1)
         }
     }

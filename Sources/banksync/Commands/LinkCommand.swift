@@ -57,7 +57,7 @@ struct LinkCommand: AsyncParsableCommand {
                 link = requisition.link
             case .berlingroup:
                 guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
-                let validUntil = Day(utcSecondsSince1970: Date().timeIntervalSince1970).adding(days: accessDays).description
+                let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
                 let consent = try await BerlinGroupSource.createConsent(baseURL: bankURL, http: http, validUntil: validUntil,
                                                                         redirect: base + "/consents/berlingroup/callback?state=" + state)
                 let config = String(decoding: try JSONSerialization.data(withJSONObject: ["baseURL": bankURL]), as: UTF8.self)

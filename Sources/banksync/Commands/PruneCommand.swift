@@ -20,7 +20,7 @@ struct PruneCommand: AsyncParsableCommand {
             guard batchSize > 0 else { throw ConfigError(setting: "--batch-size", problem: "must be positive") }
             let store = try Store.connect(try DatabaseSettings.load().connectionString)
             defer { store.connection.close() }
-            let deleted = try store.prune(today: Day(utcSecondsSince1970: Date().timeIntervalSince1970),
+            let deleted = try store.prune(today: try ClockSettings.load().today,
                                           overlapDays: overlapDays, batchSize: batchSize)
             print("pruned \(deleted) transactions")
         }

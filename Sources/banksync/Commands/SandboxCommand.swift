@@ -21,13 +21,15 @@ struct SandboxCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = Environment()
+        let today = try ClockSettings.load(environment).fixedToday
         let flowpayState = FlowpaySandboxState(clientID: environment.value("FLOWPAY_CLIENT_ID") ?? "sandbox-client",
                                                clientSecret: try environment.secret("FLOWPAY_CLIENT_SECRET") ?? "sandbox-secret",
-                                               tokenLifetime: tokenLifetime)
+                                               tokenLifetime: tokenLifetime, today: today)
         let goCardlessState = GoCardlessSandboxState(secretID: environment.value("GOCARDLESS_SECRET_ID") ?? "sandbox-secret-id",
-                                                     secretKey: try environment.secret("GOCARDLESS_SECRET_KEY") ?? "sandbox-secret-key")
+                                                     secretKey: try environment.secret("GOCARDLESS_SECRET_KEY") ?? "sandbox-secret-key",
+                                                     today: today)
         await goCardlessState.seedDemo()
-        let berlinGroupState = BerlinGroupSandboxState()
+        let berlinGroupState = BerlinGroupSandboxState(today: today)
         await berlinGroupState.seedDemo()
         let urls = PublicURLs()
         let (flowpayPortBound, flowpay) = try await startServer(router: FlowpaySandbox.router(state: flowpayState), port: flowpayPort, name: "flowpay")

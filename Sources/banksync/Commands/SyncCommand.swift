@@ -46,6 +46,7 @@ struct SyncCommand: AsyncParsableCommand {
                 guard let id = UUID(uuidString: customer) else { throw ConfigError(setting: "--customer", problem: "'\(customer)' is not a UUID") }
                 options.only = id
             }
+            options.today = try ClockSettings.load().fixedToday
             let database = try DatabaseSettings.load()
             let flowpayConfiguration = noPush ? nil : try FlowpaySettings.load()
             let sources = SourceFactory(goCardless: try GoCardlessSettings.load())
