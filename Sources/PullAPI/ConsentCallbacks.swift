@@ -58,7 +58,7 @@ public struct ConsentCallbacks: Sendable {
             try await pool.withStore { store in
                 guard try store.useConsentLink(id: link.id, outcome: "linked") else { return }
                 let customerID = try store.activateCustomer(from: link)
-                for account in snapshot.accounts { try store.upsertAccount(customerID: customerID, account.account) }
+                for account in snapshot.accounts { try await store.upsertAccount(customerID: customerID, account.account) }
                 let requested = link.historyDays
                 try store.updateConsent(customerID: customerID, expiresAt: snapshot.consentExpiresAt,
                                         historyCap: snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil })

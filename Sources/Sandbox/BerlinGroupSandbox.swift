@@ -15,6 +15,8 @@ public actor BerlinGroupSandboxState {
 
     var consents: [String: Consent] = [:]
     var banks: [String: SyntheticBank] = [:]
+    /// IBANs of accounts that mirror another consent's or source's accounts; others derive theirs from the id.
+    var ibans: [String: String] = [:]
     var today: Day?
     var throttled = 0
     var malformedAccounts: Set<String> = []
@@ -31,13 +33,48 @@ public actor BerlinGroupSandboxState {
     /// Moves the bank's calendar (nil: back to the real UTC date).
     public func setToday(_ day: Day?) { today = day }
 
-    /// A valid consent over `accountCount` synthetic accounts; returns their resource ids.
+    /// A valid consent over `accountCount` synthetic accounts; returns their resource ids. `renewing` an
+    /// earlier consent, it covers that consent's accounts (IBANs, bookings) under new resource and transaction ids.
     @discardableResult
-    public func makeValidConsent(id: String, accountCount: Int, stableIDs: Bool = true) -> [String] {
-        let ids = (0..<accountCount).map { uuidLike(stableHash("bg:" + id + "#\($0)")) }
-        for resource in ids { banks[resource] = SyntheticBank(seed: stableHash(resource), currency: "EUR", withIDs: stableIDs) }
+    public func makeValidConsent(id: String, accountCount: Int, stableIDs: Bool = true, renewing: String? = nil) -> [String] {
+        let ids: [String]
+        if let renewing, let earlier = consents[renewing]?.accounts, !earlier.isEmpty {
+            ids = renewAccounts(earlier, consent: id)
+        } else {
+            ids = (0..<accountCount).map { uuidLike(stableHash("bg:" + id + "#\($0)")) }
+            for resource in ids { banks[resource] = SyntheticBank(seed: stableHash(resource), currency: "EUR", withIDs: stableIDs) }
+        }
         consents[id] = Consent(status: "valid", validUntil: currentDay.adding(days: 180), accounts: ids)
         return ids
+    }
+
+    /// A valid consent over accounts another source serves (a customer moving to this bank's API): the same
+    /// IBANs and bookings, this bank's own resource and transaction ids.
+    @discardableResult
+    public func makeValidConsent(id: String, mirroring accounts: [(iban: String, bank: SyntheticBank)], stableIDs: Bool) -> [String] {
+        let ids = accounts.enumerated().map { index, account in
+            let resource = uuidLike(stableHash("bg:" + id + "#\(index)"))
+            banks[resource] = SyntheticBank(seed: account.bank.seed, currency: account.bank.currency, withIDs: stableIDs,
+                                            idSalt: stableHash("bg-ids:" + id))
+            ibans[resource] = account.iban
+            return resource
+        }
+        consents[id] = Consent(status: "valid", validUntil: currentDay.adding(days: 180), accounts: ids)
+        return ids
+    }
+
+    func renewAccounts(_ earlier: [String], consent id: String) -> [String] {
+        earlier.enumerated().map { index, old in
+            let resource = uuidLike(stableHash("bg:" + id + "#\(index)"))
+            let bank = banks[old] ?? SyntheticBank(seed: stableHash(old), currency: "EUR")
+            banks[resource] = SyntheticBank(seed: bank.seed, currency: bank.currency, withIDs: bank.withIDs, idSalt: stableHash("renewal:" + id))
+            ibans[resource] = iban(of: old)
+            return resource
+        }
+    }
+
+    func iban(of resource: String) -> String {
+        ibans[resource] ?? "DE89" + String(format: "%018llu", stableHash(resource) % 1_000_000_000_000_000_000)
     }
 
     public func seedDemo() {
@@ -51,11 +88,18 @@ public actor BerlinGroupSandboxState {
         return (id, until.description)
     }
 
-    func authorise(_ id: String, approve: Bool) -> Bool {
+    /// The user's SCA at the bank; `renewing` names their earlier consent (the same accounts come back under
+    /// new ids).
+    func authorise(_ id: String, approve: Bool, renewing: String? = nil) -> Bool {
         guard let consent = consents[id] else { return false }
         if approve {
-            let ids = (0..<2).map { uuidLike(stableHash("bg:" + id + "#\($0)")) }
-            for resource in ids { banks[resource] = SyntheticBank(seed: stableHash(resource), currency: "EUR") }
+            let ids: [String]
+            if let renewing, let earlier = consents[renewing]?.accounts, !earlier.isEmpty {
+                ids = renewAccounts(earlier, consent: id)
+            } else {
+                ids = (0..<2).map { uuidLike(stableHash("bg:" + id + "#\($0)")) }
+                for resource in ids { banks[resource] = SyntheticBank(seed: stableHash(resource), currency: "EUR") }
+            }
             consents[id] = Consent(status: "valid", validUntil: consent.validUntil, accounts: ids)
         } else {
             consents[id]?.status = "rejected"
@@ -95,7 +139,7 @@ public actor BerlinGroupSandboxState {
         if let refused = refusal(consentID: consentID, account: nil) { return refused }
         let consent = self.consent(consentID!)!
         let list: [[String: Any]] = consent.accounts.map { id in
-            ["resourceId": id, "iban": "DE89" + String(format: "%018llu", stableHash(id) % 1_000_000_000_000_000_000), "currency": "EUR",
+            ["resourceId": id, "iban": iban(of: id), "currency": banks[id]?.currency ?? "EUR",
              "name": "Geschäftskonto", "product": "Business Account", "cashAccountType": "CACC", "bic": "SBXBDEFFXXX",
              "ownerName": "ACME GmbH", "balances": balances(id)]
         }
@@ -190,7 +234,8 @@ public enum BerlinGroupSandbox {
         }
         router.get("/sandbox-sca/{id}") { request, context -> Response in
             let approve = request.uri.queryParameters.get("approve") != "false"
-            guard await state.authorise(context.parameters.get("id") ?? "", approve: approve) else { return reply(404, []) }
+            guard await state.authorise(context.parameters.get("id") ?? "", approve: approve,
+                                        renewing: request.uri.queryParameters.get("renewing").map { String($0) }) else { return reply(404, []) }
             let back = request.uri.queryParameters.get("redirect") ?? "/"
             return Response(status: .found, headers: [.location: back])
         }

@@ -60,10 +60,12 @@ public enum GoCardlessSandbox {
             guard let answer = await state.requisition(context.parameters.get("id") ?? "", linkBase: publicURL()) else { return notFound() }
             return reply(200, answer)
         }
-        // The bank's consent screen, reduced to its outcome: ?approve=true|false, then back to the redirect.
+        // The bank's consent screen, reduced to its outcome: ?approve=true|false (and &renewing=<earlier
+        // requisition> when the user reconnects the same accounts), then back to the redirect.
         router.get("/sandbox-consent/{id}") { request, context -> Response in
             let approve = request.uri.queryParameters.get("approve") != "false"
-            guard let back = await state.decide(requisition: context.parameters.get("id") ?? "", approve: approve) else { return notFound() }
+            guard let back = await state.decide(requisition: context.parameters.get("id") ?? "", approve: approve,
+                                                renewing: request.uri.queryParameters.get("renewing").map { String($0) }) else { return notFound() }
             return Response(status: .found, headers: [.location: back])
         }
 

@@ -147,11 +147,16 @@ public actor GoCardlessSandboxState {
     }
 
     /// The end user's decision at the bank; returns where to send them back (`redirect?ref=reference`).
-    func decide(requisition id: String, approve: Bool) -> String? {
+    /// `renewing` names the user's earlier requisition at the same bank: the same accounts (IBANs, bookings)
+    /// come back under new account ids and new transaction ids, as a renewed consent does at GoCardless.
+    func decide(requisition id: String, approve: Bool, renewing: String? = nil) -> String? {
         guard var requisition = requisitions[id] else { return nil }
         if approve {
             requisition.status = "LN"
-            requisition.accounts = (0..<2).map { makeAccount(requisition: id, index: $0, institution: requisition.institution) }
+            let earlier = renewing.flatMap { requisitions[$0]?.accounts } ?? []
+            requisition.accounts = earlier.isEmpty
+                ? (0..<2).map { makeAccount(requisition: id, index: $0, institution: requisition.institution) }
+                : earlier.enumerated().map { renewAccount($0.element, requisition: id, index: $0.offset) }
         } else {
             requisition.status = "RJ"
         }
@@ -160,13 +165,18 @@ public actor GoCardlessSandboxState {
         return requisition.redirect + separator + "ref=" + requisition.reference
     }
 
+    /// A linked requisition over `accountCount` new accounts, or — `renewing` an earlier requisition — over
+    /// that requisition's accounts under new ids (see `decide`).
     @discardableResult
-    public func makeLinkedRequisition(id: String, institution: String, accountCount: Int) -> [String] {
+    public func makeLinkedRequisition(id: String, institution: String, accountCount: Int, renewing: String? = nil) -> [String] {
         let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
         let agreement = Agreement(id: "agr-" + id, institution: bank.id, maxHistoricalDays: bank.totalDays, accessValidForDays: 180,
                                   created: Date())
         agreements[agreement.id] = agreement
-        let accountIDs = (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id) }
+        let earlier = renewing.flatMap { requisitions[$0]?.accounts } ?? []
+        let accountIDs = earlier.isEmpty
+            ? (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id) }
+            : earlier.enumerated().map { renewAccount($0.element, requisition: id, index: $0.offset) }
         requisitions[id] = Requisition(id: id, status: "LN", institution: bank.id, agreement: agreement.id, accounts: accountIDs,
                                        redirect: "http://127.0.0.1/", reference: id)
         return accountIDs
@@ -179,6 +189,21 @@ public actor GoCardlessSandboxState {
         accounts[id] = Account(id: id, iban: "CZ65" + String(format: "%020llu", seed % 10_000_000_000_000_000_000), institution: institution,
                                bank: SyntheticBank(seed: seed, currency: "CZK", withIDs: bank.withIDs))
         return id
+    }
+
+    /// The same bank account as `earlier` (IBAN, bookings) under a new id, its transactions under new ids.
+    func renewAccount(_ earlier: String, requisition: String, index: Int) -> String {
+        let old = accounts[earlier]!
+        let id = uuidLike(stableHash(requisition + "#\(index)"))
+        accounts[id] = Account(id: id, iban: old.iban, institution: old.institution,
+                               bank: SyntheticBank(seed: old.bank.seed, currency: old.bank.currency, withIDs: old.bank.withIDs,
+                                                   idSalt: stableHash("renewal:" + requisition)))
+        return id
+    }
+
+    /// The IBANs and synthetic banks of a requisition's accounts: another sandbox can serve the same accounts.
+    public func bankAccounts(ofRequisition id: String) -> [(iban: String, bank: SyntheticBank)] {
+        (requisitions[id]?.accounts ?? []).compactMap { accounts[$0].map { ($0.iban, $0.bank) } }
     }
 
     // MARK: account data

@@ -6,7 +6,11 @@ import Foundation
 ///
 /// Per booking day 0–3 transactions; about 1 in 7 books up to 5 days late (back-dated: visible only
 /// later); about 1 in 20 has an identical twin the same day; about 1 in 5 is first visible as pending for a
-/// day or two, dated a day earlier than its booking.
+/// day or two, dated a day earlier than its booking. On the first of each month the bank books its account fee:
+/// the same amount and text on every account of the bank's currency, with no counterparty and no id.
+///
+/// `idSalt` changes every transaction id and nothing else: the same bookings as another consent (a renewed
+/// GoCardless requisition issues new `internalTransactionId`s for the same bookings).
 public struct SyntheticBank: Sendable {
     public struct Transaction: Sendable {
         public let bookingDay: Day
@@ -17,19 +21,25 @@ public struct SyntheticBank: Sendable {
         public let counterpartyIBAN: String
         public let remittance: String
         public let internalID: String
+        /// The bank's own account fee: no counterparty, no id.
+        public var isFee = false
     }
+
+    public static let feeText = "Poplatek za vedení účtu"
 
     public let seed: UInt64
     public let currency: String
     public let withIDs: Bool
+    public let idSalt: UInt64
 
     static let names = ["ČEZ a.s.", "Tesco Stores ČR a.s.", "Alza.cz a.s.", "Kavárna Slavia", "Flowpay s.r.o.",
                         "O2 Czech Republic a.s.", "Rohlik.cz", "Shell Czech Republic", "ACME Distribution GmbH"]
 
-    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true) {
+    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true, idSalt: UInt64 = 0) {
         self.seed = seed
         self.currency = currency
         self.withIDs = withIDs
+        self.idSalt = idSalt
     }
 
     public func transactions(bookedOn day: Day) -> [Transaction] {
@@ -46,7 +56,7 @@ public struct SyntheticBank: Sendable {
                 amountMinor: incoming ? magnitude * 3 : -magnitude, counterpartyName: name,
                 counterpartyIBAN: "CZ65080000001920001\(String(format: "%05d", Int(random.next() % 100_000)))",
                 remittance: incoming ? "Faktura \(day.daysSinceEpoch % 1000)-\(index)" : "Platba kartou \(name)",
-                internalID: String(format: "%016llx%08x", seed &+ UInt64(bitPattern: Int64(day.daysSinceEpoch)), index))
+                internalID: String(format: "%016llx%08x", (seed &+ UInt64(bitPattern: Int64(day.daysSinceEpoch))) ^ idSalt, index))
             result.append(transaction)
             if random.next() % 20 == 0 {   // an identical twin: same day, same everything but its id
                 result.append(Transaction(bookingDay: day, visibleFrom: transaction.visibleFrom, pendingFrom: nil,
@@ -54,6 +64,12 @@ public struct SyntheticBank: Sendable {
                                           counterpartyIBAN: transaction.counterpartyIBAN, remittance: transaction.remittance,
                                           internalID: transaction.internalID + "t"))
             }
+        }
+        if day.civil.day == 1 {
+            var fee = Transaction(bookingDay: day, visibleFrom: day, pendingFrom: nil, amountMinor: -9_900, counterpartyName: "",
+                                  counterpartyIBAN: "", remittance: Self.feeText, internalID: "")
+            fee.isFee = true
+            result.append(fee)
         }
         return result
     }
@@ -86,6 +102,12 @@ public struct SyntheticBank: Sendable {
             "remittanceInformationUnstructured": transaction.remittance,
             "bankTransactionCode": transaction.amountMinor < 0 ? "PMNT-ICDT-ESCT" : "PMNT-RCDT-ESCT",
         ]
+        if transaction.isFee {
+            object["bankTransactionCode"] = "ACMT-MDOP-CHRG"
+            object["bookingDate"] = transaction.bookingDay.description
+            object["valueDate"] = transaction.bookingDay.description
+            return object
+        }
         let party = transaction.amountMinor < 0 ? "creditor" : "debtor"
         object["\(party)Name"] = transaction.counterpartyName
         object["\(party)Account"] = ["iban": transaction.counterpartyIBAN]

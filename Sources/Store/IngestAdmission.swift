@@ -14,41 +14,49 @@ struct IngestAdmission {
         keys = WindowKeys(sourceIDsAreStable: sourceIDsAreStable)
     }
 
-    /// The row's key, or nil when it is not to be stored (outside the window, or a repeated stable id).
-    mutating func admit(_ transaction: BankTransaction) -> [UInt8]? {
+    /// The row's keys, or nil when it is not to be stored (outside the window, or a repeated stable id).
+    mutating func admit(_ transaction: BankTransaction) -> WindowKeys.Keys? {
         result.fetched += 1
         if let day = transaction.day, !window.contains(day) {
             result.outsideWindow += 1
             return nil
         }
-        guard let key = keys.key(for: transaction) else {
+        guard let keys = keys.keys(for: transaction) else {
             result.duplicates += 1
             return nil
         }
-        if transaction.status == .pending { pendingKeys.append(contentsOf: key) }
-        return key
+        if transaction.status == .pending { pendingKeys.append(contentsOf: keys.key) }
+        return keys
     }
 }
 
 /// Fetched rows with their keys, waiting for one probe and one COPY.
 struct KeyedChunk {
     private(set) var transactions: [BankTransaction] = []
-    /// The rows' keys, 32 bytes each, in row order: sent as-is as the probe's one bytea parameter.
+    /// The rows' keys, 32 bytes each, in row order: sent as-is as one bytea parameter of the probe.
     private(set) var packedKeys: [UInt8] = []
+    /// The rows' content keys, likewise.
+    private(set) var packedContentKeys: [UInt8] = []
 
     var count: Int { transactions.count }
 
-    mutating func append(_ transaction: BankTransaction, key: [UInt8]) {
+    mutating func append(_ transaction: BankTransaction, keys: WindowKeys.Keys) {
         transactions.append(transaction)
-        packedKeys.append(contentsOf: key)
+        packedKeys.append(contentsOf: keys.key)
+        packedContentKeys.append(contentsOf: keys.contentKey)
     }
 
     func key(at index: Int) -> ArraySlice<UInt8> {
         packedKeys[index * DedupKey.byteCount ..< (index + 1) * DedupKey.byteCount]
     }
 
+    func contentKey(at index: Int) -> ArraySlice<UInt8> {
+        packedContentKeys[index * DedupKey.byteCount ..< (index + 1) * DedupKey.byteCount]
+    }
+
     mutating func removeAll() {
         transactions.removeAll(keepingCapacity: true)
         packedKeys.removeAll(keepingCapacity: true)
+        packedContentKeys.removeAll(keepingCapacity: true)
     }
 }

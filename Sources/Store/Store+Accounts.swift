@@ -2,29 +2,87 @@ import BankSyncCore
 import Postgres
 
 extension Store {
-    /// Inserts or refreshes an account's metadata and its balances (history kept per reference date);
-    /// returns the account id.
+    /// Finds the customer's bank account the source reports — by normalised IBAN when there is one, else by
+    /// the source's account id — and refreshes its metadata and balances (history kept per reference date);
+    /// inserts it when it is new. Returns the account id.
+    ///
+    /// A renewed consent or a new source reports the same IBAN under a new account id: that attaches to the
+    /// existing row (its watermark, stored transactions, totals and PULL position), which is active again;
+    /// the ids it had stay in `account_source_ids`.
     @discardableResult
-    public func upsertAccount(customerID: Int64, _ account: BankAccount) throws -> Int64 {
-        let accountID = try connection.queryValue(Int64.self, """
-            INSERT INTO accounts (customer_id, source_account_id, iban, bic, currency, name, product, owner_name)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (customer_id, source_account_id) DO UPDATE SET
-                iban = EXCLUDED.iban, bic = COALESCE(EXCLUDED.bic, accounts.bic), currency = EXCLUDED.currency,
-                name = EXCLUDED.name, product = EXCLUDED.product, owner_name = EXCLUDED.owner_name, updated_at = now()
-            RETURNING id
-            """, [customerID, account.sourceAccountID, account.iban, account.bic, account.currency, account.name,
-                  account.product, account.ownerName])
-        for balance in account.balances {
+    public func upsertAccount(customerID: Int64, _ account: BankAccount) async throws -> Int64 {
+        let ibanKey = Normalization.iban(account.iban)
+        return try await connection.withTransaction {
+            let byIBAN = try ibanKey.flatMap { key in
+                try connection.query("""
+                    SELECT id FROM accounts WHERE customer_id = $1 AND iban_key = $2 ORDER BY active DESC, id LIMIT 1
+                    """, [customerID, key]).first?.decode(Int64.self, at: 0)
+            }
+            let bySourceID = try connection.query("SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $2",
+                                                  [customerID, account.sourceAccountID]).first?.decode(Int64.self, at: 0)
+            if let byIBAN, let bySourceID, byIBAN != bySourceID {
+                // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
+                try connection.execute("""
+                    UPDATE accounts SET source_account_id = source_account_id || ' (superseded by account ' || $2 || ')',
+                           active = false, inactive_since = COALESCE(inactive_since, now())
+                    WHERE id = $1
+                    """, [bySourceID, String(byIBAN)])
+            }
+            let accountID: Int64
+            if let existing = byIBAN ?? bySourceID {
+                accountID = existing
+                try connection.execute("""
+                    UPDATE accounts SET source_account_id = $2, iban = COALESCE($3, iban), iban_key = COALESCE($4, iban_key),
+                           bic = COALESCE($5, bic), currency = $6, name = $7, product = $8, owner_name = $9, updated_at = now(),
+                           active = true, inactive_since = NULL
+                    WHERE id = $1
+                    """, [existing, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
+                          account.product, account.ownerName])
+            } else {
+                accountID = try connection.queryValue(Int64.self, """
+                    INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency, name, product, owner_name)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    RETURNING id
+                    """, [customerID, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
+                          account.product, account.ownerName])
+            }
             try connection.execute("""
-                INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (account_id, type, currency, reference_date)
-                DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
-                """, [accountID, balance.kind.rawValue, balance.amount.currency.code, balance.referenceDate,
-                      balance.amount.minorUnits])
+                INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
+                SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
+                ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
+                """, [accountID, account.sourceAccountID, customerID])
+            for balance in account.balances {
+                try connection.execute("""
+                    INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
+                    VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (account_id, type, currency, reference_date)
+                    DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
+                    """, [accountID, balance.kind.rawValue, balance.amount.currency.code, balance.referenceDate,
+                          balance.amount.minorUnits])
+            }
+            return accountID
         }
-        return accountID
+    }
+
+    /// The current consent reported exactly `reported` of the customer's accounts: the others become inactive
+    /// (left out of the accounts call, the lag report and /metrics; their stored data stays). Returns the
+    /// accounts deactivated now.
+    @discardableResult
+    public func deactivateAccounts(customerID: Int64, notIn reported: [Int64], runID: Int64?) throws -> [Int64] {
+        let list = "{" + reported.map(String.init).joined(separator: ",") + "}"
+        let gone = try connection.query("""
+            UPDATE accounts SET active = false, inactive_since = now()
+            WHERE customer_id = $1 AND active AND NOT (id = ANY($2::bigint[]))
+            RETURNING id, COALESCE(iban, source_account_id)
+            """, [customerID, list])
+        var ids: [Int64] = []
+        for row in gone {
+            let id = try row.decode(Int64.self, at: 0)
+            ids.append(id)
+            try recordEvent(customerID: customerID, accountID: id, runID: runID, level: .info, code: "account_inactive",
+                            message: "account \(try row.decode(String.self, at: 1)) is no longer reported by the current consent")
+        }
+        return ids
     }
 
     /// The day through which every booked transaction of the account is stored; nil before its first sync.

@@ -51,13 +51,16 @@ extension Store {
         try connection.execute("UPDATE consent_links SET outcome = $2 WHERE id = $1", [id, outcome])
     }
 
-    /// The consent is real: register the customer (or point an existing one at the new consent). Returns its id.
+    /// The consent is real: register the customer (or point an existing one at the new consent, keeping its
+    /// source settings where the link does not set them). Returns its id.
     public func activateCustomer(from link: ConsentLink) throws -> Int64 {
         try connection.queryValue(Int64.self, """
             INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days)
             VALUES ($1, $2, $3, $4, $5::jsonb, $6)
             ON CONFLICT (flowpay_customer_id) DO UPDATE SET source = EXCLUDED.source, source_ref = EXCLUDED.source_ref,
-                source_config = EXCLUDED.source_config, history_days = EXCLUDED.history_days, status = 'active'
+                source_config = CASE WHEN customers.source = EXCLUDED.source THEN customers.source_config || EXCLUDED.source_config
+                                     ELSE EXCLUDED.source_config END,
+                history_days = EXCLUDED.history_days, status = 'active'
             RETURNING id
             """, [link.flowpayCustomerID, link.merchantID, link.source.rawValue, link.sourceRef, JSONText(link.sourceConfig), link.historyDays])
     }

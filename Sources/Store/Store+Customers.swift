@@ -15,6 +15,9 @@ public struct Customer: Sendable, Equatable {
     public var sourceRef: String
     public var historyDays: Int
     public var status: String
+    /// Moves whenever the source, consent or source settings change (a trigger, migration 0009): rows keyed by
+    /// source ids of an earlier generation may be recognised by content.
+    public var keyGeneration: Int32 = 1
 }
 
 extension Store {
@@ -41,7 +44,7 @@ extension Store {
 }
 
 extension Customer {
-    static let columns = "id, flowpay_customer_id, merchant_id, source, source_ref, history_days, status, source_config::text, consent_expires_at"
+    static let columns = "id, flowpay_customer_id, merchant_id, source, source_ref, history_days, status, source_config::text, consent_expires_at, key_generation"
 }
 
 /// A customer with what a sync needs.
@@ -70,7 +73,7 @@ extension Store {
         return CustomerRecord(
             customer: Customer(id: try row.decode(at: 0), flowpayCustomerID: try row.decode(at: 1), merchantID: try row.decode(at: 2),
                                source: Customer.Source(rawValue: source) ?? .gocardless, sourceRef: try row.decode(at: 4),
-                               historyDays: try row.decode(at: 5), status: try row.decode(at: 6)),
+                               historyDays: try row.decode(at: 5), status: try row.decode(at: 6), keyGeneration: try row.decode(at: 9)),
             sourceConfig: try row.decode(at: 7), consentExpiresAt: try row.decode(at: 8))
     }
 

@@ -46,7 +46,7 @@ extension Store {
     /// every cursor already handed out, so a kept cursor never skips a row, even while a sync is writing.
     public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, arrivedAfter: Date?, limit: Int) throws -> [FeedTransaction] {
         try connection.query("""
-            SELECT t.id, t.ingest_xid::text, t.tx_key, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
+            SELECT t.id, t.ingest_xid::text, t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
                    t.counterparty_iban, t.counterparty_name, t.remittance
             FROM transactions t JOIN accounts a ON a.id = t.account_id
             WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL
@@ -59,7 +59,7 @@ extension Store {
             let xid = UInt64(try row.decode(String.self, at: 1)) ?? 0
             return FeedTransaction(
                 cursor: FeedCursor(xid: xid, id: try row.decode(at: 0)),
-                transaction: OutboxTransaction(key: try row.decode(at: 2), iban: try row.decode(at: 3), bookingDate: try row.decode(at: 4),
+                transaction: OutboxTransaction(flowpayID: try row.decode(at: 2), iban: try row.decode(at: 3), bookingDate: try row.decode(at: 4),
                                                valueDate: try row.decode(at: 5), amountMinor: try row.decode(at: 6), currency: try row.decode(at: 7),
                                                counterpartyIBAN: try row.decode(at: 8), counterpartyName: try row.decode(at: 9),
                                                remittance: try row.decode(at: 10)))

@@ -8,6 +8,9 @@ public struct IngestResult: Sendable, Equatable {
     public var newPending = 0
     /// Transactions fetched again that were already stored.
     public var duplicates = 0
+    /// Of the duplicates, those recognised by content under a new source id (a renewed consent, a new
+    /// source): the stored row took the new key and kept its Flowpay id.
+    public var adopted = 0
     /// Pending transactions the source no longer reports (booked or dropped), removed.
     public var pendingRemoved = 0
     /// Transactions the source returned outside the requested window: ignored (their days are not whole).
@@ -23,6 +26,7 @@ extension IngestResult {
         newBooked += chunk.newBooked
         newPending += chunk.newPending
         duplicates += chunk.duplicates
+        adopted += chunk.adopted
     }
 }
 
@@ -55,10 +59,17 @@ extension Store {
     /// If the pages throw (source error, malformed data) or the connection drops, nothing of it is kept. The
     /// primary key `(account_id, tx_key)` still refuses any duplicate the lock did not prevent: the ingest
     /// fails and is retried; it never stores a row twice.
+    ///
+    /// A row whose key is not stored but whose content key is (its source id changed: a renewed consent, a
+    /// new source, stable ids switched on or off) is the same transaction: the stored row adopts the new key
+    /// and source id and keeps its Flowpay id; nothing is queued. Only rows stored under an earlier key
+    /// generation of the customer, or keyed by content on either side, are adopted: within one consent a
+    /// stable id is the identity, so a new id with a known content is a new booking.
     public func ingest<Pages: AsyncSequence>(
         account: AccountRef,
         window: SyncWindow,
         sourceIDsAreStable: Bool,
+        keyGeneration: Int32 = 1,
         runID: Int64? = nil,
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
@@ -71,9 +82,9 @@ extension Store {
                 try await connection.copyIn(Self.copyTransactions) { writer in
                     for try await page in pages {
                         for transaction in page {
-                            guard let key = admission.admit(transaction) else { continue }
-                            try Self.writeRow(transaction, key: key[...], account: account, runID: runID, to: writer,
-                                              counting: &admission.result)
+                            guard let keys = admission.admit(transaction) else { continue }
+                            try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...], account: account,
+                                              keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
                         }
                     }
                 }
@@ -81,15 +92,17 @@ extension Store {
                 var chunk = KeyedChunk()
                 for try await page in pages {
                     for transaction in page {
-                        guard let key = admission.admit(transaction) else { continue }
-                        chunk.append(transaction, key: key)
+                        guard let keys = admission.admit(transaction) else { continue }
+                        chunk.append(transaction, keys: keys)
                         if chunk.count == ingestChunkSize {
-                            admission.result.add(try await storeChunk(chunk, account: account, runID: runID))
+                            admission.result.add(try await storeChunk(chunk, account: account, keyGeneration: keyGeneration, runID: runID))
                             chunk.removeAll()
                         }
                     }
                 }
-                if chunk.count > 0 { admission.result.add(try await storeChunk(chunk, account: account, runID: runID)) }
+                if chunk.count > 0 {
+                    admission.result.add(try await storeChunk(chunk, account: account, keyGeneration: keyGeneration, runID: runID))
+                }
             }
             admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
                 [account.id, window.to, admission.pendingKeys, admission.result.newBooked])
@@ -97,35 +110,57 @@ extension Store {
         }
     }
 
-    /// One flag per row of the chunk: whether the account already stores its key.
-    private func storedFlags(account: Int64, chunk: KeyedChunk) throws -> [Bool] {
-        let flags = try connection.queryValue(String.self, Self.probeKeys, [account, chunk.packedKeys])
+    /// What the account stores of each row of a chunk.
+    enum Stored: UInt8 {
+        /// Its key is stored: a duplicate.
+        case byKey = 0x73          // "s"
+        /// Its content key is stored under another key the row may adopt: the same transaction, new source id.
+        case byContent = 0x61      // "a"
+        case new = 0x6E            // "n"
+    }
+
+    /// One flag per row of the chunk, from one probe.
+    private func storedFlags(account: Int64, chunk: KeyedChunk, keyGeneration: Int32) throws -> [Stored] {
+        let flags = try connection.queryValue(String.self, Self.probeKeys,
+                                              [account, chunk.packedKeys, chunk.packedContentKeys, keyGeneration])
         guard flags.utf8.count == chunk.count else {
             throw PostgresError.decoding(column: "ingest key probe", expected: "\(chunk.count) flags",
                                          found: "\(flags.utf8.count)")
         }
-        return flags.utf8.map { $0 == UInt8(ascii: "s") }
+        return try flags.utf8.map { flag in
+            guard let stored = Stored(rawValue: flag) else {
+                throw PostgresError.decoding(column: "ingest key probe", expected: "s, a or n", found: String(UnicodeScalar(flag)))
+            }
+            return stored
+        }
     }
 
-    /// Probes the chunk's keys and COPYs the rows not stored yet into `transactions`. Returns what it added.
-    private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, runID: Int64?) async throws -> IngestResult {
-        let stored = try storedFlags(account: account.id, chunk: chunk)
+    /// Probes the chunk's keys, lets stored rows adopt the new keys of rows recognised by content, and COPYs
+    /// the rows not stored yet into `transactions`. Returns what it added.
+    private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, keyGeneration: Int32, runID: Int64?) async throws -> IngestResult {
+        let stored = try storedFlags(account: account.id, chunk: chunk, keyGeneration: keyGeneration)
         var added = IngestResult()
-        let newCount = stored.count { !$0 }
+        for index in 0..<chunk.count where stored[index] == .byContent {
+            let transaction = chunk.transactions[index]
+            try connection.execute(Self.adoptKey, [account.id, Array(chunk.contentKey(at: index)), Array(chunk.key(at: index)),
+                                                   transaction.sourceID, keyGeneration, transaction.rawJSON.map(JSONText.init)])
+            added.adopted += 1
+        }
+        let newCount = stored.count { $0 == .new }
         added.duplicates = chunk.count - newCount
         guard newCount > 0 else { return added }
         try await connection.copyIn(Self.copyTransactions) { writer in
-            for index in 0..<chunk.count where !stored[index] {
-                try Self.writeRow(chunk.transactions[index], key: chunk.key(at: index), account: account, runID: runID,
-                                  to: writer, counting: &added)
+            for index in 0..<chunk.count where stored[index] == .new {
+                try Self.writeRow(chunk.transactions[index], key: chunk.key(at: index), contentKey: chunk.contentKey(at: index),
+                                  account: account, keyGeneration: keyGeneration, runID: runID, to: writer, counting: &added)
             }
         }
         return added
     }
 
-    /// One new row for `copyTransactions`, counted as new booked or new pending.
-    static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, account: AccountRef, runID: Int64?,
-                         to writer: CopyWriter, counting result: inout IngestResult) throws {
+    /// One new row for `copyTransactions`, counted as new booked or new pending. Its Flowpay id is fixed here.
+    static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, contentKey: ArraySlice<UInt8>, account: AccountRef,
+                         keyGeneration: Int32, runID: Int64?, to writer: CopyWriter, counting result: inout IngestResult) throws {
         writer.field(account.id)
         writer.field(account.customerID)
         writer.field(bytes: key)
@@ -142,6 +177,9 @@ extension Store {
         writer.field(transaction.rawJSON)
         writer.field(runID)
         writer.field(transaction.status == .booked ? "queued" : nil)
+        writer.field(bytes: contentKey)
+        writer.field(Int64(keyGeneration))
+        writer.field(DedupKey.flowpayID(accountID: account.id, key: key))
         try writer.endRow()
         if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }
@@ -149,18 +187,32 @@ extension Store {
     static let copyTransactions = """
         COPY transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                            counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
-                           first_seen_run, push_state)
+                           first_seen_run, push_state, content_key, key_generation, flowpay_id)
         FROM STDIN
         """
 
-    /// $1 account, $2 the chunk's keys packed 32 bytes each. One character per key, in order: `s` when the
-    /// account stores it, `n` when it is new. Each key is one probe of the primary key.
+    /// $1 account, $2 the chunk's keys and $3 their content keys, packed 32 bytes each, $4 the customer's key
+    /// generation. One character per row, in order (`Stored`): `s` when the account stores its key; `a` when it
+    /// stores its content key under another key that the row may adopt (stored under an earlier generation,
+    /// or keyed by content on either side); `n` when it is new. A duplicate costs one primary-key probe.
     static let probeKeys = """
         SELECT coalesce(string_agg(
                    CASE WHEN EXISTS (SELECT 1 FROM transactions t
                                      WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32))
-                        THEN 's' ELSE 'n' END, '' ORDER BY i), '')
+                        THEN 's'
+                        WHEN EXISTS (SELECT 1 FROM transactions t
+                                     WHERE t.account_id = $1 AND t.content_key = substring($3::bytea FROM i * 32 + 1 FOR 32)
+                                       AND (t.key_generation < $4::integer OR t.tx_key = t.content_key
+                                            OR substring($2::bytea FROM i * 32 + 1 FOR 32) = substring($3::bytea FROM i * 32 + 1 FOR 32)))
+                        THEN 'a' ELSE 'n' END, '' ORDER BY i), '')
         FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
+        """
+
+    /// $1 account, $2 content key, $3 the new key, $4 the new source id, $5 key generation, $6 the new raw JSON.
+    /// The stored row takes the new key; its Flowpay id, push state and arrival stay.
+    static let adoptKey = """
+        UPDATE transactions SET tx_key = $3, source_tx_id = $4, key_generation = $5, raw = COALESCE($6::jsonb, raw)
+        WHERE account_id = $1 AND content_key = $2
         """
 
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,

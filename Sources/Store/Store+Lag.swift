@@ -41,6 +41,7 @@ extension Store {
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                WHERE a.active   -- an account the current consent no longer reports is not lagging
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id

@@ -19,7 +19,8 @@ public struct PushBatch: Sendable, Equatable {
 
 /// A queued transaction with what Flowpay needs (the account's IBAN comes from the account).
 public struct OutboxTransaction: Sendable, Equatable {
-    public let key: [UInt8]
+    /// The id Flowpay knows the transaction by, fixed when it was first stored.
+    public let flowpayID: String
     public let iban: String
     public let bookingDate: Day
     public let valueDate: Day?
@@ -92,7 +93,7 @@ extension Store {
     public func accountsForPush(customerID: Int64) throws -> [PushAccount] {
         var accounts: [PushAccount] = []
         for row in try connection.query("""
-            SELECT id, iban, bic, name, owner_name FROM accounts WHERE customer_id = $1 ORDER BY id
+            SELECT id, iban, bic, name, owner_name FROM accounts WHERE customer_id = $1 AND active ORDER BY id
             """, [customerID]) {
             accounts.append(PushAccount(accountID: try row.decode(at: 0), iban: try row.decode(at: 1), bic: try row.decode(at: 2),
                                         name: try row.decode(at: 3), ownerName: try row.decode(at: 4), balances: []))
@@ -100,7 +101,7 @@ extension Store {
         let balances = try connection.query("""
             SELECT DISTINCT ON (b.account_id, b.type, b.currency) b.account_id, b.type, b.currency, b.amount_minor, b.reference_date
             FROM balances b JOIN accounts a ON a.id = b.account_id
-            WHERE a.customer_id = $1
+            WHERE a.customer_id = $1 AND a.active
             ORDER BY b.account_id, b.type, b.currency, b.reference_date DESC
             """, [customerID])
         for row in balances {
@@ -152,12 +153,12 @@ extension Store {
     /// The rows of a transactions batch in id order: the same body on every resend.
     public func batchTransactions(batchID: Int64) throws -> [OutboxTransaction] {
         try connection.query("""
-            SELECT t.tx_key, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
+            SELECT t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
                    t.counterparty_iban, t.counterparty_name, t.remittance
             FROM transactions t JOIN accounts a ON a.id = t.account_id
             WHERE t.push_batch_id = $1 ORDER BY t.id
             """, [batchID]).map { row in
-            OutboxTransaction(key: try row.decode(at: 0), iban: try row.decode(at: 1), bookingDate: try row.decode(at: 2),
+            OutboxTransaction(flowpayID: try row.decode(at: 0), iban: try row.decode(at: 1), bookingDate: try row.decode(at: 2),
                               valueDate: try row.decode(at: 3), amountMinor: try row.decode(at: 4), currency: try row.decode(at: 5),
                               counterpartyIBAN: try row.decode(at: 6), counterpartyName: try row.decode(at: 7),
                               remittance: try row.decode(at: 8))

@@ -6,7 +6,7 @@ import Store
 public enum ContractMapping {
     public static func transaction(_ row: OutboxTransaction) throws -> FlowpayContract.Transaction {
         FlowpayContract.Transaction(
-            id: DedupKey.flowpayID(row.key), iban: row.iban, bookingDate: row.bookingDate, valueDate: row.valueDate,
+            id: row.flowpayID, iban: row.iban, bookingDate: row.bookingDate, valueDate: row.valueDate,
             amount: Money(minorUnits: row.amountMinor, currency: try Currency(code: row.currency)),
             counterAccount: row.counterpartyIBAN, counterName: row.counterpartyName, remittanceInfo: row.remittance)
     }

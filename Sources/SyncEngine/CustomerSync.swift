@@ -81,8 +81,10 @@ public struct CustomerSync: Sendable {
         let cap = snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil }
         try store.updateConsent(customerID: record.customer.id, expiresAt: snapshot.consentExpiresAt, historyCap: cap)
         var firstProblem: (code: String, message: String)?
+        var reported: [Int64] = []
         for sourceAccount in snapshot.accounts {
-            let accountID = try store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
+            let accountID = try await store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
+            reported.append(accountID)
             outcome.accounts += 1
             if let reason = sourceAccount.skipReason {
                 outcome.accountsSkipped += 1
@@ -96,7 +98,8 @@ public struct CustomerSync: Sendable {
                                          overlapDays: overlapDays)
             do {
                 let result = try await store.ingest(account: AccountRef(id: accountID, customerID: record.customer.id), window: window,
-                                                    sourceIDsAreStable: source.transactionIDsAreStable, runID: runID,
+                                                    sourceIDsAreStable: source.transactionIDsAreStable,
+                                                    keyGeneration: record.customer.keyGeneration, runID: runID,
                                                     pages: source.transactions(of: sourceAccount, window: window))
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
@@ -109,6 +112,8 @@ public struct CustomerSync: Sendable {
                 firstProblem = firstProblem ?? (error.code, error.description)
             }
         }
+        // The consent's account list is complete here: accounts it no longer reports become inactive.
+        try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
         if let firstProblem { outcome.problem = firstProblem }
     }
 }

@@ -59,13 +59,13 @@ struct IngestBenchmark: AsyncParsableCommand {
 
         let store = try await freshStore(url, database: "bench_ingest")
         defer { store.connection.close() }
-        let accountRefs = try data.createAccounts(store)
+        let accountRefs = try await data.createAccounts(store)
         rates[.allNew] = try await measure("ingest, all new") { try await data.ingest(store, accountRefs, keep: { _ in true }) }
         rates[.duplicates] = try await measure("ingest, all duplicates") { try await data.ingest(store, accountRefs, keep: { _ in true }) }
 
         let partial = try await freshStore(url, database: "bench_ingest_partial")
         defer { partial.connection.close() }
-        let partialRefs = try data.createAccounts(partial)
+        let partialRefs = try await data.createAccounts(partial)
         _ = try await data.ingest(partial, partialRefs, keep: { $0 % 10 != 0 })
         rates[.tenPercentNew] = try await measure("ingest, 10% new") { try await data.ingest(partial, partialRefs, keep: { _ in true }) }
         return rates

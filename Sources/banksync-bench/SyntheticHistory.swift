@@ -32,12 +32,14 @@ struct SyntheticHistory {
         SyntheticPages(history: self, account: account, keep: keep)
     }
 
-    func createAccounts(_ store: Store) throws -> [AccountRef] {
-        try (0..<accounts).map { index in
+    func createAccounts(_ store: Store) async throws -> [AccountRef] {
+        var refs: [AccountRef] = []
+        for index in 0..<accounts {
             let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "bench-\(index)", source: .gocardless, sourceRef: "bench")
-            let account = try store.upsertAccount(customerID: customer, BankAccount(sourceAccountID: "acc-\(index)", iban: "CZ6508000000192000145399", currency: "CZK"))
-            return AccountRef(id: account, customerID: customer)
+            let account = try await store.upsertAccount(customerID: customer, BankAccount(sourceAccountID: "acc-\(index)", iban: "CZ6508000000192000145399", currency: "CZK"))
+            refs.append(AccountRef(id: account, customerID: customer))
         }
+        return refs
     }
 
     /// One ingest per account over its whole window; returns rows offered.

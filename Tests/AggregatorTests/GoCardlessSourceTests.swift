@@ -25,7 +25,9 @@ import TestSupport
             #expect(pages > 1)
             #expect(booked.count > 700)
             #expect(booked.allSatisfy { window.contains($0.bookingDate!) })
-            #expect(booked.allSatisfy { $0.sourceID != nil }, "booked transactions carry internalTransactionId")
+            #expect(booked.allSatisfy { $0.sourceID != nil || $0.remittance == SyntheticBank.feeText },
+                    "booked transactions carry internalTransactionId (the bank's own fee has none)")
+            #expect(booked.contains { $0.remittance == SyntheticBank.feeText && $0.counterpartyName == nil })
             #expect(transactions.filter { $0.status == .pending }.allSatisfy { $0.sourceID == nil }, "pending ones are fingerprinted")
             #expect(booked.first?.rawJSON?.contains("internalTransactionId") == true)
             #expect(source.transactionIDsAreStable)

@@ -81,7 +81,7 @@ struct PushFixture {
         let flowpayID = UUID()
         let customerID = try store.addCustomer(flowpayCustomerID: flowpayID, merchantID: "m-\(flowpayID)", source: .gocardless, sourceRef: "r")
         let czk = try Currency(code: "CZK")
-        let accountID = try store.upsertAccount(customerID: customerID, BankAccount(
+        let accountID = try await store.upsertAccount(customerID: customerID, BankAccount(
             sourceAccountID: "acc-\(flowpayID)", iban: "CZ6508000000192000145399", bic: "GIBACZPXXXX", currency: "CZK", name: "Business",
             ownerName: "ACME s.r.o.", balances: [Balance(kind: .closingBooked, amount: Money(minorUnits: 12_503_450, currency: czk), referenceDate: Day(iso: "2026-11-24")!)]))
         let target = PushTarget(customerID: customerID, flowpayCustomerID: flowpayID)

@@ -29,7 +29,7 @@ struct PullAPIHarness: Sendable {
             let migrations = try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))
             _ = try await Migrator(migrations: migrations).migrate(store.connection)
             let customerID = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "merchant-1", source: .gocardless, sourceRef: "r")
-            let accountID = try store.upsertAccount(customerID: customerID, BankAccount(sourceAccountID: "a1", iban: "CZ6508000000192000145399",
+            let accountID = try await store.upsertAccount(customerID: customerID, BankAccount(sourceAccountID: "a1", iban: "CZ6508000000192000145399",
                                                                                          bic: "GIBACZPX", currency: "CZK"))
             let (keyID, key) = try store.createAPIKey(label: "test")
             let pool = ConnectionPool(connectionString: database.connectionString, size: 4)

@@ -19,7 +19,7 @@ struct IngestFixture {
     /// A further customer+account in the same database.
     static func another(_ store: Store, accountName: String = "main") async throws -> IngestFixture {
         let customerID = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m-\(UUID())", source: .gocardless, sourceRef: "req-1")
-        let accountID = try store.upsertAccount(customerID: customerID, BankAccount(
+        let accountID = try await store.upsertAccount(customerID: customerID, BankAccount(
             sourceAccountID: accountName + "-\(UUID())", iban: "CZ65 0800 0000 1920 0014 5399", currency: "CZK"))
         return IngestFixture(store: store, account: AccountRef(id: accountID, customerID: customerID))
     }

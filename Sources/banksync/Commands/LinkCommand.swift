@@ -60,7 +60,14 @@ struct LinkCommand: AsyncParsableCommand {
                 let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
                 let consent = try await BerlinGroupSource.createConsent(baseURL: bankURL, http: http, validUntil: validUntil,
                                                                         redirect: base + "/consents/berlingroup/callback?state=" + state)
-                let config = String(decoding: try JSONSerialization.data(withJSONObject: ["baseURL": bankURL]), as: UTF8.self)
+                // A renewal keeps the customer's bank settings (stable ids, client certificate and key): only the URL is new.
+                var settings: [String: Any] = [:]
+                if let existing, existing.customer.source == .berlingroup,
+                   let stored = try? JSONSerialization.jsonObject(with: Data(existing.sourceConfig.utf8)) as? [String: Any] {
+                    settings = stored
+                }
+                settings["baseURL"] = bankURL
+                let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
                 try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
                                             sourceConfig: config, historyDays: historyDays, state: state)
                 link = consent.link
