@@ -1,0 +1,141 @@
+import BankSyncCore
+import Foundation
+import Postgres
+import Sandbox
+import Testing
+import TestSupport
+
+/// A customer's lifetime beyond one consent: renewals through `link` and the bank's redirect back to
+/// `serve`, a move to another source with the same IBANs, identical fees on sibling accounts. Afterwards
+/// Flowpay holds every booking exactly once and the accounts call names each IBAN once.
+@Suite(.serialized) struct RenewalTests {
+    @Test func aRenewedGoCardlessConsentPushesNothingTwice() async throws {
+        try await EndToEnd.with { e2e in
+            let customer = try #require(try await e2e.addGoCardlessCustomers(1, accountsEach: 2).first)
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let before = try await delivered(e2e, customer)
+            #expect(before.count > 1000)
+
+            try await ServeHarness.with(e2e) { serve in
+                let link = try await serve.link(["--customer", customer.uuidString, "--source", "gocardless",
+                                                 "--institution", "SANDBOXFINANCE_SFIN0000"])
+                #expect(link.status == 0, "\(link.stderr)")
+                let requisition = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last)
+                let gcURL = try #require(e2e.environment["GOCARDLESS_API_URL"])
+                // The customer reconnects the same bank accounts: new account ids, new transaction ids.
+                let approved = try await serve.get("\(gcURL)/sandbox-consent/\(requisition)?approve=true&renewing=gc-req-0")
+                let back = try #require(approved.location)
+                let done = try await serve.get(back)
+                #expect(done.status == 200, "\(done.body)")
+            }
+            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before.count)
+        }
+    }
+
+    @Test func aRenewedBerlinGroupConsentKeepsItsSettingsAndPushesNothingTwice() async throws {
+        try await EndToEnd.with { e2e in
+            await e2e.berlinGroup.makeValidConsent(id: "bg-first", accountCount: 2)
+            let customer = UUID()
+            let added = try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "bg-renewing",
+                                           "--source", "berlingroup", "--consent", "bg-first", "--bank-url", e2e.berlinGroupURL,
+                                           "--stable-transaction-ids"])
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let before = try await delivered(e2e, customer)
+            #expect(before.count > 1000)
+
+            try await ServeHarness.with(e2e) { serve in
+                let link = try await serve.link(["--customer", customer.uuidString, "--source", "berlingroup", "--bank-url", e2e.berlinGroupURL])
+                #expect(link.status == 0, "\(link.stderr)")
+                // The test sandbox does not know its own port: send the customer to the SCA page on the bank's real address.
+                let sca = try #require(URL(string: link.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+                #expect(try await serve.get(e2e.berlinGroupURL + sca.path + "?approve=true&renewing=bg-first").status == 302)
+                let connection = try e2e.connect()
+                defer { connection.close() }
+                let consent = sca.lastPathComponent
+                let state = try connection.queryValue(String.self, "SELECT state FROM consent_links WHERE source_ref = $1", [consent])
+                let done = try await serve.get("\(serve.baseURL)/consents/berlingroup/callback?state=\(state)")
+                #expect(done.status == 200, "\(done.body)")
+                let config = try connection.queryValue(String.self, "SELECT source_config::text FROM customers WHERE flowpay_customer_id = $1", [customer])
+                #expect(config.contains("\"stableTransactionIds\": true"), "the renewal kept the customer's settings: \(config)")
+            }
+            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before.count)
+        }
+    }
+
+    @Test func aMoveFromGoCardlessToABerlinGroupBankWithTheSameIBANsPushesNothingTwice() async throws {
+        try await EndToEnd.with { e2e in
+            let customer = try #require(try await e2e.addGoCardlessCustomers(1, accountsEach: 2).first)
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let before = try await delivered(e2e, customer)
+            let accounts = await e2e.goCardless.bankAccounts(ofRequisition: "gc-req-0")
+
+            try await ServeHarness.with(e2e) { serve in
+                let link = try await serve.link(["--customer", customer.uuidString, "--source", "berlingroup", "--bank-url", e2e.berlinGroupURL])
+                #expect(link.status == 0, "\(link.stderr)")
+                let consent = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last.map(String.init))
+                // The bank authorises the consent over the customer's accounts (same IBANs, same bookings, its own ids).
+                await e2e.berlinGroup.makeValidConsent(id: consent, mirroring: accounts, stableIDs: false)
+                let connection = try e2e.connect()
+                defer { connection.close() }
+                let state = try connection.queryValue(String.self, "SELECT state FROM consent_links WHERE source_ref = $1", [consent])
+                let done = try await serve.get("\(serve.baseURL)/consents/berlingroup/callback?state=\(state)")
+                #expect(done.status == 200, "\(done.body)")
+            }
+            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before.count)
+        }
+    }
+
+    /// After the new consent is linked: the next sync stores and pushes nothing new, the accounts are the same
+    /// rows, the accounts call names each IBAN once, and later bookings still arrive exactly once.
+    func expectRenewedCleanly(_ e2e: EndToEnd, _ customer: UUID, deliveredBefore: Int) async throws {
+        let connection = try e2e.connect()
+        defer { connection.close() }
+        let accountsBefore = try connection.queryValue(Int.self, "SELECT count(*) FROM accounts")
+        let renewed = try await e2e.run(["sync", "--customer", customer.uuidString])
+        #expect(renewed.status == 0, "\(renewed.stdout) \(renewed.stderr)")
+        #expect(renewed.stdout.contains("0 new transactions, 0 pushed"), "\(renewed.stdout)")
+        #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM accounts") == accountsBefore, "the same account rows")
+        #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM accounts WHERE NOT active") == 0)
+        #expect(try await delivered(e2e, customer).count == deliveredBefore)
+
+        // Days later, under the new consent: new bookings arrive, nothing twice.
+        for offset in 1...3 {
+            let later = try await e2e.run(["sync", "--customer", customer.uuidString], on: e2e.today.adding(days: offset))
+            #expect(later.status == 0, "\(later.stdout) \(later.stderr)")
+        }
+        let after = try await delivered(e2e, customer)
+        #expect(Set(after.map(\.id)).count == after.count, "every Flowpay id once")
+        let stored = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'")
+        #expect(after.count == stored, "every stored booking delivered once")
+        #expect(after.count > deliveredBefore)
+        let accountsCall = try #require(await e2e.flowpay.snapshot().accounts[customer.uuidString.lowercased()])
+        let ibans = try #require(try JSONSerialization.jsonObject(with: Data(accountsCall.utf8)) as? [[String: Any]]).compactMap { $0["iban"] as? String }
+        #expect(ibans.count == 2)
+        #expect(Set(ibans).count == 2)
+        let lag = try await e2e.run(["lag", "--accounts", "--format", "csv"])
+        #expect(lag.stdout.split(separator: "\n").count == 3, "a header and the two accounts: \(lag.stdout)")
+    }
+
+    /// The same monthly fee on two accounts of one customer (no counterparty, no id): two distinct ids, both delivered.
+    @Test(arguments: ["SANDBOXFINANCE_SFIN0000", "NOIDBANK_NOIDCZPP"])
+    func identicalFeesOnSiblingAccountsAreTwoTransactions(institution: String) async throws {
+        try await EndToEnd.with { e2e in
+            await e2e.goCardless.makeLinkedRequisition(id: "fees", institution: institution, accountCount: 2)
+            let customer = UUID()
+            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "fees",
+                                       "--source", "gocardless", "--requisition", "fees"]).status == 0)
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let received = try await delivered(e2e, customer)
+            #expect(Set(received.map(\.id)).count == received.count)
+            let fees = received.filter { Double($0.amount) == -99 && $0.bookingDate.hasSuffix("-01") }
+            let months = Set(fees.map { $0.bookingDate.prefix(7) })
+            #expect(fees.count == 2 * months.count, "one fee per account and month")
+            #expect(months.count >= 12)
+        }
+    }
+
+    func delivered(_ e2e: EndToEnd, _ customer: UUID) async throws -> [FlowpaySandboxState.Transaction] {
+        await e2e.flowpay.snapshot().transactions[customer.uuidString.lowercased()] ?? []
+    }
+}

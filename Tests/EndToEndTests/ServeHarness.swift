@@ -1,0 +1,51 @@
+import AsyncHTTPClient
+import Foundation
+import TestSupport
+
+/// `banksync serve` as a child process on a free port, with a plain HTTP client (redirects not followed) to
+/// play the customer's browser.
+struct ServeHarness {
+    let port: Int
+    let environment: [String: String]
+    let http: HTTPClient
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    static func with<T>(_ e2e: EndToEnd, _ body: (ServeHarness) async throws -> T) async throws -> T {
+        let port = Int.random(in: 30_000...60_000)
+        var environment = e2e.environment
+        environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
+        environment["BANKSYNC_PUBLIC_URL"] = "http://127.0.0.1:\(port)"
+        let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let harness = ServeHarness(port: port, environment: environment, http: http)
+        func stop() async {
+            kill(serve.processIdentifier, SIGTERM)
+            _ = await BankSyncProcess.finish(serve, out, err)
+            try? await http.shutdown()
+        }
+        do {
+            for _ in 0..<200 {   // wait for serve
+                if (try? await harness.get("\(harness.baseURL)/healthz"))?.status == 200 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let result = try await body(harness)
+            await stop()
+            return result
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    func get(_ url: String) async throws -> (status: Int, body: String, location: String?) {
+        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(20))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Location"))
+    }
+
+    /// `banksync link` with serve's public URL.
+    func link(_ arguments: [String]) async throws -> BankSyncProcess.Outcome {
+        try await BankSyncProcess.run(["link"] + arguments, environment: environment)
+    }
+}

@@ -1,0 +1,174 @@
+import BankSyncCore
+import Foundation
+import Postgres
+import Store
+import Testing
+import TestSupport
+
+/// Transaction and account identity across key strategies, consents and the 0009 upgrade.
+@Suite struct IdentityTests {
+    let window = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
+
+    /// The same bookings under new source ids and a new key generation (a renewed consent) are adopted:
+    /// nothing queued, every Flowpay id unchanged, the new ids recorded.
+    @Test func aRenewedConsentsNewIDsAreAdoptedNotQueued() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let old = [booked("2026-11-20", "-10.00", id: "old-1"), booked("2026-11-20", "-10.00", id: "old-2"),
+                       booked("2026-11-21", "-55.00", "rent", id: "old-3")]
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([old]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let ids = try flowpayIDs(fixture)
+
+            // Same consent, unknown id with known content: a new booking (ids are the identity within a consent).
+            let sameConsent = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                             pages: pages([old + [booked("2026-11-21", "-55.00", "rent", id: "other")]]))
+            #expect(sameConsent.newBooked == 1)
+            try fixture.store.connection.execute("DELETE FROM transactions WHERE source_tx_id = 'other'")
+
+            // Renewed consent: every id is new, the content is the same, in another order.
+            let renewed = [booked("2026-11-21", "-55.00", "rent", id: "new-3"), booked("2026-11-20", "-10.00", id: "new-1"),
+                           booked("2026-11-20", "-10.00", id: "new-2"), booked("2026-11-22", "-7.00", "new booking", id: "new-4")]
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                        keyGeneration: 2, pages: pages([renewed]))
+            #expect(result.newBooked == 1, "only the genuinely new booking")
+            #expect(result.adopted == 3)
+            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try flowpayIDs(fixture).filter { $0.key.hasPrefix("new-") && $0.key != "new-4" }.values.sorted() == ids.values.sorted())
+            // The next run under the new consent finds every row by its new key.
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                       keyGeneration: 2, pages: pages([renewed]))
+            #expect(again.newBooked == 0 && again.adopted == 0 && again.duplicates == 4)
+        }
+    }
+
+    /// Switching key strategy (stable ids on, then off again) adopts by content both ways.
+    @Test func switchingBetweenFingerprintsAndStableIDsQueuesNothing() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let rows = [booked("2026-11-20", "-10.00", id: "a"), booked("2026-11-20", "-10.00", id: "b"), booked("2026-11-23", "-3.00", id: "c")]
+            let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([rows]))
+            #expect(first.newBooked == 3)
+            let ids = Set(try flowpayIDs(fixture).values)
+            let stable = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([rows]))
+            #expect(stable.newBooked == 0 && stable.adopted == 3)
+            let back = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                      keyGeneration: 3, pages: pages([rows.reversed()]))
+            #expect(back.newBooked == 0 && back.adopted == 3)
+            #expect(Set(try flowpayIDs(fixture).values) == ids)
+            #expect(try fixture.count() == 3)
+        }
+    }
+
+    /// The same fee on two accounts of one customer (same key) gets two Flowpay ids.
+    @Test func identicalBookingsOnSiblingAccountsHaveDistinctFlowpayIDs() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let sibling = AccountRef(id: try await fixture.store.upsertAccount(customerID: fixture.account.customerID, BankAccount(
+                sourceAccountID: "savings", iban: "CZ6508000000192000145400", currency: "CZK")), customerID: fixture.account.customerID)
+            let fee = booked("2026-11-01", "-99.00", "account fee")
+            for account in [fixture.account, sibling] {
+                _ = try await fixture.store.ingest(account: account, window: window, sourceIDsAreStable: false, pages: pages([[fee]]))
+            }
+            let ids = try fixture.store.connection.query("SELECT flowpay_id FROM transactions WHERE customer_id = $1", [fixture.account.customerID])
+                .map { try $0.decode(String.self, at: 0) }
+            #expect(ids.count == 2)
+            #expect(Set(ids).count == 2)
+            #expect(ids.allSatisfy { $0.hasPrefix("bs_") && $0.count == 35 })
+        }
+    }
+
+    /// A renewed consent reporting the same IBAN (spaced differently) under a new account id attaches to the
+    /// stored account; an account the consent no longer reports becomes inactive.
+    @Test func accountsAreFoundByIBANAcrossConsents() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let store = fixture.store
+            let other = try await store.upsertAccount(customerID: fixture.account.customerID, BankAccount(
+                sourceAccountID: "closed-later", iban: "CZ6508000000192000145411", currency: "CZK"))
+            let renewed = try await store.upsertAccount(customerID: fixture.account.customerID, BankAccount(
+                sourceAccountID: "new-resource-id", iban: "cz6508000000192000145399", currency: "CZK"))
+            #expect(renewed == fixture.account.id)
+            let gone = try store.deactivateAccounts(customerID: fixture.account.customerID, notIn: [renewed], runID: nil)
+            #expect(gone == [other])
+            #expect(try store.connection.queryValue(Int.self, "SELECT count(*) FROM account_source_ids WHERE account_id = $1", [renewed]) == 2)
+            #expect(try store.accountsForPush(customerID: fixture.account.customerID).map(\.accountID) == [renewed])
+            // Reported again: active again, same row.
+            #expect(try await store.upsertAccount(customerID: fixture.account.customerID, BankAccount(
+                sourceAccountID: "closed-later", iban: "CZ6508000000192000145411", currency: "CZK")) == other)
+            #expect(try store.accountsForPush(customerID: fixture.account.customerID).count == 2)
+        }
+    }
+
+    /// A database holding rows of the 0008 schema (pushed and queued) upgrades without re-identifying
+    /// anything: Flowpay ids stay what they were sent as, content keys equal the client's, and a renewed
+    /// consent afterwards queues nothing.
+    @Test func theUpgradeFrom0008KeepsIDsAndComputesContentKeys() async throws {
+        try await TestDatabase.with { database in
+            let connection = try database.connect()
+            let all = try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))
+            _ = try await Migrator(migrations: all.filter { $0.version <= 8 }).migrate(connection)
+            let customerID = try connection.queryValue(Int64.self, """
+                INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref) VALUES ($1, 'm', 'gocardless', 'req-old') RETURNING id
+                """, [UUID()])
+            let accountID = try connection.queryValue(Int64.self, """
+                INSERT INTO accounts (customer_id, source_account_id, iban, currency) VALUES ($1, 'acc-old', 'CZ65 0800 0000 1920 0014 5399', 'CZK')
+                RETURNING id
+                """, [customerID])
+            // As 0008 stored them: stable-id keys, in arrival order; two twins and one pending row.
+            var pending = booked("2026-11-24", "-9.00", "hold")
+            pending.status = .pending
+            let rows = [booked("2026-11-20", "-10.00", id: "t-1"), booked("2026-11-20", "-10.00", id: "t-2"),
+                        booked("2026-11-21", "-55.00", "nájem  Praha", id: "t-3"), pending]
+            var keys = WindowKeys(sourceIDsAreStable: true)
+            var expected: [(key: [UInt8], content: [UInt8])] = []
+            for (index, row) in rows.enumerated() {
+                guard let rowKeys = keys.keys(for: row) else { Issue.record("no keys"); return }
+                expected.append((rowKeys.key, rowKeys.contentKey))
+                try connection.execute("""
+                    INSERT INTO transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
+                                              counterparty_name, remittance, source_tx_id, push_state)
+                    VALUES ($1, $2, $3, $4, $5, $5, $6, 'CZK', $7, $8, $9, $10)
+                    """, [accountID, customerID, rowKeys.key, row.status.rawValue, row.bookingDate ?? row.valueDate, row.amount.minorUnits,
+                          row.counterpartyName, row.remittance, row.sourceID,
+                          row.status == .pending ? nil : (index == 0 ? "queued" : "pushed")])
+            }
+            _ = try await Migrator(migrations: all).migrate(connection)
+
+            for (key, content) in expected {
+                let stored = try #require(try connection.query("SELECT content_key, flowpay_id FROM transactions WHERE account_id = $1 AND tx_key = $2",
+                                                               [accountID, key]).first)
+                #expect(try stored.decode([UInt8].self, at: 0) == content)
+                #expect(try stored.decode(String.self, at: 1) == DedupKey.legacyFlowpayID(key))
+            }
+            #expect(try connection.queryValue(String.self, "SELECT iban_key FROM accounts WHERE id = $1", [accountID]) == "CZ6508000000192000145399")
+
+            // A renewed consent: the same IBAN under a new account id, the same bookings under new ids.
+            let store = Store(connection: connection)
+            try connection.execute("UPDATE customers SET source_ref = 'req-new' WHERE id = $1", [customerID])
+            let record = try #require(try store.customer(id: customerID))
+            #expect(record.customer.keyGeneration == 2)
+            let attached = try await store.upsertAccount(customerID: customerID, BankAccount(sourceAccountID: "acc-new", iban: "CZ6508000000192000145399", currency: "CZK"))
+            #expect(attached == accountID)
+            let renewed = rows.map { row in
+                var row = row
+                row.sourceID = row.sourceID.map { "renewed-" + $0 }
+                return row
+            }
+            let result = try await store.ingest(account: AccountRef(id: accountID, customerID: customerID), window: window,
+                                                sourceIDsAreStable: true, keyGeneration: record.customer.keyGeneration, pages: pages([renewed]))
+            #expect(result.newBooked == 0)
+            #expect(result.adopted == 3)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 1, "only the row queued before")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 4)
+        }
+    }
+
+    func flowpayIDs(_ fixture: IngestFixture) throws -> [String: String] {
+        var ids: [String: String] = [:]
+        for row in try fixture.store.connection.query("SELECT source_tx_id, flowpay_id FROM transactions WHERE account_id = $1", [fixture.account.id]) {
+            ids[try row.decode(String?.self, at: 0) ?? UUID().uuidString] = try row.decode(String.self, at: 1)
+        }
+        return ids
+    }
+}
