@@ -41,6 +41,9 @@ BEGIN
 END $$;
 CREATE TRIGGER customers_key_generation BEFORE UPDATE ON customers
     FOR EACH ROW EXECUTE FUNCTION customers_key_generation();
+-- Source-id keys now include the booking date and amount (DedupKey): every stored row is of the first
+-- generation, so the first ingest after this migration recognises re-read rows by content, not as new.
+UPDATE customers SET key_generation = 2;
 
 ALTER TABLE transactions
     ADD COLUMN content_key bytea,
@@ -75,3 +78,12 @@ FROM ordered o WHERE o.account_id = t.account_id AND o.tx_key = t.tx_key;
 
 ALTER TABLE transactions ALTER COLUMN content_key SET NOT NULL, ALTER COLUMN flowpay_id SET NOT NULL;
 CREATE INDEX transactions_content ON transactions (account_id, content_key);
+
+-- Bookings the bank edited (recognised by the ingest, not re-sent) and source ids reused for another booking,
+-- per account, for the lag report and /metrics.
+ALTER TABLE watermarks
+    ADD COLUMN edits bigint NOT NULL DEFAULT 0,
+    ADD COLUMN ids_reused bigint NOT NULL DEFAULT 0,
+    -- the first sync: days of history asked for, and days back to the oldest booking the source returned
+    ADD COLUMN history_requested_days integer,
+    ADD COLUMN history_received_days integer;

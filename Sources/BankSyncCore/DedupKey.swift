@@ -4,7 +4,11 @@ import Crypto
 ///
 /// Two strategies, chosen per transaction:
 /// - **Source id** — when the connector declares its source's transaction ids stable and the transaction has
-///   one: `SHA-256("id" 0x00 status 0x00 sourceID)`. Final as it is.
+///   one: `SHA-256("id2" 0x00 status 0x00 sourceID 0x00 booking date 0x00 amount in minor units 0x00 currency)`.
+///   Final as it is. The date and amount are part of it because some sources reuse an id for a different
+///   booking: that is then a second transaction, not a duplicate. (Before migration 0009 the key was
+///   `SHA-256("id" 0x00 status 0x00 sourceID)`; the migration moves every customer to a new key generation,
+///   so stored rows are recognised by their content key and take the new key, see `Store.ingest`.)
 /// - **Fingerprint** — otherwise: `SHA-256("fp" 0x00 f₁ 0x1F f₂ 0x1F …)` over exactly these normalised fields,
 ///   in this order, an absent field written as the empty string:
 ///   1. status (`booked` / `pending`)
@@ -35,7 +39,9 @@ public enum DedupKey {
 
     public static func base(for transaction: BankTransaction, sourceIDsAreStable: Bool) -> Base {
         if sourceIDsAreStable, let id = transaction.sourceID {
-            return Base(bytes: sha256(["id", transaction.status.rawValue, id], separator: 0x00), needsOrdinal: false)
+            return Base(bytes: sha256(["id2", transaction.status.rawValue, id, transaction.bookingDate?.description ?? "",
+                                       String(transaction.amount.minorUnits), transaction.amount.currency.code], separator: 0x00),
+                        needsOrdinal: false)
         }
         return Base(bytes: fingerprint(transaction), needsOrdinal: true)
     }

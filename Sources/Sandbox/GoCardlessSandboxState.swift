@@ -57,6 +57,8 @@ public actor GoCardlessSandboxState {
     var budgets: [String: Int] = [:]
     var dailyBudget = 1_000
     var malformedAccounts: Set<String> = []
+    /// Days on which the bank has corrected a booked transaction's text, per account.
+    var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
     public private(set) var tokenRequests = 0
     public private(set) var refreshRequests = 0
@@ -262,7 +264,16 @@ public actor GoCardlessSandboxState {
             let earliest = currentDay.adding(days: -institution.totalDays)
             let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
             let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
-            return .ok(["transactions": ["booked": visible.booked.map { account.bank.json($0, pending: false) },
+            let edited = editedDays[id] ?? []
+            var editedToday: Set<Day> = []
+            return .ok(["transactions": ["booked": visible.booked.map { transaction in
+                                             var json = account.bank.json(transaction, pending: false)
+                                             // The bank corrects the first booking of an edited day: a fuller text.
+                                             if edited.contains(transaction.bookingDay), editedToday.insert(transaction.bookingDay).inserted {
+                                                 json["remittanceInformationUnstructured"] = transaction.remittance + " (corrected by the bank)"
+                                             }
+                                             return json
+                                         },
                                          "pending": visible.pending.map { account.bank.json($0, pending: true) }]],
                        remaining: remaining)
         }
@@ -281,6 +292,9 @@ public actor GoCardlessSandboxState {
         public var budgetScope: String?
         public var budgetRemaining: Int?
         public var malformedAccount: String?
+        /// With `editDay`: the bank corrects the text of the account's first booking of that day.
+        public var editAccount: String?
+        public var editDay: String?
         public var apiRateLimited: Int?
         public var createRequisition: String?
         public var institution: String?
@@ -295,6 +309,7 @@ public actor GoCardlessSandboxState {
         if let id = control.suspendAccount { accounts[id]?.status = "SUSPENDED" }
         if let id = control.budgetAccount { budgets["\(id)/\(control.budgetScope ?? "transactions")"] = control.budgetRemaining ?? 0 }
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
+        if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
         var answer: [String: Any] = ["ok": true]
         if let id = control.createRequisition {

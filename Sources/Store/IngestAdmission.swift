@@ -8,6 +8,12 @@ struct IngestAdmission {
     var result = IngestResult()
     /// Keys of the fetched pending rows, 32 bytes each: pending rows are few (the last days' card holds).
     var pendingKeys: [UInt8] = []
+    /// Keys of the fetched booked rows, 32 bytes each, when `tracksBookedKeys`: what the source still reports,
+    /// to recognise a stored booking it edited (`Store.recognizeEdits`). 32 bytes a row of the window.
+    var bookedKeys: [UInt8] = []
+    var tracksBookedKeys = false
+    /// The oldest booked day fetched: on a first sync, how much history the source really gave.
+    var oldestBooked: Day?
 
     init(window: SyncWindow, sourceIDsAreStable: Bool) {
         self.window = window
@@ -25,7 +31,12 @@ struct IngestAdmission {
             result.duplicates += 1
             return nil
         }
-        if transaction.status == .pending { pendingKeys.append(contentsOf: keys.key) }
+        if transaction.status == .pending {
+            pendingKeys.append(contentsOf: keys.key)
+        } else {
+            if tracksBookedKeys { bookedKeys.append(contentsOf: keys.key) }
+            if let day = transaction.bookingDate, oldestBooked.map({ day < $0 }) ?? true { oldestBooked = day }
+        }
         return keys
     }
 }

@@ -11,6 +11,13 @@ public struct IngestResult: Sendable, Equatable {
     /// Of the duplicates, those recognised by content under a new source id (a renewed consent, a new
     /// source): the stored row took the new key and kept its Flowpay id.
     public var adopted = 0
+    /// Stored bookings the source edited (the old version gone, a new one on the same day with the same
+    /// amount): the stored row took the new content and is not sent again. Not counted in `newBooked`.
+    public var edited = 0
+    /// New bookings carrying a stable id the account already stores for another booking date or amount.
+    public var sourceIDsReused = 0
+    /// The oldest booked day this fetch returned.
+    public var oldestBooked: Day?
     /// Pending transactions the source no longer reports (booked or dropped), removed.
     public var pendingRemoved = 0
     /// Transactions the source returned outside the requested window: ignored (their days are not whole).
@@ -89,6 +96,7 @@ extension Store {
                     }
                 }
             } else {
+                admission.tracksBookedKeys = true
                 var chunk = KeyedChunk()
                 for try await page in pages {
                     for transaction in page {
@@ -103,9 +111,18 @@ extension Store {
                 if chunk.count > 0 {
                     admission.result.add(try await storeChunk(chunk, account: account, keyGeneration: keyGeneration, runID: runID))
                 }
+                if admission.result.newBooked > 0 {
+                    let edits = try recognizeEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, runID: runID)
+                    admission.result.edited = edits
+                    admission.result.newBooked -= edits
+                    admission.result.sourceIDsReused = try recordReusedSourceIDs(account: account, runID: runID)
+                }
             }
             admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
-                [account.id, window.to, admission.pendingKeys, admission.result.newBooked])
+                [account.id, window.to, admission.pendingKeys, admission.result.newBooked, admission.result.edited,
+                 admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
+                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil])
+            admission.result.oldestBooked = admission.oldestBooked
             return admission.result
         }
     }
@@ -216,7 +233,8 @@ extension Store {
         """
 
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,
-    /// $4 booked rows stored. Removes the stale pending rows, moves the watermark and adds to the account's
+    /// $4 booked rows stored, $5 edits recognised, $6 source ids reused, $7 and $8 on a first sync: the days of
+    /// history asked for and the days back to the oldest booking received. Removes the stale pending rows, moves the watermark and adds to the account's
     /// booked total, in the ingest's transaction (after its rows).
     static let finishIngest = """
         WITH removed AS (
@@ -228,12 +246,17 @@ extension Store {
                               WHERE substring($3::bytea FROM i * 32 + 1 FOR 32) = t.tx_key)
             RETURNING 1
         ), watermark AS (
-            INSERT INTO watermarks (account_id, booked_through, last_pull_at, booked_stored)
-            VALUES ($1, $2::date, now(), $4::bigint)
+            INSERT INTO watermarks (account_id, booked_through, last_pull_at, booked_stored, edits, ids_reused,
+                                    history_requested_days, history_received_days)
+            VALUES ($1, $2::date, now(), $4::bigint, $5::bigint, $6::bigint, $7::integer, $8::integer)
             ON CONFLICT (account_id) DO UPDATE SET
+                history_requested_days = COALESCE(watermarks.history_requested_days, EXCLUDED.history_requested_days),
+                history_received_days = COALESCE(watermarks.history_received_days, EXCLUDED.history_received_days),
                 booked_through = GREATEST(watermarks.booked_through, EXCLUDED.booked_through),
                 last_pull_at = EXCLUDED.last_pull_at,
-                booked_stored = watermarks.booked_stored + EXCLUDED.booked_stored
+                booked_stored = watermarks.booked_stored + EXCLUDED.booked_stored,
+                edits = watermarks.edits + EXCLUDED.edits,
+                ids_reused = watermarks.ids_reused + EXCLUDED.ids_reused
         )
         SELECT count(*) FROM removed
         """

@@ -19,6 +19,12 @@ public struct LagRow: Sendable, Equatable {
     public var logref: String?
     /// Seconds since the oldest account's last successful pull (since registration when never pulled).
     public var lagSeconds: Int
+    /// Bookings the bank edited after they were stored (recognised, not sent again).
+    public var edits: Int = 0
+    /// Days of history the first sync asked for, and the days it received (its oldest booked day to its
+    /// end): the bank may give less than asked (e.g. more than 90 days only right after authentication).
+    public var historyRequestedDays: Int?
+    public var historyReceivedDays: Int?
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -39,7 +45,9 @@ extension Store {
                 SELECT a.id, a.customer_id, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
                        -- customer_id too: the outbox index then reads only this customer's queued rows
                        (SELECT count(*) FROM transactions t
-                        WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting
+                        WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting,
+                       COALESCE(w.edits, 0) AS edits,
+                       w.history_requested_days AS history_requested, w.history_received_days AS history_received
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                 WHERE a.active   -- an account the current consent no longer reports is not lagging
             ), problem AS (
@@ -53,7 +61,9 @@ extension Store {
                        CASE WHEN $1 THEN s.label END AS account,
                        count(s.id) AS accounts, min(s.booked_through) AS booked_through,
                        CASE WHEN bool_or(s.last_pull_at IS NULL) THEN NULL ELSE min(s.last_pull_at) END AS last_pull_at,
-                       max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting
+                       max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting,
+                       COALESCE(sum(s.edits), 0) AS edits, max(s.history_requested) AS history_requested,
+                       min(s.history_received) AS history_received
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -62,7 +72,8 @@ extension Store {
                    CASE WHEN g.consent_expires_at IS NULL THEN NULL
                         ELSE floor(extract(epoch FROM g.consent_expires_at - now()) / 86400)::integer END AS consent_days_left,
                    g.status, p.code, p.message, p.logref,
-                   floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds
+                   floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds,
+                   g.edits::bigint, g.history_requested, g.history_received
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL THEN 1 ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
@@ -75,7 +86,8 @@ extension Store {
                           lastPullAt: try row.decode(at: 6), lastPushAt: try row.decode(at: 7), waitingToPush: try row.decode(at: 8),
                           consentDaysLeft: try row.decode(at: 9),
                           status: status != "active" ? status : (code ?? "ok"),
-                          lastError: try row.decode(String?.self, at: 12), logref: try row.decode(at: 13), lagSeconds: try row.decode(at: 14))
+                          lastError: try row.decode(String?.self, at: 12), logref: try row.decode(at: 13), lagSeconds: try row.decode(at: 14),
+                          edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17))
         }
     }
 

@@ -103,6 +103,7 @@ public struct CustomerSync: Sendable {
                                                     pages: source.transactions(of: sourceAccount, window: window))
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
+                try noteShortHistory(record, accountID: accountID, window: window, result: result, runID: runID)
             } catch let error as SourceError {
                 if case .consentExpired = error { throw error }
                 outcome.accountsSkipped += 1
@@ -115,5 +116,17 @@ public struct CustomerSync: Sendable {
         // The consent's account list is complete here: accounts it no longer reports become inactive.
         try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
         if let firstProblem { outcome.problem = firstProblem }
+    }
+
+    /// A first sync that received much less history than it asked for is recorded: many banks give more than
+    /// 90 days only right after the customer's authentication, so the shortfall cannot be fetched later.
+    func noteShortHistory(_ record: CustomerRecord, accountID: Int64, window: SyncWindow, result: IngestResult, runID: Int64) throws {
+        guard window.isFirstSync else { return }
+        let requested = window.to - window.from
+        let received = result.oldestBooked.map { window.to - $0 } ?? 0
+        guard received * 10 < requested * 9 else { return }
+        try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning, code: "history_short",
+                              message: "the first sync asked for \(requested) days of history and received \(received) (oldest booking "
+                                  + "\(result.oldestBooked.map(String.init(describing:)) ?? "none")); the bank may allow more only right after a new consent")
     }
 }

@@ -135,6 +135,37 @@ import TestSupport
         }
     }
 
+    /// The bank corrects a booking's text inside the overlap window (a bank without transaction ids, so the
+    /// fingerprint changes): delivered once, the change recorded.
+    @Test func aBankEditInTheOverlapIsDeliveredOnce() async throws {
+        try await EndToEnd.with { e2e in
+            let accounts = await e2e.goCardless.makeLinkedRequisition(id: "edits", institution: "NOIDBANK_NOIDCZPP", accountCount: 1)
+            let customer = UUID()
+            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "edits",
+                                       "--source", "gocardless", "--requisition", "edits"]).status == 0)
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let before = try await delivered(e2e, customer).count
+            for offset in 1...4 {
+                _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(
+                    #"{"editAccount":"\#(accounts[0])","editDay":"\#(e2e.today.adding(days: -offset))"}"#.utf8)))
+            }
+            let next = try await e2e.run(["sync", "--customer", customer.uuidString], on: e2e.today.adding(days: 1))
+            #expect(next.status == 0, "\(next.stderr)")
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            let edits = try connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'transaction_changed'")
+            #expect(edits >= 1, "days with bookings were edited")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE remittance LIKE '%(corrected by the bank)'") == edits)
+            let after = try await delivered(e2e, customer)
+            let stored = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'")
+            #expect(after.count == stored)
+            #expect(Set(after.map(\.id)).count == after.count)
+            #expect(after.count >= before)
+            let lag = try await e2e.run(["lag", "--format", "json"])
+            #expect(lag.stdout.contains("\"edits\":\(edits)") || lag.stdout.contains("\"edits\" : \(edits)"), "\(lag.stdout)")
+        }
+    }
+
     func delivered(_ e2e: EndToEnd, _ customer: UUID) async throws -> [FlowpaySandboxState.Transaction] {
         await e2e.flowpay.snapshot().transactions[customer.uuidString.lowercased()] ?? []
     }

@@ -147,7 +147,7 @@ import TestSupport
             let store = Store(connection: connection)
             try connection.execute("UPDATE customers SET source_ref = 'req-new' WHERE id = $1", [customerID])
             let record = try #require(try store.customer(id: customerID))
-            #expect(record.customer.keyGeneration == 2)
+            #expect(record.customer.keyGeneration == 3, "2 from the migration (new source-id keys), 3 from the new consent")
             let attached = try await store.upsertAccount(customerID: customerID, BankAccount(sourceAccountID: "acc-new", iban: "CZ6508000000192000145399", currency: "CZK"))
             #expect(attached == accountID)
             let renewed = rows.map { row in
@@ -161,6 +161,47 @@ import TestSupport
             #expect(result.adopted == 3)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 1, "only the row queued before")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 4)
+        }
+    }
+
+    /// The bank rewrites a booking's text inside the overlap: the stored row takes the new text, keeps its
+    /// Flowpay id and push state, and the change is recorded; nothing is queued.
+    @Test func anEditedBookingIsTheSameTransaction() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let rows = [booked("2026-11-20", "-10.00", "card 1234"), booked("2026-11-20", "-10.00", "card 1234"),
+                        booked("2026-11-21", "-5.00", "bakery")]
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([rows]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let ids = Set(try flowpayIDs(fixture).values)
+            let edited = [rows[0], booked("2026-11-20", "-10.00", "card 1234 Kavárna Slavia"), rows[2], booked("2026-11-24", "-1.00", "new")]
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
+            #expect(result.newBooked == 1, "only the genuinely new booking")
+            #expect(result.edited == 1)
+            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("remittance = 'card 1234 Kavárna Slavia' AND push_state = 'pushed'") == 1)
+            #expect(ids.isSubset(of: Set(try flowpayIDs(fixture).values)))
+            #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'transaction_changed'") == 1)
+            #expect(try fixture.store.connection.queryValue(Int.self, "SELECT edits FROM watermarks WHERE account_id = $1", [fixture.account.id]) == 1)
+            // Read again: nothing changes.
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
+            #expect(again.newBooked == 0 && again.edited == 0 && again.duplicates == 4)
+        }
+    }
+
+    /// A source that reuses a stable id for a booking on another day (or of another amount): two bookings.
+    @Test func aReusedStableIDIsASecondBooking() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let first = booked("2026-11-20", "-10.00", id: "r-1")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([[first]]))
+            let reuse = booked("2026-11-22", "-30.00", "something else", id: "r-1")
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                        pages: pages([[first, reuse]]))
+            #expect(result.newBooked == 1)
+            #expect(result.sourceIDsReused == 1)
+            #expect(try fixture.count("source_tx_id = 'r-1' AND push_state = 'queued'") == 2)
+            #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'source_id_reused'") == 1)
         }
     }
 

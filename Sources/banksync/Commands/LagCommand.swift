@@ -53,13 +53,24 @@ struct LagCommand: AsyncParsableCommand {
 
 enum LagFormat {
     static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "consent days",
-                         "status", "lag", "last error", "logref"]
+                         "status", "lag", "history", "edits", "last error", "logref"]
 
     static func cells(_ row: LagRow, perAccount: Bool) -> [String] {
         [perAccount ? "\(row.merchantID) \(row.account ?? "-")" : row.merchantID, row.flowpayCustomerID.uuidString.lowercased(), row.source,
          String(row.accounts), row.bookedThrough ?? "-", row.lastPullAt.map(iso) ?? "never", row.lastPushAt.map(iso) ?? "never",
          String(row.waitingToPush), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
-         String((row.lastError ?? "").prefix(80)), row.logref ?? ""]
+         history(row), String(row.edits), String((row.lastError ?? "").prefix(80)), row.logref ?? ""]
+    }
+
+    /// `received/requested` days of the first sync, flagged when the bank gave much less than asked.
+    static func history(_ row: LagRow) -> String {
+        guard let requested = row.historyRequestedDays, let received = row.historyReceivedDays else { return "-" }
+        return "\(received)/\(requested)d" + (isShort(row) ? " SHORT" : "")
+    }
+
+    static func isShort(_ row: LagRow) -> Bool {
+        guard let requested = row.historyRequestedDays, let received = row.historyReceivedDays else { return false }
+        return received * 10 < requested * 9
     }
 
     static func table(_ rows: [LagRow], perAccount: Bool) -> String {
@@ -83,6 +94,9 @@ enum LagFormat {
             object["consentDaysLeft"] = row.consentDaysLeft
             object["lastError"] = row.lastError
             object["logref"] = row.logref
+            object["edits"] = row.edits
+            object["historyRequestedDays"] = row.historyRequestedDays
+            object["historyReceivedDays"] = row.historyReceivedDays
             return object
         }
         let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
