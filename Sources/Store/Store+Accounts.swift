@@ -1,3 +1,4 @@
+import Foundation
 import BankSyncCore
 import Postgres
 
@@ -83,6 +84,14 @@ extension Store {
                             message: "account \(try row.decode(String.self, at: 1)) is no longer reported by the current consent")
         }
         return ids
+    }
+
+    /// Accounts the current consent no longer reports, with since when.
+    public func inactiveAccounts(customerID: Int64) throws -> [(label: String, since: Date)] {
+        try connection.query("""
+            SELECT COALESCE(iban, source_account_id), COALESCE(inactive_since, updated_at) FROM accounts
+            WHERE customer_id = $1 AND NOT active ORDER BY id
+            """, [customerID]).map { (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1)) }
     }
 
     /// The day through which every booked transaction of the account is stored; nil before its first sync.

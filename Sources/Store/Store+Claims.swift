@@ -16,17 +16,21 @@ extension Store {
     ///
     /// Due means: its last *finished* sync is older than `dueBefore` (a killed worker never finishes, so its
     /// customers are due again at once), or a webhook asked for a priority sync since then.
-    public func claimNext(dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID? = nil) async throws -> Claim? {
+    /// `priorityOnly` claims only customers never synced or with a priority sync asked (what `serve` runs at
+    /// once after a consent callback or a webhook).
+    public func claimNext(dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID? = nil,
+                          priorityOnly: Bool = false) async throws -> Claim? {
         try await connection.withTransaction {
             let candidates = try connection.query("""
                 SELECT id, lease_until < now() AS lease_expired, lease_pid FROM customers
                 WHERE status = 'active'
                   AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
                   AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
+                  AND (NOT $3::boolean OR last_sync_at IS NULL OR priority_sync_at > last_sync_at)
                 ORDER BY priority_sync_at NULLS LAST, last_sync_at NULLS FIRST, id
                 LIMIT 16
                 FOR UPDATE SKIP LOCKED
-                """, [dueBefore, flowpayCustomerID])
+                """, [dueBefore, flowpayCustomerID, priorityOnly])
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {
@@ -55,11 +59,12 @@ extension Store {
     }
 
     /// How many customers a run would visit (for the progress display).
-    public func claimableCount(dueBefore: Date, only flowpayCustomerID: UUID? = nil) throws -> Int {
+    public func claimableCount(dueBefore: Date, only flowpayCustomerID: UUID? = nil, priorityOnly: Bool = false) throws -> Int {
         try connection.queryValue(Int.self, """
             SELECT count(*) FROM customers
             WHERE status = 'active' AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
               AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
-            """, [dueBefore, flowpayCustomerID])
+              AND (NOT $3::boolean OR last_sync_at IS NULL OR priority_sync_at > last_sync_at)
+            """, [dueBefore, flowpayCustomerID, priorityOnly])
     }
 }

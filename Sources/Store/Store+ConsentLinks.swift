@@ -52,15 +52,16 @@ extension Store {
     }
 
     /// The consent is real: register the customer (or point an existing one at the new consent, keeping its
-    /// source settings where the link does not set them). Returns its id.
+    /// source settings where the link does not set them). Its first sync under the new consent is a priority:
+    /// many banks give the full history only right after the customer's authentication. Returns its id.
     public func activateCustomer(from link: ConsentLink) throws -> Int64 {
         try connection.queryValue(Int64.self, """
-            INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days)
-            VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+            INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, priority_sync_at)
+            VALUES ($1, $2, $3, $4, $5::jsonb, $6, now())
             ON CONFLICT (flowpay_customer_id) DO UPDATE SET source = EXCLUDED.source, source_ref = EXCLUDED.source_ref,
                 source_config = CASE WHEN customers.source = EXCLUDED.source THEN customers.source_config || EXCLUDED.source_config
                                      ELSE EXCLUDED.source_config END,
-                history_days = EXCLUDED.history_days, status = 'active'
+                history_days = EXCLUDED.history_days, status = 'active', priority_sync_at = now()
             RETURNING id
             """, [link.flowpayCustomerID, link.merchantID, link.source.rawValue, link.sourceRef, JSONText(link.sourceConfig), link.historyDays])
     }

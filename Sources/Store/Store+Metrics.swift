@@ -7,6 +7,9 @@ public struct StoredFigures: Sendable {
     public var transactionsPushed = 0
     public var transactionsQueued = 0
     public var batchesRejected = 0
+    /// Bookings the banks edited after they were stored, and stable ids a source reused for another booking.
+    public var transactionsEdited = 0
+    public var sourceIDsReused = 0
     /// Push latency over the last 24 hours (batch recorded → accepted), seconds.
     public var pushLatencyP50: Double = 0
     public var pushLatencyP99: Double = 0
@@ -26,7 +29,9 @@ extension Store {
                    (SELECT COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
                       FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
                    (SELECT COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
-                      FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours')
+                      FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
+                   (SELECT COALESCE(sum(edits), 0)::bigint FROM watermarks),
+                   (SELECT COALESCE(sum(ids_reused), 0)::bigint FROM watermarks)
             """).first {
             figures.transactionsStored = try row.decode(at: 0)
             figures.transactionsPushed = try row.decode(at: 1)
@@ -34,6 +39,8 @@ extension Store {
             figures.batchesRejected = try row.decode(at: 3)
             figures.pushLatencyP50 = try row.decode(at: 4)
             figures.pushLatencyP99 = try row.decode(at: 5)
+            figures.transactionsEdited = try row.decode(at: 6)
+            figures.sourceIDsReused = try row.decode(at: 7)
         }
         figures.customers = try lagReport().map { ($0.merchantID, $0.lagSeconds, $0.consentDaysLeft) }
         return figures

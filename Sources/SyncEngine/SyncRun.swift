@@ -19,6 +19,8 @@ public struct SyncRun: Sendable {
         public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
         /// The day windows end on; nil is the real UTC date (fixed only to replay a day, and in tests).
         public var today: Day?
+        /// Only customers never synced or with a priority sync asked (a consent just linked, a webhook).
+        public var priorityOnly = false
 
         public init() {}
     }
@@ -54,7 +56,7 @@ public struct SyncRun: Sendable {
         let (runID, startedAt) = try control.startRun(worker: options.worker)
         let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
         let dueBefore = startedAt.addingTimeInterval(-interval)
-        let total = try control.claimableCount(dueBefore: dueBefore, only: options.only)
+        let total = try control.claimableCount(dueBefore: dueBefore, only: options.only, priorityOnly: options.priorityOnly)
         let today = options.today ?? Day(utcSecondsSince1970: Date().timeIntervalSince1970)
         var summary = Summary(runID: runID)
         let counter = Counter()
@@ -68,7 +70,8 @@ public struct SyncRun: Sendable {
                                                 today: today, logger: logger)
                         var outcomes: [CustomerOutcome] = []
                         while !Task.isCancelled,
-                              let claim = try await store.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker, only: options.only) {
+                              let claim = try await store.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
+                                                                   only: options.only, priorityOnly: options.priorityOnly) {
                             guard let record = try store.customer(id: claim.customerID) else { try store.release(claim); continue }
                             let outcome = await sync.sync(record, runID: runID)
                             try store.release(claim)

@@ -166,6 +166,40 @@ import TestSupport
         }
     }
 
+    /// The bank's redirect back to `serve` starts the customer's first sync at once (while the bank still
+    /// allows the full history), and the lag report shows how much history it received.
+    @Test func aLinkedConsentIsSyncedAtOnceByServe() async throws {
+        try await EndToEnd.with { e2e in
+            let customer = UUID()
+            try await ServeHarness.with(e2e, extraEnvironment: ["BANKSYNC_PRIORITY_SYNC_POLL": "1s"]) { serve in
+                let link = try await serve.link(["--customer", customer.uuidString, "--merchant-id", "linked-now", "--source", "gocardless",
+                                                 "--institution", "SHORTBANK_SHRTCZPP", "--history-days", "365"])
+                #expect(link.status == 0, "\(link.stderr)")
+                let requisition = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last)
+                let gcURL = try #require(e2e.environment["GOCARDLESS_API_URL"])
+                let approved = try await serve.get("\(gcURL)/sandbox-consent/\(requisition)?approve=true")
+                #expect(try await serve.get(try #require(approved.location)).status == 200)
+                let connection = try e2e.connect()
+                defer { connection.close() }
+                var synced = 0
+                for _ in 0..<600 where synced == 0 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    synced = try connection.queryValue(Int.self, """
+                        SELECT count(*) FROM sync_events e JOIN customers c ON c.id = e.customer_id
+                        WHERE c.flowpay_customer_id = $1 AND e.code = 'synced'
+                        """, [customer])
+                }
+                #expect(synced == 1, "serve synced the new customer without a sync run")
+            }
+            #expect(try await delivered(e2e, customer).count > 0)
+            let lag = try await e2e.run(["lag", "--format", "json"])
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(lag.stdout.utf8)) as? [[String: Any]])
+            let row = try #require(rows.first { $0["merchantId"] as? String == "linked-now" })
+            #expect(row["historyRequestedDays"] as? Int == 90, "capped by what the bank allows: \(row)")
+            #expect((row["historyReceivedDays"] as? Int ?? 0) >= 85)
+        }
+    }
+
     func delivered(_ e2e: EndToEnd, _ customer: UUID) async throws -> [FlowpaySandboxState.Transaction] {
         await e2e.flowpay.snapshot().transactions[customer.uuidString.lowercased()] ?? []
     }

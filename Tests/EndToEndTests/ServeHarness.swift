@@ -11,9 +11,9 @@ struct ServeHarness {
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    static func with<T>(_ e2e: EndToEnd, _ body: (ServeHarness) async throws -> T) async throws -> T {
+    static func with<T>(_ e2e: EndToEnd, extraEnvironment: [String: String] = [:], _ body: (ServeHarness) async throws -> T) async throws -> T {
         let port = Int.random(in: 30_000...60_000)
-        var environment = e2e.environment
+        var environment = e2e.environment.merging(extraEnvironment) { $1 }
         environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
         environment["BANKSYNC_PUBLIC_URL"] = "http://127.0.0.1:\(port)"
         let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
@@ -21,7 +21,8 @@ struct ServeHarness {
         let harness = ServeHarness(port: port, environment: environment, http: http)
         func stop() async {
             kill(serve.processIdentifier, SIGTERM)
-            _ = await BankSyncProcess.finish(serve, out, err)
+            let outcome = await BankSyncProcess.finish(serve, out, err)
+            if ProcessInfo.processInfo.environment["BANKSYNC_TEST_SHOW_SERVE"] != nil { print(outcome.stderr, outcome.stdout) }
             try? await http.shutdown()
         }
         do {

@@ -93,9 +93,11 @@ struct PushFixture {
     func addTransactions(_ count: Int, accountID: Int64, customerID: Int64, salt: String) async throws {
         let today = Day(iso: "2026-11-25")!
         let czk = try Currency(code: "CZK")
+        // Each call's rows are new bookings, not the bank's edits of earlier ones: their own amounts.
+        let base = Int64(stableNumber(salt) % 1_000_000) * 1_000
         let rows = (0..<count).map { index in
             BankTransaction(status: .booked, bookingDate: today.adding(days: -(index % 60)), valueDate: nil,
-                            amount: Money(minorUnits: Int64(-1000 - index), currency: czk), counterpartyName: "Shop \(index % 7)",
+                            amount: Money(minorUnits: -base - 1000 - Int64(index), currency: czk), counterpartyName: "Shop \(index % 7)",
                             remittance: "\(salt) \(index)")
         }
         let window = SyncWindow(from: today.adding(days: -100), to: today, isFirstSync: false)

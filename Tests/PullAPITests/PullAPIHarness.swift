@@ -88,8 +88,10 @@ struct PullAPIHarness: Sendable {
     func ingest(_ count: Int, salt: String, connection: PostgresConnection) async throws {
         let today = Day(iso: "2026-11-25")!
         let czk = try Currency(code: "CZK")
+        // Each call's rows are new bookings, not the bank's edits of earlier ones: their own amounts.
+        let base = Int64(stableNumber(salt) % 1_000_000) * 1_000
         let rows = (0..<count).map {
-            BankTransaction(status: .booked, bookingDate: today.adding(days: -($0 % 20)), amount: Money(minorUnits: Int64(-$0 - 1), currency: czk),
+            BankTransaction(status: .booked, bookingDate: today.adding(days: -($0 % 20)), amount: Money(minorUnits: -base - Int64($0) - 1, currency: czk),
                             remittance: "\(salt) \($0)")
         }
         _ = try await Store(connection: connection).ingest(account: AccountRef(id: accountID, customerID: customerID),

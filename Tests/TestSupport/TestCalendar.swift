@@ -20,3 +20,8 @@ public enum TestCalendar {
         "2026-11-30", "2028-02-29", "2027-03-01", "2027-03-29", "2026-12-31", "2027-01-01", "2027-04-30",
     ].map { Day(iso: $0)! }
 }
+
+/// A number from a string that is the same in every process (`hashValue` is seeded per process).
+public func stableNumber(_ text: String) -> Int {
+    text.utf8.reduce(5381) { ($0 &* 33 &+ Int($1)) & 0x7fff_ffff }
+}

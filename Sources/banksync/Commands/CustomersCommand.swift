@@ -112,6 +112,9 @@ struct CustomersCommand: AsyncParsableCommand {
                       + "\(record.customer.sourceRef) history \(record.customer.historyDays) days status \(record.customer.status)")
                 let rows = try store.lagReport(perAccount: true).filter { $0.flowpayCustomerID == id }
                 print(LagFormat.table(rows, perAccount: true))
+                for account in try store.inactiveAccounts(customerID: record.customer.id) {
+                    print("inactive: \(account.label) (not reported by the current consent since \(LagFormat.iso(account.since)); its data is kept)")
+                }
             }
         }
     }

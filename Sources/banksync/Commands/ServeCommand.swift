@@ -10,6 +10,7 @@ import Prometheus
 import PullAPI
 import ServiceLifecycle
 import Store
+import SyncEngine
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,16 +50,43 @@ struct ServeCommand: AsyncParsableCommand {
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
-        let group = ServiceGroup(configuration: .init(services: [webhooks, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [any Service] = [webhooks, app]
+        // Priority syncs (a consent just linked, a webhook) need Flowpay credentials; without them serve only serves.
+        let prioritySources = SourceFactory(goCardless: goCardless)
+        var flowpayHTTP: HTTPClient?
+        let priorityInterval = try await reportingErrors { try Self.priorityInterval() }
+        if let priorityInterval, let flowpaySettings = try? FlowpaySettings.load() {
+            let client = FlowpayClient.makeHTTPClient(flowpaySettings)
+            flowpayHTTP = client
+            services.insert(PrioritySyncs(connectionString: settings.connectionString, sources: prioritySources,
+                                          flowpay: FlowpayClient(configuration: flowpaySettings, http: client), interval: priorityInterval,
+                                          logger: Logger(label: "banksync.serve.sync")), at: 0)
+        } else if priorityInterval != nil {
+            logger.warning("Flowpay credentials are not set: serve runs no priority syncs (a linked consent waits for the next sync run)")
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
+            await prioritySources.shutdown()
+            try? await flowpayHTTP?.shutdown()
             await pool.close()
             try? await http.shutdown()
             fail("serve stopped: \(error)", code: ExitStatus.cannotRun)
         }
+        await prioritySources.shutdown()
+        try? await flowpayHTTP?.shutdown()
         await pool.close()
         try? await http.shutdown()
+    }
+
+    /// `BANKSYNC_PRIORITY_SYNC_POLL`: how often serve looks for customers to sync at once (default 10s; 0 turns it off).
+    static func priorityInterval(_ environment: Environment = Environment()) throws -> Duration? {
+        let text = environment.value("BANKSYNC_PRIORITY_SYNC_POLL") ?? "10s"
+        guard let interval = parseDuration(text) else {
+            throw ConfigError(setting: "BANKSYNC_PRIORITY_SYNC_POLL", problem: "'\(text)' is not a duration like 10s")
+        }
+        return interval == .zero ? nil : interval
     }
 
     static func listenAddress(_ text: String) throws -> (String, Int) {
