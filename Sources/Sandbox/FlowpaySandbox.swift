@@ -122,6 +122,13 @@ public enum FlowpaySandbox {
             case .failure(let problem):
                 return (problem.status, envelopeBytes(problem.message, path: path, errors: problem.errors))
             case .success(let batch):
+                // Business rule stand-in for "one row Flowpay cannot take" (an over-long name, an odd IBAN).
+                let refused = await state.refusedRows(batch)
+                if !refused.isEmpty {
+                    return (.unprocessableContent, envelopeBytes("Unprocessable Entity", path: path,
+                                                                 errors: refused.map { "[\($0)].counterName: exceeds the maximum length" },
+                                                                 logref: await state.refusalLogref))
+                }
                 await state.accept(transactions: batch, customer: customer, key: key)
             }
         case .updated:

@@ -63,6 +63,8 @@ public actor FlowpaySandboxState {
     var events: [Event] = []
     var requests: [RequestRecord] = []
     var faults: [Fault] = []
+    var refusedIDs: Set<String> = []
+    var refusalLogref: String?
 
     /// A fixed "today" (tests, replays); nil is the real UTC date.
     var today: Day?
@@ -147,6 +149,16 @@ public actor FlowpaySandboxState {
     }
 
     public func inject(_ fault: Fault) { faults.append(fault) }
+
+    /// Transaction ids whose batches are refused with 422 (answered with `logref`) until `refuse([])`.
+    public func refuse(_ ids: Set<String>, logref: String? = nil) {
+        refusedIDs = ids
+        refusalLogref = logref
+    }
+
+    func refusedRows(_ batch: [Transaction]) -> [Int] {
+        batch.indices.filter { refusedIDs.contains(batch[$0].id) }
+    }
 
     public func revokeTokens() { tokens.removeAll() }
 

@@ -25,6 +25,8 @@ public struct LagRow: Sendable, Equatable {
     /// end): the bank may give less than asked (e.g. more than 90 days only right after authentication).
     public var historyRequestedDays: Int?
     public var historyReceivedDays: Int?
+    /// Transactions Flowpay refused, quarantined until requeued or dropped.
+    public var quarantined: Int = 0
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -47,13 +49,16 @@ extension Store {
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting,
                        COALESCE(w.edits, 0) AS edits,
+                       (SELECT count(*) FROM transactions t
+                        WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                 WHERE a.active   -- an account the current consent no longer reports is not lagging
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id
-                WHERE e.level IN ('warning', 'error') AND (c.last_success_at IS NULL OR e.at > c.last_success_at - interval '1 second')
+                WHERE e.level IN ('warning', 'error') AND e.code <> 'rejected_rows'   -- quarantined rows count below
+                  AND (c.last_success_at IS NULL OR e.at > c.last_success_at - interval '1 second')
                   AND e.at >= COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = e.customer_id AND s.code = 'synced'), '-infinity')
                 ORDER BY e.customer_id, e.at DESC
             ), grouped AS (
@@ -62,7 +67,8 @@ extension Store {
                        count(s.id) AS accounts, min(s.booked_through) AS booked_through,
                        CASE WHEN bool_or(s.last_pull_at IS NULL) THEN NULL ELSE min(s.last_pull_at) END AS last_pull_at,
                        max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting,
-                       COALESCE(sum(s.edits), 0) AS edits, max(s.history_requested) AS history_requested,
+                       COALESCE(sum(s.edits), 0) AS edits, COALESCE(sum(s.quarantined), 0) AS quarantined,
+                       max(s.history_requested) AS history_requested,
                        min(s.history_received) AS history_received
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
@@ -73,21 +79,29 @@ extension Store {
                         ELSE floor(extract(epoch FROM g.consent_expires_at - now()) / 86400)::integer END AS consent_days_left,
                    g.status, p.code, p.message, p.logref,
                    floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds,
-                   g.edits::bigint, g.history_requested, g.history_received
+                   g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
+                   q.message, q.logref
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
-            ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL THEN 1 ELSE 2 END,
+            LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
+                               WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
+            ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL OR g.quarantined > 0 THEN 1 ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
             """, [perAccount])
         return try rows.map { row in
             let status = try row.decode(String.self, at: 10)
-            let code = try row.decode(String?.self, at: 11)
+            let quarantined = try row.decode(Int.self, at: 18)
+            // Refused rows keep the customer "rejected" until they are delivered or dropped, clean runs or not.
+            let code = try row.decode(String?.self, at: 11) ?? (quarantined > 0 ? "rejected" : nil)
+            let quarantineMessage = try row.decode(String?.self, at: 19)
             return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
                           lastPullAt: try row.decode(at: 6), lastPushAt: try row.decode(at: 7), waitingToPush: try row.decode(at: 8),
                           consentDaysLeft: try row.decode(at: 9),
                           status: status != "active" ? status : (code ?? "ok"),
-                          lastError: try row.decode(String?.self, at: 12), logref: try row.decode(at: 13), lagSeconds: try row.decode(at: 14),
-                          edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17))
+                          lastError: try row.decode(String?.self, at: 12) ?? quarantineMessage,
+                          logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
+                          edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
+                          quarantined: quarantined)
         }
     }
 
@@ -105,8 +119,17 @@ extension Store {
                    (array_agg(e.logref ORDER BY e.at DESC) FILTER (WHERE e.logref IS NOT NULL))[1] AS logref
             FROM sync_events e JOIN current cur ON cur.id = e.customer_id
             WHERE e.level IN ('warning', 'error') AND (e.at > cur.ok_at OR (cur.status = 'consent_expired' AND e.code = 'consent_expired'))
+              AND e.code <> 'rejected_rows'   -- shown from push_quarantine below while unresolved
             GROUP BY e.code, cur.flowpay_customer_id, cur.merchant_id
-            ORDER BY e.code, since
+            UNION ALL
+            -- Refused rows stay an interruption until delivered or dropped, whatever ran since.
+            SELECT 'rejected', c.flowpay_customer_id, c.merchant_id, min(q.quarantined_at),
+                   count(*) || ' transaction(s) refused by Flowpay, quarantined: ' || (array_agg(q.message ORDER BY q.quarantined_at DESC))[1],
+                   (array_agg(q.logref ORDER BY q.quarantined_at DESC) FILTER (WHERE q.logref IS NOT NULL))[1]
+            FROM push_quarantine q JOIN customers c ON c.id = q.customer_id
+            WHERE q.resolved_at IS NULL
+            GROUP BY c.flowpay_customer_id, c.merchant_id
+            ORDER BY 1, 4
             """)
         var groups: [Interruption] = []
         for row in rows {

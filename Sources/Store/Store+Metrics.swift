@@ -9,6 +9,7 @@ public struct StoredFigures: Sendable {
     public var batchesRejected = 0
     /// Bookings the banks edited after they were stored, and stable ids a source reused for another booking.
     public var transactionsEdited = 0
+    public var transactionsQuarantined = 0
     public var sourceIDsReused = 0
     /// Push latency over the last 24 hours (batch recorded → accepted), seconds.
     public var pushLatencyP50: Double = 0
@@ -31,7 +32,8 @@ extension Store {
                    (SELECT COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
                       FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
                    (SELECT COALESCE(sum(edits), 0)::bigint FROM watermarks),
-                   (SELECT COALESCE(sum(ids_reused), 0)::bigint FROM watermarks)
+                   (SELECT COALESCE(sum(ids_reused), 0)::bigint FROM watermarks),
+                   (SELECT count(*) FROM transactions WHERE push_state = 'quarantined')   -- a partial index
             """).first {
             figures.transactionsStored = try row.decode(at: 0)
             figures.transactionsPushed = try row.decode(at: 1)
@@ -41,6 +43,7 @@ extension Store {
             figures.pushLatencyP99 = try row.decode(at: 5)
             figures.transactionsEdited = try row.decode(at: 6)
             figures.sourceIDsReused = try row.decode(at: 7)
+            figures.transactionsQuarantined = try row.decode(at: 8)
         }
         figures.customers = try lagReport().map { ($0.merchantID, $0.lagSeconds, $0.consentDaysLeft) }
         return figures

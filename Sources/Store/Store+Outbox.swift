@@ -13,8 +13,11 @@ public struct PushBatch: Sendable, Equatable {
     public let kind: Kind
     public let idempotencyKey: String
     public let rowCount: Int
-    /// The exact body of an accounts batch.
+    /// The exact body sent: always for accounts batches, and for transaction batches recorded since
+    /// migration 0010 (older ones are rebuilt from their rows).
     public let payload: [UInt8]?
+    /// Runs that tried to send it so far.
+    public var attempts: Int = 0
 }
 
 /// A queued transaction with what Flowpay needs (the account's IBAN comes from the account).
@@ -77,7 +80,7 @@ extension Store {
     /// Batches recorded but not finished (a crash, or retries that ran out), oldest first.
     public func openBatches(customerID: Int64) throws -> [PushBatch] {
         try connection.query("""
-            SELECT id, customer_id, kind, idempotency_key, row_count, payload FROM push_batches
+            SELECT id, customer_id, kind, idempotency_key, row_count, payload, attempts FROM push_batches
             WHERE customer_id = $1 AND state = 'sending' ORDER BY id
             """, [customerID]).map(Self.decodeBatch)
     }
@@ -118,51 +121,69 @@ extension Store {
         try Self.decodeBatch(try require(connection.query("""
             INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count)
             VALUES ($1, 'accounts', $2, $3, $4, $5)
-            RETURNING id, customer_id, kind, idempotency_key, row_count, payload
+            RETURNING id, customer_id, kind, idempotency_key, row_count, payload, attempts
             """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first, "record accounts batch"))
     }
 
     /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
-    /// records them as one batch and assigns them to it — all in one transaction, before anything is sent.
-    /// Rows of accounts without an IBAN cannot be sent (Flowpay requires it) and stay queued.
-    public func recordTransactionBatch(customerID: Int64, limit: Int) async throws -> PushBatch? {
+    /// records them as one batch with the exact body `encode` makes of them, and assigns them to it — all in
+    /// one transaction, before anything is sent. Rows of accounts without an IBAN cannot be sent (Flowpay
+    /// requires it) and stay queued.
+    public func recordTransactionBatch(customerID: Int64, limit: Int,
+                                       encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> PushBatch? {
         try await connection.withTransaction {
-            let ids = try connection.query("""
-                SELECT t.id FROM transactions t JOIN accounts a ON a.id = t.account_id
+            let rows = try connection.query("""
+                SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
                 WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL
                 ORDER BY t.id LIMIT $2 FOR UPDATE OF t
-                """, [customerID, limit]).map { try $0.decode(Int64.self, at: 0) }
-            guard !ids.isEmpty else { return nil }
-            let idList = "{" + ids.map(String.init).joined(separator: ",") + "}"
-            var hashInput = [UInt8]()
-            for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
-            let batch = try Self.decodeBatch(try require(connection.query("""
-                INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count)
-                VALUES ($1, 'transactions', $2, sha256($3::bytea), $4)
-                RETURNING id, customer_id, kind, idempotency_key, row_count, payload
-                """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count]).first, "record transactions batch"))
-            // Through the outbox index: `id` has no index of its own.
-            try connection.execute("""
-                UPDATE transactions SET push_batch_id = $1
-                WHERE customer_id = $2 AND push_state = 'queued' AND id = ANY($3::bigint[])
-                """, [batch.id, customerID, idList])
-            return batch
+                """, [customerID, limit])
+            guard rows.rowCount > 0 else { return nil }
+            var ids: [Int64] = []
+            var transactions: [OutboxTransaction] = []
+            for row in rows {
+                ids.append(try row.decode(Int64.self, at: 0))
+                transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
+            }
+            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions))
         }
     }
 
-    /// The rows of a transactions batch in id order: the same body on every resend.
+    /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer) with its body.
+    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8]) throws -> PushBatch {
+        let idList = "{" + ids.map(String.init).joined(separator: ",") + "}"
+        var hashInput = [UInt8]()
+        for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
+        let batch = try Self.decodeBatch(try require(connection.query("""
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload)
+            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5)
+            RETURNING id, customer_id, kind, idempotency_key, row_count, payload, attempts
+            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload]).first, "record transactions batch"))
+        // Through the outbox index: `id` has no index of its own.
+        try connection.execute("""
+            UPDATE transactions SET push_batch_id = $1
+            WHERE customer_id = $2 AND push_state = 'queued' AND id = ANY($3::bigint[])
+            """, [batch.id, customerID, idList])
+        return batch
+    }
+
+    static let outboxColumns = """
+        t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency, t.counterparty_iban, t.counterparty_name, t.remittance
+        """
+
+    static func decodeOutboxTransaction(_ row: Row, from first: Int) throws -> OutboxTransaction {
+        OutboxTransaction(flowpayID: try row.decode(at: first), iban: try row.decode(at: first + 1), bookingDate: try row.decode(at: first + 2),
+                          valueDate: try row.decode(at: first + 3), amountMinor: try row.decode(at: first + 4),
+                          currency: try row.decode(at: first + 5), counterpartyIBAN: try row.decode(at: first + 6),
+                          counterpartyName: try row.decode(at: first + 7), remittance: try row.decode(at: first + 8))
+    }
+
+    /// The rows of a transactions batch in id order (how batches recorded before migration 0010 are rebuilt).
     public func batchTransactions(batchID: Int64) throws -> [OutboxTransaction] {
         try connection.query("""
-            SELECT t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
-                   t.counterparty_iban, t.counterparty_name, t.remittance
+            SELECT \(Self.outboxColumns)
             FROM transactions t JOIN accounts a ON a.id = t.account_id
             WHERE t.push_batch_id = $1 ORDER BY t.id
-            """, [batchID]).map { row in
-            OutboxTransaction(flowpayID: try row.decode(at: 0), iban: try row.decode(at: 1), bookingDate: try row.decode(at: 2),
-                              valueDate: try row.decode(at: 3), amountMinor: try row.decode(at: 4), currency: try row.decode(at: 5),
-                              counterpartyIBAN: try row.decode(at: 6), counterpartyName: try row.decode(at: 7),
-                              remittance: try row.decode(at: 8))
-        }
+            """, [batchID]).map { try Self.decodeOutboxTransaction($0, from: 0) }
     }
 
     public func noteAttempt(batchID: Int64) throws {
@@ -228,6 +249,7 @@ extension Store {
     static func decodeBatch(_ row: Row) throws -> PushBatch {
         PushBatch(id: try row.decode(at: 0), customerID: try row.decode(at: 1),
                   kind: PushBatch.Kind(rawValue: try row.decode(String.self, at: 2)) ?? .transactions,
-                  idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4), payload: try row.decode(at: 5))
+                  idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4), payload: try row.decode(at: 5),
+                  attempts: try row.decode(at: 6))
     }
 }

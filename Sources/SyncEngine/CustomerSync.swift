@@ -43,28 +43,22 @@ public struct CustomerSync: Sendable {
         var outcome = CustomerOutcome(flowpayCustomerID: record.customer.flowpayCustomerID)
         do {
             try await pull(record, runID: runID, outcome: &outcome)
-            if let flowpay {
+        } catch {
+            note(error, record, runID: runID, outcome: &outcome)
+        }
+        // What earlier runs stored still goes out when this pull failed (a bank down, a consent expired).
+        if let flowpay {
+            do {
                 let target = PushTarget(customerID: record.customer.id, flowpayCustomerID: record.customer.flowpayCustomerID)
                 let pushed = try await OutboxDrain(store: store, flowpay: flowpay, logger: logger).drain(target, runID: runID)
                 outcome.pushed = pushed.transactionsPushed
                 if !pushed.rejected.isEmpty, outcome.problem == nil {
-                    outcome.problem = ("rejected", "Flowpay rejected \(pushed.rejected.count) batch(es): \(pushed.rejected.joined(separator: ", "))")
+                    outcome.problem = ("rejected", "Flowpay refused \(pushed.rejected.count) request(s), the refused rows quarantined: "
+                                           + pushed.rejected.joined(separator: ", "))
                 }
+            } catch {
+                note(error, record, runID: runID, outcome: &outcome)
             }
-        } catch let error as SourceError {
-            outcome.problem = (error.code, error.description)
-            if case .consentExpired(let detail) = error {
-                try? store.markConsentExpired(customerID: record.customer.id, runID: runID, reason: detail)
-            } else {
-                try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: error.code, message: error.description)
-            }
-        } catch let error as FlowpayError {
-            outcome.problem = ("flowpay_unavailable", error.description)
-            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: "flowpay_unavailable",
-                                   message: error.description, logref: error.logref)
-        } catch {
-            outcome.problem = ("sync_failed", "\(error)")
-            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: "sync_failed", message: "\(error)")
         }
         if outcome.problem == nil {
             try? store.markSynced(customerID: record.customer.id)
@@ -72,6 +66,28 @@ public struct CustomerSync: Sendable {
                                    message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
         }
         return outcome
+    }
+
+    /// Records a failure of the pull or the push against the customer; the first one is the outcome's problem.
+    func note(_ error: any Error, _ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) {
+        let problem: (code: String, message: String)
+        switch error {
+        case let error as SourceError:
+            problem = (error.code, error.description)
+            if case .consentExpired(let detail) = error {
+                try? store.markConsentExpired(customerID: record.customer.id, runID: runID, reason: detail)
+            } else {
+                try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: error.code, message: error.description)
+            }
+        case let error as FlowpayError:
+            problem = ("flowpay_unavailable", error.description)
+            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: "flowpay_unavailable",
+                                   message: error.description + "; tried again next run", logref: error.logref)
+        default:
+            problem = ("sync_failed", "\(error)")
+            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .error, code: "sync_failed", message: "\(error)")
+        }
+        if outcome.problem == nil { outcome.problem = problem }
     }
 
     func pull(_ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) async throws {

@@ -9,7 +9,11 @@ import Store
 /// recorded, under the same Idempotency-Key), then the accounts when their content changed, then queued
 /// transactions in batches of at most 1,000 in id order, then one bank-accounts-updated.
 ///
-/// It never sends a batch it has not recorded first, and never marks anything pushed before a 2xx.
+/// It never sends a batch it has not recorded first, and never marks anything pushed before a 2xx. A
+/// transactions batch Flowpay refuses (400/422) is split until the refused rows are isolated: those are
+/// quarantined, the rest delivered in the same run. Any other refusal (401/403/404…) or exhausted retries
+/// stop this customer's drain for this run and are tried again next run; a batch that has failed in
+/// `parkAfterRuns` runs is parked so the batches after it flow.
 public struct OutboxDrain: Sendable {
     public struct Outcome: Sendable, Equatable {
         public var accountsPushed = false
@@ -28,22 +32,33 @@ public struct OutboxDrain: Sendable {
     let flowpay: FlowpayClient
     let logger: Logger
     let batchSize: Int
+    let parkAfterRuns: Int
 
     public init(store: Store, flowpay: FlowpayClient, logger: Logger = Logger(label: "banksync.push"),
-                batchSize: Int = FlowpayContract.maxTransactionsPerRequest) {
+                batchSize: Int = FlowpayContract.maxTransactionsPerRequest, parkAfterRuns: Int = 5) {
         self.store = store
         self.flowpay = flowpay
         self.logger = logger
         self.batchSize = min(max(batchSize, 1), FlowpayContract.maxTransactionsPerRequest)
+        self.parkAfterRuns = max(parkAfterRuns, 1)
+    }
+
+    /// The exact body of a transactions batch, made once when the batch is recorded.
+    static func body(_ rows: [OutboxTransaction]) throws -> [UInt8] {
+        try FlowpayContract.encode(transactions: rows.map(ContractMapping.transaction))
     }
 
     public func drain(_ target: PushTarget, runID: Int64? = nil) async throws -> Outcome {
         var outcome = Outcome()
         for batch in try store.openBatches(customerID: target.customerID) where batch.kind != .updated {
+            if batch.attempts >= parkAfterRuns {
+                try store.park(batch, runs: batch.attempts, lastError: "see the batch's last_error", runID: runID)
+                continue
+            }
             try await send(batch, target, runID: runID, outcome: &outcome)
         }
         try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome)
-        while let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize) {
+        while let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, encode: Self.body) {
             try await send(batch, target, runID: runID, outcome: &outcome)
         }
         // The signal goes last, once everything of this run reached Flowpay; a rejection holds it back
@@ -80,18 +95,33 @@ public struct OutboxDrain: Sendable {
             case .accounts:
                 try await flowpay.putBankAccounts(customer: customer, body: batch.payload ?? [], idempotencyKey: batch.idempotencyKey)
             case .transactions:
-                let body = try FlowpayContract.encode(transactions: store.batchTransactions(batchID: batch.id).map(ContractMapping.transaction))
+                let body = try batch.payload ?? Self.body(store.batchTransactions(batchID: batch.id))
                 try await flowpay.postBankTransactions(customer: customer, body: body, idempotencyKey: batch.idempotencyKey)
             case .updated:
                 try await flowpay.postBankAccountsUpdated(customer: customer, idempotencyKey: batch.idempotencyKey)
             }
-        } catch let FlowpayError.rejected(status, message, logref, errors) {
+        } catch let FlowpayError.rejected(status, message, logref, errors) where Self.refusesContent(status) {
             let detail = ([message] + errors).joined(separator: "; ")
-            try await store.markRejected(batch, httpStatus: status, logref: logref, message: detail, runID: runID)
-            outcome.rejected.append(logref ?? "HTTP \(status)")
-            logger.error("batch rejected", metadata: ["customer": "\(customer)", "batch": "\(batch.id)", "logref": "\(logref ?? "-")"])
+            logger.warning("batch refused", metadata: ["customer": "\(customer)", "batch": "\(batch.id)", "rows": "\(batch.rowCount)",
+                                                      "logref": "\(logref ?? "-")"])
+            guard batch.kind == .transactions else {
+                // One body, nothing to split: kept as refused, sent again when its content changes.
+                try await store.markRejected(batch, httpStatus: status, logref: logref, message: detail, runID: runID)
+                outcome.rejected.append(logref ?? "HTTP \(status)")
+                return
+            }
+            guard batch.rowCount > 1 else {
+                try await store.quarantine(batch, httpStatus: status, logref: logref, message: detail, runID: runID)
+                outcome.rejected.append(logref ?? "HTTP \(status)")
+                return
+            }
+            for half in try await store.splitBatch(batch, encode: Self.body) {
+                try await send(half, target, runID: runID, outcome: &outcome)
+            }
             return
         } catch {
+            // Not a verdict on the content (401/403/404, retries exhausted, the network): this customer's drain
+            // stops for this run and the batch is sent again next run (parked after `parkAfterRuns` runs).
             try? store.recordFailure(batch, message: "\(error)")
             throw error
         }
@@ -102,5 +132,10 @@ public struct OutboxDrain: Sendable {
         case .transactions: outcome.transactionsPushed += batch.rowCount
         case .updated: break
         }
+    }
+
+    /// Statuses that judge the request's content (syntax, business rules, size): splitting can isolate them.
+    static func refusesContent(_ status: Int) -> Bool {
+        status == 400 || status == 413 || status == 422
     }
 }

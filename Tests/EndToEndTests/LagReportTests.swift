@@ -30,7 +30,12 @@ import TestSupport
                 WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
                              WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT 5)
                 """, [rejectedID])
-            await e2e.flowpay.inject(.init(status: 422, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 1, logref: "lr-e2e-422"))
+            // Flowpay refuses one of the five: it is quarantined, the other four delivered.
+            let refusedID = try connection.queryValue(String.self, """
+                SELECT t.flowpay_id FROM transactions t JOIN customers c ON c.id = t.customer_id
+                WHERE c.flowpay_customer_id = $1 AND t.push_state = 'queued' ORDER BY t.id LIMIT 1
+                """, [rejectedID])
+            await e2e.flowpay.refuse([refusedID], logref: "lr-e2e-422")
             let second = try await e2e.run(["sync", "--customer", rejectedID.uuidString, "--concurrency", "1"])
             #expect(second.status == 1)
             #expect(second.stdout.contains("rejected"))
@@ -46,7 +51,8 @@ import TestSupport
             let rejected = try #require(rows.first { $0["flowpayCustomerId"] as? String == rejectedID.uuidString.lowercased() })
             #expect(rejected["status"] as? String == "rejected")
             #expect(rejected["logref"] as? String == "lr-e2e-422")
-            #expect(rejected["waitingToPush"] as? Int == 5)
+            #expect(rejected["waitingToPush"] as? Int == 0)
+            #expect(rejected["quarantined"] as? Int == 1)
             let stale = try #require(rows.first { $0["flowpayCustomerId"] as? String == staleID.uuidString.lowercased() })
             #expect((stale["lagSeconds"] as? Int ?? 0) >= 3 * 86_400 - 60)
             #expect(stale["status"] as? String == "ok")

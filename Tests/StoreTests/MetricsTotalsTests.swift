@@ -39,7 +39,7 @@ import TestSupport
                                        pages: pages([old + recent + [booked(today.description, "-9.00", "card hold")]]))
             try expectTotalsMatchACount()
 
-            let batch = try #require(try await store.recordTransactionBatch(customerID: fixture.account.customerID, limit: 8))
+            let batch = try #require(try await store.recordTransactionBatch(customerID: fixture.account.customerID, limit: 8) { rows in Array("\(rows.count) rows".utf8) })
             try await store.markSent(batch)
             try expectTotalsMatchACount()
             #expect(try store.storedFigures().transactionsPushed == 8)

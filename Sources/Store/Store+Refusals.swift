@@ -1,0 +1,127 @@
+import Foundation
+import Postgres
+
+/// What `push --requeue-rejected` / `--drop-rejected` changed.
+public struct RefusalResolution: Sendable, Equatable {
+    public var rowsRequeued = 0
+    public var batchesReopened = 0
+    public var rowsDropped = 0
+
+    public init() {}
+}
+
+extension Store {
+    /// Flowpay refused a transactions batch of several rows (400/422): in one transaction the batch becomes
+    /// `split` and its rows move, in id order, to two new batches (each with its own body and key), which are
+    /// returned to be sent. A crash after this resends the halves, never the refused whole.
+    public func splitBatch(_ batch: PushBatch, encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> [PushBatch] {
+        try await connection.withTransaction {
+            let rows = try connection.query("""
+                SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
+                WHERE t.push_batch_id = $1 AND t.push_state = 'queued' ORDER BY t.id FOR UPDATE OF t
+                """, [batch.id])
+            var ids: [Int64] = []
+            var transactions: [OutboxTransaction] = []
+            for row in rows {
+                ids.append(try row.decode(Int64.self, at: 0))
+                transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
+            }
+            try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'", [batch.id])
+            try connection.execute("UPDATE transactions SET push_batch_id = NULL WHERE push_batch_id = $1 AND push_state = 'queued'", [batch.id])
+            guard ids.count > 1 else {
+                return try ids.isEmpty ? [] : [recordBatch(customerID: batch.customerID, rowIDs: ids, payload: encode(transactions))]
+            }
+            let half = ids.count / 2
+            return [
+                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[..<half]), payload: encode(Array(transactions[..<half]))),
+                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[half...]), payload: encode(Array(transactions[half...]))),
+            ]
+        }
+    }
+
+    /// Flowpay refused a one-row transactions batch (400/422): that row is quarantined with Flowpay's answer
+    /// (kept out of the outbox, shown by the lag report until requeued or dropped); the batch is `rejected`.
+    public func quarantine(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
+        try await connection.withTransaction {
+            let rows = try connection.query("""
+                UPDATE transactions SET push_state = 'quarantined'
+                WHERE push_batch_id = $1 AND push_state = 'queued'
+                RETURNING account_id, tx_key, flowpay_id
+                """, [batch.id])
+            for row in rows {
+                try connection.execute("""
+                    INSERT INTO push_quarantine (account_id, tx_key, customer_id, batch_id, http_status, logref, message)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    """, [try row.decode(Int64.self, at: 0), try row.decode([UInt8].self, at: 1), batch.customerID, batch.id, httpStatus,
+                          logref, message])
+            }
+            try connection.execute("""
+                UPDATE push_batches SET state = 'rejected', http_status = $2, logref = $3, last_error = $4, finished_at = now()
+                WHERE id = $1
+                """, [batch.id, httpStatus, logref, message])
+            let ids = try rows.map { try $0.decode(String.self, at: 2) }.joined(separator: ", ")
+            // Its own code: the quarantine itself is the interruption (Store.interruptions), until resolved.
+            try recordEvent(customerID: batch.customerID, runID: runID, level: .error, code: "rejected_rows",
+                            message: "Flowpay refused transaction \(ids) (HTTP \(httpStatus)): \(message); quarantined, the rest delivered",
+                            logref: logref)
+        }
+    }
+
+    /// A batch that failed in `runs` runs in a row (not a refusal: a deterministic 500, a 409 that never
+    /// clears) is parked so the customer's later batches flow; `push --requeue-rejected` reopens it.
+    public func park(_ batch: PushBatch, runs: Int, lastError: String, runID: Int64?) throws {
+        try connection.execute("UPDATE push_batches SET state = 'parked', finished_at = now() WHERE id = $1 AND state = 'sending'", [batch.id])
+        try recordEvent(customerID: batch.customerID, runID: runID, level: .error, code: "batch_parked",
+                        message: "\(batch.kind.rawValue) batch \(batch.id) failed in \(runs) runs and is parked (last: \(lastError)); "
+                            + "banksync push --requeue-rejected --batch \(batch.id) sends it again")
+    }
+
+    /// Sends quarantined rows again (as new batches) and reopens parked batches (same body, same key), for one
+    /// customer or batch or all. After a fix on either side.
+    public func requeueRejected(customerID: Int64? = nil, batchID: Int64? = nil) async throws -> RefusalResolution {
+        try await connection.withTransaction {
+            var resolution = RefusalResolution()
+            resolution.rowsRequeued = try connection.execute("""
+                WITH requeued AS (
+                    UPDATE transactions t SET push_state = 'queued', push_batch_id = NULL
+                    WHERE t.push_state = 'quarantined' AND ($1::bigint IS NULL OR t.customer_id = $1)
+                      AND ($2::bigint IS NULL OR t.push_batch_id = $2)
+                    RETURNING t.account_id, t.tx_key
+                )
+                UPDATE push_quarantine q SET resolved_at = now(), resolution = 'requeued'
+                FROM requeued r WHERE q.account_id = r.account_id AND q.tx_key = r.tx_key AND q.resolved_at IS NULL
+                """, [customerID, batchID])
+            resolution.batchesReopened = try connection.execute("""
+                UPDATE push_batches SET state = 'sending', attempts = 0, finished_at = NULL
+                WHERE state = 'parked' AND ($1::bigint IS NULL OR customer_id = $1) AND ($2::bigint IS NULL OR id = $2)
+                """, [customerID, batchID])
+            return resolution
+        }
+    }
+
+    /// Gives quarantined rows up for good (they will never reach Flowpay), with the reason recorded.
+    public func dropRejected(customerID: Int64? = nil, batchID: Int64? = nil, reason: String, runID: Int64? = nil) async throws -> RefusalResolution {
+        try await connection.withTransaction {
+            var resolution = RefusalResolution()
+            let dropped = try connection.query("""
+                WITH dropped AS (
+                    UPDATE transactions t SET push_state = 'dropped'
+                    WHERE t.push_state = 'quarantined' AND ($1::bigint IS NULL OR t.customer_id = $1)
+                      AND ($2::bigint IS NULL OR t.push_batch_id = $2)
+                    RETURNING t.account_id, t.tx_key, t.customer_id, t.flowpay_id
+                ), resolved AS (
+                    UPDATE push_quarantine q SET resolved_at = now(), resolution = 'dropped: ' || $3
+                    FROM dropped d WHERE q.account_id = d.account_id AND q.tx_key = d.tx_key AND q.resolved_at IS NULL
+                )
+                SELECT customer_id, string_agg(flowpay_id, ', ' ORDER BY flowpay_id), count(*) FROM dropped GROUP BY customer_id
+                """, [customerID, batchID, reason])
+            for row in dropped {
+                let count = try row.decode(Int.self, at: 2)
+                resolution.rowsDropped += count
+                try recordEvent(customerID: try row.decode(Int64.self, at: 0), runID: runID, level: .info, code: "rejected_dropped",
+                                message: "\(count) refused transaction(s) dropped by ops (\(reason)): \(try row.decode(String.self, at: 1))")
+            }
+            return resolution
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import BankSyncCore
+import Flowpay
+import Foundation
+import Sandbox
+import Store
+@testable import SyncEngine
+import Testing
+import TestSupport
+
+/// What Flowpay refuses never strands what it would accept, and one failing batch never blocks the rest.
+@Suite struct RefusalTests {
+    /// A batch of 1,000 refused for three rows: split until the three are alone, quarantined with Flowpay's
+    /// answer; the other 2,342 delivered in the same drain, each once.
+    @Test func refusedRowsAreIsolatedAndEverythingElseDelivered() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 2_345)
+                let refused = Set(try fixture.store.connection.query("""
+                    SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY id OFFSET 7 LIMIT 3
+                    """, [target.customerID]).map { try $0.decode(String.self, at: 0) }
+                    + [try fixture.store.connection.queryValue(String.self,
+                        "SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY id OFFSET 1500 LIMIT 1", [target.customerID])])
+                await flowpay.state.refuse(refused, logref: "lr-refused")
+                let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(outcome.rejected.count == 4)
+                #expect(!outcome.signalled, "no bank-accounts-updated in a run that left data behind")
+                let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(received.count == 2_345 - 4)
+                #expect(Set(received.map(\.id)).count == received.count)
+                #expect(Set(received.map(\.id)).isDisjoint(with: refused))
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 4)
+                #expect(try fixture.count("push_state = 'queued'", target) == 0)
+                #expect(try fixture.store.connection.queryValue(Int.self,
+                    "SELECT count(*) FROM push_quarantine WHERE resolved_at IS NULL AND logref = 'lr-refused' AND http_status = 422") == 4)
+                #expect(try fixture.store.lagReport().first?.quarantined == 4)
+
+                // Fixed on Flowpay's side: requeued, delivered, and the signal follows.
+                await flowpay.state.refuse([])
+                let resolution = try await fixture.store.requeueRejected(customerID: target.customerID)
+                #expect(resolution.rowsRequeued == 4)
+                let again = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(again.transactionsPushed == 4)
+                #expect(again.signalled)
+                let all = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(all.count == 2_345 && Set(all.map(\.id)).count == 2_345)
+                #expect(try fixture.store.lagReport().first?.quarantined == 0)
+                #expect(try fixture.store.interruptions().isEmpty)
+            }
+        }
+    }
+
+    /// Dropped by ops: never sent, the reason recorded, no longer an interruption.
+    @Test func droppedRowsAreRecordedAndNeverSent() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 10)
+                let refused = try fixture.store.connection.queryValue(String.self,
+                    "SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY id LIMIT 1", [target.customerID])
+                await flowpay.state.refuse([refused])
+                _ = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(try fixture.store.interruptions().map(\.reason) == ["rejected"])
+                let dropped = try await fixture.store.dropRejected(customerID: target.customerID, reason: "test account closed")
+                #expect(dropped.rowsDropped == 1)
+                #expect(try fixture.store.interruptions().isEmpty, "given up by ops: no longer an interruption")
+                #expect(try await fixture.store.requeueRejected(customerID: target.customerID).rowsRequeued == 0)
+                #expect(try fixture.count("push_state = 'dropped'", target) == 1)
+            }
+        }
+    }
+
+    /// A 403 (a permission not yet propagated) is not a verdict on the data: nothing quarantined or rejected,
+    /// everything delivered by the next drain.
+    @Test func aForbiddenAnswerIsRetriedNextRunNotQuarantined() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 1_200)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                _ = try await drain.drain(target)   // accounts and the first data out
+                try await fixture.addTransactions(30, accountID: try fixture.accountID(of: target), customerID: target.customerID, salt: "later")
+                await flowpay.state.inject(.init(status: 403, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 1, logref: "lr-403"))
+                await #expect(throws: FlowpayError.self) { try await drain.drain(target) }
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 0)
+                #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state IN ('rejected', 'parked')") == 0)
+                let next = try await drain.drain(target)
+                #expect(next.transactionsPushed == 30)
+                let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(received.count == 1_230 && Set(received.map(\.id)).count == 1_230)
+            }
+        }
+    }
+
+    /// A batch that fails in every run (a deterministic 500) is parked after the bounded number of runs; the
+    /// batches after it flow; reopened by ops, it goes out under its own key.
+    @Test func aBatchFailingEveryRunIsParkedAndTheRestFlows() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 5)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client, parkAfterRuns: 2)
+                // Accounts go out, then every request fails for good (6 attempts per call).
+                await flowpay.state.inject(.init(status: nil, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 1, logref: nil))
+                for _ in 0..<2 {
+                    await flowpay.state.inject(.init(status: 500, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 6, logref: nil))
+                    await #expect(throws: FlowpayError.self) { try await drain.drain(target) }
+                }
+                try await fixture.addTransactions(7, accountID: try fixture.accountID(of: target), customerID: target.customerID, salt: "after")
+                let third = try await drain.drain(target)
+                #expect(third.transactionsPushed == 7, "the batch after the parked one flows")
+                #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state = 'parked'") == 1)
+                #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'batch_parked'") == 1)
+                #expect(try await fixture.store.requeueRejected(customerID: target.customerID).batchesReopened == 1)
+                let fourth = try await drain.drain(target)
+                #expect(fourth.transactionsPushed == 5)
+                let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(received.count == 12 && Set(received.map(\.id)).count == 12)
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+-- Nothing stranded by a refusal (README "How it works": refused rows).
+--
+-- A batch Flowpay refuses with 400/422 is split until the refused rows are isolated: the batch becomes
+-- 'split' (its rows move to two new batches in the same transaction), a refused single row becomes
+-- 'quarantined' with Flowpay's answer in push_quarantine, and every other row is delivered. A batch that
+-- keeps failing for other reasons is 'parked' after a bounded number of runs, so later batches flow; ops
+-- reopen it (`push --requeue-rejected`). A quarantined row is sent again by `push --requeue-rejected` or
+-- given up by `push --drop-rejected --reason …` ('dropped', the reason recorded).
+ALTER TABLE transactions DROP CONSTRAINT transactions_push_state_check;
+ALTER TABLE transactions ADD CONSTRAINT transactions_push_state_check
+    CHECK (push_state IN ('queued', 'pushed', 'quarantined', 'dropped'));
+
+ALTER TABLE push_batches DROP CONSTRAINT push_batches_state_check;
+ALTER TABLE push_batches ADD CONSTRAINT push_batches_state_check
+    CHECK (state IN ('sending', 'sent', 'rejected', 'split', 'parked'));
+-- Transaction batches keep the exact body they send (like accounts batches): a resend after a crash is
+-- byte-identical under the same Idempotency-Key even if a row was edited or its account lost its IBAN since.
+CREATE INDEX push_batches_parked ON push_batches (customer_id) WHERE state = 'parked';
+
+CREATE TABLE push_quarantine (
+    account_id     bigint      NOT NULL,
+    tx_key         bytea       NOT NULL,
+    customer_id    bigint      NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    batch_id       bigint,                      -- the single-row batch Flowpay refused
+    http_status    integer     NOT NULL,
+    logref         text,
+    message        text        NOT NULL,
+    quarantined_at timestamptz NOT NULL DEFAULT now(),
+    resolved_at    timestamptz,
+    resolution     text,                        -- 'requeued' or 'dropped: <reason>'
+    PRIMARY KEY (account_id, tx_key, quarantined_at)
+);
+CREATE INDEX push_quarantine_open ON push_quarantine (customer_id) WHERE resolved_at IS NULL;
+CREATE INDEX transactions_quarantined ON transactions (customer_id) WHERE push_state = 'quarantined';
