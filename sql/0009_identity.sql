@@ -14,6 +14,15 @@ ALTER TABLE accounts
     ADD COLUMN inactive_since timestamptz;
 UPDATE accounts SET iban_key = upper(regexp_replace(iban, '[[:space:]-]', '', 'g')) WHERE iban IS NOT NULL AND iban <> '';
 CREATE INDEX accounts_customer_iban ON accounts (customer_id, iban_key) WHERE iban_key IS NOT NULL;
+-- Before this migration a renewed consent made a second row for the same bank account. Of each such group
+-- (same customer, IBAN and currency) the row synced last carries on; the others become inactive, their data kept.
+WITH ranked AS (
+    SELECT a.id, row_number() OVER (PARTITION BY a.customer_id, a.iban_key, a.currency
+                                    ORDER BY w.last_pull_at DESC NULLS LAST, a.updated_at DESC, a.id DESC) AS n
+    FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+    WHERE a.iban_key IS NOT NULL
+)
+UPDATE accounts a SET active = false, inactive_since = now() FROM ranked r WHERE r.id = a.id AND r.n > 1;
 
 CREATE TABLE account_source_ids (
     account_id         bigint      NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
@@ -50,11 +59,9 @@ ALTER TABLE transactions
     ADD COLUMN key_generation integer NOT NULL DEFAULT 1,
     ADD COLUMN flowpay_id text;
 
--- Ids as sent so far: "bs_" + the first 16 bytes of the key, in hex.
-UPDATE transactions SET flowpay_id = 'bs_' || encode(substring(tx_key FROM 1 FOR 16), 'hex');
-
--- Content keys of stored rows, as DedupKey computes them: SHA-256 over the normalised fields (stored
--- normalised), then SHA-256(fingerprint || ordinal) with ordinals counted per account in arrival (id) order.
+-- One pass over the table: ids as sent so far ("bs_" + the first 16 bytes of the key, in hex), and content keys
+-- as DedupKey computes them: SHA-256 over the normalised fields (stored normalised), then
+-- SHA-256(fingerprint || ordinal) with ordinals counted per account in arrival (id) order.
 WITH fingerprinted AS (
     SELECT account_id, tx_key, id,
            sha256('\x667000'::bytea
@@ -73,8 +80,12 @@ WITH fingerprinted AS (
            sha256(fingerprint || int4send(row_number() OVER (PARTITION BY account_id, fingerprint ORDER BY id)::integer)) AS content_key
     FROM fingerprinted
 )
-UPDATE transactions t SET content_key = o.content_key
+UPDATE transactions t SET content_key = o.content_key, flowpay_id = 'bs_' || encode(substring(t.tx_key FROM 1 FOR 16), 'hex')
 FROM ordered o WHERE o.account_id = t.account_id AND o.tx_key = t.tx_key;
+
+-- New rows get a random id when they are stored (kept for ever, whatever their key becomes later): unique
+-- across accounts and customers, and never reissued when an edited row's old key comes back for a new booking.
+ALTER TABLE transactions ALTER COLUMN flowpay_id SET DEFAULT 'bs_' || replace(gen_random_uuid()::text, '-', '');
 
 ALTER TABLE transactions ALTER COLUMN content_key SET NOT NULL, ALTER COLUMN flowpay_id SET NOT NULL;
 CREATE INDEX transactions_content ON transactions (account_id, content_key);

@@ -32,3 +32,21 @@ CREATE TABLE push_quarantine (
 );
 CREATE INDEX push_quarantine_open ON push_quarantine (customer_id) WHERE resolved_at IS NULL;
 CREATE INDEX transactions_quarantined ON transactions (customer_id) WHERE push_state = 'quarantined';
+
+-- Rows a source sent that cannot be read (an impossible date, more decimals than the currency has) or stored:
+-- kept raw with the account, field and reason while the rest of the window is stored. One entry per distinct
+-- row; a row a later fetch sends again only moves last_seen_at. Shown by `lag --interruptions` while it keeps
+-- coming back (seen within the last two days).
+CREATE TABLE ingest_quarantine (
+    account_id     bigint      NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    customer_id    bigint      NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    raw_hash       bytea       NOT NULL,
+    field          text        NOT NULL,
+    reason         text        NOT NULL,
+    raw            text        NOT NULL,
+    first_seen_at  timestamptz NOT NULL DEFAULT now(),
+    last_seen_at   timestamptz NOT NULL DEFAULT now(),
+    first_seen_run bigint,
+    PRIMARY KEY (account_id, raw_hash)
+);
+CREATE INDEX ingest_quarantine_recent ON ingest_quarantine (customer_id, last_seen_at);

@@ -12,8 +12,17 @@ public protocol BankDataSource: Sendable {
     /// The customer's accounts with details and current balances, plus what the consent allows.
     func accounts() async throws(SourceError) -> SourceSnapshot
 
-    /// An account's transactions (booked and pending) for whole booking days `window`, page by page.
-    func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error>
+    /// An account's transactions (booked and pending) for whole booking days `window`, page by page. Rows
+    /// the mapping cannot read go to `refused` instead; the rest of the page is yielded.
+    func transactions(of account: SourceAccount, window: SyncWindow, refused: RefusedRowCollector)
+        -> AsyncThrowingStream<[BankTransaction], any Error>
+}
+
+extension BankDataSource {
+    /// The pages, with refused rows set aside and not kept.
+    public func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error> {
+        transactions(of: account, window: window, refused: RefusedRowCollector())
+    }
 }
 
 /// What a source says about the consent and its accounts.

@@ -19,7 +19,9 @@ enum BerlinGroupMapping {
         } catch {
             throw .malformed(account: account, field: "\(place).transactionAmount", detail: error.description)
         }
-        let bookingDate = try day(json["bookingDate"], account: account, field: "\(place).bookingDate")
+        // Some bank integrations send only the booking's date-time: its date part is the booking date.
+        var bookingDate = try day(json["bookingDate"], account: account, field: "\(place).bookingDate")
+        if bookingDate == nil { bookingDate = try day(json["bookingDateTime"], account: account, field: "\(place).bookingDateTime") }
         let valueDate = try day(json["valueDate"], account: account, field: "\(place).valueDate")
         if status == .booked, bookingDate == nil {
             throw .malformed(account: account, field: "\(place).bookingDate", detail: "a booked transaction needs a booking date")
@@ -41,18 +43,28 @@ enum BerlinGroupMapping {
                                remittance: remittance, bankTransactionCode: code, sourceID: sourceID, rawJSON: raw)
     }
 
-    /// `{"booked":[…],"pending":[…]}` → transactions, in source order (booked first).
-    static func transactions(_ container: [String: Any], account: String, idFields: [String]) throws(SourceError) -> [BankTransaction] {
+    /// `{"booked":[…],"pending":[…]}` → transactions, in source order (booked first). A row that cannot be
+    /// read goes to `refused` with its reason; a container of the wrong shape fails the page.
+    static func transactions(_ container: [String: Any], account: String, idFields: [String],
+                             refused: RefusedRowCollector? = nil) throws(SourceError) -> [BankTransaction] {
         var result: [BankTransaction] = []
+        var set: [RefusedRow] = []
         for status in [BankTransaction.Status.booked, .pending] {
             guard let value = container[status.rawValue] else { continue }
             guard let list = value as? [[String: Any]] else {
                 throw .malformed(account: account, field: "transactions.\(status.rawValue)", detail: "expected an array of objects")
             }
             for (index, json) in list.enumerated() {
-                result.append(try transaction(json, status: status, account: account, index: index, idFields: idFields))
+                do {
+                    result.append(try transaction(json, status: status, account: account, index: index, idFields: idFields))
+                } catch {
+                    guard refused != nil, case .malformed(_, let field, let detail) = error else { throw error }
+                    let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+                    set.append(RefusedRow(account: account, field: field, reason: detail, rawJSON: raw ?? "{}"))
+                }
             }
         }
+        refused?.add(set)
         return result
     }
 

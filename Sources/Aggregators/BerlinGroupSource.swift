@@ -86,7 +86,8 @@ public struct BerlinGroupSource: BankDataSource {
     }
 
     /// Follows `_links.next` to the end, one page at a time (never the whole history in memory).
-    public func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error> {
+    public func transactions(of account: SourceAccount, window: SyncWindow, refused: RefusedRowCollector)
+        -> AsyncThrowingStream<[BankTransaction], any Error> {
         let id = account.account.sourceAccountID
         let idFields = configuration.stableTransactionIDs ? ["transactionId"] : []
         let source = self
@@ -102,7 +103,7 @@ public struct BerlinGroupSource: BankDataSource {
                         guard let container = json["transactions"] as? [String: Any] else {
                             throw SourceError.malformed(account: id, field: "transactions", detail: "expected an object with booked and pending")
                         }
-                        continuation.yield(try BerlinGroupMapping.transactions(container, account: id, idFields: idFields))
+                        continuation.yield(try BerlinGroupMapping.transactions(container, account: id, idFields: idFields, refused: refused))
                         let links = (container["_links"] as? [String: Any]) ?? (json["_links"] as? [String: Any])
                         next = (links?["next"] as? [String: Any]).flatMap { JSONShape.string($0["href"]) }
                     }

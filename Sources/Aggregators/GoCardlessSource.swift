@@ -78,7 +78,8 @@ public struct GoCardlessSource: BankDataSource {
         return SourceAccount(account: account)
     }
 
-    public func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error> {
+    public func transactions(of account: SourceAccount, window: SyncWindow, refused: RefusedRowCollector)
+        -> AsyncThrowingStream<[BankTransaction], any Error> {
         let client = client
         let id = account.account.sourceAccountID
         return pagedStream {
@@ -86,8 +87,9 @@ public struct GoCardlessSource: BankDataSource {
             guard let container = json["transactions"] as? [String: Any] else {
                 throw SourceError.malformed(account: id, field: "transactions", detail: "expected an object with booked and pending")
             }
-            let booked = try BerlinGroupMapping.transactions(["booked": container["booked"] ?? []], account: id, idFields: ["internalTransactionId"])
-            let pending = try BerlinGroupMapping.transactions(["pending": container["pending"] ?? []], account: id, idFields: [])
+            let booked = try BerlinGroupMapping.transactions(["booked": container["booked"] ?? []], account: id,
+                                                             idFields: ["internalTransactionId"], refused: refused)
+            let pending = try BerlinGroupMapping.transactions(["pending": container["pending"] ?? []], account: id, idFields: [], refused: refused)
             return booked + pending
         }
     }

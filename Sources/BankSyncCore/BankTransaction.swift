@@ -32,10 +32,23 @@ public struct BankTransaction: Sendable, Equatable {
         self.counterpartyName = Normalization.text(counterpartyName)
         self.remittance = Normalization.text(remittance)
         self.bankTransactionCode = Normalization.text(bankTransactionCode)
-        self.sourceID = sourceID.flatMap { $0.isEmpty ? nil : $0 }
-        self.rawJSON = rawJSON
+        let id = sourceID.map { $0.contains("\u{0}") ? $0.replacingOccurrences(of: "\u{0}", with: "") : $0 }
+        self.sourceID = id.flatMap { $0.isEmpty ? nil : $0 }
+        // jsonb refuses the \u0000 escape: the audit copy loses the NUL, as the stored fields do.
+        self.rawJSON = rawJSON.map { Self.hasNULEscape($0) ? $0.replacingOccurrences(of: "\\u0000", with: "") : $0 }
     }
 
     /// The day the transaction belongs to for windows and ordinals: booking date, else value date.
     public var day: Day? { bookingDate ?? valueDate }
+
+    /// Whether JSON text holds the escape `\u0000` (a byte scan: this runs for every fetched row).
+    static func hasNULEscape(_ json: String) -> Bool {
+        let pattern: [UInt8] = Array("\\u0000".utf8)
+        var matched = 0
+        for byte in json.utf8 {
+            matched = byte == pattern[matched] ? matched + 1 : (byte == pattern[0] ? 1 : 0)
+            if matched == pattern.count { return true }
+        }
+        return false
+    }
 }

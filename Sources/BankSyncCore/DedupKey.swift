@@ -74,20 +74,9 @@ public enum DedupKey {
         return Array(hasher.finalize())
     }
 
-    /// The id Flowpay sees for a transaction, fixed when the row is first stored (and kept with it, so a key
-    /// that changes later — a renewed consent — never changes it): `bs_` + the first 16 bytes, in hex, of
-    /// `SHA-256("fp-id" 0x00 account row id as 8-byte big-endian ‖ key)`. The account in it keeps identical
-    /// bookings on sibling accounts (the same fee on two accounts) apart. Rows stored before migration 0009
-    /// keep `legacyFlowpayID`, the id they were sent with.
-    public static func flowpayID(accountID: Int64, key: some Collection<UInt8>) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Array("fp-id".utf8) + [0x00])
-        withUnsafeBytes(of: accountID.bigEndian) { hasher.update(bufferPointer: $0) }
-        hasher.update(data: Array(key))
-        return "bs_" + hex(Array(hasher.finalize()).prefix(16))
-    }
-
-    /// The id of releases before 0009: the key's first 16 bytes. Unique per account only.
+    /// The id Flowpay sees for rows stored before migration 0009: `bs_` + the key's first 16 bytes, in hex
+    /// (unique per account only). Rows stored since get a random `bs_` + 32 hex id when stored; either way the
+    /// id is kept with the row and never recomputed.
     public static func legacyFlowpayID(_ key: [UInt8]) -> String {
         "bs_" + hex(key.prefix(16))
     }

@@ -8,7 +8,7 @@ public enum Normalization {
         if text.utf8.allSatisfy({ $0 < 0x80 }) {   // the usual case, byte by byte (Unicode properties are slow)
             var compact: [UInt8] = []
             compact.reserveCapacity(text.utf8.count)
-            for byte in text.utf8 where byte != UInt8(ascii: " ") && byte != UInt8(ascii: "-") && !(0x09...0x0D).contains(byte) {
+            for byte in text.utf8 where byte != UInt8(ascii: " ") && byte != UInt8(ascii: "-") && !(0x09...0x0D).contains(byte) && byte != 0 {
                 compact.append((UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 0x20 : byte)
             }
             return compact.isEmpty ? nil : String(decoding: compact, as: UTF8.self)
@@ -17,7 +17,8 @@ public enum Normalization {
         return compact.isEmpty ? nil : compact
     }
 
-    /// Unicode NFC with runs of whitespace collapsed to one space and the ends trimmed; empty becomes nil.
+    /// Unicode NFC with runs of whitespace collapsed to one space and the ends trimmed, U+0000 removed
+    /// (PostgreSQL text cannot hold it); empty becomes nil.
     public static func text(_ text: String?) -> String? {
         guard let text else { return nil }
         // Text without a scalar at or above U+0300 (the first combining mark) is already NFC and each of its
@@ -36,6 +37,7 @@ public enum Normalization {
         var pendingSpace = false
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
+            if byte == 0x00 { continue }   // U+0000: dropped, as if absent
             var isWhitespace = byte == 0x20 || (0x09...0x0D).contains(byte)
             var second: UInt8?
             if byte == 0xC2, let next = iterator.next() {
@@ -59,7 +61,7 @@ public enum Normalization {
         var result = ""
         result.reserveCapacity(text.utf8.count)
         var pendingSpace = false
-        for character in text {
+        for character in text where character != "\u{0}" {
             if character.isWhitespace {
                 pendingSpace = !result.isEmpty
             } else {

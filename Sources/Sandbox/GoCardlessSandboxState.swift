@@ -57,6 +57,8 @@ public actor GoCardlessSandboxState {
     var budgets: [String: Int] = [:]
     var dailyBudget = 1_000
     var malformedAccounts: Set<String> = []
+    /// Accounts whose transaction lists carry rows no mapping can read, and one with a U+0000 in its text.
+    var poisonedAccounts: Set<String> = []
     /// Days on which the bank has corrected a booked transaction's text, per account.
     var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
@@ -193,6 +195,16 @@ public actor GoCardlessSandboxState {
         return id
     }
 
+    /// Rows real banks have sent: valid JSON, not a valid transaction (but the last, whose text holds a U+0000).
+    static func poisonRows(day: Day) -> [[String: Any]] {
+        [
+            ["transactionAmount": ["amount": "-10.00", "currency": "CZK"], "bookingDate": "2026-02-30", "internalTransactionId": "poison-date"],
+            ["transactionAmount": ["amount": "-12.345", "currency": "CZK"], "bookingDate": day.description, "internalTransactionId": "poison-amount"],
+            ["transactionAmount": ["amount": "-7.00", "currency": "CZK"], "bookingDate": day.description, "internalTransactionId": "poison-nul",
+             "remittanceInformationUnstructured": "Platba\u{0}kartou"],
+        ]
+    }
+
     /// The same bank account as `earlier` (IBAN, bookings) under a new id, its transactions under new ids.
     func renewAccount(_ earlier: String, requisition: String, index: Int) -> String {
         let old = accounts[earlier]!
@@ -265,6 +277,7 @@ public actor GoCardlessSandboxState {
             let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
             let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
             let edited = editedDays[id] ?? []
+            let poison: [[String: Any]] = poisonedAccounts.contains(id) ? Self.poisonRows(day: min(to, currentDay)) : []
             var editedToday: Set<Day> = []
             return .ok(["transactions": ["booked": visible.booked.map { transaction in
                                              var json = account.bank.json(transaction, pending: false)
@@ -273,7 +286,7 @@ public actor GoCardlessSandboxState {
                                                  json["remittanceInformationUnstructured"] = transaction.remittance + " (corrected by the bank)"
                                              }
                                              return json
-                                         },
+                                         } + poison,
                                          "pending": visible.pending.map { account.bank.json($0, pending: true) }]],
                        remaining: remaining)
         }
@@ -292,6 +305,8 @@ public actor GoCardlessSandboxState {
         public var budgetScope: String?
         public var budgetRemaining: Int?
         public var malformedAccount: String?
+        /// The account's lists carry an impossible date, an amount with three decimals in CZK, and a U+0000.
+        public var poisonAccount: String?
         /// With `editDay`: the bank corrects the text of the account's first booking of that day.
         public var editAccount: String?
         public var editDay: String?
@@ -309,6 +324,7 @@ public actor GoCardlessSandboxState {
         if let id = control.suspendAccount { accounts[id]?.status = "SUSPENDED" }
         if let id = control.budgetAccount { budgets["\(id)/\(control.budgetScope ?? "transactions")"] = control.budgetRemaining ?? 0 }
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
+        if let id = control.poisonAccount { poisonedAccounts.insert(id) }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
         var answer: [String: Any] = ["ok": true]

@@ -14,10 +14,15 @@ extension Store {
     public func upsertAccount(customerID: Int64, _ account: BankAccount) async throws -> Int64 {
         let ibanKey = Normalization.iban(account.iban)
         return try await connection.withTransaction {
+            // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart.
             let byIBAN = try ibanKey.flatMap { key in
                 try connection.query("""
-                    SELECT id FROM accounts WHERE customer_id = $1 AND iban_key = $2 ORDER BY active DESC, id LIMIT 1
-                    """, [customerID, key]).first?.decode(Int64.self, at: 0)
+                    SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                    WHERE a.customer_id = $1 AND a.iban_key = $2
+                      AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
+                    ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
+                    LIMIT 1
+                    """, [customerID, key, account.currency]).first?.decode(Int64.self, at: 0)
             }
             let bySourceID = try connection.query("SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $2",
                                                   [customerID, account.sourceAccountID]).first?.decode(Int64.self, at: 0)
@@ -70,6 +75,8 @@ extension Store {
     /// accounts deactivated now.
     @discardableResult
     public func deactivateAccounts(customerID: Int64, notIn reported: [Int64], runID: Int64?) throws -> [Int64] {
+        // A consent reporting no account at all (just linked, the bank still preparing) says nothing reliable.
+        guard !reported.isEmpty else { return [] }
         let list = "{" + reported.map(String.init).joined(separator: ",") + "}"
         let gone = try connection.query("""
             UPDATE accounts SET active = false, inactive_since = now()

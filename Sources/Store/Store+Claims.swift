@@ -64,7 +64,8 @@ extension Store {
             SELECT count(*) FROM customers
             WHERE status = 'active' AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
               AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
-              AND (NOT $3::boolean OR last_sync_at IS NULL OR priority_sync_at > last_sync_at)
+              AND (NOT $3::boolean OR ((last_sync_at IS NULL OR priority_sync_at > last_sync_at)
+                                       AND (lease_until IS NULL OR lease_until < now())))   -- not being synced right now
             """, [dueBefore, flowpayCustomerID, priorityOnly])
     }
 }

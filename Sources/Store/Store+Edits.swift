@@ -4,7 +4,8 @@ import Postgres
 extension Store {
     /// Inside an ingest's transaction, after its rows are stored: a booked row of the window that this fetch
     /// no longer returned, and a booked row this ingest stored on the same day with the same amount and
-    /// currency, are one booking the bank edited (added the counterparty's name, fixed the remittance text).
+    /// currency, both keyed by content (a stable id already survives a text edit; the same id with another
+    /// date or amount is another booking), are one booking the bank edited (added the counterparty's name, fixed the remittance text).
     /// The stored row takes the new content and key and keeps its Flowpay id and push state; the new row goes;
     /// a `transaction_changed` event records both versions. Pairs are matched in id order within a day and
     /// amount. Returns the number of edits.
@@ -60,13 +61,13 @@ extension Store {
                    row_number() OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency ORDER BY t.id) AS n
             FROM transactions t
             WHERE t.account_id = $1 AND t.status = 'booked' AND t.booking_date BETWEEN $3::date AND $4::date
-              AND t.ingest_xid <> pg_current_xact_id()
+              AND t.ingest_xid <> pg_current_xact_id() AND t.tx_key = t.content_key
               AND NOT EXISTS (SELECT 1 FROM fetched f WHERE f.tx_key = t.tx_key)
         ), fresh AS (
             SELECT t.tx_key, t.booking_date, t.amount_minor, t.currency,
                    row_number() OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency ORDER BY t.id) AS n
             FROM transactions t
-            WHERE t.account_id = $1 AND t.status = 'booked' AND t.ingest_xid = pg_current_xact_id()
+            WHERE t.account_id = $1 AND t.status = 'booked' AND t.ingest_xid = pg_current_xact_id() AND t.tx_key = t.content_key
               AND t.booking_date BETWEEN $3::date AND $4::date
         )
         SELECT v.tx_key, f.tx_key FROM vanished v JOIN fresh f USING (booking_date, amount_minor, currency, n)

@@ -115,7 +115,7 @@ extension Store {
                     let edits = try recognizeEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, runID: runID)
                     admission.result.edited = edits
                     admission.result.newBooked -= edits
-                    admission.result.sourceIDsReused = try recordReusedSourceIDs(account: account, runID: runID)
+                    if sourceIDsAreStable { admission.result.sourceIDsReused = try recordReusedSourceIDs(account: account, runID: runID) }
                 }
             }
             admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
@@ -131,6 +131,9 @@ extension Store {
     enum Stored: UInt8 {
         /// Its key is stored: a duplicate.
         case byKey = 0x73          // "s"
+        /// Its key is stored with another content key (identical bookings the source now lists in another
+        /// order): a duplicate whose stored content key is brought up to date, so content keys stay unique.
+        case byKeyNewOrdinal = 0x6B   // "k"
         /// Its content key is stored under another key the row may adopt: the same transaction, new source id.
         case byContent = 0x61      // "a"
         case new = 0x6E            // "n"
@@ -146,7 +149,7 @@ extension Store {
         }
         return try flags.utf8.map { flag in
             guard let stored = Stored(rawValue: flag) else {
-                throw PostgresError.decoding(column: "ingest key probe", expected: "s, a or n", found: String(UnicodeScalar(flag)))
+                throw PostgresError.decoding(column: "ingest key probe", expected: "s, k, a or n", found: String(UnicodeScalar(flag)))
             }
             return stored
         }
@@ -157,10 +160,15 @@ extension Store {
     private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, keyGeneration: Int32, runID: Int64?) async throws -> IngestResult {
         let stored = try storedFlags(account: account.id, chunk: chunk, keyGeneration: keyGeneration)
         var added = IngestResult()
+        for index in 0..<chunk.count where stored[index] == .byKeyNewOrdinal {
+            try connection.execute("UPDATE transactions SET content_key = $3 WHERE account_id = $1 AND tx_key = $2",
+                                   [account.id, Array(chunk.key(at: index)), Array(chunk.contentKey(at: index))])
+        }
         for index in 0..<chunk.count where stored[index] == .byContent {
             let transaction = chunk.transactions[index]
             try connection.execute(Self.adoptKey, [account.id, Array(chunk.contentKey(at: index)), Array(chunk.key(at: index)),
-                                                   transaction.sourceID, keyGeneration, transaction.rawJSON.map(JSONText.init)])
+                                                   transaction.sourceID, keyGeneration, transaction.rawJSON.map(JSONText.init),
+                                                   chunk.packedKeys])
             added.adopted += 1
         }
         let newCount = stored.count { $0 == .new }
@@ -175,7 +183,8 @@ extension Store {
         return added
     }
 
-    /// One new row for `copyTransactions`, counted as new booked or new pending. Its Flowpay id is fixed here.
+    /// One new row for `copyTransactions`, counted as new booked or new pending. Its Flowpay id is the column's
+    /// default (random), fixed from here on.
     static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, contentKey: ArraySlice<UInt8>, account: AccountRef,
                          keyGeneration: Int32, runID: Int64?, to writer: CopyWriter, counting result: inout IngestResult) throws {
         writer.field(account.id)
@@ -196,7 +205,6 @@ extension Store {
         writer.field(transaction.status == .booked ? "queued" : nil)
         writer.field(bytes: contentKey)
         writer.field(Int64(keyGeneration))
-        writer.field(DedupKey.flowpayID(accountID: account.id, key: key))
         try writer.endRow()
         if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }
@@ -204,32 +212,53 @@ extension Store {
     static let copyTransactions = """
         COPY transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                            counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
-                           first_seen_run, push_state, content_key, key_generation, flowpay_id)
+                           first_seen_run, push_state, content_key, key_generation)
         FROM STDIN
         """
 
     /// $1 account, $2 the chunk's keys and $3 their content keys, packed 32 bytes each, $4 the customer's key
-    /// generation. One character per row, in order (`Stored`): `s` when the account stores its key; `a` when it
+    /// generation. One character per row, in order (`Stored`): `s` when the account stores its key (`k` when
+    /// under another content key); `a` when it
     /// stores its content key under another key that the row may adopt (stored under an earlier generation,
     /// or keyed by content on either side); `n` when it is new. A duplicate costs one primary-key probe.
     static let probeKeys = """
         SELECT coalesce(string_agg(
                    CASE WHEN EXISTS (SELECT 1 FROM transactions t
-                                     WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32))
+                                     WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32)
+                                       AND t.content_key = substring($3::bytea FROM i * 32 + 1 FOR 32))
                         THEN 's'
                         WHEN EXISTS (SELECT 1 FROM transactions t
-                                     WHERE t.account_id = $1 AND t.content_key = substring($3::bytea FROM i * 32 + 1 FOR 32)
-                                       AND (t.key_generation < $4::integer OR t.tx_key = t.content_key
-                                            OR substring($2::bytea FROM i * 32 + 1 FOR 32) = substring($3::bytea FROM i * 32 + 1 FOR 32)))
+                                     WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32))
+                        THEN 'k'
+                        WHEN EXISTS (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "substring($3::bytea FROM i * 32 + 1 FOR 32)")
+                                                 .replacingOccurrences(of: "$KEY", with: "substring($2::bytea FROM i * 32 + 1 FOR 32)")
+                                                 .replacingOccurrences(of: "$GENERATION", with: "$4::integer")
+                                                 .replacingOccurrences(of: "$CHUNK", with: "$2::bytea")))
                         THEN 'a' ELSE 'n' END, '' ORDER BY i), '')
         FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
         """
 
-    /// $1 account, $2 content key, $3 the new key, $4 the new source id, $5 key generation, $6 the new raw JSON.
-    /// The stored row takes the new key; its Flowpay id, push state and arrival stay.
+    /// The stored rows a fetched row (key `$KEY`, content key `$CONTENT`) may adopt: same content key, stored under
+    /// an earlier key generation or keyed by content on either side, and not a row this chunk reports by its own
+    /// key (two identical bookings: each keeps its own row). Stored content keys of stable-id rows can repeat
+    /// (ordinals follow the source's order), so adoption takes one of them, the oldest.
+    static let adoptable = """
+        SELECT t.id FROM transactions t
+        WHERE t.account_id = $1 AND t.content_key = $CONTENT
+          AND (t.key_generation < $GENERATION OR t.tx_key = t.content_key OR $KEY = $CONTENT)
+          AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($CHUNK) / 32 - 1) AS j
+                          WHERE substring($CHUNK FROM j * 32 + 1 FOR 32) = t.tx_key)
+        ORDER BY t.id LIMIT 1
+        """
+
+    /// $1 account, $2 content key, $3 the new key, $4 the new source id, $5 key generation, $6 the new raw JSON,
+    /// $7 the chunk's keys. One adoptable stored row takes the new key; its Flowpay id, push state and arrival stay.
     static let adoptKey = """
         UPDATE transactions SET tx_key = $3, source_tx_id = $4, key_generation = $5, raw = COALESCE($6::jsonb, raw)
-        WHERE account_id = $1 AND content_key = $2
+        WHERE account_id = $1 AND id = (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "$2::bytea")
+                                                    .replacingOccurrences(of: "$KEY", with: "$3::bytea")
+                                                    .replacingOccurrences(of: "$GENERATION", with: "$5::integer")
+                                                    .replacingOccurrences(of: "$CHUNK", with: "$7::bytea")))
         """
 
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,

@@ -57,7 +57,7 @@ extension Store {
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id
-                WHERE e.level IN ('warning', 'error') AND e.code <> 'rejected_rows'   -- quarantined rows count below
+                WHERE e.level IN ('warning', 'error') AND e.code NOT IN ('rejected_rows', 'unreadable_rows')   -- quarantines count below
                   AND (c.last_success_at IS NULL OR e.at > c.last_success_at - interval '1 second')
                   AND e.at >= COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = e.customer_id AND s.code = 'synced'), '-infinity')
                 ORDER BY e.customer_id, e.at DESC
@@ -119,7 +119,7 @@ extension Store {
                    (array_agg(e.logref ORDER BY e.at DESC) FILTER (WHERE e.logref IS NOT NULL))[1] AS logref
             FROM sync_events e JOIN current cur ON cur.id = e.customer_id
             WHERE e.level IN ('warning', 'error') AND (e.at > cur.ok_at OR (cur.status = 'consent_expired' AND e.code = 'consent_expired'))
-              AND e.code <> 'rejected_rows'   -- shown from push_quarantine below while unresolved
+              AND e.code NOT IN ('rejected_rows', 'unreadable_rows')   -- shown from the quarantines below
             GROUP BY e.code, cur.flowpay_customer_id, cur.merchant_id
             UNION ALL
             -- Refused rows stay an interruption until delivered or dropped, whatever ran since.
@@ -128,6 +128,15 @@ extension Store {
                    (array_agg(q.logref ORDER BY q.quarantined_at DESC) FILTER (WHERE q.logref IS NOT NULL))[1]
             FROM push_quarantine q JOIN customers c ON c.id = q.customer_id
             WHERE q.resolved_at IS NULL
+            GROUP BY c.flowpay_customer_id, c.merchant_id
+            UNION ALL
+            -- Rows a source keeps sending that cannot be read, while they keep coming back.
+            SELECT 'unreadable_rows', c.flowpay_customer_id, c.merchant_id, min(u.first_seen_at),
+                   count(*) || ' row(s) the source sent could not be read, quarantined: '
+                       || (array_agg(u.field || ': ' || u.reason ORDER BY u.last_seen_at DESC))[1],
+                   NULL
+            FROM ingest_quarantine u JOIN customers c ON c.id = u.customer_id
+            WHERE u.last_seen_at > now() - interval '2 days'
             GROUP BY c.flowpay_customer_id, c.merchant_id
             ORDER BY 1, 4
             """)

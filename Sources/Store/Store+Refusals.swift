@@ -125,3 +125,28 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Rows of an account's window the source sent but the mapping could not read: kept raw with their reason
+    /// (once per distinct row), recorded as one event. Returns how many were new.
+    @discardableResult
+    public func quarantineUnreadableRows(account: AccountRef, rows: [(field: String, reason: String, raw: String)], runID: Int64?) throws -> Int {
+        guard !rows.isEmpty else { return 0 }
+        var new = 0
+        for row in rows {
+            new += try connection.queryValue(Int.self, """
+                WITH upserted AS (
+                    INSERT INTO ingest_quarantine (account_id, customer_id, raw_hash, field, reason, raw, first_seen_run)
+                    VALUES ($1, $2, sha256(convert_to($5, 'UTF8')), $3, $4, $5, $6)
+                    ON CONFLICT (account_id, raw_hash) DO UPDATE SET last_seen_at = now(), reason = EXCLUDED.reason
+                    RETURNING (xmax = 0) AS inserted
+                )
+                SELECT count(*) FILTER (WHERE inserted) FROM upserted
+                """, [account.id, account.customerID, row.field, row.reason, row.raw, runID])
+        }
+        let sample = rows.prefix(3).map { "\($0.field): \($0.reason)" }.joined(separator: "; ")
+        try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .warning, code: "unreadable_rows",
+                        message: "\(rows.count) row(s) of the window could not be read and are quarantined (\(new) new), the rest stored: \(sample)")
+        return new
+    }
+}

@@ -113,10 +113,14 @@ public struct CustomerSync: Sendable {
                                          historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
                                          overlapDays: overlapDays)
             do {
-                let result = try await store.ingest(account: AccountRef(id: accountID, customerID: record.customer.id), window: window,
+                let refused = RefusedRowCollector()
+                let ref = AccountRef(id: accountID, customerID: record.customer.id)
+                let result = try await store.ingest(account: ref, window: window,
                                                     sourceIDsAreStable: source.transactionIDsAreStable,
                                                     keyGeneration: record.customer.keyGeneration, runID: runID,
-                                                    pages: source.transactions(of: sourceAccount, window: window))
+                                                    pages: source.transactions(of: sourceAccount, window: window, refused: refused))
+                try store.quarantineUnreadableRows(account: ref, rows: refused.collected.map { ($0.field, $0.reason, $0.rawJSON) },
+                                                   runID: runID)
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
                 try noteShortHistory(record, accountID: accountID, window: window, result: result, runID: runID)
@@ -127,6 +131,14 @@ public struct CustomerSync: Sendable {
                                       level: error.code == "rate_limited" ? .warning : .error, code: error.code,
                                       message: "window \(window) not stored: \(error)")
                 firstProblem = firstProblem ?? (error.code, error.description)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // The database refused the window (or the connection dropped): this account only; the others carry on.
+                outcome.accountsSkipped += 1
+                try? store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .error,
+                                       code: "ingest_failed", message: "window \(window) not stored: \(error)")
+                firstProblem = firstProblem ?? ("ingest_failed", "\(error)")
             }
         }
         // The consent's account list is complete here: accounts it no longer reports become inactive.

@@ -100,67 +100,105 @@ import TestSupport
         }
     }
 
-    /// A database holding rows of the 0008 schema (pushed and queued) upgrades without re-identifying
-    /// anything: Flowpay ids stay what they were sent as, content keys equal the client's, and a renewed
-    /// consent afterwards queues nothing.
+    /// A database holding rows of the 0008 schema — keys in the 0008 source-id format, and a customer whose
+    /// earlier renewal left two account rows for one IBAN — upgrades without re-identifying anything: Flowpay
+    /// ids stay what they were sent as, content keys equal the client's, the row synced last carries on, and
+    /// the next renewal queues nothing.
     @Test func theUpgradeFrom0008KeepsIDsAndComputesContentKeys() async throws {
         try await TestDatabase.with { database in
             let connection = try database.connect()
             let all = try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))
             _ = try await Migrator(migrations: all.filter { $0.version <= 8 }).migrate(connection)
             let customerID = try connection.queryValue(Int64.self, """
-                INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref) VALUES ($1, 'm', 'gocardless', 'req-old') RETURNING id
+                INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref) VALUES ($1, 'm', 'gocardless', 'req-2') RETURNING id
                 """, [UUID()])
-            let accountID = try connection.queryValue(Int64.self, """
-                INSERT INTO accounts (customer_id, source_account_id, iban, currency) VALUES ($1, 'acc-old', 'CZ65 0800 0000 1920 0014 5399', 'CZK')
-                RETURNING id
-                """, [customerID])
-            // As 0008 stored them: stable-id keys, in arrival order; two twins and one pending row.
+            // The account as the first requisition reported it (synced until the renewal), then as the second.
+            var accounts: [Int64] = []
+            for (source, pulled) in [("acc-req-1", "now() - interval '100 days'"), ("acc-req-2", "now() - interval '1 day'")] {
+                let id = try connection.queryValue(Int64.self, """
+                    INSERT INTO accounts (customer_id, source_account_id, iban, currency) VALUES ($1, $2, 'CZ65 0800 0000 1920 0014 5399', 'CZK')
+                    RETURNING id
+                    """, [customerID, source])
+                // Test-only: `pulled` is a literal above.
+                try connection.execute("INSERT INTO watermarks (account_id, booked_through, last_pull_at) VALUES ($1, '2026-11-25', " + pulled + ")", [id])
+                accounts.append(id)
+            }
+            let current = accounts[1]
+            // As 0008 stored them on the current row: 0008 source-id keys sha256("id" 0 status 0 id), in arrival
+            // order; two twins, one row still queued, one pending row keyed by its fingerprint.
             var pending = booked("2026-11-24", "-9.00", "hold")
             pending.status = .pending
             let rows = [booked("2026-11-20", "-10.00", id: "t-1"), booked("2026-11-20", "-10.00", id: "t-2"),
                         booked("2026-11-21", "-55.00", "nájem  Praha", id: "t-3"), pending]
             var keys = WindowKeys(sourceIDsAreStable: true)
-            var expected: [(key: [UInt8], content: [UInt8])] = []
+            var expected: [(id: String, content: [UInt8])] = []
             for (index, row) in rows.enumerated() {
                 guard let rowKeys = keys.keys(for: row) else { Issue.record("no keys"); return }
-                expected.append((rowKeys.key, rowKeys.contentKey))
+                let legacyKey: [UInt8] = try row.sourceID.map { id in
+                    try connection.queryValue([UInt8].self, "SELECT sha256('\\x696400'::bytea || convert_to($1, 'UTF8') || '\\x00'::bytea || convert_to($2, 'UTF8'))",
+                                              [row.status.rawValue, id])
+                } ?? rowKeys.key
+                expected.append((DedupKey.legacyFlowpayID(legacyKey), rowKeys.contentKey))
                 try connection.execute("""
                     INSERT INTO transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                                               counterparty_name, remittance, source_tx_id, push_state)
                     VALUES ($1, $2, $3, $4, $5, $5, $6, 'CZK', $7, $8, $9, $10)
-                    """, [accountID, customerID, rowKeys.key, row.status.rawValue, row.bookingDate ?? row.valueDate, row.amount.minorUnits,
+                    """, [current, customerID, legacyKey, row.status.rawValue, row.bookingDate ?? row.valueDate, row.amount.minorUnits,
                           row.counterpartyName, row.remittance, row.sourceID,
                           row.status == .pending ? nil : (index == 0 ? "queued" : "pushed")])
             }
             _ = try await Migrator(migrations: all).migrate(connection)
 
-            for (key, content) in expected {
-                let stored = try #require(try connection.query("SELECT content_key, flowpay_id FROM transactions WHERE account_id = $1 AND tx_key = $2",
-                                                               [accountID, key]).first)
-                #expect(try stored.decode([UInt8].self, at: 0) == content)
-                #expect(try stored.decode(String.self, at: 1) == DedupKey.legacyFlowpayID(key))
+            for (flowpayID, content) in expected {
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE flowpay_id = $1 AND content_key = $2",
+                                                  [flowpayID, content]) == 1)
             }
-            #expect(try connection.queryValue(String.self, "SELECT iban_key FROM accounts WHERE id = $1", [accountID]) == "CZ6508000000192000145399")
+            #expect(try connection.query("SELECT id FROM accounts WHERE active").map { try $0.decode(Int64.self, at: 0) } == [current],
+                    "of the two rows for one IBAN, the one synced last carries on")
+            #expect(try connection.queryValue(String.self, "SELECT iban_key FROM accounts WHERE id = $1", [current]) == "CZ6508000000192000145399")
 
-            // A renewed consent: the same IBAN under a new account id, the same bookings under new ids.
+            // The next renewal: the same IBAN under a new account id, the same bookings under new ids.
             let store = Store(connection: connection)
-            try connection.execute("UPDATE customers SET source_ref = 'req-new' WHERE id = $1", [customerID])
+            try connection.execute("UPDATE customers SET source_ref = 'req-3' WHERE id = $1", [customerID])
             let record = try #require(try store.customer(id: customerID))
             #expect(record.customer.keyGeneration == 3, "2 from the migration (new source-id keys), 3 from the new consent")
-            let attached = try await store.upsertAccount(customerID: customerID, BankAccount(sourceAccountID: "acc-new", iban: "CZ6508000000192000145399", currency: "CZK"))
-            #expect(attached == accountID)
+            let attached = try await store.upsertAccount(customerID: customerID, BankAccount(sourceAccountID: "acc-req-3", iban: "CZ6508000000192000145399", currency: "CZK"))
+            #expect(attached == current)
             let renewed = rows.map { row in
                 var row = row
                 row.sourceID = row.sourceID.map { "renewed-" + $0 }
                 return row
             }
-            let result = try await store.ingest(account: AccountRef(id: accountID, customerID: customerID), window: window,
+            let result = try await store.ingest(account: AccountRef(id: current, customerID: customerID), window: window,
                                                 sourceIDsAreStable: true, keyGeneration: record.customer.keyGeneration, pages: pages([renewed]))
             #expect(result.newBooked == 0)
             #expect(result.adopted == 3)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 1, "only the row queued before")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 4)
+            // …and the run after it finds every row by its new key.
+            let again = try await store.ingest(account: AccountRef(id: current, customerID: customerID), window: window,
+                                               sourceIDsAreStable: true, keyGeneration: record.customer.keyGeneration, pages: pages([renewed]))
+            #expect(again.newBooked == 0 && again.adopted == 0 && again.duplicates == 4)
+        }
+    }
+
+    /// Two identical bookings with stable ids whose stored content keys repeat (the source listed them in
+    /// another order on another day) are both adopted under a renewed consent, each by one row.
+    @Test func repeatedStoredContentKeysAreAdoptedOneRowEach() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let first = booked("2026-11-20", "-10.00", id: "c-1")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([[first]]))
+            // Newest first the next day: the second coffee gets ordinal 1 too.
+            let second = booked("2026-11-20", "-10.00", id: "c-2")
+            #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                   pages: pages([[second, first]])).newBooked == 1)
+            let renewed = [booked("2026-11-20", "-10.00", id: "r-1"), booked("2026-11-20", "-10.00", id: "r-2")]
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                        keyGeneration: 2, pages: pages([renewed]))
+            #expect(result.newBooked == 0)
+            #expect(result.adopted == 2)
+            #expect(try fixture.count() == 2)
         }
     }
 
