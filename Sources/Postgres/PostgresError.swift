@@ -32,6 +32,17 @@ public enum PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var isUniqueViolation: Bool { sqlState == SQLState.uniqueViolation }
 
+    /// The server could not be reached or went away (a restart, a failover, a terminated session): worth a
+    /// new connection. Class 57 (operator intervention, e.g. admin_shutdown) and 08 (connection exception).
+    public var isConnectionProblem: Bool {
+        switch self {
+        case .connect(let failure, _): failure == .unreachable || failure == .other
+        case .connectionLost: true
+        case .server: sqlState.map { $0.hasPrefix("57") || $0.hasPrefix("08") } ?? false
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .connect(let failure, let message): "\(failure.rawValue): \(message)"

@@ -18,11 +18,21 @@ public actor ConnectionPool {
         self.size = max(size, 1)
     }
 
+    /// Runs a read (`body` changes nothing) with a pooled connection; a pooled connection that turns out dead
+    /// (the database restarted since it was last used) is dropped and the read runs once more on a new one.
+    public nonisolated func withReadStore<T: Sendable>(_ body: @Sendable (Store) async throws -> T) async throws -> T {
+        do {
+            return try await withStore(body)
+        } catch let error as PostgresError where error.isConnectionProblem {
+            return try await withStore(freshConnection: true, body)
+        }
+    }
+
     /// Runs `body` with a pooled connection, on a blocking-I/O executor.
-    public nonisolated func withStore<T: Sendable>(_ body: @Sendable (Store) async throws -> T) async throws -> T {
+    public nonisolated func withStore<T: Sendable>(freshConnection: Bool = false, _ body: @Sendable (Store) async throws -> T) async throws -> T {
         try await withBlockingIOExecutor("banksync.serve.db") {
             let connection: PostgresConnection
-            if let pooled = try await acquire() {
+            if let pooled = try await acquire(fresh: freshConnection) {
                 connection = pooled
             } else {
                 do { connection = try PostgresConnection.connect(connectionString, applicationName: "banksync-serve") } catch {
@@ -42,8 +52,14 @@ public actor ConnectionPool {
     }
 
     /// A pooled connection, or nil meaning "open a new one" (a slot is reserved for it).
-    func acquire() async throws -> PostgresConnection? {
+    func acquire(fresh: Bool = false) async throws -> PostgresConnection? {
         if closed { throw Failure.closed }
+        if fresh {
+            // After a restart every idle connection is as dead as the one that failed.
+            idle.forEach { $0.close() }
+            open -= idle.count
+            idle = []
+        }
         if let connection = idle.popLast() { return connection }
         if open < size { open += 1; return nil }
         return try await withCheckedThrowingContinuation { waiters.append($0) }

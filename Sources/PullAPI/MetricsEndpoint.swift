@@ -37,7 +37,7 @@ public struct MetricsEndpoint: Sendable {
     func refreshDatabaseGauges() async {
         let figures: StoredFigures
         do {
-            figures = try await pool.withStore { try $0.storedFigures() }
+            figures = try await pool.withReadStore { try $0.storedFigures() }
         } catch {
             Gauge(label: "banksync_database_up").record(0)
             logger.warning("metrics: database figures unavailable", metadata: ["problem": "\(error)"])

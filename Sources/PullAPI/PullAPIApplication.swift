@@ -45,7 +45,7 @@ public struct PullAPI: Sendable {
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
             do {
-                let version = try await pool.withStore { try $0.schemaVersion() }
+                let version = try await pool.withReadStore { try $0.schemaVersion() }
                 guard version == settings.expectedSchemaVersion else {
                     return Self.json(["status": "migrations pending", "schema": version, "expected": settings.expectedSchemaVersion], status: .serviceUnavailable)
                 }
@@ -105,7 +105,7 @@ public struct PullAPI: Sendable {
         guard let presented = request.headers[HTTPField.Name("X-API-Key")!], !presented.isEmpty, presented.count <= 200 else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is missing"])
         }
-        guard let keyID = try await pool.withStore({ try $0.authenticate(apiKey: presented) }) else {
+        guard let keyID = try await pool.withReadStore({ try $0.authenticate(apiKey: presented) }) else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is not valid"])
         }
         if let wait = await limiter.admit(keyID) {
@@ -118,7 +118,7 @@ public struct PullAPI: Sendable {
         guard let merchantID = request.uri.queryParameters.get("merchantId"), !merchantID.isEmpty else {
             throw APIError.badRequest("merchantId is required")
         }
-        guard let customerID = try await pool.withStore({ try $0.customerID(merchantID: merchantID) }) else {
+        guard let customerID = try await pool.withReadStore({ try $0.customerID(merchantID: merchantID) }) else {
             throw APIError(status: .notFound, message: "Not Found", errors: ["unknown merchantId"])
         }
         return customerID
@@ -126,7 +126,7 @@ public struct PullAPI: Sendable {
 
     func bankAccounts(_ request: Request) async throws -> Response {
         let customerID = try await merchant(request)
-        let accounts = try await pool.withStore { try $0.accountsForPush(customerID: customerID) }
+        let accounts = try await pool.withReadStore { try $0.accountsForPush(customerID: customerID) }
         let body = FlowpayContract.encode(accounts: try ContractMapping.accounts(accounts).ready)
         return Self.raw(Array(#"{"data":"#.utf8) + body + Array("}".utf8))
     }
@@ -150,7 +150,7 @@ public struct PullAPI: Sendable {
             arrivedAfter = date
         }
         let (after, since, limit) = (cursor, arrivedAfter, size)
-        let page = try await pool.withStore { try $0.feedTransactions(customerID: customerID, after: after, arrivedAfter: since, limit: limit) }
+        let page = try await pool.withReadStore { try $0.feedTransactions(customerID: customerID, after: after, arrivedAfter: since, limit: limit) }
         let data = FlowpayContract.encode(transactions: try page.map { try ContractMapping.transaction($0.transaction) })
         var body = Array(#"{"data":"#.utf8) + data
         // Our choice: every non-empty page carries the cursor after its last row, so a poller that keeps it

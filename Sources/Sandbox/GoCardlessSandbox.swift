@@ -73,6 +73,8 @@ public enum GoCardlessSandbox {
             let path = scope == "metadata" ? "/api/v2/accounts/{id}/" : "/api/v2/accounts/{id}/\(scope)/"
             router.get(RouterPath(path)) { request, context -> Response in
                 if let denied = await unauthorised(request, state) { return denied }
+                // A slow bank behind the aggregator.
+                if let delay = await state.responseDelayMilliseconds, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
                 let query = request.uri.queryParameters
                 let answer = await state.account(context.parameters.get("id") ?? "", scope: scope,
                                                  dateFrom: query.get("date_from"), dateTo: query.get("date_to"))

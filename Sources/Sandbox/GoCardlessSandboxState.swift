@@ -57,6 +57,8 @@ public actor GoCardlessSandboxState {
     var budgets: [String: Int] = [:]
     var dailyBudget = 1_000
     var malformedAccounts: Set<String> = []
+    /// Every account call answers this much later (a slow bank).
+    var responseDelayMilliseconds: Int?
     /// Accounts whose transaction lists carry rows no mapping can read, and one with a U+0000 in its text.
     var poisonedAccounts: Set<String> = []
     /// Days on which the bank has corrected a booked transaction's text, per account.
@@ -307,6 +309,8 @@ public actor GoCardlessSandboxState {
         public var malformedAccount: String?
         /// The account's lists carry an impossible date, an amount with three decimals in CZK, and a U+0000.
         public var poisonAccount: String?
+        /// Every account call answers this many milliseconds late.
+        public var responseDelayMilliseconds: Int?
         /// With `editDay`: the bank corrects the text of the account's first booking of that day.
         public var editAccount: String?
         public var editDay: String?
@@ -325,6 +329,7 @@ public actor GoCardlessSandboxState {
         if let id = control.budgetAccount { budgets["\(id)/\(control.budgetScope ?? "transactions")"] = control.budgetRemaining ?? 0 }
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
         if let id = control.poisonAccount { poisonedAccounts.insert(id) }
+        if let delay = control.responseDelayMilliseconds { responseDelayMilliseconds = delay }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
         var answer: [String: Any] = ["ok": true]

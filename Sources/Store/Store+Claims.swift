@@ -20,34 +20,59 @@ extension Store {
     /// once after a consent callback or a webhook).
     public func claimNext(dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID? = nil,
                           priorityOnly: Bool = false) async throws -> Claim? {
+        // Pages of candidates, customers other workers are syncing last: a worker keeps looking while a due
+        // customer it could take is left, instead of giving up when the first candidates are all taken.
+        var page = 0
+        while true {
+            let (claim, candidates) = try await claimFromPage(page, dueBefore: dueBefore, lease: lease, worker: worker,
+                                                              only: flowpayCustomerID, priorityOnly: priorityOnly)
+            if let claim { return claim }
+            if candidates < Self.claimPageSize { return nil }
+            page += 1
+        }
+    }
+
+    static let claimPageSize = 16
+
+    private func claimFromPage(_ page: Int, dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID?,
+                               priorityOnly: Bool) async throws -> (Claim?, Int) {
         try await connection.withTransaction {
             let candidates = try connection.query("""
-                SELECT id, lease_until < now() AS lease_expired, lease_pid FROM customers
-                WHERE status = 'active'
-                  AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
-                  AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
-                  AND (NOT $3::boolean OR last_sync_at IS NULL OR priority_sync_at > last_sync_at)
-                ORDER BY priority_sync_at NULLS LAST, last_sync_at NULLS FIRST, id
-                LIMIT 16
+                SELECT c.id, c.lease_until < now() AS lease_expired, c.lease_pid,
+                       -- the holder's session did nothing for a whole lease: hung, not slow
+                       COALESCE((SELECT a.state_change < now() - make_interval(secs => $6) FROM pg_stat_activity a WHERE a.pid = c.lease_pid), true)
+                FROM customers c
+                WHERE c.status = 'active'
+                  AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
+                  AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
+                  AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
+                ORDER BY (c.lease_until > now()) NULLS FIRST, c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST, c.id
+                LIMIT $4 OFFSET $5
                 FOR UPDATE SKIP LOCKED
-                """, [dueBefore, flowpayCustomerID, priorityOnly])
+                """, [dueBefore, flowpayCustomerID, priorityOnly, Self.claimPageSize, page * Self.claimPageSize,
+                      Double(lease.components.seconds)])
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {
-                    let seconds = Double(lease.components.seconds)
-                    try connection.execute("""
-                        UPDATE customers SET lease_until = now() + make_interval(secs => $2),
-                               leased_by = $3, lease_pid = pg_backend_pid()
-                        WHERE id = $1
-                        """, [id, seconds, worker])
-                    return Claim(customerID: id)
+                    try renewLease(customerID: id, lease: lease, worker: worker)
+                    return (Claim(customerID: id), candidates.rowCount)
                 }
-                if try row.decode(Bool?.self, at: 1) == true, let pid = try row.decode(Int32?.self, at: 2) {
+                // Held by a live session. Only one that made no progress for the whole lease (hung while
+                // connected) is terminated, so its lock is freed; a slow one keeps its customer.
+                if try row.decode(Bool?.self, at: 1) == true, try row.decode(Bool.self, at: 3), let pid = try row.decode(Int32?.self, at: 2) {
                     _ = try connection.query("SELECT pg_terminate_backend($1)", [pid])
                 }
             }
-            return nil
+            return (nil, candidates.rowCount)
         }
+    }
+
+    /// The worker holding the customer is making progress: its lease runs for another `lease`.
+    public func renewLease(customerID: Int64, lease: Duration, worker: String) throws {
+        try connection.execute("""
+            UPDATE customers SET lease_until = now() + make_interval(secs => $2), leased_by = $3, lease_pid = pg_backend_pid()
+            WHERE id = $1
+            """, [customerID, Double(lease.components.seconds), worker])
     }
 
     /// The claimed sync finished (succeeded or failed and recorded): the customer is not due again until later.

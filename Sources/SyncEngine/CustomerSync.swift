@@ -29,14 +29,18 @@ public struct CustomerSync: Sendable {
     let overlapDays: Int
     let today: Day
     let logger: Logger
+    /// The claim's lease and worker name: renewed as each account is done (progress, not a hang).
+    let lease: (duration: Duration, worker: String)?
 
-    public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger) {
+    public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger,
+                lease: (duration: Duration, worker: String)? = nil) {
         self.store = store
         self.sources = sources
         self.flowpay = flowpay
         self.overlapDays = overlapDays
         self.today = today
         self.logger = logger
+        self.lease = lease
     }
 
     public func sync(_ record: CustomerRecord, runID: Int64) async -> CustomerOutcome {
@@ -99,6 +103,7 @@ public struct CustomerSync: Sendable {
         var firstProblem: (code: String, message: String)?
         var reported: [Int64] = []
         for sourceAccount in snapshot.accounts {
+            if let lease { try store.renewLease(customerID: record.customer.id, lease: lease.duration, worker: lease.worker) }
             let accountID = try await store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
             reported.append(accountID)
             outcome.accounts += 1

@@ -51,12 +51,17 @@ public struct SyncRun: Sendable {
     }
 
     func runClaimLoop(progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void) async throws -> Summary {
-        let control = try Store.connect(connectionString)
-        defer { control.connection.close() }
-        let (runID, startedAt) = try control.startRun(worker: options.worker)
+        // The control connection only opens and closes the run: it would sit idle for the whole run (and die
+        // with a database restart), so the summary is written on a fresh one.
+        let (runID, startedAt, total) = try await Self.withReconnects(connectionString, logger: logger) { control in
+            let (runID, startedAt) = try control.startRun(worker: options.worker)
+            let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
+            let total = try control.claimableCount(dueBefore: startedAt.addingTimeInterval(-interval), only: options.only,
+                                                   priorityOnly: options.priorityOnly)
+            return (runID, startedAt, total)
+        }
         let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
         let dueBefore = startedAt.addingTimeInterval(-interval)
-        let total = try control.claimableCount(dueBefore: dueBefore, only: options.only, priorityOnly: options.priorityOnly)
         let today = options.today ?? Day(utcSecondsSince1970: Date().timeIntervalSince1970)
         var summary = Summary(runID: runID)
         let counter = Counter()
@@ -64,21 +69,7 @@ public struct SyncRun: Sendable {
             summary.outcomes = try await withThrowingTaskGroup(of: [CustomerOutcome].self) { group in
                 for _ in 0..<max(1, options.concurrency) {
                     group.addTask { try await withBlockingIOExecutor("banksync.sync.worker") {
-                        let store = try Store.connect(connectionString)
-                        defer { store.connection.close() }
-                        let sync = CustomerSync(store: store, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
-                                                today: today, logger: logger)
-                        var outcomes: [CustomerOutcome] = []
-                        while !Task.isCancelled,
-                              let claim = try await store.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
-                                                                   only: options.only, priorityOnly: options.priorityOnly) {
-                            guard let record = try store.customer(id: claim.customerID) else { try store.release(claim); continue }
-                            let outcome = await sync.sync(record, runID: runID)
-                            try store.release(claim)
-                            outcomes.append(outcome)
-                            progress(await counter.increment(), total, outcome)
-                        }
-                        return outcomes
+                        try await worker(runID: runID, dueBefore: dueBefore, today: today, total: total, counter: counter, progress: progress)
                     } }
                 }
                 var all: [CustomerOutcome] = []
@@ -86,14 +77,82 @@ public struct SyncRun: Sendable {
                 return all
             }
         } catch {
-            try? control.finishRun(id: runID, status: "failed", counts: "{}", error: "\(error)")
+            _ = try? await Self.withReconnects(connectionString, logger: logger) { store in
+                try store.finishRun(id: runID, status: "failed", counts: "{}", error: "\(error)")
+            }
             throw error
         }
         let failed = summary.failed.count
         let counts = #"{"customers":\#(summary.outcomes.count),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed })}"#
-        try control.finishRun(id: runID, status: failed == 0 ? "succeeded" : (failed == summary.outcomes.count ? "failed" : "partial"),
-                              counts: counts, error: nil)
+        try await Self.withReconnects(connectionString, logger: logger) { store in
+            try store.finishRun(id: runID, status: failed == 0 ? "succeeded" : (failed == summary.outcomes.count ? "failed" : "partial"),
+                                counts: counts, error: nil)
+        }
         return summary
+    }
+
+    /// One worker: claims and syncs customers on its own session until none is left. A lost connection (a
+    /// database restart or failover) is reconnected with backoff and the worker carries on with the next
+    /// customer; the customer it was syncing is reported failed and is due again. Only a database that stays
+    /// unreachable for the whole retry budget ends the worker (and the run).
+    func worker(runID: Int64, dueBefore: Date, today: Day, total: Int, counter: Counter,
+                progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void) async throws -> [CustomerOutcome] {
+        var outcomes: [CustomerOutcome] = []
+        var store: Store?
+        var failures = 0
+        defer { store?.connection.close() }
+        while !Task.isCancelled {
+            do {
+                let session = try store ?? Store.connect(connectionString)
+                store = session
+                guard let claim = try await session.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
+                                                              only: options.only, priorityOnly: options.priorityOnly) else { break }
+                failures = 0
+                guard let record = try session.customer(id: claim.customerID) else { try session.release(claim); continue }
+                let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
+                                        today: today, logger: logger, lease: (options.lease, options.worker))
+                let outcome = await sync.sync(record, runID: runID)
+                outcomes.append(outcome)
+                progress(await counter.increment(), total, outcome)
+                try session.release(claim)
+            } catch is CancellationError {
+                break
+            } catch {
+                store?.connection.close()
+                store = nil
+                failures += 1
+                guard failures <= Self.reconnectAttempts else { throw error }
+                logger.warning("database connection lost; reconnecting", metadata: ["attempt": "\(failures)", "error": "\(error)"])
+                try await Task.sleep(for: Self.reconnectDelay(failures))
+            }
+        }
+        return outcomes
+    }
+
+    /// About a minute in all: 0.5, 1, 2, 4, 8, 15, 15, 15 s.
+    static let reconnectAttempts = 8
+    static func reconnectDelay(_ attempt: Int) -> Duration { .milliseconds(min(500 << (attempt - 1), 15_000)) }
+
+    /// `body` on a fresh connection, reconnecting with backoff while the database is unreachable.
+    static func withReconnects<T>(_ connectionString: String, logger: Logger, _ body: (Store) throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                let store = try Store.connect(connectionString)
+                defer { store.connection.close() }
+                return try body(store)
+            } catch {
+                attempt += 1
+                guard attempt <= reconnectAttempts, Self.isConnectionProblem(error) else { throw error }
+                logger.warning("database unreachable; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                try await Task.sleep(for: reconnectDelay(attempt))
+            }
+        }
+    }
+
+    static func isConnectionProblem(_ error: any Error) -> Bool {
+        guard let error = error as? PostgresError else { return false }
+        return error.isConnectionProblem
     }
 }
 

@@ -17,8 +17,8 @@ struct EndToEnd {
     let today: Day
 
     /// `today` is the day the sandboxes and the `banksync` children treat as today: fixed for the whole test.
-    static func with<T>(today: Day = TestCalendar.today, _ body: (EndToEnd) async throws -> T) async throws -> T {
-        try await TestDatabase.with { database in
+    static func with<T>(today: Day = TestCalendar.today, server: String? = nil, _ body: (EndToEnd) async throws -> T) async throws -> T {
+        try await TestDatabase.with(server: server) { database in
             let flowpay = FlowpaySandboxState(clientID: "e2e-client", clientSecret: "e2e-secret", today: today)
             let goCardless = GoCardlessSandboxState(secretID: "e2e-id", secretKey: "e2e-key", today: today)
             let berlinGroup = BerlinGroupSandboxState(today: today)

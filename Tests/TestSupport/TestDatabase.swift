@@ -15,23 +15,29 @@ public struct TestDatabase: Sendable {
 
     /// Creates a uniquely named database, runs `body`, and drops it (also when `body` throws).
     /// The body runs on its own blocking-I/O executor (see `BlockingIOExecutor`), like production code.
-    public static func with<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
-        try await withBlockingIOExecutor("test-database") { try await withDatabase(body) }
+    /// `server`: another server's conninfo (a `PrivatePostgres`) instead of the suite's.
+    public static func with<T>(server: String? = nil, _ body: (TestDatabase) async throws -> T) async throws -> T {
+        try await withBlockingIOExecutor("test-database") { try await withDatabase(server: server ?? serverURL, body) }
     }
 
-    static func withDatabase<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
+    static func withDatabase<T>(server: String, _ body: (TestDatabase) async throws -> T) async throws -> T {
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20).lowercased()
-        let admin = try PostgresConnection.connect(serverURL)
+        let admin = try PostgresConnection.connect(server)
         defer { admin.close() }
         // CREATE DATABASE takes no parameters; the name is generated here from hex digits only.
         try admin.execute("CREATE DATABASE \(name)")
-        defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
-        return try await body(TestDatabase(name: name, connectionString: connectionString(for: name)))
+        defer {
+            // The server may have restarted under the test: drop on a connection of its own.
+            if let cleanup = try? PostgresConnection.connect(server) {
+                _ = try? cleanup.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                cleanup.close()
+            }
+        }
+        return try await body(TestDatabase(name: name, connectionString: connectionString(for: name, on: server)))
     }
 
     /// The server's connection string pointed at database `name` (conninfo: a later keyword wins).
-    static func connectionString(for name: String) -> String {
-        let server = serverURL
+    static func connectionString(for name: String, on server: String) -> String {
         guard server.contains("://"), var components = URLComponents(string: server) else {
             return server + " dbname=\(name)"
         }
