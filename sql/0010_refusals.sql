@@ -12,7 +12,9 @@ ALTER TABLE transactions ADD CONSTRAINT transactions_push_state_check
 
 ALTER TABLE push_batches DROP CONSTRAINT push_batches_state_check;
 ALTER TABLE push_batches ADD CONSTRAINT push_batches_state_check
-    CHECK (state IN ('sending', 'sent', 'rejected', 'split', 'parked'));
+    CHECK (state IN ('sending', 'sent', 'rejected', 'split', 'parked', 'superseded'));
+-- 'superseded': a bank-accounts-updated signal already attempted when more data was marked sent after it; a
+-- new signal (new Idempotency-Key) is owed, so Flowpay is told about the later data too.
 -- Transaction batches keep the exact body they send (like accounts batches): a resend after a crash is
 -- byte-identical under the same Idempotency-Key even if a row was edited or its account lost its IBAN since.
 CREATE INDEX push_batches_parked ON push_batches (customer_id) WHERE state = 'parked';

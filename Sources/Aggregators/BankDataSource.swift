@@ -52,8 +52,12 @@ public struct SourceAccount: Sendable, Equatable {
 
 /// Why a source could not deliver, with what ops need to act.
 public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The customer must reconnect: consent expired, revoked, or the account suspended.
+    /// The customer must reconnect: consent expired, revoked, rejected or terminated (the source says so), or
+    /// the account suspended.
     case consentExpired(String)
+    /// The customer has not finished authorising the consent at the bank yet (Berlin Group `received`,
+    /// GoCardless `CR`/`UA`…): nothing to read yet, nothing to reconnect either.
+    case consentPending(String)
     /// Out of request budget; `retryAt` when the source says.
     case rateLimited(account: String?, retryAt: Date?, detail: String)
     /// The aggregator or the bank is down or erroring; try again later.
@@ -66,6 +70,7 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .consentExpired(let detail): "consent expired or revoked: \(detail)"
+        case .consentPending(let detail): "consent not authorised yet: \(detail)"
         case .rateLimited(let account, let retryAt, let detail):
             "rate limited\(account.map { " (account \($0))" } ?? "")\(retryAt.map { " until \($0)" } ?? ""): \(detail)"
         case .unavailable(let detail): "source unavailable: \(detail)"
@@ -79,6 +84,7 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: String {
         switch self {
         case .consentExpired: "consent_expired"
+        case .consentPending: "consent_pending"
         case .rateLimited: "rate_limited"
         case .unavailable: "bank_unavailable"
         case .malformed: "malformed_data"

@@ -58,7 +58,7 @@ public struct BerlinGroupSource: BankDataSource {
         if ["expired", "revokedByPsu", "terminatedByTpp", "rejected"].contains(consentStatus) {
             throw .consentExpired("consent \(configuration.consentID) is \(consentStatus)")
         }
-        guard consentStatus == "valid" else { throw .consentExpired("consent \(configuration.consentID) is not valid yet (\(consentStatus))") }
+        guard consentStatus == "valid" else { throw .consentPending("consent \(configuration.consentID) is \(consentStatus)") }
         let consent = try await get("/v1/consents/\(configuration.consentID)", account: nil)
         let validUntil = JSONShape.string(consent["validUntil"]).flatMap { Day(iso: $0) }
             .map { Date(timeIntervalSince1970: Double($0.adding(days: 1).daysSinceEpoch) * 86_400) }
@@ -139,7 +139,11 @@ public struct BerlinGroupSource: BankDataSource {
         case 429:
             let retryAt = response.header("Retry-After").flatMap(Double.init).map { Date().addingTimeInterval($0) }
             return .rateLimited(account: account, retryAt: retryAt, detail: detail)
-        case 401, 403: return codes.isEmpty ? .unauthorised(detail) : .consentExpired(detail)
+        // One account refused or unknown (RESOURCE_BLOCKED, RESOURCE_UNKNOWN): that account's problem this run.
+        case 403 where account != nil, 404 where account != nil: return .unavailable("account \(account ?? "?"): \(detail)")
+        // Anything else refused is ours — our certificate (CERTIFICATE_EXPIRED/INVALID), signature, token — an
+        // ops problem; only the consent codes above make the customer reconnect.
+        case 401, 403: return .unauthorised(detail)
         default: return .unavailable(detail)
         }
     }

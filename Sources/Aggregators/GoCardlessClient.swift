@@ -109,6 +109,9 @@ public struct GoCardlessClient: Sendable {
             case 429:
                 let retryAt = resetHeader.flatMap(Double.init).map { Date().addingTimeInterval($0) }
                 return .rateLimited(account: account, retryAt: retryAt, detail: text)
+            case 404 where account != nil:
+                // One account gone from the requisition: that account's problem, the others carry on.
+                return .unavailable("account \(account ?? "?") not found at GoCardless: \(text)")
             case 404:
                 return .consentExpired("not found at GoCardless: \(text)")
             case 500...:

@@ -24,7 +24,9 @@ public struct GoCardlessSource: BankDataSource {
         let status = JSONShape.string(requisition["status"]) ?? "?"
         guard status == "LN" else {
             if status == "EX" { throw .consentExpired("requisition \(requisitionID) has expired") }
-            throw .consentExpired("requisition \(requisitionID) is not linked (status \(status))")
+            if ["RJ", "SU"].contains(status) { throw .consentExpired("requisition \(requisitionID) was rejected or suspended (status \(status))") }
+            // CR, GC, UA, GA, SA: the customer is still on the way through the bank's consent screens.
+            throw .consentPending("requisition \(requisitionID) is not linked yet (status \(status))")
         }
         var maxHistory: Int?
         var expiresAt: Date?

@@ -19,6 +19,7 @@ public actor BerlinGroupSandboxState {
     var ibans: [String: String] = [:]
     var today: Day?
     var throttled = 0
+    var certificateExpired = false
     var malformedAccounts: Set<String> = []
     public let pageSize: Int
 
@@ -119,6 +120,9 @@ public actor BerlinGroupSandboxState {
 
     /// Checks the Consent-ID for an account call; nil when it may proceed.
     func refusal(consentID: String?, account: String?) -> Outcome? {
+        if certificateExpired {
+            return .json(401, tppMessage("CERTIFICATE_EXPIRED", "The TPP certificate has expired."))
+        }
         if throttled > 0 {
             throttled -= 1
             return .json(429, tppMessage("ACCESS_EXCEEDED", "The access on the account has been exceeded."))
@@ -187,6 +191,10 @@ public actor BerlinGroupSandboxState {
     public struct Control: Codable, Sendable {
         public var today: String?
         public var expireConsent: String?
+        /// The consent is valid again (the customer reconnected it at the bank).
+        public var validateConsent: String?
+        /// Every call is refused with 401 CERTIFICATE_EXPIRED: the TPP's own certificate ran out (or back, false).
+        public var certificateExpired: Bool?
         public var revokeConsent: String?
         public var throttle: Int?
         public var malformedAccount: String?
@@ -197,6 +205,8 @@ public actor BerlinGroupSandboxState {
     public func apply(_ control: Control) -> [UInt8] {
         if let text = control.today { today = Day(iso: text) }
         if let id = control.expireConsent { consents[id]?.status = "expired" }
+        if let id = control.validateConsent { consents[id]?.status = "valid" }
+        if let expired = control.certificateExpired { certificateExpired = expired }
         if let id = control.revokeConsent { consents[id]?.status = "revokedByPsu" }
         if let count = control.throttle { throttled = count }
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
@@ -219,6 +229,7 @@ public enum BerlinGroupSandbox {
         }
         router.get("/v1/consents/{id}/status") { request, context -> Response in
             if let missing = requireRequestID(request) { return missing }
+            if await state.certificateExpired { return reply(401, await state.tppMessage("CERTIFICATE_EXPIRED", "The TPP certificate has expired.")) }
             guard let consent = await state.consent(context.parameters.get("id") ?? "") else {
                 return reply(403, await state.tppMessage("CONSENT_UNKNOWN", "Unknown consent."))
             }

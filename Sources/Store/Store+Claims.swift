@@ -34,6 +34,10 @@ extension Store {
 
     static let claimPageSize = 16
 
+    /// A customer parked as `consent_expired` is looked at again once a day (its sync starts with the cheap
+    /// consent check): the customer may have reconnected, or the bank fixed a wrong answer.
+    static let consentRecheckDue = "(c.status = 'consent_expired' AND (c.last_sync_at IS NULL OR c.last_sync_at < now() - interval '1 day'))"
+
     private func claimFromPage(_ page: Int, dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID?,
                                priorityOnly: Bool) async throws -> (Claim?, Int) {
         try await connection.withTransaction {
@@ -42,7 +46,7 @@ extension Store {
                        -- the holder's session did nothing for a whole lease: hung, not slow
                        COALESCE((SELECT a.state_change < now() - make_interval(secs => $6) FROM pg_stat_activity a WHERE a.pid = c.lease_pid), true)
                 FROM customers c
-                WHERE c.status = 'active'
+                WHERE (c.status = 'active' OR \(Self.consentRecheckDue))
                   AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
                   AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
                   AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
@@ -87,7 +91,8 @@ extension Store {
     public func claimableCount(dueBefore: Date, only flowpayCustomerID: UUID? = nil, priorityOnly: Bool = false) throws -> Int {
         try connection.queryValue(Int.self, """
             SELECT count(*) FROM customers
-            WHERE status = 'active' AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
+            WHERE (status = 'active' OR \(Self.consentRecheckDue.replacingOccurrences(of: "c.", with: "")))
+              AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
               AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
               AND (NOT $3::boolean OR ((last_sync_at IS NULL OR priority_sync_at > last_sync_at)
                                        AND (lease_until IS NULL OR lease_until < now())))   -- not being synced right now

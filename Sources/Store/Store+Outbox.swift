@@ -216,6 +216,12 @@ extension Store {
                     WHERE account_id IN (SELECT id FROM accounts WHERE customer_id = $1)
                     """, [batch.customerID])
             }
+            // A signal covers the data sent before its first attempt: one already attempted (its answer may be
+            // stored at Flowpay under its key) is superseded by a new one; one never attempted absorbs this data.
+            try connection.execute("""
+                UPDATE push_batches SET state = 'superseded', finished_at = now()
+                WHERE customer_id = $1 AND kind = 'updated' AND state = 'sending' AND attempts > 0
+                """, [batch.customerID])
             try connection.execute("""
                 INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash)
                 VALUES ($1, 'updated', $2, '\\x'::bytea)

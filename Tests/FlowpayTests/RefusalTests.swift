@@ -119,4 +119,31 @@ import TestSupport
             }
         }
     }
+
+    /// A signal already attempted (its answer lost with a killed worker) never absorbs later data: it is
+    /// superseded and a new signal, under a new key, tells Flowpay about the data sent after it.
+    @Test func anAttemptedSignalIsSupersededByLaterData() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 3)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                _ = try await drain.drain(target)
+                // A signal that was sent once but whose answer never came back (the worker died): still open.
+                try fixture.store.connection.execute("""
+                    INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, attempts)
+                    VALUES ($1, 'updated', 'bsync-updated-attempted', '\\x'::bytea, 1)
+                    """, [target.customerID])
+                try await fixture.addTransactions(4, accountID: try fixture.accountID(of: target), customerID: target.customerID, salt: "later")
+                let outcome = try await drain.drain(target)
+                #expect(outcome.transactionsPushed == 4)
+                #expect(outcome.signalled)
+                let signals = await flowpay.state.snapshot().events.filter { $0.kind == "bank-accounts-updated" }
+                #expect(signals.count == 2)
+                #expect(signals.last?.idempotencyKey != "bsync-updated-attempted", "a new key, so Flowpay processes it")
+                #expect(try fixture.store.connection.queryValue(String.self,
+                    "SELECT state FROM push_batches WHERE idempotency_key = 'bsync-updated-attempted'") == "superseded")
+            }
+        }
+    }
 }

@@ -1,0 +1,46 @@
+import Foundation
+import Postgres
+import Sandbox
+import Testing
+import TestSupport
+
+/// Only a consent the bank reports as expired parks a customer; our own certificate running out is an ops
+/// problem; a parked customer is looked at again daily and comes back once the consent is valid.
+@Suite(.serialized) struct ConsentStateTests {
+    @Test func anExpiredCertificateParksNobodyAndAnExpiredConsentComesBackWhenValid() async throws {
+        try await EndToEnd.with { e2e in
+            let customer = try await e2e.addBerlinGroupCustomer(consent: "bg-states", merchant: "bg-states")
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            func status() throws -> String {
+                try connection.queryValue(String.self, "SELECT status FROM customers WHERE flowpay_customer_id = $1", [customer])
+            }
+            func control(_ json: String) async throws {
+                _ = await e2e.berlinGroup.apply(try JSONDecoder().decode(BerlinGroupSandboxState.Control.self, from: Data(json.utf8)))
+            }
+
+            // Our certificate expired: an ops problem, the customer is not told to reconnect.
+            try await control(#"{"certificateExpired": true}"#)
+            let refused = try await e2e.run(["sync", "--customer", customer.uuidString])
+            #expect(refused.status == 1)
+            #expect(refused.stdout.contains("source_unauthorised"), "\(refused.stdout)")
+            #expect(try status() == "active")
+            #expect(!(try await e2e.run(["lag", "--interruptions"])).stdout.contains("consent expired"))
+            try await control(#"{"certificateExpired": false}"#)
+
+            // The bank says the consent expired: parked, reported as such.
+            try await control(#"{"expireConsent": "bg-states"}"#)
+            #expect(try await e2e.run(["sync", "--customer", customer.uuidString]).status == 1)
+            #expect(try status() == "consent_expired")
+            // Not claimed again the same day…
+            #expect(try await e2e.run(["sync", "--min-interval", "0"]).stdout.contains("0 customers"))
+            // …but a day later, once the customer reconnected the consent, it is active and synced again.
+            try await control(#"{"validateConsent": "bg-states"}"#)
+            try connection.execute("UPDATE customers SET last_sync_at = now() - interval '25 hours' WHERE flowpay_customer_id = $1", [customer])
+            let recheck = try await e2e.run(["sync"])
+            #expect(recheck.status == 0, "\(recheck.stdout)")
+            #expect(try status() == "active")
+        }
+    }
+}
