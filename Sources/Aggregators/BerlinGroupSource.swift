@@ -94,7 +94,8 @@ public struct BerlinGroupSource: BankDataSource {
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    var next: String? = "/v1/accounts/\(id)/transactions?bookingStatus=both&dateFrom=\(window.from)&dateTo=\(window.to)"
+                    var next: String? = source.configuration.baseURL
+                        + "/v1/accounts/\(id)/transactions?bookingStatus=both&dateFrom=\(window.from)&dateTo=\(window.to)"
                     var pages = 0
                     while let path = next {
                         pages += 1
@@ -105,7 +106,8 @@ public struct BerlinGroupSource: BankDataSource {
                         }
                         continuation.yield(try BerlinGroupMapping.transactions(container, account: id, idFields: idFields, refused: refused))
                         let links = (container["_links"] as? [String: Any]) ?? (json["_links"] as? [String: Any])
-                        next = (links?["next"] as? [String: Any]).flatMap { JSONShape.string($0["href"]) }
+                        next = try (links?["next"] as? [String: Any]).flatMap { JSONShape.string($0["href"]) }
+                            .map { try source.resolve(link: $0, from: path, account: id) }
                     }
                     continuation.finish()
                 } catch {
@@ -116,13 +118,39 @@ public struct BerlinGroupSource: BankDataSource {
         }
     }
 
+    /// A `_links` href resolved as a URL reference against the URL of the response that carried it (RFC 3986
+    /// §5.2: an absolute path replaces the base path, a relative one resolves against it, a full URL stays as
+    /// it is). Only links to the configured bank (scheme, host, port) are followed.
+    func resolve(link: String, from current: String, account: String) throws(SourceError) -> String {
+        guard let base = URL(string: current), let resolved = URL(string: link, relativeTo: base)?.absoluteURL,
+              let bank = URL(string: configuration.baseURL) else {
+            throw .malformed(account: account, field: "_links.next.href", detail: "'\(link)' is not a URL reference")
+        }
+        guard resolved.scheme?.lowercased() == bank.scheme?.lowercased(), resolved.host?.lowercased() == bank.host?.lowercased(),
+              resolved.port ?? Self.defaultPort(resolved.scheme) == bank.port ?? Self.defaultPort(bank.scheme) else {
+            throw .malformed(account: account, field: "_links.next.href",
+                             detail: "'\(link)' leads away from the bank at \(configuration.baseURL); not followed")
+        }
+        return resolved.absoluteString
+    }
+
+    static func defaultPort(_ scheme: String?) -> Int? {
+        switch scheme?.lowercased() {
+        case "http": 80
+        case "https": 443
+        default: nil
+        }
+    }
+
     func get(_ pathOrURL: String, account: String?) async throws(SourceError) -> [String: Any] {
         let url = pathOrURL.hasPrefix("http") ? pathOrURL : configuration.baseURL + pathOrURL
         let response = try await http.send(.GET, url, headers: [
             ("X-Request-ID", UUID().uuidString.lowercased()), ("Consent-ID", configuration.consentID),
         ])
         guard (200..<300).contains(response.status) else { throw classify(response, account: account) }
-        return try JSONShape.object(response.body, account: account, what: pathOrURL)
+        // Messages name the path below the bank's base URL (shorter, and the same wherever the bank is).
+        let what = url.hasPrefix(configuration.baseURL) ? String(url.dropFirst(configuration.baseURL.count)) : url
+        return try JSONShape.object(response.body, account: account, what: what)
     }
 
     /// Berlin Group errors carry `tppMessages[].code` (CONSENT_EXPIRED, ACCESS_EXCEEDED, …).

@@ -217,9 +217,13 @@ public actor BerlinGroupSandboxState {
 }
 
 public enum BerlinGroupSandbox {
-    public static func router(state: BerlinGroupSandboxState, publicURL: @escaping @Sendable () -> String) -> Router<SandboxContext> {
+    /// `basePath`: where the bank serves its API (`/psd2` in the specification's examples); links it hands out
+    /// are absolute paths under it, as the specification's examples are.
+    public static func router(state: BerlinGroupSandboxState, publicURL: @escaping @Sendable () -> String,
+                              basePath: String = "") -> Router<SandboxContext> {
         let router = Router(context: SandboxContext.self)
-        router.post("/v1/consents") { request, _ -> Response in
+        let routes = router.group(RouterPath(basePath))
+        routes.post("/v1/consents") { request, _ -> Response in
             if let missing = requireRequestID(request) { return missing }
             var request = request
             let body = (try? JSONSerialization.jsonObject(with: Data((try await request.collectBody(upTo: 1 << 20)).readableBytesView))) as? [String: Any]
@@ -227,7 +231,7 @@ public enum BerlinGroupSandbox {
             return reply(201, jsonBytes(["consentId": created.id, "consentStatus": "received",
                                          "_links": ["scaRedirect": ["href": "\(publicURL())/sandbox-sca/\(created.id)"]]]))
         }
-        router.get("/v1/consents/{id}/status") { request, context -> Response in
+        routes.get("/v1/consents/{id}/status") { request, context -> Response in
             if let missing = requireRequestID(request) { return missing }
             if await state.certificateExpired { return reply(401, await state.tppMessage("CERTIFICATE_EXPIRED", "The TPP certificate has expired.")) }
             guard let consent = await state.consent(context.parameters.get("id") ?? "") else {
@@ -235,7 +239,7 @@ public enum BerlinGroupSandbox {
             }
             return reply(200, jsonBytes(["consentStatus": consent.status]))
         }
-        router.get("/v1/consents/{id}") { request, context -> Response in
+        routes.get("/v1/consents/{id}") { request, context -> Response in
             if let missing = requireRequestID(request) { return missing }
             guard let consent = await state.consent(context.parameters.get("id") ?? "") else {
                 return reply(403, await state.tppMessage("CONSENT_UNKNOWN", "Unknown consent."))
@@ -243,29 +247,29 @@ public enum BerlinGroupSandbox {
             return reply(200, jsonBytes(["consentStatus": consent.status, "validUntil": consent.validUntil, "recurringIndicator": true,
                                          "frequencyPerDay": 4, "access": ["allPsd2": "allAccounts"]]))
         }
-        router.get("/sandbox-sca/{id}") { request, context -> Response in
+        routes.get("/sandbox-sca/{id}") { request, context -> Response in
             let approve = request.uri.queryParameters.get("approve") != "false"
             guard await state.authorise(context.parameters.get("id") ?? "", approve: approve,
                                         renewing: request.uri.queryParameters.get("renewing").map { String($0) }) else { return reply(404, []) }
             let back = request.uri.queryParameters.get("redirect") ?? "/"
             return Response(status: .found, headers: [.location: back])
         }
-        router.get("/v1/accounts") { request, _ -> Response in
+        routes.get("/v1/accounts") { request, _ -> Response in
             if let missing = requireRequestID(request) { return missing }
             return outcome(await state.accounts(consentID: consentID(request)))
         }
-        router.get("/v1/accounts/{id}/balances") { request, context -> Response in
+        routes.get("/v1/accounts/{id}/balances") { request, context -> Response in
             if let missing = requireRequestID(request) { return missing }
             return outcome(await state.balances(consentID: consentID(request), account: context.parameters.get("id") ?? ""))
         }
-        router.get("/v1/accounts/{id}/transactions") { request, context -> Response in
+        routes.get("/v1/accounts/{id}/transactions") { request, context -> Response in
             if let missing = requireRequestID(request) { return missing }
             let query = request.uri.queryParameters
             return outcome(await state.transactions(consentID: consentID(request), account: context.parameters.get("id") ?? "",
                                                     dateFrom: query.get("dateFrom"), dateTo: query.get("dateTo"),
                                                     page: Int(query.get("page") ?? "0") ?? 0, path: request.uri.path))
         }
-        router.post("/_sandbox/berlingroup/control") { request, _ -> Response in
+        routes.post("/_sandbox/berlingroup/control") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)
             guard let control = try? JSONDecoder().decode(BerlinGroupSandboxState.Control.self, from: Data(body.readableBytesView)) else {
                 return reply(400, jsonBytes(["message": "expected a control object"]))

@@ -1,4 +1,5 @@
-import Aggregators
+import AsyncHTTPClient
+@testable import Aggregators
 import BankSyncCore
 import Foundation
 import Sandbox
@@ -75,5 +76,36 @@ import TestSupport
             }
             #expect(pagesBeforeFailure == 1, "the first page arrived before the broken one")
         }
+    }
+
+    /// A bank under a base path (`/psd2`, as the specification's examples) hands out absolute-path links
+    /// (`/psd2/v1/accounts/…`): they replace the base path, every page is read; a link to another host is not
+    /// followed.
+    @Test func linksResolveAgainstTheResponseURLUnderABasePath() async throws {
+        let state = BerlinGroupSandboxState(pageSize: 50, today: today)
+        let ids = await state.makeValidConsent(id: "psd2-consent", accountCount: 1)
+        let (port, server) = try await startServer(router: BerlinGroupSandbox.router(state: state, publicURL: { "http://127.0.0.1" }, basePath: "/psd2"),
+                                                   name: "bg-psd2")
+        defer { server.cancel() }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        let base = "http://127.0.0.1:\(port)/psd2"
+        let source = BerlinGroupSource(configuration: BerlinGroupConfiguration(baseURL: base, consentID: "psd2-consent"), httpClient: http)
+        let snapshot = try await source.accounts()
+        let account = try #require(snapshot.accounts.first { $0.account.sourceAccountID == ids[0] })
+        let window = SyncWindow.next(today: today, bookedThrough: nil, historyDays: 730)
+        let (pages, transactions) = try await collect(source.transactions(of: account, window: window))
+        #expect(pages > 10, "about 1,100 transactions in pages of 50")
+        #expect(transactions.count > 1000)
+
+        // The RFC 3986 cases, against the URL of the response that carried the link.
+        let current = base + "/v1/accounts/\(ids[0])/transactions?page=1"
+        #expect(try source.resolve(link: "/psd2/v1/accounts/x/transactions?page=2", from: current, account: "x")
+                == "http://127.0.0.1:\(port)/psd2/v1/accounts/x/transactions?page=2")
+        #expect(try source.resolve(link: "transactions?page=2", from: current, account: "x")
+                == base + "/v1/accounts/\(ids[0])/transactions?page=2")
+        #expect(try source.resolve(link: base + "/v1/next", from: current, account: "x") == base + "/v1/next")
+        #expect(throws: SourceError.self) { try source.resolve(link: "https://evil.example/steal", from: current, account: "x") }
+        #expect(throws: SourceError.self) { try source.resolve(link: "http://127.0.0.1:1/psd2/v1/next", from: current, account: "x") }
     }
 }
