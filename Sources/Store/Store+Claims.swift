@@ -98,4 +98,16 @@ extension Store {
                                        AND (lease_until IS NULL OR lease_until < now())))   -- not being synced right now
             """, [dueBefore, flowpayCustomerID, priorityOnly])
     }
+
+    /// For the run's summary line: customers registered, and active ones skipped because their last sync
+    /// finished after `dueBefore` (within `--min-interval`).
+    public func dueSummary(dueBefore: Date) throws -> (customers: Int, notDue: Int) {
+        guard let row = try connection.query("""
+            SELECT count(*),
+                   count(*) FILTER (WHERE status = 'active' AND last_sync_at >= $1
+                                      AND (priority_sync_at IS NULL OR priority_sync_at <= last_sync_at))
+            FROM customers
+            """, [dueBefore]).first else { return (0, 0) }
+        return (try row.decode(Int.self, at: 0), try row.decode(Int.self, at: 1))
+    }
 }

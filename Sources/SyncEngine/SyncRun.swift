@@ -27,6 +27,9 @@ public struct SyncRun: Sendable {
 
     public struct Summary: Sendable {
         public var runID: Int64 = 0
+        /// Customers registered at all, and those skipped as not due (synced within `--min-interval`).
+        public var customersRegistered = 0
+        public var notDue = 0
         public var outcomes: [CustomerOutcome] = []
         public var failed: [CustomerOutcome] { outcomes.filter { !$0.succeeded } }
     }
@@ -53,17 +56,19 @@ public struct SyncRun: Sendable {
     func runClaimLoop(progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void) async throws -> Summary {
         // The control connection only opens and closes the run: it would sit idle for the whole run (and die
         // with a database restart), so the summary is written on a fresh one.
-        let (runID, startedAt, total) = try await Self.withReconnects(connectionString, logger: logger) { control in
+        let (runID, startedAt, total, due) = try await Self.withReconnects(connectionString, logger: logger) { control in
             let (runID, startedAt) = try control.startRun(worker: options.worker)
             let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
             let total = try control.claimableCount(dueBefore: startedAt.addingTimeInterval(-interval), only: options.only,
                                                    priorityOnly: options.priorityOnly)
-            return (runID, startedAt, total)
+            return (runID, startedAt, total, try control.dueSummary(dueBefore: startedAt.addingTimeInterval(-interval)))
         }
         let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
         let dueBefore = startedAt.addingTimeInterval(-interval)
         let today = options.today ?? Day(utcSecondsSince1970: Date().timeIntervalSince1970)
         var summary = Summary(runID: runID)
+        summary.customersRegistered = due.customers
+        summary.notDue = options.only == nil && !options.priorityOnly ? due.notDue : 0
         let counter = Counter()
         do {
             summary.outcomes = try await withThrowingTaskGroup(of: [CustomerOutcome].self) { group in
@@ -83,7 +88,7 @@ public struct SyncRun: Sendable {
             throw error
         }
         let failed = summary.failed.count
-        let counts = #"{"customers":\#(summary.outcomes.count),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed })}"#
+        let counts = #"{"customers":\#(summary.outcomes.count),"notDue":\#(summary.notDue),"registered":\#(summary.customersRegistered),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed })}"#
         try await Self.withReconnects(connectionString, logger: logger) { store in
             try store.finishRun(id: runID, status: failed == 0 ? "succeeded" : (failed == summary.outcomes.count ? "failed" : "partial"),
                                 counts: counts, error: nil)

@@ -30,4 +30,13 @@ import TestSupport
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("BANKSYNC_TODAY"))
     }
+
+    @Test func helpSaysWhatBankSyncDoesAndEachCommandHasAnExample() async throws {
+        let help = try await BankSyncProcess.run(["--help"], environment: [:])
+        #expect(help.stdout.contains("First commands, in order: `banksync migrate`"))
+        for command in ["migrate", "sync", "customers", "lag", "serve", "link", "api-key", "push", "prune", "sandbox"] {
+            let sub = try await BankSyncProcess.run([command, "--help"], environment: [:])
+            #expect(sub.stdout.contains("Example:"), "\(command) --help has an example")
+        }
+    }
 }

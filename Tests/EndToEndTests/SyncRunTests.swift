@@ -24,10 +24,13 @@ import TestSupport
             #expect(received == stored)
             #expect(distinct == stored)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
-            // A second run finds nothing new and pushes nothing.
+            // A second run finds nothing new and pushes nothing, and says why.
             let again = try await e2e.run(["sync"])
             #expect(again.status == 0)
             #expect(again.stdout.contains("0 new transactions, 0 pushed"))
+            #expect(again.stdout.contains("8 customers not due (synced within --min-interval 1h); --min-interval 0 syncs them now"),
+                    "\(again.stdout)")
+            #expect(try connection.queryValue(Int.self, "SELECT (counts->>'notDue')::int FROM sync_runs ORDER BY id DESC LIMIT 1") == 8)
         }
     }
 
@@ -66,6 +69,9 @@ import TestSupport
 
     @Test func badArgumentsExitTwoWithOneLine() async throws {
         try await EndToEnd.with { e2e in
+            let empty = try await e2e.run(["sync"])
+            #expect(empty.status == 0)
+            #expect(empty.stdout.contains("no customers are registered yet"), "\(empty.stdout)")
             let badHistory = try await e2e.run(["customers", "add", "--flowpay-id", UUID().uuidString, "--merchant-id", "x",
                                                 "--source", "gocardless", "--requisition", "r", "--history-days", "60"])
             #expect(badHistory.status == 2)

@@ -6,6 +6,7 @@ struct APIKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api-key",
         abstract: "Manage the X-API-Key keys Flowpay uses for the PULL feeds (only hashes are stored).",
+        discussion: "Example: banksync api-key create --label flowpay-production",
         subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {

@@ -6,7 +6,7 @@ struct LagCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lag",
         abstract: "The sync-lag report: how fresh every customer's data is, worst first.",
-        discussion: "With --sla, exits 1 when any customer is staler than the SLA (for monitoring).")
+        discussion: "With --sla, exits 1 when any customer is staler than the SLA (for monitoring). Example: banksync lag --interruptions --format json")
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
 

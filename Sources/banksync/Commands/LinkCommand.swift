@@ -9,7 +9,10 @@ struct LinkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "link",
         abstract: "Start a bank connection: create the consent and print the bank link to send to the customer.",
-        discussion: "The bank sends the customer back to BANKSYNC_PUBLIC_URL/consents/<source>/callback, which `banksync serve` answers.")
+        discussion: """
+            The bank sends the customer back to BANKSYNC_PUBLIC_URL/consents/<source>/callback, which `banksync serve` answers \
+            (and then syncs the customer at once). Example: banksync link --customer 0f8e… --merchant-id m-42 --source gocardless --institution SANDBOXFINANCE_SFIN0000
+            """)
 
     @Option(help: "Flowpay customer id (UUID).") var customer: String
     @Option(help: "The partner's merchant id (needed when the customer is new).") var merchantID: String?

@@ -5,7 +5,8 @@ import Store
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Apply pending schema migrations from sql/ (safe to run concurrently).")
+        abstract: "Apply pending schema migrations from sql/ (safe to run concurrently).",
+        discussion: "Example: DATABASE_URL=postgres://banksync@db/banksync banksync migrate --status")
 
     @Flag(help: "Only print the schema version and pending migrations; change nothing.")
     var status = false

@@ -6,7 +6,8 @@ import Store
 struct PruneCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
-        abstract: "Delete transactions booked before each customer's history window plus the overlap (never unpushed ones).")
+        abstract: "Delete transactions booked before each customer's history window plus the overlap (never unpushed ones).",
+        discussion: "Example: banksync prune --overlap-days 7 --batch-size 10000")
 
     @Option(help: "Days re-read before the watermark on every sync; rows within history + overlap are kept.")
     var overlapDays = SyncWindow.defaultOverlapDays

@@ -6,7 +6,7 @@ struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run the built-in sandbox peers on 127.0.0.1: Flowpay's partner API, GoCardless Bank Account Data and a Berlin Group bank.",
-        discussion: "Prints the environment settings that point banksync at them. Stops on SIGTERM or Ctrl-C.")
+        discussion: "Prints the environment settings that point banksync at them. Stops on SIGTERM or Ctrl-C. Example: banksync sandbox --env-file /tmp/sandbox.env")
 
     @Option(help: "Port of the Flowpay sandbox (0 picks a free one).")
     var flowpayPort = 0

@@ -16,7 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve Flowpay's PULL feeds, the Flowpay webhook receiver and health endpoints.",
-        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080). SIGTERM: stop accepting, finish in-flight requests, close the database.")
+        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
 
     func run() async throws {
         let (settings, listen, secret, rate, expectedVersion) = try await reportingErrors { () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int) in

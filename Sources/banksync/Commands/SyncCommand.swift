@@ -9,7 +9,7 @@ struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "One bounded sync run: pull every due customer, deduplicate, push what is new to Flowpay.",
-        discussion: "Safe to run from several machines at once. Exit 0: all synced; 1: some customers failed; 2: configuration error; 3: could not run.")
+        discussion: "Safe to run from several machines at once. Exit 0: all synced; 1: some customers failed; 2: configuration error; 3: could not run. Example: banksync sync --concurrency 8 --min-interval 0 --customer 0f8e…")
 
     @Option(help: "Customers synced at the same time.")
     var concurrency = 4
@@ -85,6 +85,16 @@ struct SyncCommand: AsyncParsableCommand {
         let newCount = summary.outcomes.reduce(0) { $0 + $1.newTransactions }
         let pushed = summary.outcomes.reduce(0) { $0 + $1.pushed }
         print("sync run \(summary.runID): \(summary.outcomes.count) customers, \(newCount) new transactions, \(pushed) pushed, \(summary.failed.count) failed")
+        if summary.customersRegistered == 0 {
+            let line = "no customers are registered yet; add one with `banksync customers add …` or `banksync link …`"
+            print(line)
+            Logger(label: "banksync.sync").notice("no customers registered", metadata: ["run": "\(summary.runID)"])
+        } else if summary.notDue > 0 {
+            print("\(summary.notDue) customer\(summary.notDue == 1 ? "" : "s") not due (synced within --min-interval \(minInterval)); "
+                  + "--min-interval 0 syncs them now")
+            Logger(label: "banksync.sync").notice("customers not due", metadata: [
+                "run": "\(summary.runID)", "not_due": "\(summary.notDue)", "min_interval": "\(minInterval)"])
+        }
         if !summary.failed.isEmpty {
             for outcome in summary.failed {
                 print("  failed: \(outcome.flowpayCustomerID.uuidString.lowercased()) \(outcome.problem?.code ?? "") — \(outcome.problem?.message ?? "")")
