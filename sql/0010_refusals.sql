@@ -52,3 +52,7 @@ CREATE TABLE ingest_quarantine (
     PRIMARY KEY (account_id, raw_hash)
 );
 CREATE INDEX ingest_quarantine_recent ON ingest_quarantine (customer_id, last_seen_at);
+
+-- When the worker holding a customer claimed it: its sync counts as of then, so a priority sync asked while
+-- it runs (a webhook, a new consent) stays pending for the next run instead of being cleared by this one.
+ALTER TABLE customers ADD COLUMN claimed_at timestamptz;

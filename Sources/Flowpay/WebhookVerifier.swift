@@ -38,7 +38,9 @@ public struct WebhookVerifier: Sendable {
         guard let timestamp, let signature else { throw .missingHeaders }
         guard let instant = Self.parseInstant(timestamp) else { throw .badTimestamp(timestamp) }
         guard abs(now.timeIntervalSince(instant)) <= tolerance else { throw .staleTimestamp(timestamp) }
-        guard let given = Self.hexBytes(signature) else { throw .badSignature }
+        // Exactly 64 lower-case hex digits, as Flowpay sends them: one spelling per signature, so a replay
+        // cannot pass as a new webhook by changing the case of its signature (the replay key is the signature).
+        guard signature.utf8.count == 64, let given = Self.hexBytes(signature) else { throw .badSignature }
         let expected = Array(HMAC<SHA256>.authenticationCode(for: body + Array(timestamp.utf8), using: key))
         guard given.count == expected.count else { throw .badSignature }
         var difference: UInt8 = 0
@@ -55,9 +57,10 @@ public struct WebhookVerifier: Sendable {
         return plain.date(from: text)
     }
 
+    /// Lower-case hex only.
     static func hexBytes(_ text: String) -> [UInt8]? {
-        let utf8 = Array(text.lowercased().utf8)
-        guard utf8.count % 2 == 0 else { return nil }
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0, utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
         var bytes = [UInt8]()
         var index = 0
         while index < utf8.count {

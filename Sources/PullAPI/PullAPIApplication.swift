@@ -62,8 +62,12 @@ public struct PullAPI: Sendable {
         }
         router.post("/webhooks/flowpay") { request, _ -> Response in
             var request = request
-            let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
-            webhooks.enqueue(.init(body: body, signature: request.headers[HTTPField.Name(FlowpayContract.signatureHeader)!],
+            // Flowpay's events are a few hundred bytes: anything larger is not Flowpay and is dropped unread.
+            guard let buffer = try? await request.collectBody(upTo: Self.webhookBodyLimit) else {
+                logger.warning("webhook body over the limit dropped", metadata: ["limit": "\(Self.webhookBodyLimit)"])
+                return Self.json(["received": true])
+            }
+            webhooks.enqueue(.init(body: Array(buffer.readableBytesView), signature: request.headers[HTTPField.Name(FlowpayContract.signatureHeader)!],
                                    timestamp: request.headers[HTTPField.Name(FlowpayContract.timestampHeader)!]))
             // 200 at once in every case (a bad signature too); processing happens after the response.
             return Self.json(["received": true])
@@ -100,6 +104,9 @@ public struct PullAPI: Sendable {
                 .response(path: request.uri.path, logger: logger)
         }
     }
+
+    /// Bytes a webhook body may have (16 KiB).
+    static let webhookBodyLimit = 16 << 10
 
     func authenticate(_ request: Request) async throws {
         guard let presented = request.headers[HTTPField.Name("X-API-Key")!], !presented.isEmpty, presented.count <= 200 else {

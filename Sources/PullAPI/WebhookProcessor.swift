@@ -24,7 +24,7 @@ public final class WebhookProcessor: Service, Sendable {
         self.pool = pool
         self.verifier = verifier
         self.logger = logger
-        (stream, continuation) = AsyncStream.makeStream(of: Received.self, bufferingPolicy: .bufferingNewest(10_000))
+        (stream, continuation) = AsyncStream.makeStream(of: Received.self, bufferingPolicy: .bufferingNewest(1_000))   // ≤ 16 MiB of bodies
     }
 
     func enqueue(_ webhook: Received) { continuation.yield(webhook) }

@@ -59,6 +59,7 @@ extension Store {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {
                     try renewLease(customerID: id, lease: lease, worker: worker)
+                    try connection.execute("UPDATE customers SET claimed_at = now() WHERE id = $1", [id])
                     return (Claim(customerID: id), candidates.rowCount)
                 }
                 // Held by a live session. Only one that made no progress for the whole lease (hung while
@@ -80,9 +81,10 @@ extension Store {
     }
 
     /// The claimed sync finished (succeeded or failed and recorded): the customer is not due again until later.
+    /// It counts as of its claim: a priority asked during the sync (newer than that) keeps the customer due.
     public func release(_ claim: Claim) throws {
         try connection.execute("""
-            UPDATE customers SET last_sync_at = now(), lease_until = NULL, lease_pid = NULL WHERE id = $1
+            UPDATE customers SET last_sync_at = COALESCE(claimed_at, now()), lease_until = NULL, lease_pid = NULL WHERE id = $1
             """, [claim.customerID])
         try unlockCustomer(claim.customerID)
     }

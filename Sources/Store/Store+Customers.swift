@@ -93,6 +93,11 @@ extension Store {
     }
 
     public func markSynced(customerID: Int64) throws {
-        try connection.execute("UPDATE customers SET last_success_at = now(), priority_sync_at = NULL WHERE id = $1", [customerID])
+        // A priority asked after this sync was claimed stays: its data may postdate what this sync read.
+        try connection.execute("""
+            UPDATE customers SET last_success_at = now(),
+                   priority_sync_at = CASE WHEN priority_sync_at > claimed_at THEN priority_sync_at END
+            WHERE id = $1
+            """, [customerID])
     }
 }

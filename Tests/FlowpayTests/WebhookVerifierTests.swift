@@ -12,7 +12,16 @@ import Testing
     @Test func theContractsTestVector() throws {
         #expect(verifier.signature(body: body, timestamp: timestamp) == expected)
         try verifier.verify(body: body, timestamp: timestamp, signature: expected, now: then)
-        try verifier.verify(body: body, timestamp: timestamp, signature: expected.uppercased(), now: then)
+    }
+
+    /// One spelling per signature: the upper-case (or mixed-case) form of a valid signature is refused, so a
+    /// captured webhook cannot be replayed under another spelling of its signature (the replay key).
+    @Test func onlyTheExactLowerCaseSignatureIsAccepted() {
+        for spelling in [expected.uppercased(), "A" + expected.dropFirst(), " " + expected, expected + "00"] {
+            #expect(throws: WebhookVerifier.Failure.badSignature) {
+                try verifier.verify(body: body, timestamp: timestamp, signature: spelling, now: then)
+            }
+        }
     }
 
     @Test func aTamperedBodyOrSignatureIsRefused() {
