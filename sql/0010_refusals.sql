@@ -18,8 +18,12 @@ ALTER TABLE push_batches ADD CONSTRAINT push_batches_state_check
 -- Transaction batches keep the exact body they send (like accounts batches): a resend after a crash is
 -- byte-identical under the same Idempotency-Key even if a row was edited or its account lost its IBAN since.
 CREATE INDEX push_batches_parked ON push_batches (customer_id) WHERE state = 'parked';
+-- Transaction batches earlier releases marked rejected (any 4xx, a 403 too) left their rows queued and
+-- assigned to them, never to be sent: they become parked, so they are tried again (and split if refused).
+UPDATE push_batches SET state = 'parked' WHERE kind = 'transactions' AND state = 'rejected';
 
 CREATE TABLE push_quarantine (
+    transaction_id bigint      NOT NULL,         -- transactions.id: stays when an edit or a renewal re-keys the row
     account_id     bigint      NOT NULL,
     tx_key         bytea       NOT NULL,
     customer_id    bigint      NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
@@ -30,7 +34,7 @@ CREATE TABLE push_quarantine (
     quarantined_at timestamptz NOT NULL DEFAULT now(),
     resolved_at    timestamptz,
     resolution     text,                        -- 'requeued' or 'dropped: <reason>'
-    PRIMARY KEY (account_id, tx_key, quarantined_at)
+    PRIMARY KEY (transaction_id, quarantined_at)
 );
 CREATE INDEX push_quarantine_open ON push_quarantine (customer_id) WHERE resolved_at IS NULL;
 CREATE INDEX transactions_quarantined ON transactions (customer_id) WHERE push_state = 'quarantined';

@@ -35,13 +35,39 @@ public struct BankTransaction: Sendable, Equatable {
         let id = sourceID.map { $0.contains("\u{0}") ? $0.replacingOccurrences(of: "\u{0}", with: "") : $0 }
         self.sourceID = id.flatMap { $0.isEmpty ? nil : $0 }
         // jsonb refuses the \u0000 escape: the audit copy loses the NUL, as the stored fields do.
-        self.rawJSON = rawJSON.map { Self.hasNULEscape($0) ? $0.replacingOccurrences(of: "\\u0000", with: "") : $0 }
+        self.rawJSON = rawJSON.map { Self.hasNULEscape($0) ? Self.removingNULEscapes($0) : $0 }
     }
 
     /// The day the transaction belongs to for windows and ordinals: booking date, else value date.
     public var day: Day? { bookingDate ?? valueDate }
 
-    /// Whether JSON text holds the escape `\u0000` (a byte scan: this runs for every fetched row).
+    /// JSON text without its `\u0000` escapes. Escapes are read pairwise from each backslash, so an escaped
+    /// backslash followed by the text `u0000` (`\\u0000`) is kept as it is.
+    static func removingNULEscapes(_ json: String) -> String {
+        let bytes = Array(json.utf8)
+        let nul = Array("u0000".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "\\"), index + 1 < bytes.count else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            if index + 6 <= bytes.count, Array(bytes[index + 1 ..< index + 6]) == nul {
+                index += 6
+                continue
+            }
+            output.append(byte)
+            output.append(bytes[index + 1])
+            index += 2
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Whether JSON text may hold the escape `\u0000` (a byte scan: this runs for every fetched row).
     static func hasNULEscape(_ json: String) -> Bool {
         let pattern: [UInt8] = Array("\\u0000".utf8)
         var matched = 0

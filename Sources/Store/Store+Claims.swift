@@ -43,8 +43,13 @@ extension Store {
         try await connection.withTransaction {
             let candidates = try connection.query("""
                 SELECT c.id, c.lease_until < now() AS lease_expired, c.lease_pid,
-                       -- the holder's session did nothing for a whole lease: hung, not slow
-                       COALESCE((SELECT a.state_change < now() - make_interval(secs => $6) FROM pg_stat_activity a WHERE a.pid = c.lease_pid), true)
+                       -- Hung, not slow: the holder's session is gone, or idle for a whole lease, or one statement has
+                       -- run for six leases (a long COPY is active but progressing). A session whose activity this
+                       -- role may not see (NULL columns) counts as alive.
+                       NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.lease_pid)
+                       OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.lease_pid
+                                  AND ((a.state <> 'active' AND a.state_change < now() - make_interval(secs => $6))
+                                       OR (a.state = 'active' AND a.query_start < now() - make_interval(secs => $6 * 6))))
                 FROM customers c
                 WHERE (c.status = 'active' OR \(Self.consentRecheckDue))
                   AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
@@ -65,7 +70,14 @@ extension Store {
                 // Held by a live session. Only one that made no progress for the whole lease (hung while
                 // connected) is terminated, so its lock is freed; a slow one keeps its customer.
                 if try row.decode(Bool?.self, at: 1) == true, try row.decode(Bool.self, at: 3), let pid = try row.decode(Int32?.self, at: 2) {
-                    _ = try connection.query("SELECT pg_terminate_backend($1)", [pid])
+                    // Without the right to signal it (another role, no pg_signal_backend) the claim goes on.
+                    try connection.execute("SAVEPOINT terminate_hung")
+                    do {
+                        _ = try connection.query("SELECT pg_terminate_backend($1)", [pid])
+                        try connection.execute("RELEASE SAVEPOINT terminate_hung")
+                    } catch let error as PostgresError where !error.isConnectionProblem {
+                        try connection.execute("ROLLBACK TO SAVEPOINT terminate_hung")
+                    }
                 }
             }
             return (nil, candidates.rowCount)

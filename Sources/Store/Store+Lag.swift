@@ -80,18 +80,20 @@ extension Store {
                    g.status, p.code, p.message, p.logref,
                    floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
-                   q.message, q.logref
+                   q.message, q.logref, pb.parked
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
+            LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
-            ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL OR g.quarantined > 0 THEN 1 ELSE 2 END,
+            ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 THEN 1 ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
             """, [perAccount])
         return try rows.map { row in
             let status = try row.decode(String.self, at: 10)
             let quarantined = try row.decode(Int.self, at: 18)
             // Refused rows keep the customer "rejected" until they are delivered or dropped, clean runs or not.
-            let code = try row.decode(String?.self, at: 11) ?? (quarantined > 0 ? "rejected" : nil)
+            let parked = try row.decode(Int.self, at: 21)
+            let code = try row.decode(String?.self, at: 11) ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : nil)
             let quarantineMessage = try row.decode(String?.self, at: 19)
             return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
@@ -119,7 +121,7 @@ extension Store {
                    (array_agg(e.logref ORDER BY e.at DESC) FILTER (WHERE e.logref IS NOT NULL))[1] AS logref
             FROM sync_events e JOIN current cur ON cur.id = e.customer_id
             WHERE e.level IN ('warning', 'error') AND (e.at > cur.ok_at OR (cur.status = 'consent_expired' AND e.code = 'consent_expired'))
-              AND e.code NOT IN ('rejected_rows', 'unreadable_rows')   -- shown from the quarantines below
+              AND e.code NOT IN ('rejected_rows', 'unreadable_rows', 'batch_parked')   -- shown from the tables below
             GROUP BY e.code, cur.flowpay_customer_id, cur.merchant_id
             UNION ALL
             -- Refused rows stay an interruption until delivered or dropped, whatever ran since.
@@ -136,7 +138,15 @@ extension Store {
                        || (array_agg(u.field || ': ' || u.reason ORDER BY u.last_seen_at DESC))[1],
                    NULL
             FROM ingest_quarantine u JOIN customers c ON c.id = u.customer_id
-            WHERE u.last_seen_at > now() - interval '2 days'
+            WHERE u.last_seen_at > now() - interval '30 days'
+            GROUP BY c.flowpay_customer_id, c.merchant_id
+            UNION ALL
+            -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).
+            SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, min(b.finished_at),
+                   count(*) || ' batch(es) parked after failing in every run: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
+                   NULL
+            FROM push_batches b JOIN customers c ON c.id = b.customer_id
+            WHERE b.state = 'parked'
             GROUP BY c.flowpay_customer_id, c.merchant_id
             ORDER BY 1, 4
             """)
@@ -146,6 +156,8 @@ extension Store {
             let entry = (flowpayCustomerID: try row.decode(UUID.self, at: 1), merchantID: try row.decode(String.self, at: 2),
                          since: try row.decode(Date.self, at: 3), message: try row.decode(String.self, at: 4), logref: try row.decode(String?.self, at: 5))
             if let index = groups.firstIndex(where: { $0.reason == reason }) {
+                // One line per customer and reason (a refusal can come both as an event and as quarantined rows).
+                guard !groups[index].customers.contains(where: { $0.flowpayCustomerID == entry.flowpayCustomerID }) else { continue }
                 groups[index].customers.append(entry)
             } else {
                 groups.append(Interruption(reason: reason, customers: [entry]))

@@ -77,9 +77,14 @@ extension Store {
         }
     }
 
-    /// Batches recorded but not finished (a crash, or retries that ran out), oldest first.
+    /// Batches recorded but not finished (a crash, or retries that ran out), oldest first. A batch parked more
+    /// than a day ago is tried again (a Flowpay outage parks batches too; nothing stays parked for good unseen).
     public func openBatches(customerID: Int64) throws -> [PushBatch] {
-        try connection.query("""
+        try connection.execute("""
+            UPDATE push_batches SET state = 'sending', attempts = 0, finished_at = NULL
+            WHERE customer_id = $1 AND state = 'parked' AND kind <> 'accounts' AND finished_at < now() - interval '1 day'
+            """, [customerID])
+        return try connection.query("""
             SELECT id, customer_id, kind, idempotency_key, row_count, payload, attempts FROM push_batches
             WHERE customer_id = $1 AND state = 'sending' ORDER BY id
             """, [customerID]).map(Self.decodeBatch)
@@ -88,7 +93,7 @@ extension Store {
     public func lastSentAccountsHash(customerID: Int64) throws -> [UInt8]? {
         try connection.query("""
             SELECT payload_hash FROM push_batches
-            WHERE customer_id = $1 AND kind = 'accounts' AND state IN ('sent', 'sending')
+            WHERE customer_id = $1 AND kind = 'accounts' AND state IN ('sent', 'sending', 'rejected', 'parked')
             ORDER BY id DESC LIMIT 1
             """, [customerID]).first?.decode([UInt8].self, at: 0)
     }

@@ -46,14 +46,14 @@ extension Store {
             let rows = try connection.query("""
                 UPDATE transactions SET push_state = 'quarantined'
                 WHERE push_batch_id = $1 AND push_state = 'queued'
-                RETURNING account_id, tx_key, flowpay_id
+                RETURNING account_id, tx_key, flowpay_id, id
                 """, [batch.id])
             for row in rows {
                 try connection.execute("""
-                    INSERT INTO push_quarantine (account_id, tx_key, customer_id, batch_id, http_status, logref, message)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    INSERT INTO push_quarantine (transaction_id, account_id, tx_key, customer_id, batch_id, http_status, logref, message)
+                    VALUES ($8, $1, $2, $3, $4, $5, $6, $7)
                     """, [try row.decode(Int64.self, at: 0), try row.decode([UInt8].self, at: 1), batch.customerID, batch.id, httpStatus,
-                          logref, message])
+                          logref, message, try row.decode(Int64.self, at: 3)])
             }
             try connection.execute("""
                 UPDATE push_batches SET state = 'rejected', http_status = $2, logref = $3, last_error = $4, finished_at = now()
@@ -86,11 +86,17 @@ extension Store {
                     UPDATE transactions t SET push_state = 'queued', push_batch_id = NULL
                     WHERE t.push_state = 'quarantined' AND ($1::bigint IS NULL OR t.customer_id = $1)
                       AND ($2::bigint IS NULL OR t.push_batch_id = $2)
-                    RETURNING t.account_id, t.tx_key
+                    RETURNING t.id
                 )
                 UPDATE push_quarantine q SET resolved_at = now(), resolution = 'requeued'
-                FROM requeued r WHERE q.account_id = r.account_id AND q.tx_key = r.tx_key AND q.resolved_at IS NULL
+                FROM requeued r WHERE q.transaction_id = r.id AND q.resolved_at IS NULL
                 """, [customerID, batchID])
+            // A parked accounts call with a newer one recorded after it would send stale balances: superseded.
+            try connection.execute("""
+                UPDATE push_batches b SET state = 'superseded'
+                WHERE b.state = 'parked' AND b.kind = 'accounts' AND ($1::bigint IS NULL OR b.customer_id = $1)
+                  AND EXISTS (SELECT 1 FROM push_batches n WHERE n.customer_id = b.customer_id AND n.kind = 'accounts' AND n.id > b.id)
+                """, [customerID])
             resolution.batchesReopened = try connection.execute("""
                 UPDATE push_batches SET state = 'sending', attempts = 0, finished_at = NULL
                 WHERE state = 'parked' AND ($1::bigint IS NULL OR customer_id = $1) AND ($2::bigint IS NULL OR id = $2)
@@ -108,10 +114,10 @@ extension Store {
                     UPDATE transactions t SET push_state = 'dropped'
                     WHERE t.push_state = 'quarantined' AND ($1::bigint IS NULL OR t.customer_id = $1)
                       AND ($2::bigint IS NULL OR t.push_batch_id = $2)
-                    RETURNING t.account_id, t.tx_key, t.customer_id, t.flowpay_id
+                    RETURNING t.id, t.customer_id, t.flowpay_id
                 ), resolved AS (
                     UPDATE push_quarantine q SET resolved_at = now(), resolution = 'dropped: ' || $3
-                    FROM dropped d WHERE q.account_id = d.account_id AND q.tx_key = d.tx_key AND q.resolved_at IS NULL
+                    FROM dropped d WHERE q.transaction_id = d.id AND q.resolved_at IS NULL
                 )
                 SELECT customer_id, string_agg(flowpay_id, ', ' ORDER BY flowpay_id), count(*) FROM dropped GROUP BY customer_id
                 """, [customerID, batchID, reason])

@@ -114,6 +114,8 @@ public struct SyncRun: Sendable {
                                                               only: options.only, priorityOnly: options.priorityOnly) else { break }
                 failures = 0
                 guard let record = try session.customer(id: claim.customerID) else { try session.release(claim); continue }
+                // A customer whose sync lost the connection twice in this run is left for the next run.
+                guard await counter.claim(claim.customerID) <= 2 else { try session.release(claim); continue }
                 let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
                                         today: today, logger: logger, lease: (options.lease, options.worker))
                 let outcome = await sync.sync(record, runID: runID)
@@ -126,7 +128,8 @@ public struct SyncRun: Sendable {
                 store?.connection.close()
                 store = nil
                 failures += 1
-                guard failures <= Self.reconnectAttempts else { throw error }
+                // Only a lost connection is worth another: anything else is a defect to report, not to loop on.
+                guard failures <= Self.reconnectAttempts, Self.isConnectionProblem(error) else { throw error }
                 logger.warning("database connection lost; reconnecting", metadata: ["attempt": "\(failures)", "error": "\(error)"])
                 try await Task.sleep(for: Self.reconnectDelay(failures))
             }
@@ -163,5 +166,11 @@ public struct SyncRun: Sendable {
 
 actor Counter {
     var value = 0
+    var claims: [Int64: Int] = [:]
     func increment() -> Int { value += 1; return value }
+    /// How many times this run has claimed the customer (including this one).
+    func claim(_ customerID: Int64) -> Int {
+        claims[customerID, default: 0] += 1
+        return claims[customerID, default: 0]
+    }
 }

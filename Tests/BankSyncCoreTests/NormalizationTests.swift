@@ -40,4 +40,16 @@ extension NormalizationTests {
         #expect(Normalization.iban(" \n- ") == nil)
         #expect(Normalization.iban("de89\u{A0}3704 0044 0532 0130 00") == "DE89370400440532013000")   // NBSP: general path
     }
+
+    /// PostgreSQL text cannot hold U+0000: normalisation removes it; the raw JSON loses its `\u0000` escapes
+    /// but keeps an escaped backslash followed by the text `u0000`.
+    @Test func theNULCharacterIsRemovedEverywhere() {
+        #expect(Normalization.text("Platba\u{0}kartou") == "Platbakartou")
+        #expect(Normalization.text("Čína \u{0} Praha") == "Čína Praha")
+        #expect(Normalization.iban("CZ65\u{0}0800") == "CZ650800")
+        let raw = #"{"a":"x\u0000y","b":"\\u0000 kept"}"#
+        let transaction = BankTransaction(status: .booked, bookingDate: Day(iso: "2026-11-20"), amount: Money(minorUnits: 1, currency: try! Currency(code: "EUR")),
+                                          rawJSON: raw)
+        #expect(transaction.rawJSON == #"{"a":"xy","b":"\\u0000 kept"}"#)
+    }
 }
