@@ -19,20 +19,31 @@ enum BerlinGroupMapping {
         } catch {
             throw .malformed(account: account, field: "\(place).transactionAmount", detail: error.description)
         }
-        // Some bank integrations send only the booking's date-time: its date part is the booking date.
+        // Dates as banks send them: a booked row without `bookingDate` takes the day of `bookingDateTime`, else
+        // `valueDate`, else `valueDateTime` (the raw JSON shows which it had). Only none of them is malformed.
         var bookingDate = try day(json["bookingDate"], account: account, field: "\(place).bookingDate")
         if bookingDate == nil { bookingDate = try day(json["bookingDateTime"], account: account, field: "\(place).bookingDateTime") }
-        let valueDate = try day(json["valueDate"], account: account, field: "\(place).valueDate")
+        var valueDate = try day(json["valueDate"], account: account, field: "\(place).valueDate")
+        if valueDate == nil { valueDate = try day(json["valueDateTime"], account: account, field: "\(place).valueDateTime") }
+        if status == .booked, bookingDate == nil { bookingDate = valueDate }
         if status == .booked, bookingDate == nil {
-            throw .malformed(account: account, field: "\(place).bookingDate", detail: "a booked transaction needs a booking date")
+            throw .malformed(account: account, field: "\(place).bookingDate",
+                             detail: "a booked transaction needs a bookingDate, bookingDateTime, valueDate or valueDateTime")
         }
         // The other party: the creditor of money leaving the account, the debtor of money arriving.
         let outgoing = amount.minorUnits < 0
         let party = outgoing ? "creditor" : "debtor"
-        let counterpartyIBAN = (json["\(party)Account"] as? [String: Any]).flatMap { JSONShape.string($0["iban"]) }
+        // The other party's account as banks send it: an IBAN, else a BBAN / domestic number (`123456789/0800`),
+        // else another identification or a (masked) card number.
+        let partyAccount = json["\(party)Account"] as? [String: Any]
+        let counterpartyIBAN = partyAccount.flatMap { account in
+            JSONShape.string(account["iban"]) ?? JSONShape.string(account["bban"])
+                ?? (account["other"] as? [String: Any]).flatMap { JSONShape.string($0["identification"]) }
+                ?? JSONShape.string(account["maskedPan"]) ?? JSONShape.string(account["pan"])
+        }
         var remittance = JSONShape.string(json["remittanceInformationUnstructured"])
-        if remittance == nil, let parts = json["remittanceInformationUnstructuredArray"] as? [String] {
-            remittance = parts.joined(separator: " ")
+        for arrayField in ["remittanceInformationUnstructuredArray", "remittanceInformationStructuredArray"] where remittance == nil {
+            if let parts = json[arrayField] as? [String] { remittance = parts.joined(separator: " ") }
         }
         if remittance == nil { remittance = JSONShape.string(json["remittanceInformationStructured"]) }
         let code = JSONShape.string(json["bankTransactionCode"]) ?? JSONShape.string(json["proprietaryBankTransactionCode"])

@@ -50,6 +50,7 @@ public struct MetricsEndpoint: Sendable {
         Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
         Gauge(label: "banksync_transactions_edited").record(figures.transactionsEdited)
         Gauge(label: "banksync_transactions_quarantined").record(figures.transactionsQuarantined)
+        Gauge(label: "banksync_late_bookings").record(figures.lateBookings)
         Gauge(label: "banksync_source_ids_reused").record(figures.sourceIDsReused)
         Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.5")]).record(figures.pushLatencyP50)
         Gauge(label: "banksync_push_latency_seconds", dimensions: [("quantile", "0.99")]).record(figures.pushLatencyP99)

@@ -59,6 +59,8 @@ public actor GoCardlessSandboxState {
     var malformedAccounts: Set<String> = []
     /// Every account call answers this much later (a slow bank).
     var responseDelayMilliseconds: Int?
+    /// Bookings that reached the bank late: booked on these days, visible only since the control set them.
+    var lateBookings: [String: [Day]] = [:]
     /// Accounts whose transaction lists carry rows no mapping can read, and one with a U+0000 in its text.
     var poisonedAccounts: Set<String> = []
     /// Days on which the bank has corrected a booked transaction's text, per account.
@@ -197,6 +199,13 @@ public actor GoCardlessSandboxState {
         return id
     }
 
+    /// A late booking: a chargeback with its own id, a counterparty given by a domestic account number (BBAN).
+    static func lateBooking(_ day: Day) -> [String: Any] {
+        ["transactionAmount": ["amount": "-432.10", "currency": "CZK"], "bookingDate": day.description, "valueDate": day.description,
+         "internalTransactionId": "late-\(day)", "creditorName": "Late Clearing s.r.o.", "creditorAccount": ["bban": "123456789/0800"],
+         "remittanceInformationUnstructured": "Card clearing \(day)"]
+    }
+
     /// Rows real banks have sent: valid JSON, not a valid transaction (but the last, whose text holds a U+0000).
     static func poisonRows(day: Day) -> [[String: Any]] {
         [
@@ -279,7 +288,8 @@ public actor GoCardlessSandboxState {
             let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
             let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
             let edited = editedDays[id] ?? []
-            let poison: [[String: Any]] = poisonedAccounts.contains(id) ? Self.poisonRows(day: min(to, currentDay)) : []
+            let poison: [[String: Any]] = (poisonedAccounts.contains(id) ? Self.poisonRows(day: min(to, currentDay)) : [])
+                + (lateBookings[id] ?? []).filter { $0 >= from && $0 <= min(to, currentDay) }.map(Self.lateBooking)
             var editedToday: Set<Day> = []
             return .ok(["transactions": ["booked": visible.booked.map { transaction in
                                              var json = account.bank.json(transaction, pending: false)
@@ -309,6 +319,9 @@ public actor GoCardlessSandboxState {
         public var malformedAccount: String?
         /// The account's lists carry an impossible date, an amount with three decimals in CZK, and a U+0000.
         public var poisonAccount: String?
+        /// With `lateDaysBack`: bookings on those days before today appear now (card clearing abroad, chargebacks).
+        public var lateAccount: String?
+        public var lateDaysBack: [Int]?
         /// Every account call answers this many milliseconds late.
         public var responseDelayMilliseconds: Int?
         /// With `editDay`: the bank corrects the text of the account's first booking of that day.
@@ -330,6 +343,7 @@ public actor GoCardlessSandboxState {
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
         if let id = control.poisonAccount { poisonedAccounts.insert(id) }
         if let delay = control.responseDelayMilliseconds { responseDelayMilliseconds = delay }
+        if let id = control.lateAccount { lateBookings[id, default: []] += (control.lateDaysBack ?? []).map { currentDay.adding(days: -$0) } }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
         var answer: [String: Any] = ["ok": true]

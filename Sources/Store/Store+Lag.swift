@@ -27,6 +27,10 @@ public struct LagRow: Sendable, Equatable {
     public var historyReceivedDays: Int?
     /// Transactions Flowpay refused, quarantined until requeued or dropped.
     public var quarantined: Int = 0
+    /// The oldest last deep re-read of the accounts (or the account's).
+    public var lastDeepReadAt: Date?
+    /// Bookings deep re-reads found late, in all.
+    public var lateBookings: Int = 0
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -51,7 +55,8 @@ extension Store {
                        COALESCE(w.edits, 0) AS edits,
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
-                       w.history_requested_days AS history_requested, w.history_received_days AS history_received
+                       w.history_requested_days AS history_requested, w.history_received_days AS history_received,
+                       w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                 WHERE a.active   -- an account the current consent no longer reports is not lagging
             ), problem AS (
@@ -69,7 +74,8 @@ extension Store {
                        max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting,
                        COALESCE(sum(s.edits), 0) AS edits, COALESCE(sum(s.quarantined), 0) AS quarantined,
                        max(s.history_requested) AS history_requested,
-                       min(s.history_received) AS history_received
+                       min(s.history_received) AS history_received, min(s.last_rescan_at) AS last_rescan_at,
+                       COALESCE(sum(s.late_bookings), 0) AS late_bookings
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -80,7 +86,7 @@ extension Store {
                    g.status, p.code, p.message, p.logref,
                    floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
-                   q.message, q.logref, pb.parked
+                   q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
@@ -103,7 +109,7 @@ extension Store {
                           lastError: try row.decode(String?.self, at: 12) ?? quarantineMessage,
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
-                          quarantined: quarantined)
+                          quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23))
         }
     }
 

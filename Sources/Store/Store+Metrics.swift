@@ -10,6 +10,7 @@ public struct StoredFigures: Sendable {
     /// Bookings the banks edited after they were stored, and stable ids a source reused for another booking.
     public var transactionsEdited = 0
     public var transactionsQuarantined = 0
+    public var lateBookings = 0
     public var sourceIDsReused = 0
     /// Push latency over the last 24 hours (batch recorded → accepted), seconds.
     public var pushLatencyP50: Double = 0
@@ -33,7 +34,8 @@ extension Store {
                       FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
                    (SELECT COALESCE(sum(edits), 0)::bigint FROM watermarks),
                    (SELECT COALESCE(sum(ids_reused), 0)::bigint FROM watermarks),
-                   (SELECT count(*) FROM transactions WHERE push_state = 'quarantined')   -- a partial index
+                   (SELECT count(*) FROM transactions WHERE push_state = 'quarantined'),   -- a partial index
+                   (SELECT COALESCE(sum(late_bookings), 0)::bigint FROM watermarks)
             """).first {
             figures.transactionsStored = try row.decode(at: 0)
             figures.transactionsPushed = try row.decode(at: 1)
@@ -44,6 +46,7 @@ extension Store {
             figures.transactionsEdited = try row.decode(at: 6)
             figures.sourceIDsReused = try row.decode(at: 7)
             figures.transactionsQuarantined = try row.decode(at: 8)
+            figures.lateBookings = try row.decode(at: 9)
         }
         figures.customers = try lagReport().map { ($0.merchantID, $0.lagSeconds, $0.consentDaysLeft) }
         return figures

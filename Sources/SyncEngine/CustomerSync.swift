@@ -31,9 +31,10 @@ public struct CustomerSync: Sendable {
     let logger: Logger
     /// The claim's lease and worker name: renewed as each account is done (progress, not a hang).
     let lease: (duration: Duration, worker: String)?
+    let rescan: RescanPolicy
 
     public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger,
-                lease: (duration: Duration, worker: String)? = nil) {
+                lease: (duration: Duration, worker: String)? = nil, rescan: RescanPolicy = RescanPolicy()) {
         self.store = store
         self.sources = sources
         self.flowpay = flowpay
@@ -41,6 +42,7 @@ public struct CustomerSync: Sendable {
         self.today = today
         self.logger = logger
         self.lease = lease
+        self.rescan = rescan
     }
 
     public func sync(_ record: CustomerRecord, runID: Int64) async -> CustomerOutcome {
@@ -114,9 +116,12 @@ public struct CustomerSync: Sendable {
                 firstProblem = firstProblem ?? (reason.code, reason.description)
                 continue
             }
-            let window = SyncWindow.next(today: today, bookedThrough: try store.bookedThrough(accountID: accountID),
-                                         historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
-                                         overlapDays: overlapDays)
+            let daily = SyncWindow.next(today: today, bookedThrough: try store.bookedThrough(accountID: accountID),
+                                        historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
+                                        overlapDays: overlapDays)
+            let deep = try rescan.isDue(accountID: accountID, window: daily, lastRescan: store.lastRescan(accountID: accountID), today: today)
+            let window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
+                                              sourceMaxHistoryDays: snapshot.maxHistoryDays) : daily
             do {
                 let refused = RefusedRowCollector()
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
@@ -129,6 +134,11 @@ public struct CustomerSync: Sendable {
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
                 try noteShortHistory(record, accountID: accountID, window: window, result: result, runID: runID)
+                if window.isFirstSync {
+                    try store.noteFullRead(accountID: accountID)
+                } else if deep {
+                    try store.noteRescan(account: ref, runID: runID, missedBefore: daily.from, today: today)
+                }
             } catch let error as SourceError {
                 if case .consentExpired = error { throw error }
                 outcome.accountsSkipped += 1
@@ -161,5 +171,33 @@ public struct CustomerSync: Sendable {
         try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning, code: "history_short",
                               message: "the first sync asked for \(requested) days of history and received \(received) (oldest booking "
                                   + "\(result.oldestBooked.map(String.init(describing:)) ?? "none")); the bank may allow more only right after a new consent")
+    }
+}
+
+/// Deep re-reads: besides the daily window, an account's window reaches `days` back every `every` (35 days once
+/// a week by default). Accounts never re-read are spread over the period by their id, so the aggregators'
+/// budgets are not spent on one day; `forcedDays` (`sync --rescan-days N`) makes this run deep for everyone.
+public struct RescanPolicy: Sendable {
+    public var days = 35
+    public var every: Duration = .seconds(7 * 86_400)
+    public var forcedDays: Int?
+
+    public init() {}
+
+    var everyDays: Int { max(1, Int(every.components.seconds / 86_400)) }
+
+    func isDue(accountID: Int64, window: SyncWindow, lastRescan: Date?, today: Day) -> Bool {
+        guard !window.isFirstSync else { return false }
+        if forcedDays != nil { return true }
+        guard days > 0 else { return false }
+        guard let lastRescan else { return (Int(accountID) + today.daysSinceEpoch) % everyDays == 0 }
+        return lastRescan < Date().addingTimeInterval(-Double(every.components.seconds) + 3_600)   // an hour's slack for run times
+    }
+
+    func deepen(_ window: SyncWindow, today: Day, historyDays: Int, sourceMaxHistoryDays: Int?) -> SyncWindow {
+        let reach = forcedDays ?? days
+        let allowed = min(historyDays, sourceMaxHistoryDays ?? historyDays)
+        let from = min(window.from, today.adding(days: -min(reach, allowed)))
+        return SyncWindow(from: from, to: window.to, isFirstSync: false, cappedAtDays: window.cappedAtDays)
     }
 }

@@ -21,6 +21,7 @@ public struct SyncRun: Sendable {
         public var today: Day?
         /// Only customers never synced or with a priority sync asked (a consent just linked, a webhook).
         public var priorityOnly = false
+        public var rescan = RescanPolicy()
 
         public init() {}
     }
@@ -117,7 +118,8 @@ public struct SyncRun: Sendable {
                 // A customer whose sync lost the connection twice in this run is left for the next run.
                 guard await counter.claim(claim.customerID) <= 2 else { try session.release(claim); continue }
                 let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
-                                        today: today, logger: logger, lease: (options.lease, options.worker))
+                                        today: today, logger: logger, lease: (options.lease, options.worker),
+                                        rescan: options.rescan)
                 let outcome = await sync.sync(record, runID: runID)
                 outcomes.append(outcome)
                 progress(await counter.increment(), total, outcome)

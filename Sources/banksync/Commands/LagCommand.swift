@@ -96,6 +96,8 @@ enum LagFormat {
             object["logref"] = row.logref
             object["edits"] = row.edits
             object["quarantined"] = row.quarantined
+            object["lastDeepReadAt"] = row.lastDeepReadAt.map(iso)
+            object["lateBookings"] = row.lateBookings
             object["historyRequestedDays"] = row.historyRequestedDays
             object["historyReceivedDays"] = row.historyReceivedDays
             return object

@@ -29,6 +29,15 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Pull and store only; do not push to Flowpay.")
     var noPush = false
 
+    @Option(help: "Make this run's windows reach this many days back for every account (late bookings after an incident).")
+    var rescanDays: Int?
+
+    @Option(help: "How often each account's window reaches --rescan-depth days back, e.g. 7d; 0 turns periodic deep re-reads off.")
+    var rescanEvery = "7d"
+
+    @Option(help: "Days a periodic deep re-read reaches back.")
+    var rescanDepth = 35
+
     func run() async throws {
         let summary = try await reportingErrors { () async throws -> SyncRun.Summary in
             var options = SyncRun.Options()
@@ -47,6 +56,16 @@ struct SyncCommand: AsyncParsableCommand {
                 options.only = id
             }
             options.today = try ClockSettings.load().fixedToday
+            guard (1...730).contains(rescanDepth) else { throw ConfigError(setting: "--rescan-depth", problem: "must be 1…730") }
+            guard let every = parseDuration(rescanEvery), every == .zero || every >= .seconds(86_400) else {
+                throw ConfigError(setting: "--rescan-every", problem: "'\(rescanEvery)' is not 0 or a duration of a day or more, like 7d")
+            }
+            options.rescan.days = every == .zero ? 0 : rescanDepth
+            options.rescan.every = every == .zero ? .seconds(86_400) : every
+            if let rescanDays {
+                guard (1...730).contains(rescanDays) else { throw ConfigError(setting: "--rescan-days", problem: "must be 1…730") }
+                options.rescan.forcedDays = rescanDays
+            }
             let database = try DatabaseSettings.load()
             let flowpayConfiguration = noPush ? nil : try FlowpaySettings.load()
             let sources = SourceFactory(goCardless: try GoCardlessSettings.load())

@@ -1,0 +1,41 @@
+import BankSyncCore
+import Foundation
+import Postgres
+
+extension Store {
+    /// When the account's window last reached deep (nil: never since the first sync).
+    public func lastRescan(accountID: Int64) throws -> Date? {
+        try connection.query("SELECT last_rescan_at FROM watermarks WHERE account_id = $1", [accountID]).first?.decode(Date?.self, at: 0)
+    }
+
+    /// After a deep re-read: the booked rows it stored that the daily window had missed (booked before
+    /// `missedBefore`, the start the daily window would have had) are late bookings — counted, the latest
+    /// lateness kept, one `late_booking` event; the re-read's time is recorded. Returns how many.
+    @discardableResult
+    public func noteRescan(account: AccountRef, runID: Int64, missedBefore: Day, today: Day) throws -> Int {
+        guard let row = try connection.query("""
+            WITH late AS (
+                SELECT count(*) AS n, max($4::date - booking_date) AS days, min(booking_date) AS oldest
+                FROM transactions
+                WHERE account_id = $1 AND first_seen_run = $2 AND status = 'booked' AND booking_date < $3::date
+            ), noted AS (
+                UPDATE watermarks w SET last_rescan_at = now(), late_bookings = w.late_bookings + late.n,
+                       latest_late_days = CASE WHEN late.n > 0 THEN late.days ELSE w.latest_late_days END
+                FROM late WHERE w.account_id = $1
+            )
+            SELECT n, days, oldest::text FROM late
+            """, [account.id, runID, missedBefore, today]).first else { return 0 }
+        let count = try row.decode(Int.self, at: 0)
+        if count > 0 {
+            try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "late_booking",
+                            message: "a deep re-read found \(count) booking(s) the daily window had missed, up to "
+                                + "\(try row.decode(Int.self, at: 1)) days late (oldest booked \(try row.decode(String.self, at: 2)))")
+        }
+        return count
+    }
+
+    /// A first sync read the whole history: it counts as a deep read.
+    public func noteFullRead(accountID: Int64) throws {
+        try connection.execute("UPDATE watermarks SET last_rescan_at = now() WHERE account_id = $1", [accountID])
+    }
+}

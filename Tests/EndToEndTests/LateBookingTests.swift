@@ -1,0 +1,40 @@
+import Foundation
+import Postgres
+import Sandbox
+import Testing
+import TestSupport
+
+/// Bookings that reach the bank weeks late are found by a deep re-read, delivered once, and counted.
+@Suite(.serialized) struct LateBookingTests {
+    @Test func lateBookingsAreDeliveredByADeepReRead() async throws {
+        try await EndToEnd.with { e2e in
+            let accounts = await e2e.goCardless.makeLinkedRequisition(id: "late-req", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 1)
+            let customer = UUID()
+            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "late",
+                                       "--source", "gocardless", "--requisition", "late-req"]).status == 0)
+            #expect(try await e2e.run(["sync", "--rescan-every", "0"]).status == 0)
+            _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self,
+                from: Data(#"{"lateAccount":"\#(accounts[0])","lateDaysBack":[20,45]}"#.utf8)))
+            // The daily window (7 days of overlap) does not reach them…
+            #expect(try await e2e.run(["sync", "--min-interval", "0", "--rescan-every", "0"], on: e2e.today.adding(days: 1)).status == 0)
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE source_tx_id LIKE 'late-%'") == 0)
+            // …a deep re-read does, once.
+            for _ in 0..<2 {
+                let deep = try await e2e.run(["sync", "--min-interval", "0", "--rescan-days", "60"], on: e2e.today.adding(days: 1))
+                #expect(deep.status == 0, "\(deep.stdout) \(deep.stderr)")
+            }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE source_tx_id LIKE 'late-%'") == 2)
+            #expect(try connection.queryValue(String.self, "SELECT counterparty_iban FROM transactions WHERE source_tx_id LIKE 'late-%' LIMIT 1")
+                    == "123456789/0800", "a domestic account number is the counter account when there is no IBAN")
+            #expect(try connection.queryValue(Int.self, "SELECT late_bookings FROM watermarks") == 2)
+            #expect(try connection.queryValue(Int.self, "SELECT latest_late_days FROM watermarks") == 46)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'late_booking'") == 1)
+            let (stored, received, distinct) = try await e2e.assertExactlyOnce()
+            #expect(received == stored && distinct == stored)
+            let lag = try await e2e.run(["lag", "--accounts", "--format", "json"])
+            #expect(lag.stdout.contains("lastDeepReadAt"), "\(lag.stdout)")
+        }
+    }
+}
