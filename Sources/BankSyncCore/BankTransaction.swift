@@ -28,7 +28,7 @@ public struct BankTransaction: Sendable, Equatable {
         self.bookingDate = bookingDate
         self.valueDate = valueDate
         self.amount = amount
-        self.counterpartyIBAN = Normalization.iban(counterpartyIBAN)
+        self.counterpartyIBAN = Normalization.accountIdentifier(counterpartyIBAN)
         self.counterpartyName = Normalization.text(counterpartyName)
         self.remittance = Normalization.text(remittance)
         self.bankTransactionCode = Normalization.text(bankTransactionCode)

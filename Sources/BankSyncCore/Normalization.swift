@@ -17,6 +17,16 @@ public enum Normalization {
         return compact.isEmpty ? nil : compact
     }
 
+    /// A counterparty account: an IBAN (two letters, two digits) is normalised as one; anything else (a BBAN
+    /// or Czech domestic number `19-2000145399/0800`, a card number) keeps its punctuation, whitespace collapsed.
+    public static func accountIdentifier(_ text: String?) -> String? {
+        guard let text else { return nil }
+        let head = Array(text.utf8.filter { $0 != UInt8(ascii: " ") }.prefix(4))
+        let looksLikeIBAN = head.count == 4 && head[0..<2].allSatisfy { (0x41...0x5A).contains($0 & 0xDF) }
+            && head[2..<4].allSatisfy { (0x30...0x39).contains($0) }
+        return looksLikeIBAN ? iban(text) : self.text(text)
+    }
+
     /// Unicode NFC with runs of whitespace collapsed to one space and the ends trimmed, U+0000 removed
     /// (PostgreSQL text cannot hold it); empty becomes nil.
     public static func text(_ text: String?) -> String? {

@@ -15,8 +15,11 @@ struct IngestAdmission {
     /// The oldest booked day fetched: on a first sync, how much history the source really gave.
     var oldestBooked: Day?
 
+    let sourceIDsAreStable: Bool
+
     init(window: SyncWindow, sourceIDsAreStable: Bool) {
         self.window = window
+        self.sourceIDsAreStable = sourceIDsAreStable
         keys = WindowKeys(sourceIDsAreStable: sourceIDsAreStable)
     }
 
@@ -25,7 +28,12 @@ struct IngestAdmission {
         result.fetched += 1
         if let day = transaction.day, !window.contains(day) {
             result.outsideWindow += 1
-            return nil
+            // Its key must not depend on the window: a stable source id does not; a fingerprint's ordinal
+            // counts its whole booking day, which the source did not necessarily return.
+            guard sourceIDsAreStable, transaction.sourceID != nil, transaction.status == .booked else {
+                result.outsideWindowDropped += 1
+                return nil
+            }
         }
         guard let keys = keys.keys(for: transaction) else {
             result.duplicates += 1

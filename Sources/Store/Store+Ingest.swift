@@ -20,8 +20,11 @@ public struct IngestResult: Sendable, Equatable {
     public var oldestBooked: Day?
     /// Pending transactions the source no longer reports (booked or dropped), removed.
     public var pendingRemoved = 0
-    /// Transactions the source returned outside the requested window: ignored (their days are not whole).
+    /// Transactions the source returned outside the requested window. Those with a stable source id are
+    /// stored like the others (when new); the rest are dropped (`outsideWindowDropped`): a fingerprint's
+    /// ordinal needs its whole booking day, which the source did not necessarily return.
     public var outsideWindow = 0
+    public var outsideWindowDropped = 0
     public var fetched = 0
 
     public init() {}

@@ -133,6 +133,11 @@ public struct CustomerSync: Sendable {
                                                    runID: runID)
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
+                if result.outsideWindow > 0 {
+                    logger.info("rows outside the requested window", metadata: [
+                        "customer": "\(record.customer.flowpayCustomerID)", "account": "\(accountID)", "window": "\(window)",
+                        "outside": "\(result.outsideWindow)", "dropped": "\(result.outsideWindowDropped)"])
+                }
                 try noteShortHistory(record, accountID: accountID, window: window, result: result, runID: runID)
                 if window.isFirstSync {
                     try store.noteFullRead(accountID: accountID)

@@ -58,13 +58,21 @@ import TestSupport
         }
     }
 
-    @Test func rowsOutsideTheWindowAreIgnored() async throws {
+    /// Rows outside the requested days: stored when their key does not depend on the window (a stable id),
+    /// dropped and counted when it would (a fingerprint's ordinal needs its whole day); never twice.
+    @Test func rowsOutsideTheWindowAreStoredOnlyWithStableIDs() async throws {
         try await TestDatabase.with { database in
             let fixture = try await IngestFixture.make(database)
             let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
                                                         pages: pages([[booked("2026-10-31", "-1.00"), booked("2026-11-01", "-1.00")]]))
-            #expect(result.outsideWindow == 1)
+            #expect(result.outsideWindow == 1 && result.outsideWindowDropped == 1)
             #expect(result.newBooked == 1)
+            let stable = [booked("2026-10-30", "-2.00", id: "early"), booked("2026-11-02", "-2.00", id: "inside")]
+            let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([stable]))
+            #expect(first.outsideWindow == 1 && first.outsideWindowDropped == 0)
+            #expect(first.newBooked == 2)
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([stable]))
+            #expect(again.newBooked == 0 && again.duplicates == 2)
         }
     }
 
