@@ -55,17 +55,19 @@ public struct ConsentCallbacks: Sendable {
             }
             let snapshot = try await source(for: link).accounts()
             let logger = logger
-            try await pool.withStore { store in
+            // The link is consumed and the customer activated in one transaction: an activation that fails
+            // leaves the link usable (never "already connected" with nothing connected).
+            try await pool.withStore { store in try await store.connection.withTransaction {
                 guard try store.useConsentLink(id: link.id, outcome: "linked") else { return }
                 let customerID = try store.activateCustomer(from: link)
-                for account in snapshot.accounts { try await store.upsertAccount(customerID: customerID, account.account) }
+                for account in snapshot.accounts { try await store.upsertAccount(customerID: customerID, account.account, inTransaction: true) }
                 let requested = link.historyDays
                 try store.updateConsent(customerID: customerID, expiresAt: snapshot.consentExpiresAt,
                                         historyCap: snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil })
                 try store.recordEvent(customerID: customerID, runID: nil, level: .info, code: "consent_linked",
                                       message: "\(snapshot.accounts.count) account(s) linked via \(link.source.rawValue)")
                 logger.info("consent linked", metadata: ["customer": "\(link.flowpayCustomerID)", "accounts": "\(snapshot.accounts.count)"])
-            }
+            } }
             return page(.ok, "Your bank is connected", "Thank you. You can close this page.")
         } catch {
             logger.error("consent callback failed", metadata: ["error": "\(error)"])
@@ -109,8 +111,29 @@ public struct ConsentCallbacks: Sendable {
     }
 
     func page(_ status: HTTPResponse.Status, _ title: String, _ text: String) -> Response {
+        // Texts can carry what a bank or aggregator said (a consent status): escaped, never markup.
+        let title = Self.escapeHTML(title)
+        let text = Self.escapeHTML(text)
         let html = "<!doctype html><html><head><meta charset=\"utf-8\"><title>\(title)</title></head><body><h1>\(title)</h1><p>\(text)</p></body></html>"
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+extension ConsentCallbacks {
+    static func escapeHTML(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
     }
 }
 

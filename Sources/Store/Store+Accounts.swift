@@ -11,9 +11,15 @@ extension Store {
     /// existing row (its watermark, stored transactions, totals and PULL position), which is active again;
     /// the ids it had stay in `account_source_ids`.
     @discardableResult
-    public func upsertAccount(customerID: Int64, _ account: BankAccount) async throws -> Int64 {
+    public func upsertAccount(customerID: Int64, _ account: BankAccount, inTransaction: Bool = false) async throws -> Int64 {
+        // Inside a caller's transaction (the consent callback) it runs in that one.
+        guard !inTransaction else { return try upsertAccountStatements(customerID: customerID, account) }
+        return try await connection.withTransaction { try upsertAccountStatements(customerID: customerID, account) }
+    }
+
+    private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
         let ibanKey = Normalization.iban(account.iban)
-        return try await connection.withTransaction {
+        do {
             // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart.
             let byIBAN = try ibanKey.flatMap { key in
                 try connection.query("""
