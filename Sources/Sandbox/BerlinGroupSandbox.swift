@@ -20,6 +20,9 @@ public actor BerlinGroupSandboxState {
     var today: Day?
     var throttled = 0
     var certificateExpired = false
+    /// Reads of an account's transactions a consent allows per day (its `frequencyPerDay`); nil: no limit.
+    var dailyReadLimit: Int?
+    var readsToday: [String: Int] = [:]
     var malformedAccounts: Set<String> = []
     public let pageSize: Int
 
@@ -166,6 +169,13 @@ public actor BerlinGroupSandboxState {
         guard let bank = banks[account], let from = dateFrom.flatMap({ Day(iso: $0) }) else {
             return .json(400, tppMessage("FORMAT_ERROR", "dateFrom is required (YYYY-MM-DD)."))
         }
+        if let limit = dailyReadLimit, page == 0 {
+            let key = "\(account)/\(currentDay)"
+            readsToday[key, default: 0] += 1
+            if readsToday[key, default: 0] > limit {
+                return .json(429, tppMessage("ACCESS_EXCEEDED", "The access on the account has been exceeded (frequencyPerDay \(limit))."))
+            }
+        }
         if malformedAccounts.contains(account), page >= 1 {
             return .json(200, Array(#"{"transactions":{"booked":[{"bookingDate":"not a date"#.utf8))
         }
@@ -191,6 +201,8 @@ public actor BerlinGroupSandboxState {
     public struct Control: Codable, Sendable {
         public var today: String?
         public var expireConsent: String?
+        /// Reads of each account's transactions allowed per day (the consent's frequencyPerDay); the next is a 429.
+        public var dailyReadLimit: Int?
         /// The consent is valid again (the customer reconnected it at the bank).
         public var validateConsent: String?
         /// Every call is refused with 401 CERTIFICATE_EXPIRED: the TPP's own certificate ran out (or back, false).
@@ -206,6 +218,7 @@ public actor BerlinGroupSandboxState {
         if let text = control.today { today = Day(iso: text) }
         if let id = control.expireConsent { consents[id]?.status = "expired" }
         if let id = control.validateConsent { consents[id]?.status = "valid" }
+        if let limit = control.dailyReadLimit { dailyReadLimit = limit }
         if let expired = control.certificateExpired { certificateExpired = expired }
         if let id = control.revokeConsent { consents[id]?.status = "revokedByPsu" }
         if let count = control.throttle { throttled = count }

@@ -43,4 +43,21 @@ import TestSupport
             #expect(try status() == "active")
         }
     }
+
+    /// A Berlin Group consent allows 4 reads of an account a day: the fifth is a 429 ACCESS_EXCEEDED, and that
+    /// account is skipped for the run with its reason (no retry loop) while other customers sync.
+    @Test func aReadBudgetUsedUpSkipsTheAccountWithItsReason() async throws {
+        try await EndToEnd.with { e2e in
+            let bank = try await e2e.addBerlinGroupCustomer(consent: "bg-budget", merchant: "bg-budget")
+            _ = try await e2e.addGoCardlessCustomers(1)
+            _ = await e2e.berlinGroup.apply(try JSONDecoder().decode(BerlinGroupSandboxState.Control.self, from: Data(#"{"dailyReadLimit": 4}"#.utf8)))
+            for _ in 0..<4 { #expect(try await e2e.run(["sync", "--min-interval", "0"]).status == 0) }
+            let fifth = try await e2e.run(["sync", "--min-interval", "0"])
+            #expect(fifth.status == 1)
+            #expect(fifth.stdout.contains("\(bank.uuidString.lowercased()) rate_limited"), "\(fifth.stdout)")
+            #expect(fifth.stdout.contains("2 customers"), "the other customer synced too: \(fifth.stdout)")
+            let lag = try await e2e.run(["lag", "--interruptions"])
+            #expect(lag.stdout.contains("rate limited"), "\(lag.stdout)")
+        }
+    }
 }
