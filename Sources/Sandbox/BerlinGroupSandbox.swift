@@ -83,6 +83,7 @@ public actor BerlinGroupSandboxState {
 
     public func seedDemo() {
         makeValidConsent(id: "sandbox-consent-1", accountCount: 2)
+        makeValidConsent(id: "sandbox-consent-psd2", accountCount: 1)
     }
 
     func createConsent(validUntil: String?) -> (id: String, validUntil: String) {

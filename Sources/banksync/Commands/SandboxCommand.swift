@@ -37,18 +37,22 @@ struct SandboxCommand: AsyncParsableCommand {
             router: GoCardlessSandbox.router(state: goCardlessState, publicURL: { urls.goCardless }), port: gocardlessPort, name: "gocardless")
         let (berlinGroupPortBound, berlinGroup) = try await startServer(
             router: BerlinGroupSandbox.router(state: berlinGroupState, publicURL: { urls.berlinGroup }), port: berlingroupPort, name: "berlingroup")
+        // The same bank under a base path (the specification's /psd2 examples), on a port of its own.
+        let (psd2PortBound, psd2) = try await startServer(
+            router: BerlinGroupSandbox.router(state: berlinGroupState, publicURL: { urls.berlinGroup }, basePath: "/psd2"), port: 0, name: "berlingroup-psd2")
         urls.set(goCardless: "http://127.0.0.1:\(goCardlessPortBound)", berlinGroup: "http://127.0.0.1:\(berlinGroupPortBound)")
         let settings = """
             FLOWPAY_API_URL=http://127.0.0.1:\(flowpayPortBound)
             FLOWPAY_TOKEN_URL=http://127.0.0.1:\(flowpayPortBound)/oauth/token
             GOCARDLESS_API_URL=http://127.0.0.1:\(goCardlessPortBound)
             SANDBOX_BERLINGROUP_URL=http://127.0.0.1:\(berlinGroupPortBound)
+            SANDBOX_BERLINGROUP_PSD2_URL=http://127.0.0.1:\(psd2PortBound)/psd2
 
             """
         if let envFile { try settings.write(toFile: envFile, atomically: true, encoding: .utf8) }
         FileHandle.standardOutput.write(Data(("sandbox peers running:\n" + settings).utf8))
         try await waitForTermination()
-        for server in [flowpay, goCardless, berlinGroup] { server.cancel() }
+        for server in [flowpay, goCardless, berlinGroup, psd2] { server.cancel() }
     }
 }
 
