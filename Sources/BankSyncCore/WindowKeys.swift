@@ -18,6 +18,14 @@ public struct WindowKeys: Sendable {
         public let key: [UInt8]
         /// Fingerprint + occurrence ordinal: equal to `key` when the row is keyed by content.
         public let contentKey: [UInt8]
+        /// False for a row of a partly returned day: its content key must not replace a stored one.
+        public var ordinalIsReliable = true
+
+        public init(key: [UInt8], contentKey: [UInt8], ordinalIsReliable: Bool = true) {
+            self.key = key
+            self.contentKey = contentKey
+            self.ordinalIsReliable = ordinalIsReliable
+        }
     }
 
     private let sourceIDsAreStable: Bool

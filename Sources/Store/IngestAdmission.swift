@@ -30,10 +30,14 @@ struct IngestAdmission {
             result.outsideWindow += 1
             // Its key must not depend on the window: a stable source id does not; a fingerprint's ordinal
             // counts its whole booking day, which the source did not necessarily return.
-            guard sourceIDsAreStable, transaction.sourceID != nil, transaction.status == .booked else {
+            guard sourceIDsAreStable, transaction.sourceID != nil, transaction.status == .booked,
+                  let keys = keys.keys(for: transaction) else {
                 result.outsideWindowDropped += 1
                 return nil
             }
+            // Its content ordinal is not trustworthy either (a partial day): a content key that matches
+            // nothing, so it is never adopted by content; an in-window read later sets the real one.
+            return WindowKeys.Keys(key: keys.key, contentKey: DedupKey.unorderedContentKey(keys.key), ordinalIsReliable: false)
         }
         guard let keys = keys.keys(for: transaction) else {
             result.duplicates += 1
@@ -59,7 +63,11 @@ struct KeyedChunk {
 
     var count: Int { transactions.count }
 
+    /// Per row: whether its content key may replace a stored one (not for rows of partly returned days).
+    private(set) var ordinalIsReliable: [Bool] = []
+
     mutating func append(_ transaction: BankTransaction, keys: WindowKeys.Keys) {
+        ordinalIsReliable.append(keys.ordinalIsReliable)
         transactions.append(transaction)
         packedKeys.append(contentsOf: keys.key)
         packedContentKeys.append(contentsOf: keys.contentKey)
@@ -74,6 +82,7 @@ struct KeyedChunk {
     }
 
     mutating func removeAll() {
+        ordinalIsReliable.removeAll(keepingCapacity: true)
         transactions.removeAll(keepingCapacity: true)
         packedKeys.removeAll(keepingCapacity: true)
         packedContentKeys.removeAll(keepingCapacity: true)

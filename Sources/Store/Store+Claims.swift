@@ -18,14 +18,15 @@ extension Store {
     /// customers are due again at once), or a webhook asked for a priority sync since then.
     /// `priorityOnly` claims only customers never synced or with a priority sync asked (what `serve` runs at
     /// once after a consent callback or a webhook).
+    /// `excluding`: customers this run has given up on (left due for the next run).
     public func claimNext(dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID? = nil,
-                          priorityOnly: Bool = false) async throws -> Claim? {
+                          priorityOnly: Bool = false, excluding: [Int64] = []) async throws -> Claim? {
         // Pages of candidates, customers other workers are syncing last: a worker keeps looking while a due
         // customer it could take is left, instead of giving up when the first candidates are all taken.
         var page = 0
         while true {
             let (claim, candidates) = try await claimFromPage(page, dueBefore: dueBefore, lease: lease, worker: worker,
-                                                              only: flowpayCustomerID, priorityOnly: priorityOnly)
+                                                              only: flowpayCustomerID, priorityOnly: priorityOnly, excluding: excluding)
             if let claim { return claim }
             if candidates < Self.claimPageSize { return nil }
             page += 1
@@ -39,7 +40,7 @@ extension Store {
     static let consentRecheckDue = "(c.status = 'consent_expired' AND (c.last_sync_at IS NULL OR c.last_sync_at < now() - interval '1 day'))"
 
     private func claimFromPage(_ page: Int, dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID?,
-                               priorityOnly: Bool) async throws -> (Claim?, Int) {
+                               priorityOnly: Bool, excluding: [Int64]) async throws -> (Claim?, Int) {
         try await connection.withTransaction {
             let candidates = try connection.query("""
                 SELECT c.id, c.lease_until < now() AS lease_expired, c.lease_pid,
@@ -55,11 +56,12 @@ extension Store {
                   AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
                   AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
                   AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
+                  AND NOT (c.id = ANY($7::bigint[]))
                 ORDER BY (c.lease_until > now()) NULLS FIRST, c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST, c.id
                 LIMIT $4 OFFSET $5
                 FOR UPDATE SKIP LOCKED
                 """, [dueBefore, flowpayCustomerID, priorityOnly, Self.claimPageSize, page * Self.claimPageSize,
-                      Double(lease.components.seconds)])
+                      Double(lease.components.seconds), "{" + excluding.map(String.init).joined(separator: ",") + "}"])
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {

@@ -163,7 +163,7 @@ extension Store {
     private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, keyGeneration: Int32, runID: Int64?) async throws -> IngestResult {
         let stored = try storedFlags(account: account.id, chunk: chunk, keyGeneration: keyGeneration)
         var added = IngestResult()
-        for index in 0..<chunk.count where stored[index] == .byKeyNewOrdinal {
+        for index in 0..<chunk.count where stored[index] == .byKeyNewOrdinal && chunk.ordinalIsReliable[index] {
             try connection.execute("UPDATE transactions SET content_key = $3 WHERE account_id = $1 AND tx_key = $2",
                                    [account.id, Array(chunk.key(at: index)), Array(chunk.contentKey(at: index))])
         }

@@ -12,19 +12,21 @@ extension Store {
     /// `missedBefore`, the start the daily window would have had) are late bookings — counted, the latest
     /// lateness kept, one `late_booking` event; the re-read's time is recorded. Returns how many.
     @discardableResult
-    public func noteRescan(account: AccountRef, runID: Int64, missedBefore: Day, today: Day) throws -> Int {
+    /// `updatesSchedule` false (a forced read shallower than the periodic one) leaves the weekly schedule as it is.
+    public func noteRescan(account: AccountRef, runID: Int64, missedBefore: Day, today: Day, updatesSchedule: Bool = true) throws -> Int {
         guard let row = try connection.query("""
             WITH late AS (
                 SELECT count(*) AS n, max($4::date - booking_date) AS days, min(booking_date) AS oldest
                 FROM transactions
                 WHERE account_id = $1 AND first_seen_run = $2 AND status = 'booked' AND booking_date < $3::date
             ), noted AS (
-                UPDATE watermarks w SET last_rescan_at = now(), late_bookings = w.late_bookings + late.n,
+                UPDATE watermarks w SET last_rescan_at = CASE WHEN $5 THEN now() ELSE w.last_rescan_at END,
+                       late_bookings = w.late_bookings + late.n,
                        latest_late_days = CASE WHEN late.n > 0 THEN late.days ELSE w.latest_late_days END
                 FROM late WHERE w.account_id = $1
             )
             SELECT n, days, oldest::text FROM late
-            """, [account.id, runID, missedBefore, today]).first else { return 0 }
+            """, [account.id, runID, missedBefore, today, updatesSchedule]).first else { return 0 }
         let count = try row.decode(Int.self, at: 0)
         if count > 0 {
             try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "late_booking",
@@ -32,6 +34,11 @@ extension Store {
                                 + "\(try row.decode(Int.self, at: 1)) days late (oldest booked \(try row.decode(String.self, at: 2)))")
         }
         return count
+    }
+
+    /// A deep read the source could not serve: the next one waits a period, the daily window goes on.
+    public func deferRescan(accountID: Int64) throws {
+        try noteFullRead(accountID: accountID)
     }
 
     /// A first sync read the whole history: it counts as a deep read.

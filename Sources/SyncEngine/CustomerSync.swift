@@ -142,10 +142,14 @@ public struct CustomerSync: Sendable {
                 if window.isFirstSync {
                     try store.noteFullRead(accountID: accountID)
                 } else if deep {
-                    try store.noteRescan(account: ref, runID: runID, missedBefore: daily.from, today: today)
+                    try store.noteRescan(account: ref, runID: runID, missedBefore: daily.from, today: today,
+                                         updatesSchedule: rescan.forcedDays.map { $0 >= rescan.days } ?? true)
                 }
             } catch let error as SourceError {
                 if case .consentExpired = error { throw error }
+                // A deep read the source cannot serve (too old a dateFrom, a timeout) waits a period: the daily
+                // window runs again from the next run instead of failing every day.
+                if deep { try? store.deferRescan(accountID: accountID) }
                 outcome.accountsSkipped += 1
                 try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID,
                                       level: error.code == "rate_limited" ? .warning : .error, code: error.code,

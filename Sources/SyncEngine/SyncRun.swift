@@ -106,17 +106,18 @@ public struct SyncRun: Sendable {
         var outcomes: [CustomerOutcome] = []
         var store: Store?
         var failures = 0
+        var inFlight: Int64?
         defer { store?.connection.close() }
         while !Task.isCancelled {
             do {
                 let session = try store ?? Store.connect(connectionString)
                 store = session
                 guard let claim = try await session.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
-                                                              only: options.only, priorityOnly: options.priorityOnly) else { break }
+                                                              only: options.only, priorityOnly: options.priorityOnly,
+                                                              excluding: await counter.givenUp) else { break }
                 failures = 0
+                inFlight = claim.customerID
                 guard let record = try session.customer(id: claim.customerID) else { try session.release(claim); continue }
-                // A customer whose sync lost the connection twice in this run is left for the next run.
-                guard await counter.claim(claim.customerID) <= 2 else { try session.release(claim); continue }
                 let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
                                         today: today, logger: logger, lease: (options.lease, options.worker),
                                         rescan: options.rescan)
@@ -124,12 +125,17 @@ public struct SyncRun: Sendable {
                 outcomes.append(outcome)
                 progress(await counter.increment(), total, outcome)
                 try session.release(claim)
+                inFlight = nil
             } catch is CancellationError {
                 break
             } catch {
                 store?.connection.close()
                 store = nil
                 failures += 1
+                // The customer whose sync lost the connection is due again (its lock died with the session);
+                // after two losses in this run it is left, still due, for the next run.
+                if let customer = inFlight { await counter.connectionLost(customer) }
+                inFlight = nil
                 // Only a lost connection is worth another: anything else is a defect to report, not to loop on.
                 guard failures <= Self.reconnectAttempts, Self.isConnectionProblem(error) else { throw error }
                 logger.warning("database connection lost; reconnecting", metadata: ["attempt": "\(failures)", "error": "\(error)"])
@@ -168,11 +174,9 @@ public struct SyncRun: Sendable {
 
 actor Counter {
     var value = 0
-    var claims: [Int64: Int] = [:]
+    var losses: [Int64: Int] = [:]
     func increment() -> Int { value += 1; return value }
-    /// How many times this run has claimed the customer (including this one).
-    func claim(_ customerID: Int64) -> Int {
-        claims[customerID, default: 0] += 1
-        return claims[customerID, default: 0]
-    }
+    func connectionLost(_ customerID: Int64) { losses[customerID, default: 0] += 1 }
+    /// Customers whose sync lost the connection twice in this run: not claimed again by it.
+    var givenUp: [Int64] { losses.filter { $0.value >= 2 }.map(\.key) }
 }
