@@ -22,8 +22,13 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Sessions run in UTC with ISO dates, so timestamps and dates decode the same everywhere.
     public static func connect(_ connectionString: String, applicationName: String = "banksync") throws -> PostgresConnection {
         let settings = try ConnectionString.parse(connectionString)
-        let keywords = ["dbname", "application_name", "client_encoding", "connect_timeout"]
-        let values = [connectionString, applicationName, "UTF8", settings.hasConnectTimeout ? nil : "10"]
+        // TCP keepalives: a server that vanished (a failover, a dropped network path) is noticed in about a
+        // minute instead of hanging a worker. Values given in the connection string win; Unix sockets ignore them.
+        let keepalives = !connectionString.contains("keepalives")
+        let keywords = ["dbname", "application_name", "client_encoding", "connect_timeout",
+                        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"]
+        let values = [connectionString, applicationName, "UTF8", settings.hasConnectTimeout ? nil : "10",
+                      keepalives ? "1" : nil, keepalives ? "30" : nil, keepalives ? "10" : nil, keepalives ? "3" : nil]
         let handle = withCStrings(keywords) { keywordPointers in
             withOptionalCStrings(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)
