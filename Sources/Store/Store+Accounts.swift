@@ -19,61 +19,59 @@ extension Store {
 
     private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
         let ibanKey = Normalization.iban(account.iban)
-        do {
-            // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart.
-            let byIBAN = try ibanKey.flatMap { key in
-                try connection.query("""
-                    SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
-                    WHERE a.customer_id = $1 AND a.iban_key = $2
-                      AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
-                    ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
-                    LIMIT 1
-                    """, [customerID, key, account.currency]).first?.decode(Int64.self, at: 0)
-            }
-            let bySourceID = try connection.query("SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $2",
-                                                  [customerID, account.sourceAccountID]).first?.decode(Int64.self, at: 0)
-            if let byIBAN, let bySourceID, byIBAN != bySourceID {
-                // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
-                try connection.execute("""
-                    UPDATE accounts SET source_account_id = source_account_id || ' (superseded by account ' || $2 || ')',
-                           active = false, inactive_since = COALESCE(inactive_since, now())
-                    WHERE id = $1
-                    """, [bySourceID, String(byIBAN)])
-            }
-            let accountID: Int64
-            if let existing = byIBAN ?? bySourceID {
-                accountID = existing
-                try connection.execute("""
-                    UPDATE accounts SET source_account_id = $2, iban = COALESCE($3, iban), iban_key = COALESCE($4, iban_key),
-                           bic = COALESCE($5, bic), currency = $6, name = $7, product = $8, owner_name = $9, updated_at = now(),
-                           active = true, inactive_since = NULL
-                    WHERE id = $1
-                    """, [existing, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
-                          account.product, account.ownerName])
-            } else {
-                accountID = try connection.queryValue(Int64.self, """
-                    INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency, name, product, owner_name)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                    RETURNING id
-                    """, [customerID, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
-                          account.product, account.ownerName])
-            }
-            try connection.execute("""
-                INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
-                SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
-                ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
-                """, [accountID, account.sourceAccountID, customerID])
-            for balance in account.balances {
-                try connection.execute("""
-                    INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
-                    VALUES ($1, $2, $3, $4, $5)
-                    ON CONFLICT (account_id, type, currency, reference_date)
-                    DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
-                    """, [accountID, balance.kind.rawValue, balance.amount.currency.code, balance.referenceDate,
-                          balance.amount.minorUnits])
-            }
-            return accountID
+        // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart.
+        let byIBAN = try ibanKey.flatMap { key in
+            try connection.query("""
+                SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                WHERE a.customer_id = $1 AND a.iban_key = $2
+                  AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
+                ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
+                LIMIT 1
+                """, [customerID, key, account.currency]).first?.decode(Int64.self, at: 0)
         }
+        let bySourceID = try connection.query("SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $2",
+                                              [customerID, account.sourceAccountID]).first?.decode(Int64.self, at: 0)
+        if let byIBAN, let bySourceID, byIBAN != bySourceID {
+            // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
+            try connection.execute("""
+                UPDATE accounts SET source_account_id = source_account_id || ' (superseded by account ' || $2 || ')',
+                       active = false, inactive_since = COALESCE(inactive_since, now())
+                WHERE id = $1
+                """, [bySourceID, String(byIBAN)])
+        }
+        let accountID: Int64
+        if let existing = byIBAN ?? bySourceID {
+            accountID = existing
+            try connection.execute("""
+                UPDATE accounts SET source_account_id = $2, iban = COALESCE($3, iban), iban_key = COALESCE($4, iban_key),
+                       bic = COALESCE($5, bic), currency = $6, name = $7, product = $8, owner_name = $9, updated_at = now(),
+                       active = true, inactive_since = NULL
+                WHERE id = $1
+                """, [existing, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
+                      account.product, account.ownerName])
+        } else {
+            accountID = try connection.queryValue(Int64.self, """
+                INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency, name, product, owner_name)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                RETURNING id
+                """, [customerID, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
+                      account.product, account.ownerName])
+        }
+        try connection.execute("""
+            INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
+            SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
+            ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
+            """, [accountID, account.sourceAccountID, customerID])
+        for balance in account.balances {
+            try connection.execute("""
+                INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (account_id, type, currency, reference_date)
+                DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
+                """, [accountID, balance.kind.rawValue, balance.amount.currency.code, balance.referenceDate,
+                      balance.amount.minorUnits])
+        }
+        return accountID
     }
 
     /// The current consent reported exactly `reported` of the customer's accounts: the others become inactive
