@@ -12,10 +12,7 @@ import TestSupport
     func dailyRunsAcrossAnAwkwardDayDeliverEveryBookingExactlyOnce(start: Day) async throws {
         try await EndToEnd.with(today: start) { e2e in
             _ = try await e2e.addGoCardlessCustomers(2, accountsEach: 2)
-            await e2e.goCardless.makeLinkedRequisition(id: "noid-req", institution: "NOIDBANK_NOIDCZPP", accountCount: 1)
-            let noID = try await e2e.run(["customers", "add", "--flowpay-id", UUID().uuidString, "--merchant-id", "noid-merchant",
-                                          "--source", "gocardless", "--requisition", "noid-req"])
-            #expect(noID.status == 0, "\(noID.stderr)")
+            _ = try await e2e.addGoCardlessCustomer(requisition: "noid-req", institution: "NOIDBANK_NOIDCZPP", merchant: "noid-merchant")
             _ = try await e2e.addBerlinGroupCustomer(consent: "calendar-consent", merchant: "bg-merchant")
 
             for offset in 0...3 {

@@ -11,10 +11,7 @@ import TestSupport
     /// whose text holds a U+0000, normalised) are stored and delivered; the other account is unaffected.
     @Test func unreadableRowsAreQuarantinedAndTheRestDelivered() async throws {
         try await EndToEnd.with { e2e in
-            let ids = await e2e.goCardless.makeLinkedRequisition(id: "poison-req", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 2)
-            let customer = UUID()
-            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "poison",
-                                       "--source", "gocardless", "--requisition", "poison-req"]).status == 0)
+            let (customer, ids) = try await e2e.addGoCardlessCustomer(requisition: "poison-req", accounts: 2, merchant: "poison")
             _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self,
                                                                      from: Data(#"{"poisonAccount":"\#(ids[0])"}"#.utf8)))
             let run = try await e2e.run(["sync"])

@@ -8,10 +8,7 @@ import TestSupport
 @Suite(.serialized) struct LateBookingTests {
     @Test func lateBookingsAreDeliveredByADeepReRead() async throws {
         try await EndToEnd.with { e2e in
-            let accounts = await e2e.goCardless.makeLinkedRequisition(id: "late-req", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 1)
-            let customer = UUID()
-            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "late",
-                                       "--source", "gocardless", "--requisition", "late-req"]).status == 0)
+            let (_, accounts) = try await e2e.addGoCardlessCustomer(requisition: "late-req", merchant: "late")
             #expect(try await e2e.run(["sync", "--rescan-every", "0"]).status == 0)
             _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self,
                 from: Data(#"{"lateAccount":"\#(accounts[0])","lateDaysBack":[20,45]}"#.utf8)))

@@ -55,6 +55,17 @@ struct EndToEnd {
         return ids
     }
 
+    /// Registers one customer over a new linked requisition at `institution`; returns it and its accounts' ids.
+    func addGoCardlessCustomer(requisition: String, institution: String = "SANDBOXFINANCE_SFIN0000", accounts: Int = 1,
+                               merchant: String) async throws -> (customer: UUID, accounts: [String]) {
+        let accountIDs = await goCardless.makeLinkedRequisition(id: requisition, institution: institution, accountCount: accounts)
+        let id = UUID()
+        let added = try await run(["customers", "add", "--flowpay-id", id.uuidString, "--merchant-id", merchant,
+                                   "--source", "gocardless", "--requisition", requisition])
+        guard added.status == 0 else { throw E2EError.setup(added.stderr) }
+        return (id, accountIDs)
+    }
+
     func addBerlinGroupCustomer(consent: String, merchant: String) async throws -> UUID {
         await berlinGroup.makeValidConsent(id: consent, accountCount: 1)
         let id = UUID()

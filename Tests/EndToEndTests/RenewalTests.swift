@@ -121,10 +121,7 @@ import TestSupport
     @Test(arguments: ["SANDBOXFINANCE_SFIN0000", "NOIDBANK_NOIDCZPP"])
     func identicalFeesOnSiblingAccountsAreTwoTransactions(institution: String) async throws {
         try await EndToEnd.with { e2e in
-            await e2e.goCardless.makeLinkedRequisition(id: "fees", institution: institution, accountCount: 2)
-            let customer = UUID()
-            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "fees",
-                                       "--source", "gocardless", "--requisition", "fees"]).status == 0)
+            let (customer, _) = try await e2e.addGoCardlessCustomer(requisition: "fees", institution: institution, accounts: 2, merchant: "fees")
             #expect(try await e2e.run(["sync"]).status == 0)
             let received = try await delivered(e2e, customer)
             #expect(Set(received.map(\.id)).count == received.count)
@@ -139,10 +136,7 @@ import TestSupport
     /// fingerprint changes): delivered once, the change recorded.
     @Test func aBankEditInTheOverlapIsDeliveredOnce() async throws {
         try await EndToEnd.with { e2e in
-            let accounts = await e2e.goCardless.makeLinkedRequisition(id: "edits", institution: "NOIDBANK_NOIDCZPP", accountCount: 1)
-            let customer = UUID()
-            #expect(try await e2e.run(["customers", "add", "--flowpay-id", customer.uuidString, "--merchant-id", "edits",
-                                       "--source", "gocardless", "--requisition", "edits"]).status == 0)
+            let (customer, accounts) = try await e2e.addGoCardlessCustomer(requisition: "edits", institution: "NOIDBANK_NOIDCZPP", merchant: "edits")
             #expect(try await e2e.run(["sync"]).status == 0)
             let before = try await delivered(e2e, customer).count
             for offset in 1...4 {

@@ -45,10 +45,7 @@ struct PushCommand: AsyncParsableCommand {
                 }
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
-                let internalID = try customerID.map { id in
-                    guard let record = try store.customer(flowpayCustomerID: id) else { fail("no customer with Flowpay id \(id)", code: ExitStatus.partialFailure) }
-                    return record.customer.id
-                }
+                let internalID = try Self.internalID(of: customerID, in: store)
                 let resolution = try await store.dropRejected(customerID: internalID, batchID: batch, reason: reason)
                 print("dropped \(resolution.rowsDropped) refused transaction(s)")
                 return
@@ -58,10 +55,7 @@ struct PushCommand: AsyncParsableCommand {
             let store = try Store.connect(database.connectionString)
             defer { store.connection.close() }
             if requeueRejected {
-                let internalID = try customerID.map { id in
-                    guard let record = try store.customer(flowpayCustomerID: id) else { fail("no customer with Flowpay id \(id)", code: ExitStatus.partialFailure) }
-                    return record.customer.id
-                }
+                let internalID = try Self.internalID(of: customerID, in: store)
                 let resolution = try await store.requeueRejected(customerID: internalID, batchID: batch)
                 print("requeued \(resolution.rowsRequeued) refused transaction(s), reopened \(resolution.batchesReopened) parked batch(es)")
             }
@@ -90,6 +84,16 @@ struct PushCommand: AsyncParsableCommand {
             if !failed.isEmpty {
                 fail("push incomplete for \(failed.count) customer(s): \(failed.joined(separator: ", "))", code: ExitStatus.partialFailure)
             }
+        }
+    }
+}
+
+extension PushCommand {
+    /// The store's id of the customer `--customer` names (nil: all customers); an unknown one ends the command.
+    static func internalID(of flowpayCustomerID: UUID?, in store: Store) throws -> Int64? {
+        try flowpayCustomerID.map { id in
+            guard let record = try store.customer(flowpayCustomerID: id) else { fail("no customer with Flowpay id \(id)", code: ExitStatus.partialFailure) }
+            return record.customer.id
         }
     }
 }
