@@ -34,6 +34,11 @@ public actor BerlinGroupSandboxState {
 
     var currentDay: Day { today ?? todayUTC() }
 
+    /// Transaction reads asked for today (refused ones included), over every account: what a client spent.
+    public func transactionReadsToday() -> Int {
+        readsToday.filter { $0.key.hasSuffix("/\(currentDay)") }.values.reduce(0, +)
+    }
+
     /// Moves the bank's calendar (nil: back to the real UTC date).
     public func setToday(_ day: Day?) { today = day }
 
@@ -132,7 +137,7 @@ public actor BerlinGroupSandboxState {
             return .json(429, tppMessage("ACCESS_EXCEEDED", "The access on the account has been exceeded."))
         }
         guard let consentID, let consent = self.consent(consentID) else {
-            return .json(401, tppMessage("CONSENT_UNKNOWN", "The Consent-ID cannot be matched."))
+            return .json(400, tppMessage("CONSENT_UNKNOWN", "The Consent-ID cannot be matched."))
         }
         guard consent.status == "valid" else {
             return .json(401, tppMessage(consent.status == "expired" ? "CONSENT_EXPIRED" : "CONSENT_INVALID", "The consent is \(consent.status)."))

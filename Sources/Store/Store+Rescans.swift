@@ -46,3 +46,24 @@ extension Store {
         try connection.execute("UPDATE watermarks SET last_rescan_at = now() WHERE account_id = $1", [accountID])
     }
 }
+
+extension Store {
+    /// The day before which the account's source must not be asked again (its read budget was used up), with
+    /// the reason; nil when it may be read.
+    public func readsDeferred(accountID: Int64, today: Day) throws -> (until: Day, reason: String)? {
+        guard let row = try connection.query("""
+            SELECT reads_resume_on, reads_deferred_reason FROM watermarks
+            WHERE account_id = $1 AND reads_resume_on > $2::date
+            """, [accountID, today]).first else { return nil }
+        return (try row.decode(Day.self, at: 0), try row.decode(String?.self, at: 1) ?? "read budget used up")
+    }
+
+    /// The source refused a read for its budget: the account is not asked again before `resumeOn`.
+    public func deferReads(accountID: Int64, until resumeOn: Day, reason: String) throws {
+        try connection.execute("""
+            INSERT INTO watermarks (account_id, reads_resume_on, reads_deferred_reason) VALUES ($1, $2, $3)
+            ON CONFLICT (account_id) DO UPDATE SET reads_resume_on = excluded.reads_resume_on,
+                                                   reads_deferred_reason = excluded.reads_deferred_reason
+            """, [accountID, resumeOn, reason])
+    }
+}

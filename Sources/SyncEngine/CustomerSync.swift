@@ -109,7 +109,8 @@ public struct CustomerSync: Sendable {
             let accountID = try await store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
             reported.append(accountID)
             outcome.accounts += 1
-            if let reason = sourceAccount.skipReason {
+            if let reason = try sourceAccount.skipReason ?? deferredReads(accountID: accountID) {
+                try deferReadsIfBudgetUsedUp(reason, accountID: accountID)
                 outcome.accountsSkipped += 1
                 try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning,
                                       code: reason.code, message: "account skipped this run: \(reason)")
@@ -150,6 +151,7 @@ public struct CustomerSync: Sendable {
                 // A deep read the source cannot serve (too old a dateFrom, a timeout) waits a period: the daily
                 // window runs again from the next run instead of failing every day.
                 if deep { try? store.deferRescan(accountID: accountID) }
+                try? deferReadsIfBudgetUsedUp(error, accountID: accountID)
                 outcome.accountsSkipped += 1
                 try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID,
                                       level: error.code == "rate_limited" ? .warning : .error, code: error.code,
@@ -168,6 +170,20 @@ public struct CustomerSync: Sendable {
         // The consent's account list is complete here: accounts it no longer reports become inactive.
         try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
         if let firstProblem { outcome.problem = firstProblem }
+    }
+
+    /// An account whose read budget an earlier run found used up is not asked again before the day it comes back.
+    func deferredReads(accountID: Int64) throws -> SourceError? {
+        guard let deferred = try store.readsDeferred(accountID: accountID, today: today) else { return nil }
+        return .rateLimited(account: nil, retryAt: nil, detail: "not read again before \(deferred.until): \(deferred.reason)")
+    }
+
+    /// A read refused for its budget (Berlin Group ACCESS_EXCEEDED, GoCardless 429) is not tried again today — no
+    /// retry loop spending what little budget is left — unless the source says it comes back within the hour.
+    func deferReadsIfBudgetUsedUp(_ error: SourceError, accountID: Int64) throws {
+        guard case .rateLimited(let account, let retryAt, let detail) = error, account != nil else { return }
+        if let retryAt, retryAt < Date().addingTimeInterval(3_600) { return }
+        try store.deferReads(accountID: accountID, until: today.adding(days: 1), reason: detail)
     }
 
     /// A first sync that received much less history than it asked for is recorded: many banks give more than

@@ -58,6 +58,16 @@ import TestSupport
             #expect(fifth.stdout.contains("2 customers"), "the other customer synced too: \(fifth.stdout)")
             let lag = try await e2e.run(["lag", "--interruptions"])
             #expect(lag.stdout.contains("rate limited"), "\(lag.stdout)")
+
+            // The skip lasts the day: the next run asks the bank nothing for that account and says why.
+            let readsBefore = await e2e.berlinGroup.transactionReadsToday()
+            let sixth = try await e2e.run(["sync", "--min-interval", "0"])
+            #expect(sixth.status == 1)
+            #expect(sixth.stdout.contains("\(bank.uuidString.lowercased()) rate_limited"), "\(sixth.stdout)")
+            #expect(await e2e.berlinGroup.transactionReadsToday() == readsBefore, "no read spent on a used-up budget")
+            // The next day the budget is back and the account syncs.
+            let nextDay = try await e2e.run(["sync", "--min-interval", "0"], on: e2e.today.adding(days: 1))
+            #expect(nextDay.status == 0, "\(nextDay.stdout)")
         }
     }
 }
