@@ -8,6 +8,9 @@ import Foundation
 /// later); about 1 in 20 has an identical twin the same day; about 1 in 5 is first visible as pending for a
 /// day or two, dated a day earlier than its booking. On the first of each month the bank books its account fee:
 /// the same amount and text on every account of the bank's currency, with no counterparty and no id.
+/// Dates and accounts come as banks really send them: about 1 booking in 29 carries only `bookingDateTime`,
+/// about 1 in 31 only `valueDate` (no `bookingDate`), and about 1 in 3 counterparties a Czech domestic
+/// number (`bban`, `192000145399/0800`) instead of an IBAN — chosen by amount, so twins look alike.
 ///
 /// `idSalt` changes every transaction id and nothing else: the same bookings as another consent (a renewed
 /// GoCardless requisition issues new `internalTransactionId`s for the same bookings).
@@ -109,13 +112,20 @@ public struct SyntheticBank: Sendable {
             return object
         }
         let party = transaction.amountMinor < 0 ? "creditor" : "debtor"
+        let shape = transaction.amountMinor.magnitude
         object["\(party)Name"] = transaction.counterpartyName
-        object["\(party)Account"] = ["iban": transaction.counterpartyIBAN]
+        object["\(party)Account"] = shape % 3 == 0 ? ["bban": String(transaction.counterpartyIBAN.suffix(12)) + "/0800"]
+                                                     : ["iban": transaction.counterpartyIBAN]
         if pending {
             object["valueDate"] = (transaction.pendingFrom ?? transaction.bookingDay).description
         } else {
-            object["bookingDate"] = transaction.bookingDay.description
-            object["valueDate"] = transaction.bookingDay.description
+            switch shape {
+            case _ where shape % 29 == 0: object["bookingDateTime"] = "\(transaction.bookingDay)T09:41:07Z"
+            case _ where shape % 31 == 1: object["valueDate"] = transaction.bookingDay.description
+            default:
+                object["bookingDate"] = transaction.bookingDay.description
+                object["valueDate"] = transaction.bookingDay.description
+            }
             if withIDs {
                 object["internalTransactionId"] = transaction.internalID
                 object["transactionId"] = transaction.internalID

@@ -53,13 +53,13 @@ struct LagCommand: AsyncParsableCommand {
 
 enum LagFormat {
     static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "consent days",
-                         "status", "lag", "history", "edits", "refused", "last error", "logref"]
+                         "status", "lag", "history", "deep read", "late", "edits", "refused", "last error", "logref"]
 
     static func cells(_ row: LagRow, perAccount: Bool) -> [String] {
         [perAccount ? "\(row.merchantID) \(row.account ?? "-")" : row.merchantID, row.flowpayCustomerID.uuidString.lowercased(), row.source,
          String(row.accounts), row.bookedThrough ?? "-", row.lastPullAt.map(iso) ?? "never", row.lastPushAt.map(iso) ?? "never",
          String(row.waitingToPush), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
-         history(row), String(row.edits), String(row.quarantined), String((row.lastError ?? "").prefix(80)), row.logref ?? ""]
+         history(row), row.lastDeepReadAt.map { String(iso($0).prefix(10)) } ?? "-", String(row.lateBookings), String(row.edits), String(row.quarantined), String((row.lastError ?? "").prefix(80)), row.logref ?? ""]
     }
 
     /// `received/requested` days of the first sync, flagged when the bank gave much less than asked.
