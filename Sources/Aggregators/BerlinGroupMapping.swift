@@ -54,31 +54,6 @@ enum BerlinGroupMapping {
                                remittance: remittance, bankTransactionCode: code, sourceID: sourceID, rawJSON: raw)
     }
 
-    /// `{"booked":[…],"pending":[…]}` → transactions, in source order (booked first). A row that cannot be
-    /// read goes to `refused` with its reason; a container of the wrong shape fails the page.
-    static func transactions(_ container: [String: Any], account: String, idFields: [String],
-                             refused: RefusedRowCollector? = nil) throws(SourceError) -> [BankTransaction] {
-        var result: [BankTransaction] = []
-        var set: [RefusedRow] = []
-        for status in [BankTransaction.Status.booked, .pending] {
-            guard let value = container[status.rawValue] else { continue }
-            guard let list = value as? [[String: Any]] else {
-                throw .malformed(account: account, field: "transactions.\(status.rawValue)", detail: "expected an array of objects")
-            }
-            for (index, json) in list.enumerated() {
-                do {
-                    result.append(try transaction(json, status: status, account: account, index: index, idFields: idFields))
-                } catch {
-                    guard refused != nil, case .malformed(_, let field, let detail) = error else { throw error }
-                    let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
-                    set.append(RefusedRow(account: account, field: field, reason: detail, rawJSON: raw ?? "{}"))
-                }
-            }
-        }
-        refused?.add(set)
-        return result
-    }
-
     static func balances(_ list: Any?, account: String) throws(SourceError) -> [Balance] {
         guard let list else { return [] }
         guard let objects = list as? [[String: Any]] else {
@@ -114,27 +89,5 @@ enum BerlinGroupMapping {
             throw .malformed(account: account, field: field, detail: "expected a YYYY-MM-DD date, got \(value)")
         }
         return day
-    }
-}
-
-/// Hands out a list in fixed-size pages through an `AsyncThrowingStream`.
-func pagedStream(_ load: @escaping @Sendable () async throws -> [BankTransaction], pageSize: Int = 500)
-    -> AsyncThrowingStream<[BankTransaction], any Error> {
-    AsyncThrowingStream { continuation in
-        let task = Task {
-            do {
-                let all = try await load()
-                var start = 0
-                while start < all.count {
-                    let end = min(start + pageSize, all.count)
-                    continuation.yield(Array(all[start..<end]))
-                    start = end
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        continuation.onTermination = { _ in task.cancel() }
     }
 }

@@ -100,12 +100,10 @@ public struct BerlinGroupSource: BankDataSource {
                     while let path = next {
                         pages += 1
                         guard pages <= 10_000 else { throw SourceError.malformed(account: id, field: "_links.next", detail: "pagination does not end") }
-                        let json = try await source.get(path, account: id)
-                        guard let container = json["transactions"] as? [String: Any] else {
-                            throw SourceError.malformed(account: id, field: "transactions", detail: "expected an object with booked and pending")
-                        }
-                        continuation.yield(try BerlinGroupMapping.transactions(container, account: id, idFields: idFields, refused: refused))
-                        let links = (container["_links"] as? [String: Any]) ?? (json["_links"] as? [String: Any])
+                        let reader = TransactionDocumentReader(account: id, bookedIDFields: idFields, refused: refused)
+                        let json = try await source.read(path, account: id, with: reader) { continuation.yield($0) }
+                        let container = json["transactions"] as? [String: Any]
+                        let links = (container?["_links"] as? [String: Any]) ?? (json["_links"] as? [String: Any])
                         next = try (links?["next"] as? [String: Any]).flatMap { JSONShape.string($0["href"]) }
                             .map { try source.resolve(link: $0, from: path, account: id) }
                     }
@@ -151,6 +149,19 @@ public struct BerlinGroupSource: BankDataSource {
         // Messages name the path below the bank's base URL (shorter, and the same wherever the bank is).
         let what = url.hasPrefix(configuration.baseURL) ? String(url.dropFirst(configuration.baseURL.count)) : url
         return try JSONShape.object(response.body, account: account, what: what)
+    }
+
+    /// A transactions page read as it streams; returns the page without its transaction arrays (`_links`).
+    func read(_ url: String, account: String, with reader: TransactionDocumentReader,
+              deliver: ([BankTransaction]) -> Void) async throws(SourceError) -> [String: Any] {
+        let what = url.hasPrefix(configuration.baseURL) ? String(url.dropFirst(configuration.baseURL.count)) : url
+        let response = try await http.stream(.GET, url, headers: [
+            ("X-Request-ID", UUID().uuidString.lowercased()), ("Consent-ID", configuration.consentID),
+        ]) { buffer throws(SourceError) in
+            try reader.feed(buffer.readableBytesView, what: what, deliver: deliver)
+        }
+        guard (200..<300).contains(response.status) else { throw classify(response, account: account) }
+        return try reader.finish(what: what, deliver: deliver)
     }
 
     /// Berlin Group errors carry `tppMessages[].code` (CONSENT_EXPIRED, ACCESS_EXCEEDED, …).

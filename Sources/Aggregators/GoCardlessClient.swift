@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
 
 public struct GoCardlessConfiguration: Sendable {
@@ -32,15 +33,30 @@ public struct GoCardlessClient: Sendable {
     /// An authenticated call; a token the API calls invalid is replaced once.
     func call(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, account: String? = nil) async throws(SourceError) -> [String: Any] {
         let payload = body.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { Array($0) }
+        let response = try await exchange(path, account: account) { token throws(SourceError) in
+            try await http.send(method, configuration.apiURL + path, headers: [("Authorization", "Bearer \(token)")], body: payload)
+        }
+        return try JSONShape.object(response.body, account: account, what: path)
+    }
+
+    /// A GET whose 2xx body goes to `consume` as it arrives (a transactions history, read without holding it).
+    func stream(_ path: String, account: String, into consume: (ByteBuffer) throws(SourceError) -> Void) async throws(SourceError) {
+        _ = try await exchange(path, account: account) { token throws(SourceError) in
+            try await http.stream(.GET, configuration.apiURL + path, headers: [("Authorization", "Bearer \(token)")], into: consume)
+        }
+    }
+
+    /// One authenticated exchange: a token the API calls invalid is replaced once, short per-minute limits are
+    /// waited out, anything else refused is classified. Returns the 2xx response.
+    private func exchange(_ path: String, account: String?,
+                          _ send: (String) async throws(SourceError) -> SourceHTTP.Response) async throws(SourceError) -> SourceHTTP.Response {
         var refreshed = false
         var waited = 0
         while true {
             let token = try await tokens.access()
-            let response = try await http.send(method, configuration.apiURL + path, headers: [("Authorization", "Bearer \(token)")], body: payload)
+            let response = try await send(token)
             if let account { await budget.note(response, account: account, scope: Self.scope(of: path)) }
-            if (200..<300).contains(response.status) {
-                return try JSONShape.object(response.body, account: account, what: path)
-            }
+            if (200..<300).contains(response.status) { return response }
             let problem = Problem(response)
             switch response.status {
             case 401 where problem.isTokenProblem && !refreshed:

@@ -80,19 +80,27 @@ public struct GoCardlessSource: BankDataSource {
         return SourceAccount(account: account)
     }
 
+    /// The window's history in one answer, read as it streams (`TransactionDocumentReader`): pages of 500 are
+    /// handed out as they are mapped, never the whole document in memory.
     public func transactions(of account: SourceAccount, window: SyncWindow, refused: RefusedRowCollector)
         -> AsyncThrowingStream<[BankTransaction], any Error> {
         let client = client
         let id = account.account.sourceAccountID
-        return pagedStream {
-            let json = try await client.call(.GET, "/api/v2/accounts/\(id)/transactions/?date_from=\(window.from)&date_to=\(window.to)", account: id)
-            guard let container = json["transactions"] as? [String: Any] else {
-                throw SourceError.malformed(account: id, field: "transactions", detail: "expected an object with booked and pending")
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let path = "/api/v2/accounts/\(id)/transactions/?date_from=\(window.from)&date_to=\(window.to)"
+                    let reader = TransactionDocumentReader(account: id, bookedIDFields: ["internalTransactionId"], refused: refused)
+                    try await client.stream(path, account: id) { buffer throws(SourceError) in
+                        try reader.feed(buffer.readableBytesView, what: path) { continuation.yield($0) }
+                    }
+                    _ = try reader.finish(what: path) { continuation.yield($0) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
             }
-            let booked = try BerlinGroupMapping.transactions(["booked": container["booked"] ?? []], account: id,
-                                                             idFields: ["internalTransactionId"], refused: refused)
-            let pending = try BerlinGroupMapping.transactions(["pending": container["pending"] ?? []], account: id, idFields: [], refused: refused)
-            return booked + pending
+            continuation.onTermination = { _ in task.cancel() }
         }
     }
 }

@@ -21,6 +21,19 @@ struct SourceHTTP: Sendable {
     var maxBody = 64 << 20
 
     func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: [UInt8]? = nil) async throws(SourceError) -> Response {
+        try await exchange(method, url, headers: headers, body: body, streams: false) { _ throws(SourceError) in }
+    }
+
+    /// Like `send`, but a 2xx body goes to `consume` buffer by buffer as it arrives instead of being kept (the
+    /// response's `body` is then empty); any other answer comes back whole, for the connector to classify. A
+    /// 2xx whose body breaks off is not retried (`consume` has seen part of it): `.unavailable`.
+    func stream(_ method: HTTPMethod, _ url: String, headers: [(String, String)],
+                into consume: (ByteBuffer) throws(SourceError) -> Void) async throws(SourceError) -> Response {
+        try await exchange(method, url, headers: headers, body: nil, streams: true, into: consume)
+    }
+
+    private func exchange(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: [UInt8]?, streams: Bool,
+                          into consume: (ByteBuffer) throws(SourceError) -> Void) async throws(SourceError) -> Response {
         var lastProblem = ""
         for attempt in 1...attempts {
             var request = HTTPClientRequest(url: url)
@@ -33,6 +46,10 @@ struct SourceHTTP: Sendable {
             }
             do {
                 let response = try await client.execute(request, timeout: requestTimeout)
+                if streams, (200..<300).contains(Int(response.status.code)) {
+                    try await Self.deliver(response.body, to: consume, url: url)
+                    return Response(status: Int(response.status.code), headers: response.headers, body: [])
+                }
                 let bytes = Array((try await response.body.collect(upTo: maxBody)).readableBytesView)
                 let status = Int(response.status.code)
                 if status >= 500, status != 503, attempt < attempts {
@@ -41,12 +58,25 @@ struct SourceHTTP: Sendable {
                     continue
                 }
                 return Response(status: status, headers: response.headers, body: bytes)
+            } catch let error as SourceError {
+                throw error
             } catch {
                 lastProblem = "\(error)"
                 if attempt < attempts { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
             }
         }
         throw .unavailable("\(url): \(lastProblem)")
+    }
+
+    private static func deliver(_ body: HTTPClientResponse.Body, to consume: (ByteBuffer) throws(SourceError) -> Void,
+                                url: String) async throws(SourceError) {
+        do {
+            for try await buffer in body { try consume(buffer) }
+        } catch let error as SourceError {
+            throw error
+        } catch {
+            throw .unavailable("\(url): the answer broke off: \(error)")
+        }
     }
 }
 
