@@ -35,6 +35,22 @@ public struct SyncWindow: Sendable, Equatable, CustomStringConvertible {
 
     public func contains(_ day: Day) -> Bool { day >= from && day <= to }
 
+    /// A first sync longer than `days` as pieces of at most `days` whole days, oldest first: each is fetched and
+    /// committed with its watermark on its own, so a backfill cut short keeps what it stored and the next run
+    /// goes on from there. The pieces are not first syncs themselves (the history asked for is the whole
+    /// window's). Any other window, or a short one, is its own only piece.
+    public func pieces(ofDays days: Int) -> [SyncWindow] {
+        guard isFirstSync, days > 0, dayCount > days else { return [self] }
+        var pieces: [SyncWindow] = []
+        var start = from
+        while start <= to {
+            let end = min(start.adding(days: days - 1), to)
+            pieces.append(SyncWindow(from: start, to: end, isFirstSync: false, cappedAtDays: cappedAtDays))
+            start = end.adding(days: 1)
+        }
+        return pieces
+    }
+
     public var dayCount: Int { to - from + 1 }
 
     public var description: String { "[\(from), \(to)]" }

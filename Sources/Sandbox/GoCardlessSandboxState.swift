@@ -288,7 +288,7 @@ public actor GoCardlessSandboxState {
             let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
             let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
             let edited = editedDays[id] ?? []
-            let poison: [[String: Any]] = (poisonedAccounts.contains(id) ? Self.poisonRows(day: min(to, currentDay)) : [])
+            let poison: [[String: Any]] = (poisonedAccounts.contains(id) && to >= currentDay ? Self.poisonRows(day: currentDay) : [])
                 + (lateBookings[id] ?? []).filter { $0 >= from && $0 <= min(to, currentDay) }.map(Self.lateBooking)
             var editedToday: Set<Day> = []
             return .ok(["transactions": ["booked": visible.booked.map { transaction in

@@ -31,6 +31,18 @@ public struct IngestResult: Sendable, Equatable {
 }
 
 extension IngestResult {
+    /// Adds the result of another piece of the same window (a first sync fetched in pieces).
+    public mutating func merge(_ piece: IngestResult) {
+        add(piece)
+        edited += piece.edited
+        sourceIDsReused += piece.sourceIDsReused
+        oldestBooked = [oldestBooked, piece.oldestBooked].compactMap { $0 }.min()
+        pendingRemoved += piece.pendingRemoved
+        outsideWindow += piece.outsideWindow
+        outsideWindowDropped += piece.outsideWindowDropped
+        fetched += piece.fetched
+    }
+
     /// Adds a chunk's new and duplicate counts.
     mutating func add(_ chunk: IngestResult) {
         newBooked += chunk.newBooked

@@ -67,3 +67,14 @@ extension Store {
             """, [accountID, resumeOn, reason])
     }
 }
+
+extension Store {
+    /// A first sync fetched in pieces: the history asked for and received, as one unpieced first sync records it.
+    public func noteFirstSyncHistory(accountID: Int64, requestedDays: Int, receivedDays: Int) throws {
+        try connection.execute("""
+            UPDATE watermarks SET history_requested_days = COALESCE(history_requested_days, $2),
+                                  history_received_days = COALESCE(history_received_days, $3)
+            WHERE account_id = $1
+            """, [accountID, requestedDays, receivedDays])
+    }
+}

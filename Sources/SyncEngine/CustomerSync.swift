@@ -32,9 +32,12 @@ public struct CustomerSync: Sendable {
     /// The claim's lease and worker name: renewed as each account is done (progress, not a hang).
     let lease: (duration: Duration, worker: String)?
     let rescan: RescanPolicy
+    /// A first sync longer than this is fetched and committed in pieces of this many days, oldest first.
+    let backfillPieceDays: Int
 
     public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger,
-                lease: (duration: Duration, worker: String)? = nil, rescan: RescanPolicy = RescanPolicy()) {
+                lease: (duration: Duration, worker: String)? = nil, rescan: RescanPolicy = RescanPolicy(),
+                backfillPieceDays: Int = CustomerSync.defaultBackfillPieceDays) {
         self.store = store
         self.sources = sources
         self.flowpay = flowpay
@@ -43,7 +46,11 @@ public struct CustomerSync: Sendable {
         self.logger = logger
         self.lease = lease
         self.rescan = rescan
+        self.backfillPieceDays = backfillPieceDays
     }
+
+    /// A 730-day first sync is two reads: most banks and GoCardless allow 4 transaction reads a day.
+    public static let defaultBackfillPieceDays = 366
 
     public func sync(_ record: CustomerRecord, runID: Int64) async -> CustomerOutcome {
         var outcome = CustomerOutcome(flowpayCustomerID: record.customer.flowpayCustomerID)
@@ -124,14 +131,8 @@ public struct CustomerSync: Sendable {
             let window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
                                               sourceMaxHistoryDays: snapshot.maxHistoryDays) : daily
             do {
-                let refused = RefusedRowCollector()
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
-                let result = try await store.ingest(account: ref, window: window,
-                                                    sourceIDsAreStable: source.transactionIDsAreStable,
-                                                    keyGeneration: record.customer.keyGeneration, runID: runID,
-                                                    pages: source.transactions(of: sourceAccount, window: window, refused: refused))
-                try store.quarantineUnreadableRows(account: ref, rows: refused.collected.map { ($0.field, $0.reason, $0.rawJSON) },
-                                                   runID: runID)
+                let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID)
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
                 if result.outsideWindow > 0 {
@@ -170,6 +171,28 @@ public struct CustomerSync: Sendable {
         // The consent's account list is complete here: accounts it no longer reports become inactive.
         try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
         if let firstProblem { outcome.problem = firstProblem }
+    }
+
+    /// One account's window: each piece (a long first sync comes in `backfillPieceDays` pieces, oldest first) is
+    /// fetched whole into a spool first, then ingested in its own database transaction with its watermark — no
+    /// transaction waits on the bank, and a backfill cut short keeps the pieces it committed.
+    func fetchAndIngest(_ window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, into ref: AccountRef,
+                        record: CustomerRecord, runID: Int64) async throws -> IngestResult {
+        let pieces = window.pieces(ofDays: backfillPieceDays)
+        var result = IngestResult()
+        for piece in pieces {
+            let refused = RefusedRowCollector()
+            let fetched = try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
+            if let lease { try store.renewLease(customerID: ref.customerID, lease: lease.duration, worker: lease.worker) }
+            result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,
+                                                keyGeneration: record.customer.keyGeneration, runID: runID, pages: fetched.pages()))
+            try store.quarantineUnreadableRows(account: ref, rows: refused.collected.map { ($0.field, $0.reason, $0.rawJSON) }, runID: runID)
+        }
+        if pieces.count > 1 {
+            try store.noteFirstSyncHistory(accountID: ref.id, requestedDays: window.to - window.from,
+                                           receivedDays: result.oldestBooked.map { window.to - $0 } ?? 0)
+        }
+        return result
     }
 
     /// An account whose read budget an earlier run found used up is not asked again before the day it comes back.

@@ -22,6 +22,8 @@ public struct SyncRun: Sendable {
         /// Only customers never synced or with a priority sync asked (a consent just linked, a webhook).
         public var priorityOnly = false
         public var rescan = RescanPolicy()
+        /// A first sync longer than this is fetched and committed in pieces of this many days, oldest first.
+        public var backfillPieceDays = CustomerSync.defaultBackfillPieceDays
 
         public init() {}
     }
@@ -120,7 +122,7 @@ public struct SyncRun: Sendable {
                 guard let record = try session.customer(id: claim.customerID) else { try session.release(claim); continue }
                 let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
                                         today: today, logger: logger, lease: (options.lease, options.worker),
-                                        rescan: options.rescan)
+                                        rescan: options.rescan, backfillPieceDays: options.backfillPieceDays)
                 let outcome = await sync.sync(record, runID: runID)
                 outcomes.append(outcome)
                 progress(await counter.increment(), total, outcome)

@@ -35,4 +35,19 @@ import Testing
         let window = SyncWindow.next(today: today, bookedThrough: today.adding(days: -400), historyDays: 90)
         #expect(window.from == today.adding(days: -90))
     }
+
+    /// A long first sync comes in pieces, oldest first, covering every day once; other windows stay whole.
+    @Test func aLongFirstSyncComesInPiecesOldestFirst() {
+        let window = SyncWindow.next(today: today, bookedThrough: nil, historyDays: 730)
+        let pieces = window.pieces(ofDays: 366)
+        #expect(pieces.count == 2)
+        #expect(pieces.first?.from == window.from && pieces.last?.to == window.to)
+        #expect(pieces.map(\.dayCount).reduce(0, +) == window.dayCount)
+        #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.to.adding(days: 1) == $1.from })
+        #expect(pieces.allSatisfy { !$0.isFirstSync && $0.dayCount <= 366 })
+        #expect(window.pieces(ofDays: 30).count == 25)
+        #expect(window.pieces(ofDays: 731) == [window])
+        let daily = SyncWindow.next(today: today, bookedThrough: today.adding(days: -1), historyDays: 730)
+        #expect(daily.pieces(ofDays: 3) == [daily])
+    }
 }

@@ -51,7 +51,10 @@ import TestSupport
             let bank = try await e2e.addBerlinGroupCustomer(consent: "bg-budget", merchant: "bg-budget")
             _ = try await e2e.addGoCardlessCustomers(1)
             _ = await e2e.berlinGroup.apply(try JSONDecoder().decode(BerlinGroupSandboxState.Control.self, from: Data(#"{"dailyReadLimit": 4}"#.utf8)))
-            for _ in 0..<4 { #expect(try await e2e.run(["sync", "--min-interval", "0"]).status == 0) }
+            // The backfill is two reads (730 days in two pieces, oldest first), then one read a run.
+            #expect(try await e2e.run(["sync", "--min-interval", "0"]).status == 0)
+            #expect(await e2e.berlinGroup.transactionReadsToday() == 2, "one account, two pieces")
+            for _ in 0..<2 { #expect(try await e2e.run(["sync", "--min-interval", "0"]).status == 0) }
             let fifth = try await e2e.run(["sync", "--min-interval", "0"])
             #expect(fifth.status == 1)
             #expect(fifth.stdout.contains("\(bank.uuidString.lowercased()) rate_limited"), "\(fifth.stdout)")

@@ -38,6 +38,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "Days a periodic deep re-read reaches back.")
     var rescanDepth = 35
 
+    @Option(help: "A first sync longer than this many days is fetched and committed in pieces of this size, oldest first (each piece is one read of the account).")
+    var backfillPieceDays = CustomerSync.defaultBackfillPieceDays
+
     func run() async throws {
         let summary = try await reportingErrors { () async throws -> SyncRun.Summary in
             var options = SyncRun.Options()
@@ -62,6 +65,10 @@ struct SyncCommand: AsyncParsableCommand {
             }
             options.rescan.days = every == .zero ? 0 : rescanDepth
             options.rescan.every = every == .zero ? .seconds(86_400) : every
+            guard (30...730).contains(backfillPieceDays) else {
+                throw ConfigError(setting: "--backfill-piece-days", problem: "must be 30…730")
+            }
+            options.backfillPieceDays = backfillPieceDays
             if let rescanDays {
                 guard (1...730).contains(rescanDays) else { throw ConfigError(setting: "--rescan-days", problem: "must be 1…730") }
                 options.rescan.forcedDays = rescanDays
