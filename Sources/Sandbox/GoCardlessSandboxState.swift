@@ -176,26 +176,27 @@ public actor GoCardlessSandboxState {
     /// A linked requisition over `accountCount` new accounts, or — `renewing` an earlier requisition — over
     /// that requisition's accounts under new ids (see `decide`).
     @discardableResult
-    public func makeLinkedRequisition(id: String, institution: String, accountCount: Int, renewing: String? = nil) -> [String] {
+    public func makeLinkedRequisition(id: String, institution: String, accountCount: Int, renewing: String? = nil,
+                                      dailyTransactions: Int? = nil) -> [String] {
         let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
         let agreement = Agreement(id: "agr-" + id, institution: bank.id, maxHistoricalDays: bank.totalDays, accessValidForDays: 180,
                                   created: Date())
         agreements[agreement.id] = agreement
         let earlier = renewing.flatMap { requisitions[$0]?.accounts } ?? []
         let accountIDs = earlier.isEmpty
-            ? (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id) }
+            ? (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id, dailyTransactions: dailyTransactions) }
             : earlier.enumerated().map { renewAccount($0.element, requisition: id, index: $0.offset) }
         requisitions[id] = Requisition(id: id, status: "LN", institution: bank.id, agreement: agreement.id, accounts: accountIDs,
                                        redirect: "http://127.0.0.1/", reference: id)
         return accountIDs
     }
 
-    func makeAccount(requisition: String, index: Int, institution: String) -> String {
+    func makeAccount(requisition: String, index: Int, institution: String, dailyTransactions: Int? = nil) -> String {
         let seed = stableHash(requisition + "#\(index)")
         let id = uuidLike(seed)
         let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
         accounts[id] = Account(id: id, iban: "CZ65" + String(format: "%020llu", seed % 10_000_000_000_000_000_000), institution: institution,
-                               bank: SyntheticBank(seed: seed, currency: "CZK", withIDs: bank.withIDs))
+                               bank: SyntheticBank(seed: seed, currency: "CZK", withIDs: bank.withIDs, dailyTransactions: dailyTransactions))
         return id
     }
 

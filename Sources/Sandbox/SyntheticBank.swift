@@ -34,21 +34,26 @@ public struct SyntheticBank: Sendable {
     public let currency: String
     public let withIDs: Bool
     public let idSalt: UInt64
+    /// Bookings a day when set (a dense account for benchmarks: 274 a day is 200,000 in a 730-day window);
+    /// otherwise 0–3, at random.
+    public let dailyTransactions: Int?
 
     static let names = ["ČEZ a.s.", "Tesco Stores ČR a.s.", "Alza.cz a.s.", "Kavárna Slavia", "Flowpay s.r.o.",
                         "O2 Czech Republic a.s.", "Rohlik.cz", "Shell Czech Republic", "ACME Distribution GmbH"]
 
-    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true, idSalt: UInt64 = 0) {
+    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true, idSalt: UInt64 = 0, dailyTransactions: Int? = nil) {
         self.seed = seed
         self.currency = currency
         self.withIDs = withIDs
         self.idSalt = idSalt
+        self.dailyTransactions = dailyTransactions
     }
 
     public func transactions(bookedOn day: Day) -> [Transaction] {
         var random = SandboxRandom(seed: seed &* 0x9E37_79B9 ^ UInt64(bitPattern: Int64(day.daysSinceEpoch)))
         var result: [Transaction] = []
-        for index in 0..<Int(random.next() % 4) {
+        let count = Int(random.next() % 4)
+        for index in 0..<(dailyTransactions ?? count) {
             let lag = random.next() % 7 == 0 ? Int(1 + random.next() % 5) : 0
             let pending = random.next() % 5 == 0
             let incoming = random.next() % 4 == 0

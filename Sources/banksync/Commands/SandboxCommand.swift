@@ -19,6 +19,9 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "Write the printed settings to this file as well (KEY=value lines), for scripts.")
     var envFile: String?
 
+    @Option(help: "Also serve GoCardless requisition sandbox-req-big: one account with this many bookings a day (memory benchmarks; 274 is about 200,000 in 730 days).")
+    var bigAccountDailyTransactions: Int?
+
     func run() async throws {
         let environment = Environment()
         let today = try ClockSettings.load(environment).fixedToday
@@ -29,6 +32,10 @@ struct SandboxCommand: AsyncParsableCommand {
                                                      secretKey: try environment.secret("GOCARDLESS_SECRET_KEY") ?? "sandbox-secret-key",
                                                      today: today)
         await goCardlessState.seedDemo()
+        if let bigAccountDailyTransactions {
+            await goCardlessState.makeLinkedRequisition(id: "sandbox-req-big", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 1,
+                                                        dailyTransactions: bigAccountDailyTransactions)
+        }
         let berlinGroupState = BerlinGroupSandboxState(today: today)
         await berlinGroupState.seedDemo()
         let urls = PublicURLs()
