@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Postgres
 
@@ -14,29 +15,63 @@ extension Store {
     /// Flowpay refused a transactions batch of several rows (400/422): in one transaction the batch becomes
     /// `split` and its rows move, in id order, to two new batches (each with its own body and key), which are
     /// returned to be sent. A crash after this resends the halves, never the refused whole.
+    ///
+    /// The halves' bodies are cut from the refused batch's own body, byte for byte (it holds one element per
+    /// row, in id order): a row is sent exactly as first recorded, and nothing needs rebuilding — an account
+    /// that lost its IBAN since does not stop the split. Only a batch recorded without a body (before
+    /// migration 0010) is encoded again from its rows.
     public func splitBatch(_ batch: PushBatch, encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> [PushBatch] {
         try await connection.withTransaction {
             let rows = try connection.query("""
-                SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
+                SELECT t.id, t.flowpay_id FROM transactions t
                 WHERE t.push_batch_id = $1 AND t.push_state = 'queued' ORDER BY t.id FOR UPDATE OF t
                 """, [batch.id])
-            var ids: [Int64] = []
-            var transactions: [OutboxTransaction] = []
-            for row in rows {
-                ids.append(try row.decode(Int64.self, at: 0))
-                transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
+            let ids = try rows.map { try $0.decode(Int64.self, at: 0) }
+            let elements = try batch.payload.flatMap { Self.bodyElements($0, flowpayIDs: try rows.map { try $0.decode(String.self, at: 1) }) }
+            func body(_ range: Range<Int>) throws -> [UInt8] {
+                if let elements {
+                    return Array("[".utf8) + Array(elements[range].joined(separator: [UInt8(ascii: ",")])) + Array("]".utf8)
+                }
+                return try encode(batchTransactions(rowIDs: Array(ids[range])))
             }
             try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'", [batch.id])
             try connection.execute("UPDATE transactions SET push_batch_id = NULL WHERE push_batch_id = $1 AND push_state = 'queued'", [batch.id])
             guard ids.count > 1 else {
-                return try ids.isEmpty ? [] : [recordBatch(customerID: batch.customerID, rowIDs: ids, payload: encode(transactions))]
+                return try ids.isEmpty ? [] : [recordBatch(customerID: batch.customerID, rowIDs: ids, payload: body(0..<ids.count))]
             }
             let half = ids.count / 2
             return [
-                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[..<half]), payload: encode(Array(transactions[..<half]))),
-                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[half...]), payload: encode(Array(transactions[half...]))),
+                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[..<half]), payload: body(0..<half)),
+                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[half...]), payload: body(half..<ids.count)),
             ]
         }
+    }
+
+    /// A batch body's elements, verbatim, when it holds exactly one per row with the rows' Flowpay ids in order;
+    /// otherwise nil (the rows are encoded again).
+    static func bodyElements(_ body: [UInt8], flowpayIDs: [String]) -> [[UInt8]]? {
+        var splitter = JSONArraySplitter(arrays: [[]])
+        var elements: [[UInt8]] = []
+        do {
+            try splitter.feed(body) { _, _, element in elements.append(element) }
+        } catch {
+            return nil
+        }
+        guard elements.count == flowpayIDs.count else { return nil }
+        for (element, id) in zip(elements, flowpayIDs) {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(element))) as? [String: Any], object["id"] as? String == id else {
+                return nil
+            }
+        }
+        return elements
+    }
+
+    /// The outbox rows of `rowIDs`, in id order.
+    func batchTransactions(rowIDs: [Int64]) throws -> [OutboxTransaction] {
+        try connection.query("""
+            SELECT \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
+            WHERE t.id = ANY($1::bigint[]) ORDER BY t.id
+            """, ["{" + rowIDs.map(String.init).joined(separator: ",") + "}"]).map { try Self.decodeOutboxTransaction($0, from: 0) }
     }
 
     /// Flowpay refused a one-row transactions batch (400/422): that row is quarantined with Flowpay's answer
@@ -74,6 +109,18 @@ extension Store {
         try recordEvent(customerID: batch.customerID, runID: runID, level: .error, code: "batch_parked",
                         message: "\(batch.kind.rawValue) batch \(batch.id) failed in \(runs) runs and is parked (last: \(lastError)); "
                             + "banksync push --requeue-rejected --batch \(batch.id) sends it again")
+    }
+
+    /// A batch Flowpay refused whole, the same way whatever rows it held: parked with Flowpay's answer (shown by
+    /// the lag report, reopened after a day or by `push --requeue-rejected`), its rows kept with it.
+    public func park(_ batch: PushBatch, because reason: String, logref: String?, runID: Int64?) throws {
+        try connection.execute("""
+            UPDATE push_batches SET state = 'parked', last_error = $2, logref = $3, finished_at = now()
+            WHERE id = $1 AND state = 'sending'
+            """, [batch.id, reason, logref])
+        try recordEvent(customerID: batch.customerID, runID: runID, level: .error, code: "batch_parked",
+                        message: "\(batch.kind.rawValue) batch \(batch.id) of \(batch.rowCount) rows is parked: \(reason); "
+                            + "banksync push --requeue-rejected --batch \(batch.id) sends it again", logref: logref)
     }
 
     /// Sends quarantined rows again (as new batches) and reopens parked batches (same body, same key), for one

@@ -24,6 +24,8 @@ public struct OutboxDrain: Sendable {
         public var rejected: [String] = []
         /// Accounts left out of the accounts call (no IBAN or no BIC), by source-side description.
         public var accountsSkipped = 0
+        /// Flowpay refused whole batches the same way, whatever rows they held: the drain stopped for this run.
+        public var customerRefused = false
 
         public init() {}
     }
@@ -51,14 +53,16 @@ public struct OutboxDrain: Sendable {
     public func drain(_ target: PushTarget, runID: Int64? = nil) async throws -> Outcome {
         var outcome = Outcome()
         for batch in try store.openBatches(customerID: target.customerID) where batch.kind != .updated {
+            if outcome.customerRefused { return outcome }
             if batch.attempts >= parkAfterRuns {
                 try store.park(batch, runs: batch.attempts, lastError: "see the batch's last_error", runID: runID)
                 continue
             }
             try await send(batch, target, runID: runID, outcome: &outcome)
         }
+        if outcome.customerRefused { return outcome }
         try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome)
-        while let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, encode: Self.body) {
+        while !outcome.customerRefused, let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, encode: Self.body) {
             try await send(batch, target, runID: runID, outcome: &outcome)
         }
         // The signal goes last, once everything of this run reached Flowpay; a rejection holds it back
@@ -87,7 +91,11 @@ public struct OutboxDrain: Sendable {
         try await send(batch, target, runID: runID, outcome: &outcome)
     }
 
-    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
+    /// Sends one batch. With `parent` (the refusal of the batch this one was split from), a refusal just like
+    /// the parent's is returned for the caller to judge instead of being handled here.
+    @discardableResult
+    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome,
+              parent: Refusal? = nil) async throws -> Refusal? {
         try store.noteAttempt(batchID: batch.id)
         let customer = target.flowpayCustomerID
         do {
@@ -101,24 +109,12 @@ public struct OutboxDrain: Sendable {
                 try await flowpay.postBankAccountsUpdated(customer: customer, idempotencyKey: batch.idempotencyKey)
             }
         } catch let FlowpayError.rejected(status, message, logref, errors) where Self.refusesContent(status) {
-            let detail = ([message] + errors).joined(separator: "; ")
+            let refusal = Refusal(status: status, detail: ([message] + errors).joined(separator: "; "), logref: logref)
             logger.warning("batch refused", metadata: ["customer": "\(customer)", "batch": "\(batch.id)", "rows": "\(batch.rowCount)",
                                                       "logref": "\(logref ?? "-")"])
-            guard batch.kind == .transactions else {
-                // One body, nothing to split: kept as refused, sent again when its content changes.
-                try await store.markRejected(batch, httpStatus: status, logref: logref, message: detail, runID: runID)
-                outcome.rejected.append(logref ?? "HTTP \(status)")
-                return
-            }
-            guard batch.rowCount > 1 else {
-                try await store.quarantine(batch, httpStatus: status, logref: logref, message: detail, runID: runID)
-                outcome.rejected.append(logref ?? "HTTP \(status)")
-                return
-            }
-            for half in try await store.splitBatch(batch, encode: Self.body) {
-                try await send(half, target, runID: runID, outcome: &outcome)
-            }
-            return
+            if let parent, refusal.isAlike(parent) { return refusal }
+            try await refused(batch, refusal, target, runID: runID, outcome: &outcome)
+            return nil
         } catch {
             // Not a verdict on the content (401/403/404, retries exhausted, the network): this customer's drain
             // stops for this run and the batch is sent again next run (parked after `parkAfterRuns` runs).
@@ -132,6 +128,50 @@ public struct OutboxDrain: Sendable {
         case .transactions: outcome.transactionsPushed += batch.rowCount
         case .updated: break
         }
+        return nil
+    }
+
+    /// Flowpay's verdict on a batch's content.
+    struct Refusal: Sendable {
+        let status: Int
+        let detail: String
+        let logref: String?
+
+        func isAlike(_ other: Refusal) -> Bool { status == other.status && detail == other.detail }
+    }
+
+    /// A refused transactions batch is split until the refused rows are alone, and those are quarantined. When
+    /// both halves are refused exactly like the whole, the refusal is not about rows (an unknown customer or
+    /// IBAN, a service not activated): bisecting on would cost about two requests a row and quarantine them
+    /// all, so the halves are parked instead (retried after a day, or by `push --requeue-rejected`) and the
+    /// customer's drain stops for this run.
+    func refused(_ batch: PushBatch, _ refusal: Refusal, _ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
+        guard batch.kind == .transactions else {
+            // One body, nothing to split: kept as refused, sent again when its content changes.
+            try await store.markRejected(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
+            outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
+            return
+        }
+        guard batch.rowCount > 1 else {
+            try await store.quarantine(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
+            outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
+            return
+        }
+        let halves = try await store.splitBatch(batch, encode: Self.body)
+        var alike: [(PushBatch, Refusal)] = []
+        for half in halves {
+            if let again = try await send(half, target, runID: runID, outcome: &outcome, parent: refusal) { alike.append((half, again)) }
+        }
+        if alike.count == halves.count, halves.count > 1, halves.allSatisfy({ $0.rowCount > 1 }) {
+            for (half, again) in alike {
+                try store.park(half, because: "Flowpay refused every part of its batch the same way (HTTP \(again.status): \(again.detail)); "
+                                   + "not a row's problem", logref: again.logref, runID: runID)
+            }
+            outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
+            outcome.customerRefused = true
+            return
+        }
+        for (half, again) in alike { try await refused(half, again, target, runID: runID, outcome: &outcome) }
     }
 
     /// Statuses that judge the request's content (syntax, business rules, size): splitting can isolate them.

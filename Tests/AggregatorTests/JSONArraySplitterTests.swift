@@ -1,4 +1,5 @@
 @testable import Aggregators
+import BankSyncCore
 import Foundation
 import Testing
 

@@ -77,4 +77,49 @@ import TestSupport
             }
         }
     }
+
+    /// The same, with Flowpay refusing a few rows of every delivery: `push` and `push --requeue-rejected` are
+    /// killed at random instants while batches are being split and requeued. After every finish each row Flowpay
+    /// accepts is there exactly once and the refused ones are quarantined; once Flowpay accepts them, a requeue
+    /// delivers them, exactly once.
+    @Test func killedWhileBisectingAndRequeueingNeverLosesOrDuplicates() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 1_000)
+                let accountID = try fixture.accountID(of: target)
+                try await flowpay.inject(#"{"delayMilliseconds":40,"count":100000}"#)
+                let environment = flowpay.environment(databaseURL: database.connectionString)
+                var generator = SystemRandomNumberGenerator()
+                var refused: Set<String> = []
+                for run in 0..<12 {
+                    try await fixture.addTransactions(Int.random(in: 300...900, using: &generator), accountID: accountID,
+                                                      customerID: target.customerID, salt: "bisect \(run)")
+                    let fresh = try fixture.store.connection.query("""
+                        SELECT flowpay_id FROM transactions WHERE customer_id = $1 AND push_state = 'queued' ORDER BY random() LIMIT 3
+                        """, [target.customerID]).map { try $0.decode(String.self, at: 0) }
+                    refused.formUnion(fresh)
+                    let fixed = run % 4 == 3
+                    if fixed { refused = [] }
+                    await flowpay.state.refuse(refused, logref: "lr-bisect")
+                    let arguments = run % 2 == 0 ? ["push"] : ["push", "--requeue-rejected"]
+                    let (process, out, err) = try BankSyncProcess.start(arguments, environment: environment)
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 100...900, using: &generator)))
+                    kill(process.processIdentifier, SIGKILL)
+                    _ = await BankSyncProcess.finish(process, out, err)
+
+                    let finish = try await BankSyncProcess.run(fixed ? ["push", "--requeue-rejected"] : ["push"], environment: environment)
+                    #expect(finish.status == 0 || finish.status == 1, "run \(run): \(finish.stderr)")
+                    let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                    let ids = Set(received.map(\.id))
+                    #expect(ids.count == received.count, "run \(run): no transaction twice")
+                    #expect(ids.isDisjoint(with: refused), "run \(run): a refused row never counts as delivered")
+                    #expect(try fixture.count("push_state = 'pushed'", target) == received.count, "run \(run): pushed means received")
+                    #expect(try fixture.count("push_state = 'quarantined'", target) == refused.count, "run \(run): refused rows quarantined")
+                    #expect(try fixture.count("push_state = 'queued'", target) == 0, "run \(run): nothing stranded in the outbox")
+                }
+                #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state = 'sending'") == 0)
+            }
+        }
+    }
 }

@@ -88,36 +88,6 @@ import TestSupport
             }
         }
     }
-
-    @Test func aRefusingFlowpayQuarantinesEveryRowWithItsLogrefAndRetriesNothing() async throws {
-        try await TestDatabase.with { database in
-            try await FlowpayHarness.with { flowpay in
-                var fixture = try await PushFixture.make(database)
-                let target = try await fixture.addCustomer(transactions: 10)
-                let other = try await fixture.addCustomer(transactions: 2)
-                // The accounts call passes; every transactions request gets a business-validation 422: the batch is
-                // split down to single rows (2·10 − 1 requests), each refused row quarantined, none sent twice.
-                _ = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).pushAccountsOnly(target)
-                try await flowpay.inject(#"{"status":422,"count":19,"logref":"lr-422-test"}"#)
-                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
-                let outcome = try await drain.drain(target)
-                #expect(outcome.rejected == Array(repeating: "lr-422-test", count: 10))
-                #expect(!outcome.signalled, "no bank-accounts-updated after a refusal")
-                #expect(try fixture.count("push_state = 'quarantined'", target) == 10, "rows stay unpushed, quarantined")
-                let states = try fixture.store.connection.query(
-                    "SELECT state, count(*), max(attempts), min(logref) FROM push_batches WHERE customer_id = $1 AND kind = 'transactions' GROUP BY state ORDER BY state",
-                    [target.customerID]).map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1), try $0.decode(Int.self, at: 2)) }
-                #expect(states.map(\.0) == ["rejected", "split"])
-                #expect(states.map(\.1) == [10, 9])
-                #expect(states.allSatisfy { $0.2 == 1 }, "each request sent once")
-                #expect(try fixture.store.connection.queryValue(Int.self,
-                    "SELECT count(*) FROM push_quarantine WHERE customer_id = $1 AND logref = 'lr-422-test' AND http_status = 422", [target.customerID]) == 10)
-                #expect(await flowpay.state.snapshot().requests.filter { $0.status == 422 }.count == 19)
-                // Other customers carry on.
-                #expect(try await drain.drain(other).transactionsPushed == 2)
-            }
-        }
-    }
 }
 
 extension OutboxDrain {

@@ -50,6 +50,62 @@ import TestSupport
         }
     }
 
+    /// Flowpay refuses a whole batch and both its halves the same way (an unknown customer, a service not yet
+    /// activated): not a row's problem. The halves are parked after three requests instead of bisecting to
+    /// single rows, nothing is quarantined, the drain stops for the run; once requeued, all arrive once.
+    @Test func aRefusalOfEveryPartIsParkedNotBisectedToRows() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 2_345)
+                let other = try await fixture.addCustomer(transactions: 2)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                var accounts = OutboxDrain.Outcome()
+                try await drain.pushAccountsIfChanged(target, runID: nil, outcome: &accounts)
+                await flowpay.state.inject(.init(status: 422, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 3, logref: "lr-customer"))
+                let outcome = try await drain.drain(target)
+                #expect(outcome.customerRefused && outcome.rejected == ["lr-customer"] && !outcome.signalled)
+                #expect(outcome.transactionsPushed == 0)
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 0, "no row is to blame")
+                #expect(try fixture.store.connection.queryValue(Int.self,
+                    "SELECT count(*) FROM push_batches WHERE state = 'parked' AND row_count = 500 AND logref = 'lr-customer'") == 2)
+                #expect(try fixture.store.interruptions().isEmpty == false, "parked batches are an interruption")
+                #expect(await flowpay.state.snapshot().requests.filter { $0.status == 422 }.count == 3, "the whole and its two halves")
+                #expect(try await drain.drain(other).transactionsPushed == 2, "other customers carry on")
+
+                let resolution = try await fixture.store.requeueRejected(customerID: target.customerID)
+                #expect(resolution.batchesReopened == 2)
+                let again = try await drain.drain(target)
+                #expect(again.transactionsPushed == 2_345 && again.signalled)
+                let all = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(all.count == 2_345 && Set(all.map(\.id)).count == 2_345)
+            }
+        }
+    }
+
+    /// A split cuts the refused batch's own body: an account that lost its IBAN since does not stop it, and
+    /// every row goes out exactly as first recorded.
+    @Test func aSplitNeedsNothingRebuilt() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 40)
+                let refused = try fixture.store.connection.queryValue(String.self,
+                    "SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY id OFFSET 5 LIMIT 1", [target.customerID])
+                let batch = try #require(try await fixture.store.recordTransactionBatch(customerID: target.customerID, limit: 1_000,
+                                                                                        encode: OutboxDrain.body))
+                try fixture.store.connection.execute("UPDATE accounts SET iban = NULL WHERE customer_id = $1", [target.customerID])
+                await flowpay.state.refuse([refused], logref: "lr-row")
+                var outcome = OutboxDrain.Outcome()
+                try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).send(batch, target, runID: nil, outcome: &outcome)
+                #expect(outcome.transactionsPushed == 39)
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 1)
+                let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(received.count == 39 && received.allSatisfy { $0.iban != nil && !($0.iban ?? "").isEmpty })
+            }
+        }
+    }
+
     /// Dropped by ops: never sent, the reason recorded, no longer an interruption.
     @Test func droppedRowsAreRecordedAndNeverSent() async throws {
         try await TestDatabase.with { database in

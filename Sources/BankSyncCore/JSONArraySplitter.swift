@@ -1,19 +1,19 @@
 /// Reads a JSON document as its bytes arrive and hands out, one at a time, the elements of the arrays at the
 /// given paths (`["transactions", "booked"]`) as their own small documents; everything else is kept as the
 /// document's *skeleton*, with those arrays left empty, to be parsed whole at the end (`_links`, an error
-/// object). So a 200,000-transaction history is never one tree in memory: at most one element and the
+/// object). A top-level array's path is `[]`. So a 200,000-transaction history is never one tree in memory: at most one element and the
 /// skeleton are.
 ///
 /// It only finds boundaries (strings, escapes, nesting); each element and the skeleton are validated when
 /// parsed. An element or a skeleton larger than its limit, or nesting deeper than 512, is refused.
-struct JSONArraySplitter {
-    enum Problem: Error, Equatable {
+public struct JSONArraySplitter: Sendable {
+    public enum Problem: Error, Equatable {
         case elementTooLarge(path: String, limit: Int)
         case skeletonTooLarge(limit: Int)
         case nestingTooDeep
     }
 
-    private struct Frame {
+    private struct Frame: Sendable {
         let isObject: Bool
         let path: [String]
         let collects: Bool
@@ -24,7 +24,7 @@ struct JSONArraySplitter {
     let arrays: Set<[String]>
     let elementLimit: Int
     let skeletonLimit: Int
-    private(set) var skeleton: [UInt8] = []
+    public private(set) var skeleton: [UInt8] = []
     private var stack: [Frame] = []
     private var inString = false
     private var escaped = false
@@ -35,14 +35,14 @@ struct JSONArraySplitter {
     private var elementIsScalar = false
     private var elementIndex: [[String]: Int] = [:]
 
-    init(arrays: Set<[String]>, elementLimit: Int = 1 << 20, skeletonLimit: Int = 4 << 20) {
+    public init(arrays: Set<[String]>, elementLimit: Int = 1 << 20, skeletonLimit: Int = 4 << 20) {
         self.arrays = arrays
         self.elementLimit = elementLimit
         self.skeletonLimit = skeletonLimit
     }
 
     /// Feeds the next bytes; `emit` gets each complete element with its array's path and its index there.
-    mutating func feed<Bytes: Sequence>(_ bytes: Bytes, emit: ([String], Int, [UInt8]) throws -> Void) throws
+    public mutating func feed<Bytes: Sequence>(_ bytes: Bytes, emit: ([String], Int, [UInt8]) throws -> Void) throws
         where Bytes.Element == UInt8 {
         for byte in bytes {
             if element != nil {
