@@ -144,7 +144,7 @@ extension Store {
                        || (array_agg(u.field || ': ' || u.reason ORDER BY u.last_seen_at DESC))[1],
                    NULL
             FROM ingest_quarantine u JOIN customers c ON c.id = u.customer_id
-            WHERE u.last_seen_at > now() - interval '30 days'
+            WHERE u.last_seen_at > now() - interval '30 days' AND u.dismissed_at IS NULL
             GROUP BY c.flowpay_customer_id, c.merchant_id
             UNION ALL
             -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).

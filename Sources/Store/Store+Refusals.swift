@@ -203,3 +203,44 @@ extension Store {
         return new
     }
 }
+
+/// A row a source sent that the mapping could not read, as `banksync unreadable list` shows it.
+public struct UnreadableRow: Sendable {
+    public let flowpayCustomerID: UUID
+    public let accountID: Int64
+    public let field: String
+    public let reason: String
+    public let raw: String
+    public let firstSeenAt: Date
+    public let lastSeenAt: Date
+    public let dismissed: String?
+}
+
+extension Store {
+    /// Unreadable rows, newest first: of one customer or all; dismissed ones only with `includingDismissed`.
+    public func unreadableRows(customerID: Int64?, includingDismissed: Bool = false, limit: Int = 1_000) throws -> [UnreadableRow] {
+        try connection.query("""
+            SELECT c.flowpay_customer_id, u.account_id, u.field, u.reason, u.raw, u.first_seen_at, u.last_seen_at, u.dismissed_reason
+            FROM ingest_quarantine u JOIN customers c ON c.id = u.customer_id
+            WHERE ($1::bigint IS NULL OR u.customer_id = $1) AND ($2 OR u.dismissed_at IS NULL)
+            ORDER BY u.last_seen_at DESC LIMIT $3
+            """, [customerID, includingDismissed, limit]).map { row in
+            UnreadableRow(flowpayCustomerID: try row.decode(at: 0), accountID: try row.decode(at: 1), field: try row.decode(at: 2),
+                          reason: try row.decode(at: 3), raw: try row.decode(at: 4), firstSeenAt: try row.decode(at: 5),
+                          lastSeenAt: try row.decode(at: 6), dismissed: try row.decode(at: 7))
+        }
+    }
+
+    /// Ops have looked at the unreadable rows (of one customer or all) and let them be: kept with `reason`, no
+    /// longer an interruption. Returns how many.
+    public func dismissUnreadableRows(customerID: Int64?, reason: String) throws -> Int {
+        try connection.queryValue(Int.self, """
+            WITH dismissed AS (
+                UPDATE ingest_quarantine SET dismissed_at = now(), dismissed_reason = $2
+                WHERE ($1::bigint IS NULL OR customer_id = $1) AND dismissed_at IS NULL
+                RETURNING 1
+            )
+            SELECT count(*) FROM dismissed
+            """, [customerID, reason])
+    }
+}

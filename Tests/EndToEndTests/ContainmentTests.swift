@@ -31,6 +31,15 @@ import TestSupport
             let next = try await e2e.run(["sync", "--customer", customer.uuidString], on: e2e.today.adding(days: 1))
             #expect(next.status == 0, "\(next.stdout)")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM ingest_quarantine WHERE field LIKE '%bookingDate'") == 1)
+
+            // Ops read them whole, then dismiss them with a reason: no longer an interruption, still kept.
+            let list = try await e2e.run(["unreadable", "list", "--customer", customer.uuidString])
+            #expect(list.status == 0 && list.stdout.contains("2026-02-30"), "\(list.stdout) \(list.stderr)")
+            let dismissed = try await e2e.run(["unreadable", "dismiss", "--customer", customer.uuidString, "--reason", "bank test rows"])
+            #expect(dismissed.status == 0 && dismissed.stdout.contains("dismissed"), "\(dismissed.stdout) \(dismissed.stderr)")
+            let after = try await e2e.run(["lag", "--interruptions"])
+            #expect(!after.stdout.contains("could not be read"), "\(after.stdout)")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM ingest_quarantine WHERE dismissed_reason = 'bank test rows'") >= 2)
         }
     }
 
