@@ -129,7 +129,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "Sandbox", "Store", "Postgres", "BankSyncCore", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "Sandbox", "Store", "Postgres", "BankSyncCore", "Flowpay", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "AggregatorTests", dependencies: [
             "Aggregators", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",

@@ -171,16 +171,12 @@ public struct BerlinGroupSource: BankDataSource {
         let codes = messages.compactMap { JSONShape.string($0["code"]) }
         let text = messages.compactMap { JSONShape.string($0["text"]) }.joined(separator: "; ")
         let detail = "HTTP \(response.status) \(codes.joined(separator: ",")) \(text)"
-        // The consent codes where the specification puts them: CONSENT_INVALID / CONSENT_EXPIRED with 401,
-        // CONSENT_UNKNOWN with 400 (an account call with an unknown Consent-ID) or 403 (the consent's own path;
-        // 401 is accepted too, some banks send it). The same code with another status (a 5xx, a 429) is not the
-        // bank's verdict on the consent and does not make the customer reconnect.
-        let consentCodes: Set<String> = switch response.status {
-        case 401: ["CONSENT_INVALID", "CONSENT_EXPIRED", "CONSENT_UNKNOWN"]
-        case 400, 403: ["CONSENT_UNKNOWN"]
-        default: []
-        }
-        if codes.contains(where: consentCodes.contains) { return .consentExpired(detail) }
+        // The consent codes with the statuses the specification gives them: CONSENT_INVALID / CONSENT_EXPIRED with
+        // 401, CONSENT_UNKNOWN with 400 (an account call with an unknown Consent-ID) or 403 (the consent's own
+        // path). Banks mix these three statuses up, so any of the codes counts with any of them; the same code
+        // with another status (a 5xx, a 429) is not the bank's verdict on the consent and parks nobody.
+        let consentCodes: Set<String> = ["CONSENT_INVALID", "CONSENT_EXPIRED", "CONSENT_UNKNOWN"]
+        if [400, 401, 403].contains(response.status), codes.contains(where: consentCodes.contains) { return .consentExpired(detail) }
         switch response.status {
         case 429:
             let retryAt = response.header("Retry-After").flatMap(Double.init).map { Date().addingTimeInterval($0) }

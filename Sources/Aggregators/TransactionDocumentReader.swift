@@ -59,8 +59,12 @@ final class TransactionDocumentReader {
         guard let container = document["transactions"] as? [String: Any] else {
             throw .malformed(account: account, field: "transactions", detail: "expected an object with booked and pending")
         }
-        for status in ["booked", "pending"] where container[status] != nil && !(container[status] is [Any]) {
-            throw .malformed(account: account, field: "transactions.\(status)", detail: "expected an array of objects")
+        for status in ["booked", "pending"] where container[status] != nil {
+            // Read as they streamed, the arrays are empty here; one that is not (its key spelled with escapes)
+            // was not read, and the answer is refused rather than stored short.
+            guard let rows = container[status] as? [Any], rows.isEmpty else {
+                throw .malformed(account: account, field: "transactions.\(status)", detail: "expected an array of objects, read as it streams")
+            }
         }
         if !page.isEmpty {
             deliver(page)

@@ -35,17 +35,20 @@ public struct SyncWindow: Sendable, Equatable, CustomStringConvertible {
 
     public func contains(_ day: Day) -> Bool { day >= from && day <= to }
 
-    /// A first sync longer than `days` as pieces of at most `days` whole days, oldest first: each is fetched and
+    /// A first sync longer than `days` as pieces of `days` whole days, oldest first: each is fetched and
     /// committed with its watermark on its own, so a backfill cut short keeps what it stored and the next run
-    /// goes on from there. The pieces are not first syncs themselves (the history asked for is the whole
-    /// window's). Any other window, or a short one, is its own only piece.
-    public func pieces(ofDays days: Int) -> [SyncWindow] {
+    /// goes on from there. Every piece after the first also reaches `overlap` days back into the one before
+    /// (as a daily window does), so a booking a bank files under a neighbouring day at a piece's edge is read
+    /// whole by one of them; dedup makes the overlap free. The pieces are not first syncs themselves (the
+    /// history asked for is the whole window's). Any other window, or a short one, is its own only piece.
+    public func pieces(ofDays days: Int, overlap: Int = SyncWindow.defaultOverlapDays) -> [SyncWindow] {
         guard isFirstSync, days > 0, dayCount > days else { return [self] }
         var pieces: [SyncWindow] = []
         var start = from
         while start <= to {
             let end = min(start.adding(days: days - 1), to)
-            pieces.append(SyncWindow(from: start, to: end, isFirstSync: false, cappedAtDays: cappedAtDays))
+            let reach = pieces.isEmpty ? start : max(from, start.adding(days: -max(overlap, 0)))
+            pieces.append(SyncWindow(from: reach, to: end, isFirstSync: false, cappedAtDays: cappedAtDays))
             start = end.adding(days: 1)
         }
         return pieces

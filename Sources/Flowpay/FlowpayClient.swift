@@ -41,10 +41,22 @@ public struct FlowpayClient: Sendable {
         try await send(.POST, FlowpayContract.bankAccountsUpdatedPath(customer), body: nil, idempotencyKey: idempotencyKey)
     }
 
+    /// The customer a financing belongs to (`GET /partner-api/v1/financings/{id}`, read for a financing webhook:
+    /// the webhook names only the financing).
+    public func financingCustomer(_ financing: UUID) async throws -> UUID {
+        let answer = try await send(.GET, FlowpayContract.financingPath(financing), body: nil, idempotencyKey: UUID().uuidString.lowercased())
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any],
+              let customer = (object[FlowpayContract.financingCustomerField] as? String).flatMap(UUID.init(uuidString:)) else {
+            throw FlowpayError.protocolError("financing \(financing): the answer carries no \(FlowpayContract.financingCustomerField)")
+        }
+        return customer
+    }
+
     /// One logical call: retried on 5xx/408/409/429/connection errors (honouring `Retry-After`), one token
     /// refresh on 401, other 4xx thrown as `.rejected` at once. The body is encoded once by the caller and
     /// resent as-is, under the same idempotency key.
-    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]?, idempotencyKey: String) async throws {
+    @discardableResult
+    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]?, idempotencyKey: String) async throws -> [UInt8] {
         let policy = configuration.retry
         let started = ContinuousClock.now
         let buffer = body.map { ByteBuffer(bytes: $0) }
@@ -73,7 +85,7 @@ public struct FlowpayClient: Sendable {
                 metadata["status"] = "\(status)"
                 if (200..<300).contains(status) {
                     logger.debug("Flowpay accepted", metadata: metadata)
-                    return
+                    return Array(answer.readableBytesView)
                 }
                 if status == 401, !refreshedAfter401 {
                     refreshedAfter401 = true

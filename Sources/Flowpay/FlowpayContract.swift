@@ -42,6 +42,14 @@ public enum FlowpayContract {
         "/partner-api/v1/customers/\(customer.uuidString.lowercased())/bank-accounts-updated"
     }
 
+    /// A financing, read for a financing webhook (which names only the financing).
+    public static func financingPath(_ financing: UUID) -> String {
+        "/partner-api/v1/financings/\(financing.uuidString.lowercased())"
+    }
+
+    /// **Our choice**: the financing's field naming its customer (the contract names the call, not its shape).
+    public static let financingCustomerField = "customerId"
+
     /// Our choice: at most this many transactions per POST.
     public static let maxTransactionsPerRequest = 1000
     /// Our choice: sent on every call so a receiver that honours it drops replays.

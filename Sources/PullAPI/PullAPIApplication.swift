@@ -67,9 +67,9 @@ public struct PullAPI: Sendable {
                 logger.warning("webhook body over the limit dropped", metadata: ["limit": "\(Self.webhookBodyLimit)"])
                 return Self.json(["received": true])
             }
-            webhooks.enqueue(.init(body: Array(buffer.readableBytesView), signature: request.headers[HTTPField.Name(FlowpayContract.signatureHeader)!],
+            webhooks.receive(.init(body: Array(buffer.readableBytesView), signature: request.headers[HTTPField.Name(FlowpayContract.signatureHeader)!],
                                    timestamp: request.headers[HTTPField.Name(FlowpayContract.timestampHeader)!]))
-            // 200 at once in every case (a bad signature too); processing happens after the response.
+            // 200 at once in every case (a bad signature too); verified ones are processed after the response.
             return Self.json(["received": true])
         }
         consents?.register(on: router)

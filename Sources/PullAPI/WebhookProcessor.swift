@@ -1,12 +1,16 @@
 import Flowpay
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Store
 
-/// Processes Flowpay webhooks after the receiver has already answered 200: verifies the signature and
-/// timestamp, refuses replays, records every webhook (verified or not) for ops, and queues a priority sync
-/// for the customer a verified scoring event names.
+/// Flowpay webhooks. `receive` verifies the signature and timestamp inline (an HMAC over a few hundred bytes)
+/// before anything is queued or stored: an unsigned, forged or stale body is answered 200 like any other,
+/// counted in `/metrics` (`banksync_webhooks_dropped{reason}`) and dropped, so nobody but Flowpay can fill the
+/// queue, the memory or the database. Verified ones are processed after the answer: a replay (a signature
+/// already recorded) is counted and dropped, a scoring event queues a priority sync of its customer, a
+/// financing event looks its customer up at Flowpay first (the webhook alone is never trusted to name it).
 public final class WebhookProcessor: Service, Sendable {
     public struct Received: Sendable {
         let body: [UInt8]
@@ -20,14 +24,40 @@ public final class WebhookProcessor: Service, Sendable {
     let stream: AsyncStream<Received>
     let continuation: AsyncStream<Received>.Continuation
 
-    public init(pool: ConnectionPool, verifier: WebhookVerifier?, logger: Logger) {
+    /// Looks a financing's customer up at Flowpay (nil: no Flowpay client configured).
+    let financings: (@Sendable (UUID) async throws -> UUID)?
+
+    public init(pool: ConnectionPool, verifier: WebhookVerifier?, logger: Logger,
+                financings: (@Sendable (UUID) async throws -> UUID)? = nil) {
         self.pool = pool
         self.verifier = verifier
         self.logger = logger
+        self.financings = financings
         (stream, continuation) = AsyncStream.makeStream(of: Received.self, bufferingPolicy: .bufferingNewest(1_000))   // ≤ 16 MiB of bodies
     }
 
     func enqueue(_ webhook: Received) { continuation.yield(webhook) }
+
+    /// Verifies a received webhook and queues it when it is Flowpay's; anything else is counted and dropped.
+    func receive(_ webhook: Received) {
+        guard let verifier else { return drop("not_configured", "FLOWPAY_WEBHOOK_SECRET is not configured") }
+        do {
+            try verifier.verify(body: webhook.body, timestamp: webhook.timestamp, signature: webhook.signature)
+        } catch {
+            let reason = switch error {
+            case .missingHeaders: "unsigned"
+            case .badTimestamp, .staleTimestamp: "stale"
+            case .badSignature: "bad_signature"
+            }
+            return drop(reason, error.description)
+        }
+        enqueue(webhook)
+    }
+
+    func drop(_ reason: String, _ detail: String) {
+        Counter(label: "banksync_webhooks_dropped", dimensions: [("reason", reason)]).increment()
+        logger.warning("webhook dropped", metadata: ["reason": "\(detail)"])
+    }
 
     public func run() async throws {
         // Finish the queue on shutdown: what was accepted is still processed.
@@ -42,46 +72,46 @@ public final class WebhookProcessor: Service, Sendable {
         }
     }
 
+    /// A verified webhook: recorded once (a replay is dropped), then acted on.
     func process(_ webhook: Received) async throws {
         let payload = String(decoding: webhook.body, as: UTF8.self)
         let json = (try? JSONSerialization.jsonObject(with: Data(webhook.body))) as? [String: Any]
         let eventType = Self.eventType(json)
-        var failure: String?
-        if let verifier {
-            do { try verifier.verify(body: webhook.body, timestamp: webhook.timestamp, signature: webhook.signature) } catch {
-                failure = error.description
-            }
-        } else {
-            failure = "FLOWPAY_WEBHOOK_SECRET is not configured"
-        }
-        let verified = failure == nil
         let logger = logger
-        let reason = failure
         let scoredCustomer = (json?["customerId"] as? String).flatMap(UUID.init(uuidString:))
-        try await pool.withStore { store in
-            guard let id = try store.recordWebhook(signature: webhook.signature, sentAt: webhook.timestamp, verified: verified,
-                                                   failure: reason, eventType: eventType, payload: payload) else {
-                try store.recordRejectedReplay(signature: webhook.signature, sentAt: webhook.timestamp, eventType: eventType, payload: payload)
-                logger.warning("webhook replay refused", metadata: ["event": "\(eventType ?? "?")"])
-                return
-            }
-            guard verified else {
-                logger.warning("webhook not verified", metadata: ["webhook": "\(id)", "reason": "\(reason ?? "")"])
-                return
-            }
-            switch eventType {
-            case "scoring":
-                if let customer = scoredCustomer {
-                    let known = try store.requestPrioritySync(flowpayCustomerID: customer, webhookID: id)
-                    logger.info("scoring webhook", metadata: ["webhook": "\(id)", "customer": "\(customer)", "known": "\(known)"])
-                }
-            case "financing":
-                // The financing's customer must be looked up at Flowpay (GET /partner-api/v1/financings/{id});
-                // the webhook alone is never trusted to name it.
-                try store.setWebhookOutcome(id: id, "financing event recorded; customer lookup via GET /financings pending")
-            default:
-                try store.setWebhookOutcome(id: id, "recorded")
-            }
+        let financing = (json?["id"] as? String).flatMap(UUID.init(uuidString:))
+        let recorded = try await pool.withStore { store in
+            try store.recordWebhook(signature: webhook.signature, sentAt: webhook.timestamp, verified: true,
+                                    failure: nil, eventType: eventType, payload: payload)
+        }
+        guard let id = recorded else { return drop("replay", "a signature already received (event \(eventType ?? "?"))") }
+        switch eventType {
+        case "scoring":
+            guard let customer = scoredCustomer else { break }
+            let known = try await pool.withStore { try $0.requestPrioritySync(flowpayCustomerID: customer, webhookID: id) }
+            logger.info("scoring webhook", metadata: ["webhook": "\(id)", "customer": "\(customer)", "known": "\(known)"])
+        case "financing":
+            guard let financing else { break }
+            try await lookUpFinancing(financing, webhookID: id)
+        default:
+            try await pool.withStore { try $0.setWebhookOutcome(id: id, "recorded") }
+        }
+    }
+
+    /// A financing event names a financing, not a customer: its customer comes from Flowpay
+    /// (`GET /partner-api/v1/financings/{id}`) and is synced first; a failed lookup is recorded on the webhook.
+    func lookUpFinancing(_ financing: UUID, webhookID: Int64) async throws {
+        guard let financings else {
+            return try await pool.withStore { try $0.setWebhookOutcome(id: webhookID, "financing recorded; no Flowpay client to look it up") }
+        }
+        do {
+            let customer = try await financings(financing)
+            let known = try await pool.withStore { try $0.requestPrioritySync(flowpayCustomerID: customer, webhookID: webhookID) }
+            logger.info("financing webhook", metadata: ["webhook": "\(webhookID)", "financing": "\(financing)", "customer": "\(customer)",
+                                                         "known": "\(known)"])
+        } catch {
+            try await pool.withStore { try $0.setWebhookOutcome(id: webhookID, "financing lookup failed: \(error)") }
+            logger.warning("financing lookup failed", metadata: ["webhook": "\(webhookID)", "error": "\(error)"])
         }
     }
 

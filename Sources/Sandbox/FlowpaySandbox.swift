@@ -31,6 +31,17 @@ public enum FlowpaySandbox {
             try await partnerCall(request, context, state: state, kind: .updated)
         }
 
+        router.get("/partner-api/v1/financings/{id}") { request, context -> Response in
+            let path = request.uri.path
+            let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            guard await state.isValid(token: bearer) else {
+                return envelope(.unauthorized, "Unauthorized", path: path, errors: ["missing, invalid or expired bearer token"])
+            }
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)), let customer = await state.financing(id) else {
+                return envelope(.notFound, "Not Found", path: path, errors: ["no such financing"])
+            }
+            return .json(.ok, encoding: ["id": id.uuidString.lowercased(), "customerId": customer.uuidString.lowercased(), "state": "NEW"])
+        }
         router.get("/_sandbox/flowpay/state") { _, _ -> Response in .json(.ok, encoding: await state.snapshot()) }
         router.post("/_sandbox/flowpay/faults") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)

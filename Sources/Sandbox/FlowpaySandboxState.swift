@@ -150,6 +150,13 @@ public actor FlowpaySandboxState {
 
     public func inject(_ fault: Fault) { faults.append(fault) }
 
+    /// Financings Flowpay knows, by id, with their customer (`GET /partner-api/v1/financings/{id}`).
+    var financings: [UUID: UUID] = [:]
+
+    public func addFinancing(_ id: UUID, customer: UUID) { financings[id] = customer }
+
+    func financing(_ id: UUID) -> UUID? { financings[id] }
+
     /// Transaction ids whose batches are refused with 422 (answered with `logref`) until `refuse([])`.
     public func refuse(_ ids: Set<String>, logref: String? = nil) {
         refusedIDs = ids

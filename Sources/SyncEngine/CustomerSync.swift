@@ -178,20 +178,25 @@ public struct CustomerSync: Sendable {
     /// transaction waits on the bank, and a backfill cut short keeps the pieces it committed.
     func fetchAndIngest(_ window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, into ref: AccountRef,
                         record: CustomerRecord, runID: Int64) async throws -> IngestResult {
-        let pieces = window.pieces(ofDays: backfillPieceDays)
+        let pieces = window.pieces(ofDays: backfillPieceDays, overlap: overlapDays)
         var result = IngestResult()
+        var historyNoted = pieces.count == 1   // one whole first sync records it in its ingest
         for piece in pieces {
+            try Task.checkCancellation()
             let refused = RefusedRowCollector()
             let fetched = try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
             if let lease { try store.renewLease(customerID: ref.customerID, lease: lease.duration, worker: lease.worker) }
             result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,
                                                 keyGeneration: record.customer.keyGeneration, runID: runID, pages: fetched.pages()))
             try store.quarantineUnreadableRows(account: ref, rows: refused.collected.map { ($0.field, $0.reason, $0.rawJSON) }, runID: runID)
+            // Pieces come oldest first: the first one holding a booking holds the oldest, so the history received
+            // is known then — and recorded then, even if a later piece fails and the backfill is cut short.
+            if !historyNoted, let oldest = result.oldestBooked {
+                try store.noteFirstSyncHistory(accountID: ref.id, requestedDays: window.to - window.from, receivedDays: window.to - oldest)
+                historyNoted = true
+            }
         }
-        if pieces.count > 1 {
-            try store.noteFirstSyncHistory(accountID: ref.id, requestedDays: window.to - window.from,
-                                           receivedDays: result.oldestBooked.map { window.to - $0 } ?? 0)
-        }
+        if !historyNoted { try store.noteFirstSyncHistory(accountID: ref.id, requestedDays: window.to - window.from, receivedDays: 0) }
         return result
     }
 

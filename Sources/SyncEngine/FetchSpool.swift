@@ -12,11 +12,13 @@ public final class FetchSpool {
     public enum Problem: Error, CustomStringConvertible {
         case file(String)
         case corrupt
+        case tooManyRows(Int)
 
         public var description: String {
             switch self {
             case .file(let detail): "the fetch spool file failed: \(detail)"
             case .corrupt: "the fetch spool file did not read back as written"
+            case .tooManyRows(let limit): "the source sent more than \(limit) rows for one window; not stored"
             }
         }
     }
@@ -38,13 +40,24 @@ public final class FetchSpool {
     }
 
     /// Drains a window's pages into a new spool; the source's error, if any, is thrown and the spool dropped.
-    public static func filled<Pages: AsyncSequence>(from pages: Pages, memoryRows: Int = 5_000) async throws -> FetchSpool
+    /// A cancelled task's stream simply ends, so cancellation is checked after the last page: a fetch cut short
+    /// by a shutdown is never taken for a whole window (its watermark would move past what it did not read).
+    /// More than `maxRows` rows is refused (a source that never stops sending fills no disk).
+    public static func filled<Pages: AsyncSequence>(from pages: Pages, memoryRows: Int = 5_000,
+                                                    maxRows: Int = FetchSpool.maxRows) async throws -> FetchSpool
         where Pages.Element == [BankTransaction] {
         let spool = FetchSpool(memoryRows: memoryRows)
-        for try await page in pages { try spool.append(page) }
+        for try await page in pages {
+            try spool.append(page)
+            guard spool.count <= maxRows else { throw Problem.tooManyRows(maxRows) }
+        }
+        try Task.checkCancellation()
         try spool.flush()
         return spool
     }
+
+    /// Rows one window may hold: 730 days of a very busy account are about 200,000.
+    public static let maxRows = 2_000_000
 
     public func append(_ page: [BankTransaction]) throws {
         count += page.count

@@ -141,16 +141,22 @@ public struct OutboxDrain: Sendable {
     }
 
     /// A refused transactions batch is split until the refused rows are alone, and those are quarantined. When
-    /// both halves are refused exactly like the whole, the refusal is not about rows (an unknown customer or
-    /// IBAN, a service not activated): bisecting on would cost about two requests a row and quarantine them
-    /// all, so the halves are parked instead (retried after a day, or by `push --requeue-rejected`) and the
-    /// customer's drain stops for this run.
-    func refused(_ batch: PushBatch, _ refusal: Refusal, _ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
+    /// both halves are refused exactly like the whole, and then both halves of the first half again (two levels:
+    /// one bad row in each half with a message that names no row can fool one level), the refusal is not about
+    /// rows (an unknown customer or IBAN, a service not activated): bisecting on would cost about two requests a
+    /// row and quarantine them all, so the parts are parked (retried after a day, or by `push --requeue-rejected`)
+    /// and the customer's drain stops for this run — five requests in all.
+    func refused(_ batch: PushBatch, _ refusal: Refusal, _ target: PushTarget, runID: Int64?, outcome: inout Outcome,
+                 alikeLevels: Int = 0) async throws {
         guard batch.kind == .transactions else {
             // One body, nothing to split: kept as refused, sent again when its content changes.
             try await store.markRejected(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
             outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
             return
+        }
+        if outcome.customerRefused {
+            // A sibling's parts showed the refusal is the customer's: parked with them, not sent again this run.
+            return try store.park(batch, because: Self.customerLevel(refusal), logref: refusal.logref, runID: runID)
         }
         guard batch.rowCount > 1 else {
             try await store.quarantine(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
@@ -162,16 +168,20 @@ public struct OutboxDrain: Sendable {
         for half in halves {
             if let again = try await send(half, target, runID: runID, outcome: &outcome, parent: refusal) { alike.append((half, again)) }
         }
-        if alike.count == halves.count, halves.count > 1, halves.allSatisfy({ $0.rowCount > 1 }) {
-            for (half, again) in alike {
-                try store.park(half, because: "Flowpay refused every part of its batch the same way (HTTP \(again.status): \(again.detail)); "
-                                   + "not a row's problem", logref: again.logref, runID: runID)
-            }
+        let allAlike = alike.count == halves.count && halves.count > 1 && halves.allSatisfy { $0.rowCount > 1 }
+        if allAlike, alikeLevels >= 1 {
+            for (half, again) in alike { try store.park(half, because: Self.customerLevel(again), logref: again.logref, runID: runID) }
             outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
             outcome.customerRefused = true
             return
         }
-        for (half, again) in alike { try await refused(half, again, target, runID: runID, outcome: &outcome) }
+        for (half, again) in alike {
+            try await refused(half, again, target, runID: runID, outcome: &outcome, alikeLevels: allAlike ? alikeLevels + 1 : 0)
+        }
+    }
+
+    static func customerLevel(_ refusal: Refusal) -> String {
+        "Flowpay refused every part of its batch the same way (HTTP \(refusal.status): \(refusal.detail)); not a row's problem"
     }
 
     /// Statuses that judge the request's content (syntax, business rules, size): splitting can isolate them.

@@ -109,14 +109,14 @@ import TestSupport
         #expect(throws: SourceError.self) { try source.resolve(link: "http://127.0.0.1:1/psd2/v1/next", from: current, account: "x") }
     }
 
-    /// The consent codes count where the specification puts them (CONSENT_UNKNOWN with 400 on an account call and
-    /// 403 on the consent path, CONSENT_INVALID / CONSENT_EXPIRED with 401); the same codes with a 5xx or a 429
-    /// are not a verdict on the consent.
+    /// The consent codes count with the statuses the specification gives them (CONSENT_UNKNOWN with 400 or 403,
+    /// CONSENT_INVALID / CONSENT_EXPIRED with 401; banks mix these up); the same codes with a 5xx or a 429 are
+    /// not a verdict on the consent.
     @Test(arguments: [
         (400, "CONSENT_UNKNOWN", "consent_expired"), (403, "CONSENT_UNKNOWN", "consent_expired"),
         (401, "CONSENT_INVALID", "consent_expired"), (401, "CONSENT_EXPIRED", "consent_expired"),
         (500, "CONSENT_EXPIRED", "bank_unavailable"), (429, "CONSENT_INVALID", "rate_limited"),
-        (400, "CONSENT_EXPIRED", "bank_unavailable"), (401, "CERTIFICATE_EXPIRED", "source_unauthorised"),
+        (403, "CONSENT_EXPIRED", "consent_expired"), (401, "CERTIFICATE_EXPIRED", "source_unauthorised"),
     ])
     func consentCodesCountWhereTheSpecificationPutsThem(status: Int, code: String, expected: String) {
         let source = BerlinGroupSource(configuration: BerlinGroupConfiguration(baseURL: "http://127.0.0.1:1", consentID: "c"),

@@ -1,3 +1,6 @@
+import NIOCore
+import AsyncHTTPClient
+import Flowpay
 import Foundation
 import Testing
 import TestSupport
@@ -19,7 +22,10 @@ import TestSupport
             }
             #expect(socket >= 0, "serve is listening")
             let body = #"{"customerId":"00000000-0000-0000-0000-000000000000","result":"OFFER"}"#
-            let head = "POST /webhooks/flowpay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            let sentAt = ISO8601DateFormatter().string(from: Date())
+            let signature = WebhookVerifier(secret: "whsec").signature(body: Array(body.utf8), timestamp: sentAt)
+            let head = "POST /webhooks/flowpay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "x-flowpay-ts: \(sentAt)\r\nx-flowpay-sig: \(signature)\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
             send(socket, head + String(body.prefix(10)))
             try await Task.sleep(for: .milliseconds(300))
             kill(process.processIdentifier, SIGTERM)
@@ -34,6 +40,44 @@ import TestSupport
             let connection = try e2e.connect()
             defer { connection.close() }
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM webhooks") == 1)
+        }
+    }
+
+    /// A financing webhook names only the financing: serve looks its customer up at Flowpay
+    /// (`GET /partner-api/v1/financings/{id}`) and queues that customer's priority sync; a forged one is dropped
+    /// unstored.
+    @Test func aFinancingWebhookLooksItsCustomerUpAtFlowpay() async throws {
+        try await EndToEnd.with { e2e in
+            let (customer, _) = try await e2e.addGoCardlessCustomer(requisition: "fin-req", merchant: "fin")
+            let financing = UUID()
+            await e2e.flowpay.addFinancing(financing, customer: customer)
+            try await ServeHarness.with(e2e, extraEnvironment: ["FLOWPAY_WEBHOOK_SECRET": "whsec"]) { serve in
+                let body = #"{"id":"\#(financing.uuidString.lowercased())","state":"NEW","effectiveAt":"2026-11-25T10:00:00Z"}"#
+                let sentAt = ISO8601DateFormatter().string(from: Date())
+                let verifier = WebhookVerifier(secret: "whsec")
+                for (signature, bodyText) in [(verifier.signature(body: Array(body.utf8), timestamp: sentAt), body),
+                                              (String(repeating: "0", count: 64), body)] {
+                    var request = HTTPClientRequest(url: "\(serve.baseURL)/webhooks/flowpay")
+                    request.method = .POST
+                    request.headers.add(name: "x-flowpay-ts", value: sentAt)
+                    request.headers.add(name: "x-flowpay-sig", value: signature)
+                    request.body = .bytes(ByteBuffer(string: bodyText))
+                    #expect(try await serve.http.execute(request, timeout: .seconds(10)).status.code == 200)
+                }
+                let connection = try e2e.connect()
+                defer { connection.close() }
+                var queued = false
+                for _ in 0..<100 where !queued {
+                    try await Task.sleep(for: .milliseconds(50))
+                    queued = try connection.queryValue(Bool.self, "SELECT priority_sync_at IS NOT NULL FROM customers WHERE flowpay_customer_id = $1",
+                                                       [customer])
+                }
+                #expect(queued, "the financing's customer is synced first")
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM webhooks") == 1, "the forged one was not stored")
+                #expect(try connection.queryValue(String?.self, "SELECT outcome FROM webhooks") == "priority sync queued")
+                let metrics = try await serve.get("\(serve.baseURL)/metrics")
+                #expect(metrics.body.contains(#"banksync_webhooks_dropped{reason="bad_signature"} 1"#), "\(metrics.body.prefix(400))")
+            }
         }
     }
 

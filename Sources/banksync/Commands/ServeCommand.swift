@@ -33,7 +33,14 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "banksync.serve")
         if secret == nil { logger.warning("FLOWPAY_WEBHOOK_SECRET is not set: webhooks are recorded but never trusted") }
         let pool = ConnectionPool(connectionString: settings.connectionString)
-        let webhooks = WebhookProcessor(pool: pool, verifier: secret.map { WebhookVerifier(secret: $0) }, logger: logger)
+        // Flowpay credentials serve priority syncs (a consent just linked, a webhook) and financing lookups.
+        let flowpaySettings = try? FlowpaySettings.load()
+        let flowpayHTTP = flowpaySettings.map { FlowpayClient.makeHTTPClient($0) }
+        let flowpay = flowpaySettings.flatMap { settings in flowpayHTTP.map { FlowpayClient(configuration: settings, http: $0) } }
+        var financings: (@Sendable (UUID) async throws -> UUID)?
+        if let flowpay { financings = { financing in try await flowpay.financingCustomer(financing) } }
+        let webhooks = WebhookProcessor(pool: pool, verifier: secret.map { WebhookVerifier(secret: $0) }, logger: logger,
+                                        financings: financings)
         var apiSettings = PullAPI.Settings(expectedSchemaVersion: expectedVersion)
         apiSettings.requestsPerMinute = rate
         let goCardless = try await reportingErrors { try GoCardlessSettings.load() }
@@ -51,15 +58,12 @@ struct ServeCommand: AsyncParsableCommand {
                               }, logger: logger)
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
         var services: [any Service] = [webhooks, app]
-        // Priority syncs (a consent just linked, a webhook) need Flowpay credentials; without them serve only serves.
+        // Priority syncs need Flowpay credentials; without them serve only serves.
         let prioritySources = SourceFactory(goCardless: goCardless)
-        var flowpayHTTP: HTTPClient?
         let priorityInterval = try await reportingErrors { try Self.priorityInterval() }
-        if let priorityInterval, let flowpaySettings = try? FlowpaySettings.load() {
-            let client = FlowpayClient.makeHTTPClient(flowpaySettings)
-            flowpayHTTP = client
+        if let priorityInterval, let flowpay {
             services.insert(PrioritySyncs(connectionString: settings.connectionString, sources: prioritySources,
-                                          flowpay: FlowpayClient(configuration: flowpaySettings, http: client), interval: priorityInterval,
+                                          flowpay: flowpay, interval: priorityInterval,
                                           logger: Logger(label: "banksync.serve.sync")), at: 0)
         } else if priorityInterval != nil {
             logger.warning("Flowpay credentials are not set: serve runs no priority syncs (a linked consent waits for the next sync run)")
