@@ -24,6 +24,16 @@ public struct MetricsEndpoint: Sendable {
         self.exposition = exposition
     }
 
+    /// The metrics listener's own router (`BANKSYNC_METRICS_LISTEN`, loopback by default): `/metrics` names
+    /// every merchant (the partner's client list) and costs a database read, so it is never on the public
+    /// listener.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        register(on: router)
+        router.add(middleware: MethodNotAllowedMiddleware(served: ["/metrics": [.get]], logger: logger))
+        return router
+    }
+
     func register(on router: Router<BasicRequestContext>) {
         router.get("/metrics") { _, _ -> Response in
             await refreshDatabaseGauges()

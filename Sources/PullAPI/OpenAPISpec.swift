@@ -202,15 +202,6 @@ public enum OpenAPISpec {
               content:
                 application/json:
                   schema: {type: object, required: [status], properties: {status: {type: string}}}
-      /metrics:
-        get:
-          operationId: metrics
-          responses:
-            "200":
-              description: Prometheus exposition format
-              content:
-                text/plain:
-                  schema: {type: string}
       /openapi.yaml:
         get:
           operationId: openapi

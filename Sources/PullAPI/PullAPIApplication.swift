@@ -26,11 +26,8 @@ public struct PullAPI: Sendable {
     let limiter: RateLimiter
     let logger: Logger
     let consents: ConsentCallbacks?
-    let metrics: MetricsEndpoint?
 
-    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger, consents: ConsentCallbacks? = nil,
-                metrics: MetricsEndpoint? = nil) {
-        self.metrics = metrics
+    public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger, consents: ConsentCallbacks? = nil) {
         self.pool = pool
         self.webhooks = webhooks
         self.settings = settings
@@ -73,7 +70,6 @@ public struct PullAPI: Sendable {
             return Self.json(["received": true])
         }
         consents?.register(on: router)
-        metrics?.register(on: router)
         OpenAPISpec.register(on: router)
         router.add(middleware: MethodNotAllowedMiddleware(served: servedMethods, logger: logger))
         return router
@@ -89,7 +85,6 @@ public struct PullAPI: Sendable {
             served["/consents/gocardless/callback"] = [.get]
             served["/consents/berlingroup/callback"] = [.get]
         }
-        if metrics != nil { served["/metrics"] = [.get] }
         return served
     }
 

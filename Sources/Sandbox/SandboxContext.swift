@@ -1,4 +1,5 @@
 import Hummingbird
+import ServiceLifecycle
 import Logging
 import NIOCore
 
@@ -33,8 +34,9 @@ import Foundation
 /// once it is accepting connections, with the task that runs it (cancel it to stop the server).
 public func startServer(
     router: Router<SandboxContext>, host: String = "127.0.0.1", port: Int = 0, name: String
-) async throws -> (port: Int, task: Task<Void, any Error>) {
+) async throws -> (port: Int, task: SandboxServer) {
     let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+    let logger = Logger(label: "banksync.sandbox.\(name)")
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(host, port: port), serverName: name),
@@ -42,10 +44,23 @@ public func startServer(
             continuation.yield(channel.localAddress?.port ?? port)
             continuation.finish()
         },
-        logger: Logger(label: "banksync.sandbox.\(name)")
+        logger: logger
     )
-    let task = Task { try await app.run() }
-    for await bound in stream { return (bound, task) }
-    task.cancel()
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    let server = SandboxServer(group: group, task: Task { try await group.run() })
+    for await bound in stream { return (bound, server) }
+    server.cancel()
     throw CancellationError()
+}
+
+/// A running sandbox server. `cancel()` shuts it down gracefully (open connections are finished, not dropped:
+/// cancelling the server task while a connection was still queued could trap inside NIO).
+public struct SandboxServer: Sendable {
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    public func cancel() {
+        let group = group
+        Task { await group.triggerGracefulShutdown() }
+    }
 }

@@ -11,7 +11,7 @@ struct SandboxPeers {
     let berlinGroup: BerlinGroupSandboxState
     let goCardlessURL: String
     let berlinGroupURL: String
-    let servers: [Task<Void, any Error>]
+    let servers: [SandboxServer]
     let http: HTTPClient
     /// The day both banks treat as today.
     let today: Day

@@ -10,6 +10,7 @@ import TestSupport
             let port = Int.random(in: 30_000...60_000)
             var environment = e2e.environment
             environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
+            environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"
             environment["BANKSYNC_PUBLIC_URL"] = "http://127.0.0.1:\(port)"
             let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
             defer { kill(serve.processIdentifier, SIGTERM) }

@@ -10,12 +10,15 @@ struct ServeHarness {
     let http: HTTPClient
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// `/metrics` has a listener of its own (BANKSYNC_METRICS_LISTEN).
+    var metricsURL: String { "http://127.0.0.1:\(port + 1)/metrics" }
 
     static func with<T>(_ e2e: EndToEnd, extraEnvironment: [String: String] = [:], _ body: (ServeHarness) async throws -> T) async throws -> T {
         let port = Int.random(in: 30_000...60_000)
         var environment = e2e.environment.merging(extraEnvironment) { $1 }
         environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
         environment["BANKSYNC_PUBLIC_URL"] = "http://127.0.0.1:\(port)"
+        environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"
         let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
         let harness = ServeHarness(port: port, environment: environment, http: http)

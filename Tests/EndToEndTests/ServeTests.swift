@@ -12,6 +12,7 @@ import TestSupport
             let port = Int.random(in: 30_000...60_000)
             var environment = e2e.environment
             environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
+            environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"
             environment["FLOWPAY_WEBHOOK_SECRET"] = "whsec"
             let (process, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
             var socket: Int32 = -1
@@ -66,16 +67,17 @@ import TestSupport
                 }
                 let connection = try e2e.connect()
                 defer { connection.close() }
-                var queued = false
-                for _ in 0..<100 where !queued {
+                var outcome: String?
+                for _ in 0..<200 where outcome == nil {
                     try await Task.sleep(for: .milliseconds(50))
-                    queued = try connection.queryValue(Bool.self, "SELECT priority_sync_at IS NOT NULL FROM customers WHERE flowpay_customer_id = $1",
-                                                       [customer])
+                    outcome = try connection.query("SELECT outcome FROM webhooks").first?.decode(String?.self, at: 0)
                 }
-                #expect(queued, "the financing's customer is synced first")
+                #expect(outcome == "priority sync queued")
+                #expect(try connection.queryValue(Bool.self, "SELECT priority_sync_at IS NOT NULL FROM customers WHERE flowpay_customer_id = $1",
+                                                  [customer]), "the financing's customer is synced first")
                 #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM webhooks") == 1, "the forged one was not stored")
-                #expect(try connection.queryValue(String?.self, "SELECT outcome FROM webhooks") == "priority sync queued")
-                let metrics = try await serve.get("\(serve.baseURL)/metrics")
+                #expect(try await serve.get("\(serve.baseURL)/metrics").status == 404, "not on the public listener")
+                let metrics = try await serve.get(serve.metricsURL)
                 #expect(metrics.body.contains(#"banksync_webhooks_dropped{reason="bad_signature"} 1"#), "\(metrics.body.prefix(400))")
             }
         }

@@ -13,7 +13,7 @@ import TestSupport
 struct FlowpayHarness {
     let state: FlowpaySandboxState
     let port: Int
-    let server: Task<Void, any Error>
+    let server: SandboxServer
     let http: HTTPClient
 
     static let clientID = "test-client"

@@ -16,19 +16,22 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve Flowpay's PULL feeds, the Flowpay webhook receiver and health endpoints.",
-        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
+        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080), /metrics on BANKSYNC_METRICS_LISTEN (default 127.0.0.1:9464). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
 
     func run() async throws {
-        let (settings, listen, secret, rate, expectedVersion) = try await reportingErrors { () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int) in
+        let (settings, listen, secret, rate, expectedVersion, metricsListen) = try await reportingErrors {
+            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)) in
             let environment = Environment()
             let settings = try DatabaseSettings.load(environment)
             let listen = try Self.listenAddress(environment.value("BANKSYNC_LISTEN") ?? "127.0.0.1:8080")
+            let metricsListen = try Self.listenAddress(environment.value("BANKSYNC_METRICS_LISTEN") ?? "127.0.0.1:9464",
+                                                       setting: "BANKSYNC_METRICS_LISTEN")
             let rateText = environment.value("BANKSYNC_API_RATE_PER_MINUTE") ?? "600"
             guard let rate = Int(rateText), rate > 0 else {
                 throw ConfigError(setting: "BANKSYNC_API_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(rateText)'")
             }
             let migrations = try Migration.load(from: settings.migrationsDirectory)
-            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, migrations.last?.version ?? 0)
+            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, migrations.last?.version ?? 0, metricsListen)
         }
         let logger = Logger(label: "banksync.serve")
         if secret == nil { logger.warning("FLOWPAY_WEBHOOK_SECRET is not set: webhooks are recorded but never trusted") }
@@ -51,13 +54,19 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let metrics = MetricsEndpoint(pool: pool, logger: logger, exposition: { registry.emitToBuffer() })
-        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents, metrics: metrics)
+        let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents)
+        // /metrics names every merchant and reads the database: its own listener, loopback unless configured.
+        let metricsApp = Application(router: metrics.router(),
+                                     configuration: .init(address: .hostname(metricsListen.0, port: metricsListen.1), serverName: "banksync-metrics"),
+                                     onServerRunning: { channel in
+                                         logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+                                     }, logger: logger)
         let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
-        var services: [any Service] = [webhooks, app]
+        var services: [any Service] = [webhooks, metricsApp, app]
         // Priority syncs need Flowpay credentials; without them serve only serves.
         let prioritySources = SourceFactory(goCardless: goCardless)
         let priorityInterval = try await reportingErrors { try Self.priorityInterval() }
@@ -93,9 +102,9 @@ struct ServeCommand: AsyncParsableCommand {
         return interval == .zero ? nil : interval
     }
 
-    static func listenAddress(_ text: String) throws -> (String, Int) {
+    static func listenAddress(_ text: String, setting: String = "BANKSYNC_LISTEN") throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
-            throw ConfigError(setting: "BANKSYNC_LISTEN", problem: "'\(text)' is not host:port")
+            throw ConfigError(setting: setting, problem: "'\(text)' is not host:port")
         }
         return (String(text[..<colon]), port)
     }
