@@ -52,10 +52,10 @@ public struct PullAPI: Sendable {
             }
         }
         router.get("/flowpay/v1/bank-accounts") { request, _ in
-            await handle(request) { try await bankAccounts(request) }
+            await handle(request) { grant in try await bankAccounts(request, grant) }
         }
         router.get("/flowpay/v1/bank-transactions") { request, _ in
-            await handle(request) { try await bankTransactions(request) }
+            await handle(request) { grant in try await bankTransactions(request, grant) }
         }
         router.post("/webhooks/flowpay") { request, _ -> Response in
             var request = request
@@ -88,10 +88,9 @@ public struct PullAPI: Sendable {
         return served
     }
 
-    func handle(_ request: Request, _ body: () async throws -> Response) async -> Response {
+    func handle(_ request: Request, _ body: (APIKeyGrant) async throws -> Response) async -> Response {
         do {
-            try await authenticate(request)
-            return try await body()
+            return try await body(try await authenticate(request))
         } catch let error as APIError {
             return error.response(path: request.uri.path, logger: logger)
         } catch {
@@ -103,39 +102,43 @@ public struct PullAPI: Sendable {
     /// Bytes a webhook body may have (16 KiB).
     static let webhookBodyLimit = 16 << 10
 
-    func authenticate(_ request: Request) async throws {
+    func authenticate(_ request: Request) async throws -> APIKeyGrant {
         guard let presented = request.headers[HTTPField.Name("X-API-Key")!], !presented.isEmpty, presented.count <= 200 else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is missing"])
         }
-        guard let keyID = try await pool.withReadStore({ try $0.authenticate(apiKey: presented) }) else {
+        guard let grant = try await pool.withReadStore({ try $0.authenticate(apiKey: presented) }) else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is not valid"])
         }
-        if let wait = await limiter.admit(keyID) {
+        if let wait = await limiter.admit(grant.id) {
             throw APIError(status: .tooManyRequests, message: "Too Many Requests", errors: ["request rate exceeded for this key"],
                            headers: [.retryAfter: String(wait)])
         }
+        return grant
     }
 
-    func merchant(_ request: Request) async throws -> Int64 {
+    /// The merchant a request names, when the key may read it. A scoped key gets the same 404 for a merchant
+    /// outside its scope as for one that does not exist, so answers never tell which merchant ids exist.
+    func merchant(_ request: Request, _ grant: APIKeyGrant) async throws -> Int64 {
         guard let merchantID = request.uri.queryParameters.get("merchantId"), !merchantID.isEmpty else {
             throw APIError.badRequest("merchantId is required")
         }
-        guard let customerID = try await pool.withReadStore({ try $0.customerID(merchantID: merchantID) }) else {
+        guard grant.allows(merchant: merchantID),
+              let customerID = try await pool.withReadStore({ try $0.customerID(merchantID: merchantID) }) else {
             throw APIError(status: .notFound, message: "Not Found", errors: ["unknown merchantId"])
         }
         return customerID
     }
 
-    func bankAccounts(_ request: Request) async throws -> Response {
-        let customerID = try await merchant(request)
+    func bankAccounts(_ request: Request, _ grant: APIKeyGrant) async throws -> Response {
+        let customerID = try await merchant(request, grant)
         let accounts = try await pool.withReadStore { try $0.accountsForPush(customerID: customerID) }
         let body = FlowpayContract.encode(accounts: try ContractMapping.accounts(accounts).ready)
         return Self.raw(Array(#"{"data":"#.utf8) + body + Array("}".utf8))
     }
 
-    func bankTransactions(_ request: Request) async throws -> Response {
+    func bankTransactions(_ request: Request, _ grant: APIKeyGrant) async throws -> Response {
         let query = request.uri.queryParameters
-        let customerID = try await merchant(request)
+        let customerID = try await merchant(request, grant)
         var size = 100
         if let text = query.get("size") {
             guard let value = Int(text), (1...1000).contains(value) else { throw APIError.badRequest("size must be an integer 1…1000") }

@@ -7,23 +7,36 @@ public struct APIKeyRecord: Sendable, Equatable {
     public let label: String
     public let createdAt: Date
     public let revokedAt: Date?
+    /// The merchants the key may read; nil: every merchant.
+    public let merchants: [String]?
+}
+
+/// An authenticated PULL key: its id (the rate limit's unit) and its scope.
+public struct APIKeyGrant: Sendable, Equatable {
+    public let id: Int64
+    /// The merchants the key may read; nil: every merchant.
+    public let merchants: Set<String>?
+
+    public func allows(merchant: String) -> Bool { merchants?.contains(merchant) ?? true }
 }
 
 extension Store {
     /// Creates a key and returns it in clear exactly once; only its SHA-256 is stored.
-    public func createAPIKey(label: String) throws -> (id: Int64, key: String) {
+    public func createAPIKey(label: String, merchants: [String]? = nil) throws -> (id: Int64, key: String) {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
         let key = "bsk_" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        let id = try connection.queryValue(Int64.self, "INSERT INTO api_keys (hash, label) VALUES ($1, $2) RETURNING id",
-                                           [Self.apiKeyHash(key), label])
+        let scope = try merchants.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        let id = try connection.queryValue(Int64.self, "INSERT INTO api_keys (hash, label, merchants) VALUES ($1, $2, $3::jsonb) RETURNING id",
+                                           [Self.apiKeyHash(key), label, scope])
         return (id, key)
     }
 
     public func apiKeys() throws -> [APIKeyRecord] {
-        try connection.query("SELECT id, label, created_at, revoked_at FROM api_keys ORDER BY id").map {
-            APIKeyRecord(id: try $0.decode(at: 0), label: try $0.decode(at: 1), createdAt: try $0.decode(at: 2), revokedAt: try $0.decode(at: 3))
+        try connection.query("SELECT id, label, created_at, revoked_at, merchants::text FROM api_keys ORDER BY id").map {
+            APIKeyRecord(id: try $0.decode(at: 0), label: try $0.decode(at: 1), createdAt: try $0.decode(at: 2), revokedAt: try $0.decode(at: 3),
+                         merchants: Self.merchants(try $0.decode(String?.self, at: 4)))
         }
     }
 
@@ -33,16 +46,24 @@ extension Store {
 
     /// The id of the active key `presented` is, or nil. The lookup is by hash; the stored hash is then
     /// compared with the presented one in constant time.
-    public func authenticate(apiKey presented: String) throws -> Int64? {
+    public func authenticate(apiKey presented: String) throws -> APIKeyGrant? {
         let hash = Self.apiKeyHash(presented)
-        guard let row = try connection.query("SELECT id, hash FROM api_keys WHERE hash = $1 AND revoked_at IS NULL", [hash]).first else {
+        guard let row = try connection.query("SELECT id, hash, merchants::text FROM api_keys WHERE hash = $1 AND revoked_at IS NULL",
+                                             [hash]).first else {
             return nil
         }
         let stored = try row.decode([UInt8].self, at: 1)
         guard stored.count == hash.count else { return nil }
         var difference: UInt8 = 0
         for (a, b) in zip(stored, hash) { difference |= a ^ b }
-        return difference == 0 ? try row.decode(Int64.self, at: 0) : nil
+        guard difference == 0 else { return nil }
+        return APIKeyGrant(id: try row.decode(Int64.self, at: 0), merchants: Self.merchants(try row.decode(String?.self, at: 2)).map(Set.init))
+    }
+
+    /// A stored scope: a JSON array of merchant ids (nil: unscoped; unreadable: no merchant at all).
+    static func merchants(_ json: String?) -> [String]? {
+        guard let json else { return nil }
+        return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
     }
 
     static func apiKeyHash(_ key: String) -> [UInt8] { Array(SHA256.hash(data: Data(key.utf8))) }

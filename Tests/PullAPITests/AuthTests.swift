@@ -29,4 +29,22 @@ import TestSupport
             #expect(Int(limited.headers.first { $0.0.lowercased() == "retry-after" }?.1 ?? "") ?? 0 >= 1)
         }
     }
+
+    /// A key scoped to some merchants reads those; every other merchant is the same 404, whether it exists or
+    /// not, so a scoped key cannot tell which merchant ids exist. Unscoped keys still read everyone.
+    @Test func aScopedKeySeesOnlyItsMerchants() async throws {
+        try await PullAPIHarness.with { api in
+            _ = try api.store.addCustomer(flowpayCustomerID: UUID(), merchantID: "merchant-2", source: .gocardless, sourceRef: "r2")
+            let (_, scoped) = try api.store.createAPIKey(label: "agency", merchants: ["merchant-1"])
+            for feed in ["bank-accounts", "bank-transactions"] {
+                #expect(try await api.get("/flowpay/v1/\(feed)?merchantId=merchant-1", key: scoped).status == 200)
+                let existing = try await api.get("/flowpay/v1/\(feed)?merchantId=merchant-2", key: scoped)
+                let unknown = try await api.get("/flowpay/v1/\(feed)?merchantId=merchant-none", key: scoped)
+                #expect(existing.status == 404 && unknown.status == 404)
+                #expect(existing.json["_embedded"] as? NSDictionary == unknown.json["_embedded"] as? NSDictionary, "the same answer")
+                #expect(try await api.get("/flowpay/v1/\(feed)?merchantId=merchant-2").status == 200, "an unscoped key reads everyone")
+            }
+            #expect(try api.store.apiKeys().first { $0.label == "agency" }?.merchants == ["merchant-1"])
+        }
+    }
 }
