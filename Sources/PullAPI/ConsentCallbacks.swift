@@ -23,7 +23,7 @@ public struct ConsentCallbacks: Sendable {
         self.logger = logger
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<PullAPIContext>) {
         router.get("/consents/gocardless/callback") { request, _ in
             await callback(state: request.uri.queryParameters.get("ref"), expected: .gocardless)
         }

@@ -7,7 +7,7 @@ import Logging
 ///
 /// Added to the router after every route, so it wraps only the router's not-found responder.
 struct MethodNotAllowedMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = PullAPIContext
 
     let served: [String: [HTTPRequest.Method]]
     let logger: Logger

@@ -27,14 +27,14 @@ public struct MetricsEndpoint: Sendable {
     /// The metrics listener's own router (`BANKSYNC_METRICS_LISTEN`, loopback by default): `/metrics` names
     /// every merchant (the partner's client list) and costs a database read, so it is never on the public
     /// listener.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<PullAPIContext> {
+        let router = Router(context: PullAPIContext.self)
         register(on: router)
         router.add(middleware: MethodNotAllowedMiddleware(served: ["/metrics": [.get]], logger: logger))
         return router
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<PullAPIContext>) {
         router.get("/metrics") { _, _ -> Response in
             await refreshDatabaseGauges()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

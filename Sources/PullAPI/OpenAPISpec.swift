@@ -4,7 +4,7 @@ import NIOCore
 /// The OpenAPI 3.1 description of every endpoint of `banksync serve`, served at `/openapi.yaml` and
 /// checked against the live server by schemathesis in the test suite (Tests/PullAPITests/SchemathesisTests).
 public enum OpenAPISpec {
-    static func register(on router: Router<BasicRequestContext>) {
+    static func register(on router: Router<PullAPIContext>) {
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(string: yaml)))
         }

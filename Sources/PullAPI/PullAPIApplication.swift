@@ -15,6 +15,8 @@ import SyncEngine
 public struct PullAPI: Sendable {
     public struct Settings: Sendable {
         public var requestsPerMinute = 600
+        /// Requests per client address per minute, before authentication (`BANKSYNC_CLIENT_RATE_PER_MINUTE`).
+        public var requestsPerMinutePerAddress = 1_200
         public var expectedSchemaVersion: Int
 
         public init(expectedSchemaVersion: Int) { self.expectedSchemaVersion = expectedSchemaVersion }
@@ -23,7 +25,8 @@ public struct PullAPI: Sendable {
     let pool: ConnectionPool
     let webhooks: WebhookProcessor
     let settings: Settings
-    let limiter: RateLimiter
+    let limiter: RateLimiter<Int64>
+    let addressLimiter: RateLimiter<String>
     let logger: Logger
     let consents: ConsentCallbacks?
 
@@ -34,11 +37,13 @@ public struct PullAPI: Sendable {
         self.logger = logger
         self.consents = consents
         limiter = RateLimiter(perMinute: settings.requestsPerMinute)
+        addressLimiter = RateLimiter(perMinute: settings.requestsPerMinutePerAddress)
     }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<PullAPIContext> {
+        let router = Router(context: PullAPIContext.self)
         router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(ClientRateLimitMiddleware(limiter: addressLimiter, logger: logger))
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
             do {

@@ -21,6 +21,7 @@ import TestSupport
             environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
             environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"
             environment["BANKSYNC_API_RATE_PER_MINUTE"] = "1000000"
+            environment["BANKSYNC_CLIENT_RATE_PER_MINUTE"] = "1000000"
             environment["FLOWPAY_WEBHOOK_SECRET"] = "whsec"
             let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
             defer { kill(serve.processIdentifier, SIGKILL) }

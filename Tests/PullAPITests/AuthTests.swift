@@ -47,4 +47,17 @@ import TestSupport
             #expect(try api.store.apiKeys().first { $0.label == "agency" }?.merchants == ["merchant-1"])
         }
     }
+
+    /// A flood from one address is cut off before any key is looked up: invalid keys get 401 until the address
+    /// is over its rate, then 429 with Retry-After — valid keys from that address too; health probes are exempt.
+    @Test func oneAddressOverItsRateGets429BeforeAuthentication() async throws {
+        try await PullAPIHarness.with(requestsPerMinutePerAddress: 5) { api in
+            let path = "/flowpay/v1/bank-accounts?merchantId=merchant-1"
+            for _ in 0..<5 { #expect(try await api.get(path, key: "bsk_wrong").status == 401) }
+            let limited = try await api.get(path)
+            #expect(limited.status == 429)
+            #expect(Int(limited.headers.first { $0.0.lowercased() == "retry-after" }?.1 ?? "") ?? 0 >= 1)
+            #expect(try await api.getWithoutKey("/healthz").status == 200)
+        }
+    }
 }

@@ -23,7 +23,8 @@ struct PullAPIHarness: Sendable {
     let http: HTTPClient
     static let webhookSecret = "whsec-test"
 
-    static func with<T>(requestsPerMinute: Int = 10_000, _ body: (PullAPIHarness) async throws -> T) async throws -> T {
+    static func with<T>(requestsPerMinute: Int = 10_000, requestsPerMinutePerAddress: Int = 100_000,
+                        _ body: (PullAPIHarness) async throws -> T) async throws -> T {
         try await TestDatabase.with { database in
             let store = Store(connection: try database.connect())
             let migrations = try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))
@@ -37,6 +38,7 @@ struct PullAPIHarness: Sendable {
             let webhooks = WebhookProcessor(pool: pool, verifier: WebhookVerifier(secret: webhookSecret), logger: logger)
             var settings = PullAPI.Settings(expectedSchemaVersion: migrations.last!.version)
             settings.requestsPerMinute = requestsPerMinute
+            settings.requestsPerMinutePerAddress = requestsPerMinutePerAddress
             let api = PullAPI(pool: pool, webhooks: webhooks, settings: settings, logger: logger)
             let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
             let app = Application(router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),

@@ -19,8 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080), /metrics on BANKSYNC_METRICS_LISTEN (default 127.0.0.1:9464). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
 
     func run() async throws {
-        let (settings, listen, secret, rate, expectedVersion, metricsListen) = try await reportingErrors {
-            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)) in
+        let (settings, listen, secret, rate, expectedVersion, metricsListen, addressRate) = try await reportingErrors {
+            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int), Int) in
             let environment = Environment()
             let settings = try DatabaseSettings.load(environment)
             let listen = try Self.listenAddress(environment.value("BANKSYNC_LISTEN") ?? "127.0.0.1:8080")
@@ -30,8 +30,13 @@ struct ServeCommand: AsyncParsableCommand {
             guard let rate = Int(rateText), rate > 0 else {
                 throw ConfigError(setting: "BANKSYNC_API_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(rateText)'")
             }
+            let addressRateText = environment.value("BANKSYNC_CLIENT_RATE_PER_MINUTE") ?? "1200"
+            guard let addressRate = Int(addressRateText), addressRate > 0 else {
+                throw ConfigError(setting: "BANKSYNC_CLIENT_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(addressRateText)'")
+            }
             let migrations = try Migration.load(from: settings.migrationsDirectory)
-            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, migrations.last?.version ?? 0, metricsListen)
+            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, migrations.last?.version ?? 0, metricsListen,
+                    addressRate)
         }
         let logger = Logger(label: "banksync.serve")
         if secret == nil { logger.warning("FLOWPAY_WEBHOOK_SECRET is not set: webhooks are recorded but never trusted") }
@@ -46,6 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
                                         financings: financings)
         var apiSettings = PullAPI.Settings(expectedSchemaVersion: expectedVersion)
         apiSettings.requestsPerMinute = rate
+        apiSettings.requestsPerMinutePerAddress = addressRate
         let goCardless = try await reportingErrors { try GoCardlessSettings.load() }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let consents = ConsentCallbacks(pool: pool, goCardless: goCardless.map { GoCardlessClient(configuration: $0, httpClient: http) },

@@ -1,0 +1,20 @@
+import Hummingbird
+import Logging
+
+/// Requests per client address per minute, counted before anything else is done (no key lookup, no body read),
+/// so a flood of invalid keys or forged webhooks never reaches the database. Health probes are exempt.
+struct ClientRateLimitMiddleware: RouterMiddleware {
+    typealias Context = PullAPIContext
+
+    let limiter: RateLimiter<String>
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path != "/healthz", path != "/readyz", let wait = await limiter.admit(context.clientAddress) else {
+            return try await next(request, context)
+        }
+        return APIError(status: .tooManyRequests, message: "Too Many Requests", errors: ["request rate exceeded for this address"],
+                        headers: [.retryAfter: String(wait)]).response(path: path, logger: logger)
+    }
+}
