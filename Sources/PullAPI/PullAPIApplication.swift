@@ -66,8 +66,11 @@ public struct PullAPI: Sendable {
             var request = request
             // Flowpay's events are a few hundred bytes: anything larger is not Flowpay and is dropped unread.
             guard let buffer = try? await request.collectBody(upTo: Self.webhookBodyLimit) else {
-                logger.warning("webhook body over the limit dropped", metadata: ["limit": "\(Self.webhookBodyLimit)"])
-                return Self.json(["received": true])
+                webhooks.drop("oversized", "body over \(Self.webhookBodyLimit) bytes")
+                // The rest of the body is not read: the connection closes after the answer.
+                var answer = Self.json(["received": true])
+                answer.headers[.connection] = "close"
+                return answer
             }
             webhooks.receive(.init(body: Array(buffer.readableBytesView), signature: request.headers[HTTPField.Name(FlowpayContract.signatureHeader)!],
                                    timestamp: request.headers[HTTPField.Name(FlowpayContract.timestampHeader)!]))

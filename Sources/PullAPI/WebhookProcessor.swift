@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Store
+import Synchronization
 
 /// Flowpay webhooks. `receive` verifies the signature and timestamp inline (an HMAC over a few hundred bytes)
 /// before anything is queued or stored: an unsigned, forged or stale body is answered 200 like any other,
@@ -21,6 +22,7 @@ public final class WebhookProcessor: Service, Sendable {
     let pool: ConnectionPool
     let verifier: WebhookVerifier?
     let logger: Logger
+    let dropLog = ThrottledLog()
     let stream: AsyncStream<Received>
     let continuation: AsyncStream<Received>.Continuation
 
@@ -54,9 +56,12 @@ public final class WebhookProcessor: Service, Sendable {
         enqueue(webhook)
     }
 
+    /// Counts a dropped webhook; logs the first of each reason and then at most one line a minute with how many
+    /// followed (a flood of forged webhooks must not become a flood of log lines).
     func drop(_ reason: String, _ detail: String) {
         Counter(label: "banksync_webhooks_dropped", dimensions: [("reason", reason)]).increment()
-        logger.warning("webhook dropped", metadata: ["reason": "\(detail)"])
+        guard let suppressed = dropLog.admit(reason) else { return }
+        logger.warning("webhook dropped", metadata: ["reason": "\(detail)", "dropped_since_last_line": "\(suppressed)"])
     }
 
     public func run() async throws {
@@ -120,5 +125,27 @@ public final class WebhookProcessor: Service, Sendable {
         if json["result"] != nil, json["customerId"] != nil { return "scoring" }
         if json["state"] != nil, json["effectiveAt"] != nil { return "financing" }
         return "other"
+    }
+}
+
+/// At most one log line a minute per key; says how many were held back since the last one.
+final class ThrottledLog: Sendable {
+    private let state = Mutex<[String: (last: ContinuousClock.Instant, held: Int)]>([:])
+
+    /// The number held back since the last line when a line may be written now; nil to hold this one back.
+    func admit(_ key: String, every interval: Duration = .seconds(60)) -> Int? {
+        state.withLock { entries in
+            let now = ContinuousClock.now
+            guard let entry = entries[key] else {
+                entries[key] = (now, 0)
+                return 0
+            }
+            guard entry.last.duration(to: now) >= interval else {
+                entries[key] = (entry.last, entry.held + 1)
+                return nil
+            }
+            entries[key] = (now, 0)
+            return entry.held
+        }
     }
 }

@@ -8,6 +8,8 @@ struct ServeHarness {
     let port: Int
     let environment: [String: String]
     let http: HTTPClient
+    /// The serve process's id (for its memory figures).
+    let pid: Int32
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
     /// `/metrics` has a listener of its own (BANKSYNC_METRICS_LISTEN).
@@ -21,7 +23,7 @@ struct ServeHarness {
         environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"
         let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-        let harness = ServeHarness(port: port, environment: environment, http: http)
+        let harness = ServeHarness(port: port, environment: environment, http: http, pid: serve.processIdentifier)
         func stop() async {
             kill(serve.processIdentifier, SIGTERM)
             let outcome = await BankSyncProcess.finish(serve, out, err)
@@ -40,6 +42,14 @@ struct ServeHarness {
             await stop()
             throw error
         }
+    }
+
+    /// The serve process's peak resident memory so far, in MB (VmHWM).
+    func peakRSSMegabytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return nil }
+        return kilobytes / 1024
     }
 
     func get(_ url: String) async throws -> (status: Int, body: String, location: String?) {

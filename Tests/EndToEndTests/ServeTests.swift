@@ -83,6 +83,51 @@ import TestSupport
         }
     }
 
+    /// An abuse check: a burst of 2,000 oversized and forged webhooks against a live serve leaves its memory
+    /// under 100 MB, stores nothing, and the PULL feed keeps answering.
+    @Test func aBurstOfOversizedAndForgedWebhooksChangesNothing() async throws {
+        try await EndToEnd.with { e2e in
+            _ = try await e2e.addGoCardlessCustomer(requisition: "abuse-req", merchant: "abuse")
+            #expect(try await e2e.run(["sync", "--no-push"]).status == 0)
+            let key = try await e2e.run(["api-key", "create", "--label", "abuse"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            try await ServeHarness.with(e2e, extraEnvironment: ["FLOWPAY_WEBHOOK_SECRET": "whsec", "BANKSYNC_CLIENT_RATE_PER_MINUTE": "1000000",
+                                                                "BANKSYNC_PRIORITY_SYNC_POLL": "0"]) { serve in
+                let oversized = String(repeating: "x", count: 24 << 10)
+                let forged = #"{"customerId":"00000000-0000-0000-0000-000000000000","result":"OFFER"}"#
+                let url = "\(serve.baseURL)/webhooks/flowpay"
+                let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for worker in 0..<8 {
+                        group.addTask {
+                            var ok = 0
+                            for index in 0..<250 {
+                                var request = HTTPClientRequest(url: url)
+                                request.method = .POST
+                                request.headers.add(name: "x-flowpay-ts", value: ISO8601DateFormatter().string(from: Date()))
+                                request.headers.add(name: "x-flowpay-sig", value: String(repeating: "a", count: 64))
+                                request.body = .bytes(ByteBuffer(string: (worker + index) % 2 == 0 ? oversized : forged))
+                                if let response = try? await serve.http.execute(request, timeout: .seconds(5)) {
+                                    _ = try? await response.body.collect(upTo: 1 << 16)
+                                    if response.status == .ok { ok += 1 }
+                                }
+                            }
+                            return ok
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                #expect(answered >= 1_000, "serve answered the burst (\(answered) of 2,000 with 200)")
+                var feed = HTTPClientRequest(url: "\(serve.baseURL)/flowpay/v1/bank-transactions?merchantId=abuse&size=10")
+                feed.headers.add(name: "X-API-Key", value: key)
+                #expect(try await serve.http.execute(feed, timeout: .seconds(20)).status == .ok, "the PULL feed still answers")
+                let peak = try #require(serve.peakRSSMegabytes())
+                #expect(peak < 100, "serve's peak RSS was \(peak) MB")
+                let connection = try e2e.connect()
+                defer { connection.close() }
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM webhooks") == 0, "nothing stored")
+            }
+        }
+    }
+
     func connectLoopback(_ port: Int) throws -> Int32 {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
