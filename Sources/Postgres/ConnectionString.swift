@@ -37,6 +37,29 @@ public struct ConnectionString: Sendable {
         return ConnectionString(password: password, hasConnectTimeout: hasConnectTimeout)
     }
 
+    /// The same connection settings (from a conninfo string or a `postgres://` URI) aimed at database `name`,
+    /// as a conninfo string: a URI cannot simply have ` dbname=…` appended.
+    public static func replacingDatabase(in text: String, with name: String) throws -> String {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(text, &errorMessage) else {
+            if let errorMessage { PQfreemem(errorMessage) }
+            throw PostgresError.connect(.invalidConnectionString, message: "not a valid conninfo string or postgres:// URI")
+        }
+        defer { PQconninfoFree(options) }
+        func quoted(_ value: String) -> String {
+            "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        }
+        var parts: [String] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let key = String(cString: keyword)
+            if key != "dbname", let value = option.pointee.val { parts.append("\(key)=\(quoted(String(cString: value)))") }
+            option += 1
+        }
+        parts.append("dbname=\(quoted(name))")
+        return parts.joined(separator: " ")
+    }
+
     func redact(_ message: String) -> String {
         guard let password, !password.isEmpty else { return message }
         return message.replacingOccurrences(of: password, with: "********")

@@ -119,7 +119,13 @@ public enum OpenAPISpec {
           security: [{apiKey: []}]
           parameters:
             - {name: merchantId, in: query, required: true, schema: {type: string, minLength: 1}}
-            - {name: updatedAt, in: query, required: false, schema: {type: string, format: date-time}}
+            - name: updatedAt
+              in: query
+              required: false
+              schema: {type: string, format: date-time}
+              description: >
+                Only transactions the feed first served after this instant (visibility, not arrival). Resume with
+                the X-Updated-Until of the previous answer to get every transaction exactly once.
             - {name: size, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
             - {name: page, in: query, required: false, schema: {type: string}, description: "The nextPage cursor of an earlier page."}
           responses:
@@ -127,6 +133,10 @@ public enum OpenAPISpec {
               description: >
                 Booked transactions in arrival order. Every non-empty page has nextPage, the position after its
                 last row; an empty page has none.
+              headers:
+                X-Updated-Until:
+                  description: The instant (database clock) to pass as the next updatedAt.
+                  schema: {type: string, format: date-time}
               content:
                 application/json:
                   schema:
@@ -143,7 +153,9 @@ public enum OpenAPISpec {
       /webhooks/flowpay:
         post:
           operationId: flowpayWebhook
-          description: Answered 200 at once in every case; signature, timestamp and replay are checked afterwards.
+          description: >
+            Answered 200 in every case. Signature and timestamp are checked before anything is queued or stored
+            (unsigned, forged, stale and oversized bodies are dropped and counted); replays are dropped afterwards.
           parameters:
             - {name: x-flowpay-ts, in: header, required: false, schema: {type: string}}
             - {name: x-flowpay-sig, in: header, required: false, schema: {type: string}}

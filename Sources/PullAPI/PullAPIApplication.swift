@@ -163,7 +163,9 @@ public struct PullAPI: Sendable {
             arrivedAfter = date
         }
         let (after, since, limit) = (cursor, arrivedAfter, size)
-        let page = try await pool.withReadStore { try $0.feedTransactions(customerID: customerID, after: after, arrivedAfter: since, limit: limit) }
+        let (page, resumeFrom) = try await pool.withReadStore {
+            try $0.feedTransactions(customerID: customerID, after: after, visibleAfter: since, limit: limit)
+        }
         let data = FlowpayContract.encode(transactions: try page.map { try ContractMapping.transaction($0.transaction) })
         var body = Array(#"{"data":"#.utf8) + data
         // Our choice: every non-empty page carries the cursor after its last row, so a poller that keeps it
@@ -171,7 +173,16 @@ public struct PullAPI: Sendable {
         if let last = page.last {
             body += Array(#","nextPage":""#.utf8) + Array(last.cursor.token.utf8) + Array("\"".utf8)
         }
-        return Self.raw(body + Array("}".utf8))
+        var response = Self.raw(body + Array("}".utf8))
+        // Our choice: the instant to pass as the next `updatedAt` (the database's clock, so no skew).
+        response.headers[HTTPField.Name("X-Updated-Until")!] = Self.instant(resumeFrom)
+        return response
+    }
+
+    static func instant(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
     }
 
     static func raw(_ bytes: [UInt8]) -> Response {

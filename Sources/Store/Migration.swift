@@ -19,6 +19,21 @@ public struct Migration: Sendable, Equatable {
         }.joined()
     }
 
+    /// Where the migrations are when `BANKSYNC_SQL_DIR` is not set: `./sql`, else `sql/` beside or above the
+    /// executable (a checkout's `.build/<config>/<tool>`), else `share/banksync/sql` of an installed prefix.
+    public static func defaultDirectory() -> URL? {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql"),
+            executable.appendingPathComponent("sql"),
+            executable.appendingPathComponent("../../sql"),
+            executable.appendingPathComponent("../../../sql"),
+            executable.appendingPathComponent("../share/banksync/sql"),
+        ]
+        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("0001_schema.sql").path) }?
+            .standardizedFileURL
+    }
+
     /// Reads every `NNNN_*.sql` file of `directory`, ordered by version.
     public static func load(from directory: URL) throws(MigrationError) -> [Migration] {
         let names: [String]

@@ -39,23 +39,38 @@ extension Store {
         try connection.query("SELECT id FROM customers WHERE merchant_id = $1", [merchantID]).first?.decode(Int64.self, at: 0)
     }
 
-    /// Booked transactions in arrival order after `cursor` (and after `arrivedAfter`), at most `limit`.
+    /// Booked transactions in arrival order after `cursor` (and, with `visibleAfter`, only those the feed first
+    /// served after that instant), at most `limit`; and the instant a poller resumes from (`resumeFrom`).
     ///
     /// Only rows written by transactions older than every transaction still running are served
     /// (`ingest_xid < pg_snapshot_xmin(pg_current_snapshot())`): a row that commits later always sorts after
     /// every cursor already handed out, so a kept cursor never skips a row, even while a sync is writing.
-    public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, arrivedAfter: Date?, limit: Int) throws -> [FeedTransaction] {
-        try connection.query("""
+    ///
+    /// `updatedAt` is visibility, not arrival: each request first stamps the customer's rows that have become
+    /// servable since (`visible_at`, one database clock reading for all of them, stamps serialised per customer
+    /// so they only grow), then reads the page. A row is stamped once, by the first request that could serve
+    /// it; `resumeFrom` is read after the page, so every row stamped before it was servable to this request and
+    /// every row stamped later has a later stamp: a poller that resumes with `resumeFrom` (the `X-Updated-Until`
+    /// header) gets every row exactly once, however ingests interleave.
+    public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, visibleAfter: Date?, limit: Int) throws
+        -> (rows: [FeedTransaction], resumeFrom: Date) {
+        try connection.execute("""
+            WITH serialised AS (SELECT pg_advisory_xact_lock($2)), stamp AS (SELECT clock_timestamp() AS at FROM serialised)
+            UPDATE transactions t SET visible_at = stamp.at FROM stamp
+            WHERE t.customer_id = $1 AND t.visible_at IS NULL AND t.status = 'booked'
+              AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+            """, [customerID, Self.feedStampLockKey(customerID)])
+        let rows = try connection.query("""
             SELECT t.id, t.ingest_xid::text, t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
                    t.counterparty_iban, t.counterparty_name, t.remittance
             FROM transactions t JOIN accounts a ON a.id = t.account_id
             WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL
               AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
               AND (t.ingest_xid, t.id) > ($2::text::xid8, $3::bigint)
-              AND ($4::timestamptz IS NULL OR t.arrived_at > $4)
+              AND ($4::timestamptz IS NULL OR t.visible_at > $4)
             ORDER BY t.ingest_xid, t.id
             LIMIT $5
-            """, [customerID, String(cursor?.xid ?? 0), cursor?.id ?? 0, arrivedAfter, limit]).map { row in
+            """, [customerID, String(cursor?.xid ?? 0), cursor?.id ?? 0, visibleAfter, limit]).map { row in
             let xid = UInt64(try row.decode(String.self, at: 1)) ?? 0
             return FeedTransaction(
                 cursor: FeedCursor(xid: xid, id: try row.decode(at: 0)),
@@ -64,7 +79,15 @@ extension Store {
                                                counterpartyIBAN: try row.decode(at: 8), counterpartyName: try row.decode(at: 9),
                                                remittance: try row.decode(at: 10)))
         }
+        // After the page: later stamps are taken under the lock after this reading, so they are all later.
+        let resumeFrom = try connection.queryValue(Date.self, """
+            WITH serialised AS (SELECT pg_advisory_xact_lock($1)) SELECT clock_timestamp() FROM serialised
+            """, [Self.feedStampLockKey(customerID)])
+        return (rows, resumeFrom)
     }
+
+    /// Feed stamping is serialised per customer in its own advisory-lock key space.
+    static func feedStampLockKey(_ customerID: Int64) -> Int64 { (0x4645 << 32) | (customerID & 0xffff_ffff) }
 
     /// Is the schema at the version this build expects, and the database reachable?
     public func schemaVersion() throws -> Int {

@@ -91,10 +91,18 @@ struct IngestBenchmark: AsyncParsableCommand {
         // Fixed benchmark database names, not outside input.
         try admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
         try admin.execute("CREATE DATABASE \(database)")
-        let store = Store(connection: try PostgresConnection.connect(url + " dbname=\(database)"))
-        let sql = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql")
-        _ = try await Migrator(migrations: try Migration.load(from: sql)).migrate(store.connection)
+        let store = Store(connection: try PostgresConnection.connect(try ConnectionString.replacingDatabase(in: url, with: database)))
+        _ = try await Migrator(migrations: try Migration.load(from: try Self.migrationsDirectory())).migrate(store.connection)
         return store
+    }
+
+    /// `BANKSYNC_SQL_DIR`, else where `banksync` itself looks (`./sql`, beside or above the executable…).
+    static func migrationsDirectory() throws -> URL {
+        if let explicit = ProcessInfo.processInfo.environment["BANKSYNC_SQL_DIR"] { return URL(fileURLWithPath: explicit) }
+        guard let found = Migration.defaultDirectory() else {
+            throw ValidationError("no sql/ folder with migrations found: set BANKSYNC_SQL_DIR")
+        }
+        return found
     }
 
     func serverVersion(_ url: String) throws -> String {

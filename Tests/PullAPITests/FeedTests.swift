@@ -60,22 +60,49 @@ import TestSupport
         }
     }
 
-    @Test func updatedAtFiltersByArrival() async throws {
+    /// `updatedAt` is visibility: a poller that resumes with the previous answer's `X-Updated-Until` gets every
+    /// row exactly once, also when an ingest commits while an older transaction still runs (its rows become
+    /// servable only after polls that began later than they arrived).
+    @Test func aPollerResumingByUpdatedAtNeverMissesARow() async throws {
         try await PullAPIHarness.with { api in
-            try await api.ingest(10, salt: "old", connection: api.store.connection)
-            try await Task.sleep(for: .milliseconds(1_100))   // the cut-off below has whole seconds
-            let cut = ISO8601DateFormatter().string(from: Date())
-            try await Task.sleep(for: .milliseconds(1_100))
-            try await api.ingest(5, salt: "new", connection: api.store.connection)
-            var count = 0
-            for _ in 0..<300 {   // visible once no older transaction runs on the server (see the cursor test)
-                let answer = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&updatedAt=\(cut)")
-                count = (answer.json["data"] as? [Any])?.count ?? 0
-                #expect(count <= 5, "only rows that arrived after updatedAt")
-                if count == 5 { break }
-                try await Task.sleep(for: .milliseconds(100))
+            var since: String?
+            var seen: [String] = []
+            /// One poll resuming from the previous one; returns how many rows it got.
+            func poll() async throws -> Int {
+                let answer = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&size=1000"
+                                                + (since.map { "&updatedAt=\($0.replacingOccurrences(of: "+", with: "%2B"))" } ?? ""))
+                #expect(answer.status == 200)
+                since = try #require(answer.headers.first { $0.0.lowercased() == "x-updated-until" }?.1)
+                let rows = (answer.json["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                seen += rows
+                return rows.count
             }
-            #expect(count == 5)
+            func pollUntil(_ total: Int) async throws {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while seen.count < total, ContinuousClock.now < deadline {
+                    if try await poll() == 0 { try await Task.sleep(for: .milliseconds(50)) }
+                }
+            }
+            try await api.ingest(10, salt: "before", connection: api.store.connection)
+            try await pollUntil(10)
+
+            // An older transaction holds the horizon while an ingest commits: its rows arrive now, but the feed
+            // can serve them only after the older transaction ends — after the polls below began.
+            let older = try api.database.connect()
+            defer { older.close() }
+            try older.execute("BEGIN")
+            _ = try older.queryValue(String.self, "SELECT pg_current_xact_id()::text")
+            try await api.ingest(5, salt: "held back", connection: api.store.connection)
+            for _ in 0..<3 {
+                _ = try await poll()
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            try older.execute("COMMIT")
+            try await pollUntil(15)
+            _ = try await poll()
+
+            #expect(seen.count == 15, "every row: \(seen.count)")
+            #expect(Set(seen).count == seen.count, "never a row twice")
         }
     }
 }

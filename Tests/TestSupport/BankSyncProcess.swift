@@ -32,10 +32,6 @@ public struct BankSyncProcess {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Drained from the start, so a chatty child (serve under a burst logs a line a request) never blocks
-        // on a full pipe while the test is still talking to it.
-        PipeDrain.start(out)
-        PipeDrain.start(err)
         return (process, out, err)
     }
 
@@ -48,8 +44,8 @@ public struct BankSyncProcess {
     public static func finish(_ process: Process, _ out: Pipe, _ err: Pipe) async -> Outcome {
         // Pipe reads and waitUntilExit block their thread: never on the cooperative pool, which the
         // in-process sandboxes answering this very child need.
-        async let stdout = onOwnThread { PipeDrain.collect(out) }
-        async let stderr = onOwnThread { PipeDrain.collect(err) }
+        async let stdout = onOwnThread { out.fileHandleForReading.readDataToEndOfFile() }
+        async let stderr = onOwnThread { err.fileHandleForReading.readDataToEndOfFile() }
         let (outData, errData) = await (stdout, stderr)
         await onOwnThread { process.waitUntilExit() }
         return Outcome(status: process.terminationStatus,
@@ -61,32 +57,5 @@ public struct BankSyncProcess {
         await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: body()) }.start()
         }
-    }
-}
-
-/// Reads a child's pipe to its end on a thread of its own, from the moment the child starts.
-final class PipeDrain: @unchecked Sendable {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var drains: [ObjectIdentifier: PipeDrain] = [:]
-
-    private let done = DispatchSemaphore(value: 0)
-    private var data = Data()
-
-    static func start(_ pipe: Pipe) {
-        let drain = PipeDrain()
-        lock.withLock { drains[ObjectIdentifier(pipe)] = drain }
-        Thread {
-            drain.data = pipe.fileHandleForReading.readDataToEndOfFile()
-            drain.done.signal()
-        }.start()
-    }
-
-    /// Everything the pipe carried (blocks until its writer closed it).
-    static func collect(_ pipe: Pipe) -> Data {
-        guard let drain = lock.withLock({ drains.removeValue(forKey: ObjectIdentifier(pipe)) }) else {
-            return pipe.fileHandleForReading.readDataToEndOfFile()
-        }
-        drain.done.wait()
-        return drain.data
     }
 }

@@ -31,17 +31,7 @@ struct DatabaseSettings {
             }
             return URL(fileURLWithPath: explicit)
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql"),
-            executable.appendingPathComponent("sql"),
-            executable.appendingPathComponent("../../sql"),
-            executable.appendingPathComponent("../../../sql"),
-            executable.appendingPathComponent("../share/banksync/sql"),
-        ]
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("0001_schema.sql").path) {
-            return candidate.standardizedFileURL
-        }
+        if let found = Migration.defaultDirectory() { return found }
         throw ConfigError(setting: "BANKSYNC_SQL_DIR", problem: "is not set and no sql/ folder with migrations was found near the executable")
     }
 }
