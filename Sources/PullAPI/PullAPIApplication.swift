@@ -157,14 +157,18 @@ public struct PullAPI: Sendable {
             guard let parsed = FeedCursor(token: text) else { throw APIError.badRequest("page is not a cursor this API issued") }
             cursor = parsed
         }
-        var arrivedAfter: Date?
+        var visibleAfter: String?
         if let text = query.get("updatedAt") {
-            guard let date = WebhookVerifier.parseInstant(text) else { throw APIError.badRequest("updatedAt must be an ISO-8601 instant") }
-            arrivedAfter = date
+            // Normalised here to UTC with its fraction kept (up to microseconds), so PostgreSQL reads it at full
+            // precision and never refuses it (an RFC 3339 offset may exceed what PostgreSQL accepts).
+            guard let normalised = Self.utcInstant(text) else {
+                throw APIError.badRequest("updatedAt must be an ISO-8601 instant like 2026-11-26T10:00:00.000000Z")
+            }
+            visibleAfter = normalised
         }
-        let (after, since, limit) = (cursor, arrivedAfter, size)
+        let (after, since, limit) = (cursor, visibleAfter, size)
         let (page, resumeFrom) = try await pool.withReadStore {
-            try $0.feedTransactions(customerID: customerID, after: after, visibleAfter: since, limit: limit)
+            try await $0.feedTransactions(customerID: customerID, after: after, visibleAfter: since, limit: limit)
         }
         let data = FlowpayContract.encode(transactions: try page.map { try ContractMapping.transaction($0.transaction) })
         var body = Array(#"{"data":"#.utf8) + data
@@ -174,15 +178,28 @@ public struct PullAPI: Sendable {
             body += Array(#","nextPage":""#.utf8) + Array(last.cursor.token.utf8) + Array("\"".utf8)
         }
         var response = Self.raw(body + Array("}".utf8))
-        // Our choice: the instant to pass as the next `updatedAt` (the database's clock, so no skew).
-        response.headers[HTTPField.Name("X-Updated-Until")!] = Self.instant(resumeFrom)
+        // Our choice: the instant to pass as the next `updatedAt` (the database's clock, microseconds). A full page
+        // keeps the request's own `updatedAt`: the poller follows nextPage before it moves on.
+        if let resume = resumeFrom ?? since {
+            response.headers[HTTPField.Name("X-Updated-Until")!] = resume
+        }
         return response
     }
 
-    static func instant(_ date: Date) -> String {
+    /// An RFC 3339 date-time as UTC text with its fraction (at most six digits), or nil.
+    static func utcInstant(_ text: String) -> String? {
+        guard let match = text.wholeMatch(of: /(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))/),
+              let whole = WebhookVerifier.parseInstant("\(match.1)T\(match.2)Z") else { return nil }
+        var seconds = whole.timeIntervalSince1970
+        if let sign = match.5, let hours = Int(match.6 ?? ""), let minutes = Int(match.7 ?? ""), hours < 24, minutes < 60 {
+            seconds -= (sign == "-" ? -1 : 1) * Double(hours * 3_600 + minutes * 60)
+        } else if match.5 != nil {
+            return nil
+        }
         let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        formatter.formatOptions = [.withInternetDateTime]
+        let base = formatter.string(from: Date(timeIntervalSince1970: seconds))
+        return String(base.dropLast()) + String((match.3 ?? "").prefix(7)) + "Z"
     }
 
     static func raw(_ bytes: [UInt8]) -> Response {

@@ -38,7 +38,10 @@ public final class WebhookProcessor: Service, Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: Received.self, bufferingPolicy: .bufferingNewest(1_000))   // ≤ 16 MiB of bodies
     }
 
-    func enqueue(_ webhook: Received) { continuation.yield(webhook) }
+    /// Queues a verified webhook; when the queue is full the oldest one is pushed out, counted and logged.
+    func enqueue(_ webhook: Received) {
+        if case .dropped = continuation.yield(webhook) { drop("queue_full", "the webhook queue is full (1,000): the oldest was dropped") }
+    }
 
     /// Verifies a received webhook and queues it when it is Flowpay's; anything else is counted and dropped.
     func receive(_ webhook: Received) {

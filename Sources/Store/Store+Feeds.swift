@@ -40,50 +40,54 @@ extension Store {
     }
 
     /// Booked transactions in arrival order after `cursor` (and, with `visibleAfter`, only those the feed first
-    /// served after that instant), at most `limit`; and the instant a poller resumes from (`resumeFrom`).
+    /// served after that instant), at most `limit`; and the instant a poller resumes from (`resumeFrom`, nil
+    /// on a full page: the poller follows `nextPage` first).
     ///
-    /// Only rows written by transactions older than every transaction still running are served
-    /// (`ingest_xid < pg_snapshot_xmin(pg_current_snapshot())`): a row that commits later always sorts after
-    /// every cursor already handed out, so a kept cursor never skips a row, even while a sync is writing.
+    /// In one transaction holding the customer's feed lock: the rows that have become servable since the last
+    /// request (written by transactions older than every transaction still running, on an account with an
+    /// IBAN) are stamped with one database clock reading (`visible_at`); the page is read; `resumeFrom` is
+    /// read last. Stamps of one customer are serialised by the lock, so every later stamp
+    /// is later than `resumeFrom`, and every row stamped before it was read by this request.
     ///
-    /// `updatedAt` is visibility, not arrival: each request first stamps the customer's rows that have become
-    /// servable since (`visible_at`, one database clock reading for all of them, stamps serialised per customer
-    /// so they only grow), then reads the page. A row is stamped once, by the first request that could serve
-    /// it; `resumeFrom` is read after the page, so every row stamped before it was servable to this request and
-    /// every row stamped later has a later stamp: a poller that resumes with `resumeFrom` (the `X-Updated-Until`
-    /// header) gets every row exactly once, however ingests interleave.
-    public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, visibleAfter: Date?, limit: Int) throws
-        -> (rows: [FeedTransaction], resumeFrom: Date) {
-        try connection.execute("""
-            WITH serialised AS (SELECT pg_advisory_xact_lock($2)), stamp AS (SELECT clock_timestamp() AS at FROM serialised)
-            UPDATE transactions t SET visible_at = stamp.at FROM stamp
-            WHERE t.customer_id = $1 AND t.visible_at IS NULL AND t.status = 'booked'
-              AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
-            """, [customerID, Self.feedStampLockKey(customerID)])
-        let rows = try connection.query("""
-            SELECT t.id, t.ingest_xid::text, t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
-                   t.counterparty_iban, t.counterparty_name, t.remittance
-            FROM transactions t JOIN accounts a ON a.id = t.account_id
-            WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL
-              AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
-              AND (t.ingest_xid, t.id) > ($2::text::xid8, $3::bigint)
-              AND ($4::timestamptz IS NULL OR t.visible_at > $4)
-            ORDER BY t.ingest_xid, t.id
-            LIMIT $5
-            """, [customerID, String(cursor?.xid ?? 0), cursor?.id ?? 0, visibleAfter, limit]).map { row in
-            let xid = UInt64(try row.decode(String.self, at: 1)) ?? 0
-            return FeedTransaction(
-                cursor: FeedCursor(xid: xid, id: try row.decode(at: 0)),
-                transaction: OutboxTransaction(flowpayID: try row.decode(at: 2), iban: try row.decode(at: 3), bookingDate: try row.decode(at: 4),
-                                               valueDate: try row.decode(at: 5), amountMinor: try row.decode(at: 6), currency: try row.decode(at: 7),
-                                               counterpartyIBAN: try row.decode(at: 8), counterpartyName: try row.decode(at: 9),
-                                               remittance: try row.decode(at: 10)))
+    /// Cursor order: only rows written by transactions older than every one still running are served, so a row
+    /// that commits later always sorts after every cursor already handed out — a kept cursor never skips a row,
+    /// even while a sync is writing. `visibleAfter` is the poller's text, compared by PostgreSQL at its full
+    /// (microsecond) precision.
+    public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, visibleAfter: String?, limit: Int) async throws
+        -> (rows: [FeedTransaction], resumeFrom: String?) {
+        try await connection.withTransaction {
+            try connection.execute("SELECT pg_advisory_xact_lock($1)", [Self.feedStampLockKey(customerID)])
+            try connection.execute("""
+                UPDATE transactions t SET visible_at = (SELECT clock_timestamp())
+                WHERE t.customer_id = $1 AND t.visible_at IS NULL AND t.status = 'booked'
+                  AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+                  AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.iban IS NOT NULL)
+                """, [customerID])
+            let rows = try connection.query("""
+                SELECT t.id, t.ingest_xid::text, t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
+                       t.counterparty_iban, t.counterparty_name, t.remittance
+                FROM transactions t JOIN accounts a ON a.id = t.account_id
+                WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL
+                  AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+                  AND (t.ingest_xid, t.id) > ($2::text::xid8, $3::bigint)
+                  AND ($4::timestamptz IS NULL OR t.visible_at > $4::timestamptz)
+                ORDER BY t.ingest_xid, t.id
+                LIMIT $5
+                """, [customerID, String(cursor?.xid ?? 0), cursor?.id ?? 0, visibleAfter, limit]).map { row in
+                let xid = UInt64(try row.decode(String.self, at: 1)) ?? 0
+                return FeedTransaction(
+                    cursor: FeedCursor(xid: xid, id: try row.decode(at: 0)),
+                    transaction: OutboxTransaction(flowpayID: try row.decode(at: 2), iban: try row.decode(at: 3), bookingDate: try row.decode(at: 4),
+                                                   valueDate: try row.decode(at: 5), amountMinor: try row.decode(at: 6),
+                                                   currency: try row.decode(at: 7), counterpartyIBAN: try row.decode(at: 8),
+                                                   counterpartyName: try row.decode(at: 9), remittance: try row.decode(at: 10)))
+            }
+            guard rows.count < limit else { return (rows, nil) }
+            let resumeFrom = try connection.queryValue(String.self, """
+                SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                """)
+            return (rows, resumeFrom)
         }
-        // After the page: later stamps are taken under the lock after this reading, so they are all later.
-        let resumeFrom = try connection.queryValue(Date.self, """
-            WITH serialised AS (SELECT pg_advisory_xact_lock($1)) SELECT clock_timestamp() FROM serialised
-            """, [Self.feedStampLockKey(customerID)])
-        return (rows, resumeFrom)
     }
 
     /// Feed stamping is serialised per customer in its own advisory-lock key space.

@@ -20,12 +20,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (settings, listen, secret, rate, expectedVersion, metricsListen, addressRate) = try await reportingErrors {
-            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int), Int) in
+            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)?, Int) in
             let environment = Environment()
             let settings = try DatabaseSettings.load(environment)
             let listen = try Self.listenAddress(environment.value("BANKSYNC_LISTEN") ?? "127.0.0.1:8080")
-            let metricsListen = try Self.listenAddress(environment.value("BANKSYNC_METRICS_LISTEN") ?? "127.0.0.1:9464",
-                                                       setting: "BANKSYNC_METRICS_LISTEN")
+            let metricsText = environment.value("BANKSYNC_METRICS_LISTEN") ?? "127.0.0.1:9464"
+            let metricsListen = metricsText == "off" ? nil : try Self.listenAddress(metricsText, setting: "BANKSYNC_METRICS_LISTEN")
             let rateText = environment.value("BANKSYNC_API_RATE_PER_MINUTE") ?? "600"
             guard let rate = Int(rateText), rate > 0 else {
                 throw ConfigError(setting: "BANKSYNC_API_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(rateText)'")
@@ -62,17 +62,19 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = MetricsEndpoint(pool: pool, logger: logger, exposition: { registry.emitToBuffer() })
         let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents)
         // /metrics names every merchant and reads the database: its own listener, loopback unless configured.
-        let metricsApp = Application(router: metrics.router(),
-                                     configuration: .init(address: .hostname(metricsListen.0, port: metricsListen.1), serverName: "banksync-metrics"),
-                                     onServerRunning: { channel in
-                                         logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
-                                     }, logger: logger)
+        let metricsApp = metricsListen.map { address in
+            Application(router: metrics.router(),
+                        configuration: .init(address: .hostname(address.0, port: address.1), serverName: "banksync-metrics"),
+                        onServerRunning: { channel in
+                            logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+                        }, logger: logger)
+        }
         let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
-        var services: [any Service] = [webhooks, metricsApp, app]
+        var services: [any Service] = [webhooks] + (metricsApp.map { [$0] } ?? []) + [app]
         // Priority syncs need Flowpay credentials; without them serve only serves.
         let prioritySources = SourceFactory(goCardless: goCardless)
         let priorityInterval = try await reportingErrors { try Self.priorityInterval() }
