@@ -21,7 +21,7 @@ import TestSupport
             // Rows become visible once no older transaction is running anywhere on the server (other tests'
             // included), so the reader polls until it has everything or a generous deadline passes.
             let expected = 120 + 40 * 25
-            let deadline = ContinuousClock.now + .seconds(60)
+            let deadline = ContinuousClock.now + .seconds(180)
             while ContinuousClock.now < deadline {
                 let writerFinished = await finished.value
                 if writerFinished && seen.count >= expected { break }
@@ -78,7 +78,7 @@ import TestSupport
                 return rows.count
             }
             func pollUntil(_ total: Int) async throws {
-                let deadline = ContinuousClock.now + .seconds(60)
+                let deadline = ContinuousClock.now + .seconds(180)
                 while seen.count < total, ContinuousClock.now < deadline {
                     if try await poll() == 0 { try await Task.sleep(for: .milliseconds(50)) }
                 }
