@@ -29,6 +29,8 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        // The git commit of a release build (`scripts/release` defines it; `banksync --version` prints it).
+        .target(name: "CBuildInfo"),
         .target(
             name: "BankSyncCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
@@ -102,7 +104,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "Postgres", "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Sandbox", "Aggregators",
+                "Postgres", "BankSyncCore", "Store", "Flowpay", "SyncEngine", "Sandbox", "Aggregators", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -120,3 +120,20 @@ public struct FlowpayClient: Sendable {
         }
     }
 }
+
+extension FlowpayClient {
+    /// Obtains an OAuth2 token with the configured client id and secret.
+    public func checkToken() async throws {
+        _ = try await tokens.token()
+    }
+
+    /// Obtains a token and makes one authenticated read (the financing lookup of an id no financing has):
+    /// Flowpay's 404 proves the API answers and accepts the token. No data is written.
+    public func checkAccess() async throws {
+        do {
+            try await send(.GET, FlowpayContract.financingPath(UUID(uuidString: "00000000-0000-0000-0000-000000000000")!), body: nil, idempotencyKey: UUID().uuidString.lowercased())
+        } catch FlowpayError.rejected(let status, _, _, _) where status == 404 {
+            return
+        }
+    }
+}

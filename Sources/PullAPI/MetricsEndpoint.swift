@@ -58,6 +58,11 @@ public struct MetricsEndpoint: Sendable {
         Gauge(label: "banksync_transactions_pushed").record(figures.transactionsPushed)
         Gauge(label: "banksync_transactions_waiting_to_push").record(figures.transactionsQueued)
         Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
+        Gauge(label: "banksync_push_batches_parked").record(figures.batchesParked)
+        // Every known reason is exposed, 0 when no customer has it, so alert rules always find their series.
+        for reason in reported.reasons(adding: figures.customersInterrupted.keys) {
+            Gauge(label: "banksync_customers_interrupted", dimensions: [("reason", reason)]).record(figures.customersInterrupted[reason] ?? 0)
+        }
         Gauge(label: "banksync_transactions_edited").record(figures.transactionsEdited)
         Gauge(label: "banksync_transactions_quarantined").record(figures.transactionsQuarantined)
         Gauge(label: "banksync_late_bookings").record(figures.lateBookings)
@@ -83,9 +88,21 @@ public struct MetricsEndpoint: Sendable {
     static let consentLabel = "banksync_consent_days_left"
 }
 
-/// The merchants of the last refresh, per gauge.
+/// The merchants of the last refresh, per gauge, and the interruption reasons ever reported.
 final class ReportedMerchants: Sendable {
     private let merchants = Mutex<(lag: Set<String>, consent: Set<String>)>(([], []))
+    private let interruptionReasons = Mutex<Set<String>>([
+        "consent_expired", "consent_pending", "bank_unavailable", "rate_limited", "source_unauthorised", "malformed_data",
+        "unreadable_rows", "rejected", "batch_parked", "flowpay_unavailable", "sync_failed", "ingest_failed",
+    ])
+
+    /// The reasons to expose: the known ones and every one seen since the server started (a cleared reason reads 0).
+    func reasons(adding seen: some Sequence<String>) -> [String] {
+        interruptionReasons.withLock { reasons in
+            reasons.formUnion(seen)
+            return reasons.sorted()
+        }
+    }
 
     /// Records this refresh's merchants and returns those the previous refresh had and this one has not.
     func replace(lag: Set<String>, consent: Set<String>) -> (lag: Set<String>, consent: Set<String>) {

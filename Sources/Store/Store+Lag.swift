@@ -36,10 +36,25 @@ public struct LagRow: Sendable, Equatable {
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
 public struct Interruption: Sendable, Equatable {
     public var reason: String
-    public var customers: [(flowpayCustomerID: UUID, merchantID: String, since: Date, message: String, logref: String?)]
+    public var customers: [InterruptedCustomer]
+}
 
-    public static func == (lhs: Interruption, rhs: Interruption) -> Bool {
-        lhs.reason == rhs.reason && lhs.customers.map(\.flowpayCustomerID) == rhs.customers.map(\.flowpayCustomerID)
+/// One customer under one interruption: since when, the latest detail, and what the next step depends on.
+public struct InterruptedCustomer: Sendable, Equatable {
+    public var flowpayCustomerID: UUID
+    public var merchantID: String
+    /// `gocardless` or `berlingroup`: the link that renews a consent differs.
+    public var source: String
+    public var since: Date
+    public var message: String
+    /// The latest logref, and every distinct one (refused rows carry one per refused batch).
+    public var logref: String?
+    public var logrefs: [String]
+    /// When BankSync tries again by itself, where it knows: a read budget's next day, a parked batch's retry.
+    public var retryAt: Date?
+
+    public static func == (lhs: InterruptedCustomer, rhs: InterruptedCustomer) -> Bool {
+        lhs.flowpayCustomerID == rhs.flowpayCustomerID && lhs.since == rhs.since && lhs.message == rhs.message
     }
 }
 
@@ -118,52 +133,64 @@ extension Store {
     public func interruptions() throws -> [Interruption] {
         let rows = try connection.query("""
             WITH current AS (
-                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.status,
+                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.status, c.source,
                        COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = c.id AND s.code = 'synced'), '-infinity') AS ok_at
                 FROM customers c
             )
-            SELECT e.code, cur.flowpay_customer_id, cur.merchant_id, min(e.at) AS since,
+            SELECT e.code, cur.flowpay_customer_id, cur.merchant_id, cur.source, min(e.at) AS since,
                    (array_agg(e.message ORDER BY e.at DESC))[1] AS message,
-                   (array_agg(e.logref ORDER BY e.at DESC) FILTER (WHERE e.logref IS NOT NULL))[1] AS logref
+                   (array_agg(e.logref ORDER BY e.at DESC) FILTER (WHERE e.logref IS NOT NULL))[1] AS logref,
+                   string_agg(DISTINCT e.logref, ' ') AS logrefs,
+                   -- an account out of read budget is asked again on its resume day (UTC midnight)
+                   CASE WHEN e.code = 'rate_limited' THEN
+                       (SELECT min(w.reads_resume_on)::timestamp AT TIME ZONE 'UTC' FROM watermarks w JOIN accounts a ON a.id = w.account_id
+                        WHERE a.customer_id = cur.id AND w.reads_resume_on > current_date - 1) END AS retry_at
             FROM sync_events e JOIN current cur ON cur.id = e.customer_id
             WHERE e.level IN ('warning', 'error') AND (e.at > cur.ok_at OR (cur.status = 'consent_expired' AND e.code = 'consent_expired'))
               AND e.code NOT IN ('rejected_rows', 'unreadable_rows', 'batch_parked')   -- shown from the tables below
-            GROUP BY e.code, cur.flowpay_customer_id, cur.merchant_id
+            GROUP BY e.code, cur.id, cur.flowpay_customer_id, cur.merchant_id, cur.source
             UNION ALL
             -- Refused rows stay an interruption until delivered or dropped, whatever ran since.
-            SELECT 'rejected', c.flowpay_customer_id, c.merchant_id, min(q.quarantined_at),
+            SELECT 'rejected', c.flowpay_customer_id, c.merchant_id, c.source, min(q.quarantined_at),
                    count(*) || ' transaction(s) refused by Flowpay, quarantined: ' || (array_agg(q.message ORDER BY q.quarantined_at DESC))[1],
-                   (array_agg(q.logref ORDER BY q.quarantined_at DESC) FILTER (WHERE q.logref IS NOT NULL))[1]
+                   (array_agg(q.logref ORDER BY q.quarantined_at DESC) FILTER (WHERE q.logref IS NOT NULL))[1],
+                   string_agg(DISTINCT q.logref, ' '), NULL
             FROM push_quarantine q JOIN customers c ON c.id = q.customer_id
             WHERE q.resolved_at IS NULL
-            GROUP BY c.flowpay_customer_id, c.merchant_id
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
             -- Rows a source keeps sending that cannot be read, while they keep coming back.
-            SELECT 'unreadable_rows', c.flowpay_customer_id, c.merchant_id, min(u.first_seen_at),
+            SELECT 'unreadable_rows', c.flowpay_customer_id, c.merchant_id, c.source, min(u.first_seen_at),
                    count(*) || ' row(s) the source sent could not be read, quarantined: '
                        || (array_agg(u.field || ': ' || u.reason ORDER BY u.last_seen_at DESC))[1],
-                   NULL
+                   NULL, NULL, NULL
             FROM ingest_quarantine u JOIN customers c ON c.id = u.customer_id
             WHERE u.last_seen_at > now() - interval '30 days' AND u.dismissed_at IS NULL
-            GROUP BY c.flowpay_customer_id, c.merchant_id
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
             -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).
-            SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, min(b.finished_at),
+            SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, c.source, min(b.finished_at),
                    count(*) || ' batch(es) parked after failing in every run: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
-                   NULL
+                   NULL, NULL, min(b.finished_at) + interval '1 day'
             FROM push_batches b JOIN customers c ON c.id = b.customer_id
             WHERE b.state = 'parked'
-            GROUP BY c.flowpay_customer_id, c.merchant_id
-            ORDER BY 1, 4
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            ORDER BY 1, 5
             """)
         var groups: [Interruption] = []
         for row in rows {
             let reason = try row.decode(String.self, at: 0)
-            let entry = (flowpayCustomerID: try row.decode(UUID.self, at: 1), merchantID: try row.decode(String.self, at: 2),
-                         since: try row.decode(Date.self, at: 3), message: try row.decode(String.self, at: 4), logref: try row.decode(String?.self, at: 5))
+            let logrefs = try row.decode(String?.self, at: 7)?.split(separator: " ").map(String.init) ?? []
+            let entry = InterruptedCustomer(flowpayCustomerID: try row.decode(at: 1), merchantID: try row.decode(at: 2), source: try row.decode(at: 3),
+                                            since: try row.decode(at: 4), message: try row.decode(at: 5), logref: try row.decode(at: 6),
+                                            logrefs: logrefs, retryAt: try row.decode(at: 8))
             if let index = groups.firstIndex(where: { $0.reason == reason }) {
                 // One line per customer and reason (a refusal can come both as an event and as quarantined rows).
-                guard !groups[index].customers.contains(where: { $0.flowpayCustomerID == entry.flowpayCustomerID }) else { continue }
+                if let known = groups[index].customers.firstIndex(where: { $0.flowpayCustomerID == entry.flowpayCustomerID }) {
+                    let merged = groups[index].customers[known].logrefs + entry.logrefs.filter { !groups[index].customers[known].logrefs.contains($0) }
+                    groups[index].customers[known].logrefs = merged
+                    continue
+                }
                 groups[index].customers.append(entry)
             } else {
                 groups.append(Interruption(reason: reason, customers: [entry]))

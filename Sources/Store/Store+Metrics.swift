@@ -16,6 +16,10 @@ public struct StoredFigures: Sendable {
     public var pushLatencyP50: Double = 0
     public var pushLatencyP99: Double = 0
     public var customers: [(merchantID: String, lagSeconds: Int, consentDaysLeft: Int?)] = []
+    /// Batches parked after failing in every run (retried after a day, or requeued by ops).
+    public var batchesParked = 0
+    /// Customers with an open interruption, per reason (`lag --interruptions`).
+    public var customersInterrupted: [String: Int] = [:]
 }
 
 extension Store {
@@ -35,7 +39,8 @@ extension Store {
                    (SELECT COALESCE(sum(edits), 0)::bigint FROM watermarks),
                    (SELECT COALESCE(sum(ids_reused), 0)::bigint FROM watermarks),
                    (SELECT count(*) FROM transactions WHERE push_state = 'quarantined'),   -- a partial index
-                   (SELECT COALESCE(sum(late_bookings), 0)::bigint FROM watermarks)
+                   (SELECT COALESCE(sum(late_bookings), 0)::bigint FROM watermarks),
+                   (SELECT count(*) FROM push_batches WHERE state = 'parked')
             """).first {
             figures.transactionsStored = try row.decode(at: 0)
             figures.transactionsPushed = try row.decode(at: 1)
@@ -47,6 +52,10 @@ extension Store {
             figures.sourceIDsReused = try row.decode(at: 7)
             figures.transactionsQuarantined = try row.decode(at: 8)
             figures.lateBookings = try row.decode(at: 9)
+            figures.batchesParked = try row.decode(at: 10)
+        }
+        for interruption in try interruptions() {
+            figures.customersInterrupted[interruption.reason] = interruption.customers.count
         }
         figures.customers = try lagReport().map { ($0.merchantID, $0.lagSeconds, $0.consentDaysLeft) }
         return figures

@@ -58,7 +58,7 @@ public actor SourceFactory {
 
     /// `source_config` of a Berlin Group customer: `{"baseURL", "clientCertificate"?, "clientKey"?, "stableTransactionIds"?}`;
     /// the consent id is the customer's source reference.
-    static func berlinGroupConfiguration(_ record: CustomerRecord) throws -> BerlinGroupConfiguration {
+    public static func berlinGroupConfiguration(_ record: CustomerRecord) throws -> BerlinGroupConfiguration {
         let json = (try? JSONSerialization.jsonObject(with: Data(record.sourceConfig.utf8))) as? [String: Any] ?? [:]
         guard let baseURL = json["baseURL"] as? String, baseURL.hasPrefix("http") else {
             throw Failure.badSourceConfig(customer: record.customer.flowpayCustomerID, "baseURL (the bank's API base) is missing")

@@ -17,6 +17,7 @@ struct BankSyncCommand: AsyncParsableCommand {
 
             Settings come from the environment (see README.md); secrets are never taken as arguments.
             """,
-        subcommands: [MigrateCommand.self, SyncCommand.self, CustomersCommand.self, LagCommand.self, ServeCommand.self, LinkCommand.self, APIKeyCommand.self, PushCommand.self, UnreadableCommand.self, PruneCommand.self, SandboxCommand.self]
+        version: BuildInfo.description,
+        subcommands: [MigrateCommand.self, DoctorCommand.self, SyncCommand.self, CustomersCommand.self, LagCommand.self, ServeCommand.self, LinkCommand.self, APIKeyCommand.self, PushCommand.self, UnreadableCommand.self, PruneCommand.self, SandboxCommand.self]
     )
 }

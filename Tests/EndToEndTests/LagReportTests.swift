@@ -74,4 +74,57 @@ import TestSupport
             #expect(try await e2e.run(["lag", "--sla", "soon"]).status == 2)
         }
     }
+
+    /// The notice Flowpay asks for on an interruption: for each reason the impacted customers, since when and
+    /// the expected next step (the command that makes the re-link, the logrefs of refused rows, the retry).
+    @Test func theInterruptionNoticeSaysWhatHappensNextForEachReason() async throws {
+        try await EndToEnd.with { e2e in
+            let customers = try await e2e.addGoCardlessCustomers(2)
+            // A bank that does not answer at all.
+            let down = UUID()
+            let added = try await e2e.run(["customers", "add", "--flowpay-id", down.uuidString, "--merchant-id", "bg-down", "--source", "berlingroup",
+                                           "--consent", "down-consent", "--bank-url", "http://127.0.0.1:1"])
+            try #require(added.status == 0, "\(added.stderr)")
+            #expect(try await e2e.run(["sync", "--customer", customers[0].uuidString, "--customer", customers[1].uuidString]).status == 0)
+            let expire = try JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(#"{"expireRequisition":"gc-req-0"}"#.utf8))
+            _ = await e2e.goCardless.apply(expire)
+            // Flowpay refuses one of the second customer's transactions.
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            try connection.execute("""
+                UPDATE transactions SET push_state = 'queued', push_batch_id = NULL
+                WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
+                             WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT 3)
+                """, [customers[1]])
+            let refusedID = try connection.queryValue(String.self, """
+                SELECT t.flowpay_id FROM transactions t JOIN customers c ON c.id = t.customer_id
+                WHERE c.flowpay_customer_id = $1 AND t.push_state = 'queued' ORDER BY t.id LIMIT 1
+                """, [customers[1]])
+            await e2e.flowpay.refuse([refusedID], logref: "lr-notice-422")
+            #expect(try await e2e.run(["sync", "--min-interval", "0"]).status == 1)
+
+            let notice = try await e2e.run(["lag", "--interruptions", "--format", "markdown"])
+            #expect(notice.status == 0, "\(notice.stderr)")
+            let text = notice.stdout
+            #expect(text.hasPrefix("## BankSync interruption notice"))
+            #expect(text.contains("3 customer(s) impacted"), "\(text)")
+            #expect(text.contains("### Consent expired (1 customer(s))"))
+            #expect(text.contains("banksync link --customer \(customers[0].uuidString.lowercased()) --source gocardless --institution"),
+                    "the re-link command: \(text)")
+            #expect(text.contains("### Rejected by Flowpay (1 customer(s))"))
+            #expect(text.contains("lr-notice-422"))
+            #expect(text.contains("banksync push --requeue-rejected --customer \(customers[1].uuidString.lowercased())"))
+            #expect(text.contains("### Bank unavailable (1 customer(s))"))
+            #expect(text.contains("| \(down.uuidString.lowercased()) | bg-down |"))
+            #expect(text.contains("BankSync retries on its next scheduled run"))
+
+            let csv = try await e2e.run(["lag", "--interruptions", "--format", "csv"])
+            #expect(csv.stdout.split(separator: "\n").first?.hasSuffix("next step") == true)
+            let json = try await e2e.run(["lag", "--interruptions", "--format", "json"])
+            let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+            #expect(entries.count == 3)
+            #expect(entries.allSatisfy { ($0["nextStep"] as? String)?.isEmpty == false && $0["since"] != nil })
+            #expect(try await e2e.run(["lag", "--format", "markdown"]).status == 2, "markdown is the notice's format only")
+        }
+    }
 }

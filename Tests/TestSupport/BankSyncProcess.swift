@@ -20,9 +20,9 @@ public struct BankSyncProcess {
     }
 
     /// Starts `banksync arguments…` with exactly `environment` (plus PATH) and returns the running process.
-    public static func start(_ arguments: [String], environment: [String: String]) throws -> (Process, Pipe, Pipe) {
+    public static func start(_ arguments: [String], environment: [String: String], tool: URL? = nil) throws -> (Process, Pipe, Pipe) {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = tool ?? executable
         process.arguments = arguments
         var env = environment
         env["PATH"] = ProcessInfo.processInfo.environment["PATH"]
@@ -33,6 +33,12 @@ public struct BankSyncProcess {
         process.standardError = err
         try process.run()
         return (process, out, err)
+    }
+
+    /// Runs another program of the checkout (a script under `scripts/`) to completion, the same way.
+    public static func runTool(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> Outcome {
+        let (process, out, err) = try start(arguments, environment: environment, tool: URL(fileURLWithPath: path))
+        return await finish(process, out, err)
     }
 
     /// Runs `banksync arguments…` to completion.

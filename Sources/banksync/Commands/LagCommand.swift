@@ -6,17 +6,17 @@ struct LagCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lag",
         abstract: "The sync-lag report: how fresh every customer's data is, worst first.",
-        discussion: "With --sla, exits 1 when any customer is staler than the SLA (for monitoring). Example: banksync lag --interruptions --format json")
+        discussion: "With --sla, exits 1 when any customer is staler than the SLA (for monitoring). Example: banksync lag --interruptions --format markdown")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv, markdown }
 
-    @Option(help: "table, json or csv.")
+    @Option(help: "table, json, csv, or markdown (with --interruptions: a notice ready to send to Flowpay).")
     var format: Format = .table
 
     @Flag(help: "One row per account instead of per customer.")
     var accounts = false
 
-    @Flag(help: "Group impacted customers by interruption reason, with since-when (the report Flowpay asks for).")
+    @Flag(help: "Group impacted customers by interruption reason, with since-when and the expected next step (the notice Flowpay asks for).")
     var interruptions = false
 
     @Option(help: "Exit 1 when a customer's last successful pull is older than this (e.g. 26h).")
@@ -31,7 +31,7 @@ struct LagCommand: AsyncParsableCommand {
             let store = try Store.connect(try DatabaseSettings.load().connectionString)
             defer { store.connection.close() }
             if interruptions {
-                print(LagFormat.interruptions(try store.interruptions(), format: format))
+                print(InterruptionNotice.render(try store.interruptions(), format: format))
                 return false
             }
             let rows = try store.lagReport(perAccount: accounts)
@@ -39,6 +39,7 @@ struct LagCommand: AsyncParsableCommand {
             case .table: print(LagFormat.table(rows, perAccount: accounts))
             case .json: print(LagFormat.json(rows))
             case .csv: print(LagFormat.csv(rows, perAccount: accounts))
+            case .markdown: throw ConfigError(setting: "--format", problem: "markdown is for --interruptions (the notice to Flowpay)")
             }
             guard let slaSeconds else { return false }
             let stale = rows.filter { $0.lagSeconds > slaSeconds || $0.status == "consent_expired" }
@@ -104,23 +105,6 @@ enum LagFormat {
         }
         let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self)
-    }
-
-    static func interruptions(_ groups: [Interruption], format: LagCommand.Format) -> String {
-        let labels = ["consent_expired": "consent expired", "bank_unavailable": "bank unavailable", "rate_limited": "rate limited",
-                      "rejected": "rejected by Flowpay"]
-        let rows = groups.flatMap { group in
-            group.customers.map { [labels[group.reason] ?? group.reason, $0.merchantID, $0.flowpayCustomerID.uuidString.lowercased(),
-                                   iso($0.since), String($0.message.prefix(100)), $0.logref ?? ""] }
-        }
-        let header = ["reason", "merchant", "flowpay id", "since", "detail", "logref"]
-        switch format {
-        case .csv: return Table.csv(header: header, rows: rows)
-        case .json:
-            let objects = rows.map { Dictionary(uniqueKeysWithValues: zip(["reason", "merchantId", "flowpayCustomerId", "since", "detail", "logref"], $0)) }
-            return String(decoding: (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data(), as: UTF8.self)
-        case .table: return rows.isEmpty ? "no interruptions" : Table.render(header: header, rows: rows)
-        }
     }
 
     static func iso(_ date: Date) -> String {

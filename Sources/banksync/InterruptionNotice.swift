@@ -1,0 +1,117 @@
+import Foundation
+import Store
+
+/// `banksync lag --interruptions`: what Flowpay's contract asks a partner to send on any interruption —
+/// the reason, the impacted customers, since when, and the expected next step — as a table, CSV, JSON or a
+/// Markdown notice ready to paste into a message to Flowpay.
+enum InterruptionNotice {
+    static let labels = [
+        "consent_expired": "consent expired", "consent_pending": "consent not authorised yet", "bank_unavailable": "bank unavailable",
+        "rate_limited": "rate limited", "rejected": "rejected by Flowpay", "source_unauthorised": "our credentials refused by the source",
+        "malformed_data": "malformed bank data", "unreadable_rows": "unreadable bank rows", "batch_parked": "deliveries to Flowpay parked",
+        "flowpay_unavailable": "Flowpay unavailable", "sync_failed": "sync failed", "ingest_failed": "storing failed",
+        "account_inactive": "account no longer reported", "history_short": "less history than asked",
+    ]
+
+    static func label(_ reason: String) -> String { labels[reason] ?? reason }
+
+    /// Who acts next, and how; `retryAt` and the logrefs make it specific to the customer.
+    static func nextStep(_ reason: String, _ customer: InterruptedCustomer) -> String {
+        let id = customer.flowpayCustomerID.uuidString.lowercased()
+        let retry = customer.retryAt.map { "BankSync retries by itself at \(LagFormat.iso($0))" } ?? "BankSync retries on its next scheduled run"
+        switch reason {
+        case "consent_expired":
+            let bank = customer.source == "berlingroup" ? "--bank-url <bank API URL>" : "--institution <institution id>"
+            return "The customer must renew the bank consent: send them the link printed by "
+                + "`banksync link --customer \(id) --source \(customer.source) \(bank)`; data resumes on the first sync after they return."
+        case "consent_pending":
+            return "Waiting for the customer to finish authorising at the bank; if they abandoned it, make a new link with "
+                + "`banksync link --customer \(id) --source \(customer.source) …`."
+        case "rate_limited":
+            return "The bank's daily access budget is used up; \(retry). Nothing to do."
+        case "bank_unavailable":
+            return "The bank's API did not answer; \(retry). If it lasts over a day, BankSync ops raise it with the bank."
+        case "source_unauthorised":
+            return "BankSync ops must renew the bank certificate (QWAC) or fix the aggregator secrets (`banksync doctor` names which); then \(retry.prefix(1).lowercased() + retry.dropFirst())."
+        case "malformed_data", "unreadable_rows":
+            return "The bank sent rows BankSync cannot read; the rest of the data is delivered. BankSync ops take it up with the source "
+                + "(`banksync unreadable list --customer \(id)`)."
+        case "rejected":
+            let refs = customer.logrefs.isEmpty ? (customer.logref.map { [$0] } ?? []) : customer.logrefs
+            return "Flowpay refused these transactions (logref \(refs.isEmpty ? "-" : refs.joined(separator: ", "))): Flowpay, please tell us what "
+                + "is wrong; once fixed, BankSync resends them with `banksync push --requeue-rejected --customer \(id)`."
+        case "batch_parked":
+            return "Deliveries kept failing; \(retry). BankSync ops can retry at once with `banksync push --requeue-rejected --customer \(id)`."
+        case "flowpay_unavailable":
+            return "Flowpay's API was unavailable; everything is queued and delivered on the next run. Nothing is lost."
+        case "account_inactive":
+            return "The bank no longer reports this account under the consent (closed or deselected); nothing to do unless the customer says otherwise."
+        case "history_short":
+            return "The bank gave less history than asked (most give over 90 days only right after authentication); a fresh link gets the rest."
+        default:
+            return "BankSync ops investigate (`banksync lag --accounts`, the run's log); \(retry)."
+        }
+    }
+
+    static let header = ["reason", "merchant", "flowpay id", "since", "detail", "logref", "next step"]
+
+    static func rows(_ groups: [Interruption]) -> [[String]] {
+        groups.flatMap { group in
+            group.customers.map { customer in
+                [label(group.reason), customer.merchantID, customer.flowpayCustomerID.uuidString.lowercased(), LagFormat.iso(customer.since),
+                 String(customer.message.prefix(100)), (customer.logrefs.isEmpty ? customer.logref.map { [$0] } ?? [] : customer.logrefs).joined(separator: " "),
+                 nextStep(group.reason, customer)]
+            }
+        }
+    }
+
+    static func render(_ groups: [Interruption], format: LagCommand.Format, now: Date = Date()) -> String {
+        switch format {
+        case .table: return groups.isEmpty ? "no interruptions" : Table.render(header: header, rows: rows(groups))
+        case .csv: return Table.csv(header: header, rows: rows(groups))
+        case .json: return json(groups)
+        case .markdown: return markdown(groups, now: now)
+        }
+    }
+
+    static func json(_ groups: [Interruption]) -> String {
+        let objects: [[String: Any]] = groups.flatMap { group in
+            group.customers.map { customer in
+                var object: [String: Any] = [
+                    "reason": group.reason, "reasonText": label(group.reason), "merchantId": customer.merchantID,
+                    "flowpayCustomerId": customer.flowpayCustomerID.uuidString.lowercased(), "source": customer.source,
+                    "since": LagFormat.iso(customer.since), "detail": customer.message, "logrefs": customer.logrefs,
+                    "nextStep": nextStep(group.reason, customer),
+                ]
+                object["logref"] = customer.logref
+                object["retryAt"] = customer.retryAt.map(LagFormat.iso)
+                return object
+            }
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A notice to paste into a message to Flowpay: one section per reason with its impacted customers.
+    static func markdown(_ groups: [Interruption], now: Date) -> String {
+        var lines = ["## BankSync interruption notice, \(LagFormat.iso(now))", ""]
+        guard !groups.isEmpty else { return (lines + ["No interruptions: every customer's data is flowing."]).joined(separator: "\n") }
+        let customers = Set(groups.flatMap { $0.customers.map(\.flowpayCustomerID) }).count
+        lines.append("\(customers) customer(s) impacted, for \(groups.count) reason(s).")
+        for group in groups {
+            lines += ["", "### \(label(group.reason).prefix(1).uppercased() + label(group.reason).dropFirst()) (\(group.customers.count) customer(s))", "",
+                      "| Flowpay customer | merchant | since | detail | next step |", "|---|---|---|---|---|"]
+            for customer in group.customers {
+                let cells = [customer.flowpayCustomerID.uuidString.lowercased(), customer.merchantID, LagFormat.iso(customer.since),
+                             String(customer.message.prefix(160)), nextStep(group.reason, customer)]
+                lines.append("| " + cells.map(escape).joined(separator: " | ") + " |")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Table cells keep to one line and no cell splits the table.
+    static func escape(_ cell: String) -> String {
+        cell.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+}
