@@ -9,8 +9,9 @@ public protocol BankDataSource: Sendable {
     /// Whether this source's transaction ids identify a booked transaction for good (dedup by id).
     var transactionIDsAreStable: Bool { get }
 
-    /// The customer's accounts with details and current balances, plus what the consent allows.
-    func accounts() async throws(SourceError) -> SourceSnapshot
+    /// The customer's accounts with details and current balances, plus what the consent allows. `known` is what
+    /// earlier syncs stored: a source may reuse it instead of spending rate-limited calls on what rarely changes.
+    func accounts(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot
 
     /// An account's transactions (booked and pending) for whole booking days `window`, page by page. Rows
     /// the mapping cannot read go to `refused` instead; the rest of the page is yielded.
@@ -19,10 +20,49 @@ public protocol BankDataSource: Sendable {
 }
 
 extension BankDataSource {
+    /// Everything read afresh (a first sync, a consent just linked).
+    public func accounts() async throws(SourceError) -> SourceSnapshot {
+        try await accounts(known: KnownAccounts())
+    }
+
     /// The pages, with refused rows set aside and not kept.
     public func transactions(of account: SourceAccount, window: SyncWindow) -> AsyncThrowingStream<[BankTransaction], any Error> {
         transactions(of: account, window: window, refused: RefusedRowCollector())
     }
+}
+
+/// What earlier syncs stored about a customer's consent and accounts, so a daily run need not ask again.
+public struct KnownAccounts: Sendable {
+    /// Stored details (IBAN, currency, name, product, owner) by the source's account id; no balances.
+    public var details: [String: BankAccount]
+    /// Whether the consent's terms (expiry, history allowed) are stored: they do not change for a consent.
+    public var consentTermsKnown: Bool
+    /// Today, for spreading the periodic details refresh over the days.
+    public var today: Day?
+
+    public init(details: [String: BankAccount] = [:], consentTermsKnown: Bool = false, today: Day? = nil) {
+        self.details = details
+        self.consentTermsKnown = consentTermsKnown
+        self.today = today
+    }
+
+    /// Stored details are read again every this many days (spread by account), besides when a balance's
+    /// currency shows they changed.
+    public static let detailsRefreshDays = 30
+
+    /// The stored details of `id` when they can stand for a fresh read today.
+    public func reusableDetails(of id: String) -> BankAccount? {
+        guard let stored = details[id], stored.currency != nil else { return nil }
+        if let today, Int(stableHash(id) % UInt64(Self.detailsRefreshDays)) == today.daysSinceEpoch % Self.detailsRefreshDays { return nil }
+        return stored
+    }
+}
+
+/// FNV-1a: a hash that is the same in every process (Swift's `Hasher` is seeded per process).
+func stableHash(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
 }
 
 /// What a source says about the consent and its accounts.
@@ -31,11 +71,14 @@ public struct SourceSnapshot: Sendable {
     /// Days of history the source allows (caps the first sync), when it says.
     public var maxHistoryDays: Int?
     public var consentExpiresAt: Date?
+    /// False when the consent's terms were not read again (known from before): keep what is stored.
+    public var consentTermsRead: Bool
 
-    public init(accounts: [SourceAccount], maxHistoryDays: Int? = nil, consentExpiresAt: Date? = nil) {
+    public init(accounts: [SourceAccount], maxHistoryDays: Int? = nil, consentExpiresAt: Date? = nil, consentTermsRead: Bool = true) {
         self.accounts = accounts
         self.maxHistoryDays = maxHistoryDays
         self.consentExpiresAt = consentExpiresAt
+        self.consentTermsRead = consentTermsRead
     }
 }
 

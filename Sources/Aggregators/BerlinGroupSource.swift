@@ -52,7 +52,7 @@ public struct BerlinGroupSource: BankDataSource {
 
     public var transactionIDsAreStable: Bool { configuration.stableTransactionIDs }
 
-    public func accounts() async throws(SourceError) -> SourceSnapshot {
+    public func accounts(known _: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
         let status = try await get("/v1/consents/\(configuration.consentID)/status", account: nil)
         let consentStatus = JSONShape.string(status["consentStatus"]) ?? "?"
         if ["expired", "revokedByPsu", "terminatedByTpp", "rejected"].contains(consentStatus) {

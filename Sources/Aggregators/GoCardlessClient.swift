@@ -23,6 +23,7 @@ public struct GoCardlessClient: Sendable {
     let http: SourceHTTP
     let tokens: GoCardlessTokens
     let budget = RequestBudget()
+    let institutions = InstitutionCache()
 
     public init(configuration: GoCardlessConfiguration, httpClient: HTTPClient) {
         self.configuration = configuration
@@ -76,6 +77,15 @@ public struct GoCardlessClient: Sendable {
                 throw problem.sourceError(status: response.status, account: account, resetHeader: response.header("HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_RESET"))
             }
         }
+    }
+
+    /// An institution's BIC and history depth, asked once per client (a run): every customer of a bank shares them.
+    func institution(_ id: String) async throws(SourceError) -> InstitutionCache.Entry {
+        if let known = await institutions.entry(id) { return known }
+        let institution = try await call(.GET, "/api/v2/institutions/\(id)/")
+        let entry = InstitutionCache.Entry(bic: JSONShape.string(institution["bic"]), totalDays: intValue(institution["transaction_total_days"]))
+        await institutions.store(entry, for: id)
+        return entry
     }
 
     static func scope(of path: String) -> String {
@@ -206,4 +216,18 @@ actor RequestBudget {
         if let reset = entry.resetAt, reset <= Date() { return nil }
         return .some(entry.resetAt)
     }
+}
+
+/// Institutions already asked about in this run.
+actor InstitutionCache {
+    struct Entry: Sendable {
+        let bic: String?
+        let totalDays: Int?
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    func entry(_ id: String) -> Entry? { entries[id] }
+
+    func store(_ entry: Entry, for id: String) { entries[id] = entry }
 }

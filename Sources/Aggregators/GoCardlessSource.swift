@@ -19,7 +19,11 @@ public struct GoCardlessSource: BankDataSource {
 
     public var transactionIDsAreStable: Bool { true }
 
-    public func accounts() async throws(SourceError) -> SourceSnapshot {
+    /// A daily run asks for the requisition and, per account, balances and transactions only: the consent's
+    /// terms, the institution (cached per run) and each account's details come from what earlier syncs stored,
+    /// so an account costs two of its four daily rate-limited calls (details are read on the first sync, when a
+    /// balance's currency shows they changed, and every `KnownAccounts.detailsRefreshDays` days).
+    public func accounts(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
         let requisition = try await client.call(.GET, "/api/v2/requisitions/\(requisitionID)/")
         let status = JSONShape.string(requisition["status"]) ?? "?"
         guard status == "LN" else {
@@ -30,7 +34,7 @@ public struct GoCardlessSource: BankDataSource {
         }
         var maxHistory: Int?
         var expiresAt: Date?
-        if let agreementID = JSONShape.string(requisition["agreement"]) {
+        if !known.consentTermsKnown, let agreementID = JSONShape.string(requisition["agreement"]) {
             let agreement = try await client.call(.GET, "/api/v2/agreements/enduser/\(agreementID)/")
             maxHistory = intValue(agreement["max_historical_days"])
             if let days = intValue(agreement["access_valid_for_days"]),
@@ -40,37 +44,31 @@ public struct GoCardlessSource: BankDataSource {
         }
         var institutionBIC: String?
         if let institutionID = JSONShape.string(requisition["institution_id"]) {
-            let institution = try await client.call(.GET, "/api/v2/institutions/\(institutionID)/")
-            institutionBIC = JSONShape.string(institution["bic"])
-            if let total = intValue(institution["transaction_total_days"]) { maxHistory = min(maxHistory ?? total, total) }
+            let institution = try await client.institution(institutionID)
+            institutionBIC = institution.bic
+            if let total = institution.totalDays { maxHistory = min(maxHistory ?? total, total) }
         }
         var accounts: [SourceAccount] = []
         for id in (requisition["accounts"] as? [String]) ?? [] {
-            accounts.append(try await account(id, institutionBIC: institutionBIC))
+            accounts.append(try await account(id, institutionBIC: institutionBIC, stored: known.reusableDetails(of: id)))
         }
-        return SourceSnapshot(accounts: accounts, maxHistoryDays: maxHistory, consentExpiresAt: expiresAt)
+        return SourceSnapshot(accounts: accounts, maxHistoryDays: maxHistory, consentExpiresAt: expiresAt, consentTermsRead: !known.consentTermsKnown)
     }
 
-    func account(_ id: String, institutionBIC: String?) async throws(SourceError) -> SourceAccount {
-        let metadata = try await client.call(.GET, "/api/v2/accounts/\(id)/", account: id)
-        switch JSONShape.string(metadata["status"]) {
-        case "EXPIRED": throw .consentExpired("account \(id) access has expired")
-        case "SUSPENDED": throw .consentExpired("account \(id) is suspended; the customer must reconnect")
-        default: break
-        }
-        var account = BankAccount(sourceAccountID: id, iban: JSONShape.string(metadata["iban"]), bic: institutionBIC,
-                                  ownerName: JSONShape.string(metadata["owner_name"]))
+    func account(_ id: String, institutionBIC: String?, stored: BankAccount?) async throws(SourceError) -> SourceAccount {
+        var account = stored ?? BankAccount(sourceAccountID: id)
         do {
-            let details = try await client.call(.GET, "/api/v2/accounts/\(id)/details/", account: id)
-            if let object = details["account"] as? [String: Any] {
-                account = BankAccount(sourceAccountID: id, iban: JSONShape.string(object["iban"]) ?? account.iban,
-                                      bic: JSONShape.string(object["bic"]) ?? institutionBIC,
-                                      currency: JSONShape.string(object["currency"]), name: JSONShape.string(object["name"]),
-                                      product: JSONShape.string(object["product"]) ?? JSONShape.string(object["cashAccountType"]),
-                                      ownerName: JSONShape.string(object["ownerName"]) ?? account.ownerName)
+            if stored == nil {
+                account = try await metadata(id, institutionBIC: institutionBIC)
+                account = try await details(of: account, institutionBIC: institutionBIC)
             }
+            // An account whose access ended answers its balances with 401 AccessExpiredError: no status read needed.
             let balances = try await client.call(.GET, "/api/v2/accounts/\(id)/balances/", account: id)
             account.balances = try BerlinGroupMapping.balances(balances["balances"], account: id)
+            if let stored, account.balances.contains(where: { $0.amount.currency.code != stored.currency }) {
+                // The balances are in another currency than the stored details say: read the details again.
+                account = try await details(of: account, institutionBIC: institutionBIC)
+            }
         } catch let error where error.code == "rate_limited" {
             return SourceAccount(account: account, skipReason: error)
         }
@@ -78,6 +76,32 @@ public struct GoCardlessSource: BankDataSource {
             return SourceAccount(account: account, skipReason: .rateLimited(account: id, retryAt: resetAt, detail: "daily transactions budget used up"))
         }
         return SourceAccount(account: account)
+    }
+
+    /// The account's status and IBAN (`/accounts/{id}/`, not rate-limited).
+    func metadata(_ id: String, institutionBIC: String?) async throws(SourceError) -> BankAccount {
+        let metadata = try await client.call(.GET, "/api/v2/accounts/\(id)/", account: id)
+        switch JSONShape.string(metadata["status"]) {
+        case "EXPIRED": throw .consentExpired("account \(id) access has expired")
+        case "SUSPENDED": throw .consentExpired("account \(id) is suspended; the customer must reconnect")
+        default: break
+        }
+        return BankAccount(sourceAccountID: id, iban: JSONShape.string(metadata["iban"]), bic: institutionBIC,
+                           ownerName: JSONShape.string(metadata["owner_name"]))
+    }
+
+    /// `/accounts/{id}/details/` (rate-limited) over what is known; balances are kept.
+    func details(of known: BankAccount, institutionBIC: String?) async throws(SourceError) -> BankAccount {
+        let id = known.sourceAccountID
+        let details = try await client.call(.GET, "/api/v2/accounts/\(id)/details/", account: id)
+        guard let object = details["account"] as? [String: Any] else { return known }
+        var account = BankAccount(sourceAccountID: id, iban: JSONShape.string(object["iban"]) ?? known.iban,
+                                  bic: JSONShape.string(object["bic"]) ?? institutionBIC ?? known.bic,
+                                  currency: JSONShape.string(object["currency"]), name: JSONShape.string(object["name"]),
+                                  product: JSONShape.string(object["product"]) ?? JSONShape.string(object["cashAccountType"]),
+                                  ownerName: JSONShape.string(object["ownerName"]) ?? known.ownerName)
+        account.balances = known.balances
+        return account
     }
 
     /// The window's history in one answer, read as it streams (`TransactionDocumentReader`): pages of 500 are

@@ -105,6 +105,21 @@ extension Store {
             """, [customerID]).map { (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1)) }
     }
 
+    /// The stored details of the customer's active accounts by the source's account id (no balances): what a
+    /// daily run reuses instead of asking the source again (`KnownAccounts`).
+    public func storedAccountDetails(customerID: Int64) throws -> [String: BankAccount] {
+        var details: [String: BankAccount] = [:]
+        for row in try connection.query("""
+            SELECT source_account_id, iban, bic, currency, name, product, owner_name FROM accounts WHERE customer_id = $1 AND active
+            """, [customerID]) {
+            let account = BankAccount(sourceAccountID: try row.decode(at: 0), iban: try row.decode(at: 1), bic: try row.decode(at: 2),
+                                      currency: try row.decode(at: 3), name: try row.decode(at: 4), product: try row.decode(at: 5),
+                                      ownerName: try row.decode(at: 6))
+            details[account.sourceAccountID] = account
+        }
+        return details
+    }
+
     /// The day through which every booked transaction of the account is stored; nil before its first sync.
     public func bookedThrough(accountID: Int64) throws -> Day? {
         try connection.query("SELECT booked_through FROM watermarks WHERE account_id = $1", [accountID])

@@ -61,7 +61,9 @@ extension Store {
             ON CONFLICT (flowpay_customer_id) DO UPDATE SET source = EXCLUDED.source, source_ref = EXCLUDED.source_ref,
                 source_config = CASE WHEN customers.source = EXCLUDED.source THEN customers.source_config || EXCLUDED.source_config
                                      ELSE EXCLUDED.source_config END,
-                history_days = EXCLUDED.history_days, status = 'active', priority_sync_at = now()
+                history_days = EXCLUDED.history_days, status = 'active', priority_sync_at = now(),
+                -- the new consent's terms are read on its first sync (a daily run reuses stored terms)
+                consent_expires_at = NULL, history_days_cap = NULL
             RETURNING id
             """, [link.flowpayCustomerID, link.merchantID, link.source.rawValue, link.sourceRef, JSONText(link.sourceConfig), link.historyDays])
     }

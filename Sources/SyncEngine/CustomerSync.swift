@@ -105,10 +105,17 @@ public struct CustomerSync: Sendable {
 
     func pull(_ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) async throws {
         let source = try await sources.source(for: record)
-        let snapshot = try await source.accounts()
+        // What earlier syncs stored stands in for what rarely changes (consent terms, account details): a daily
+        // run spends its rate-limited calls on balances and transactions only.
+        let known = KnownAccounts(details: try store.storedAccountDetails(customerID: record.customer.id),
+                                  consentTermsKnown: record.customer.status == "active" && (record.consentExpiresAt ?? .distantPast) > Date(),
+                                  today: today)
+        let snapshot = try await source.accounts(known: known)
         let requested = min(max(record.customer.historyDays, SyncWindow.historyDaysRange.lowerBound), SyncWindow.historyDaysRange.upperBound)
         let cap = snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil }
-        try store.updateConsent(customerID: record.customer.id, expiresAt: snapshot.consentExpiresAt, historyCap: cap)
+        if snapshot.consentTermsRead {
+            try store.updateConsent(customerID: record.customer.id, expiresAt: snapshot.consentExpiresAt, historyCap: cap)
+        }
         var firstProblem: (code: String, message: String)?
         var reported: [Int64] = []
         for sourceAccount in snapshot.accounts {
