@@ -24,7 +24,21 @@ public actor BerlinGroupSandboxState {
     var dailyReadLimit: Int?
     var readsToday: [String: Int] = [:]
     var malformedAccounts: Set<String> = []
+    /// Synthetic customers generated on demand (`sandbox --fleet`): consents `fleet-consent-<n>`.
+    var fleet: SandboxFleet?
     public let pageSize: Int
+
+    /// Serves `fleet`'s Berlin Group customers, each account readable 4 times a day (`frequencyPerDay`).
+    public func enableFleet(_ fleet: SandboxFleet) {
+        self.fleet = fleet
+        dailyReadLimit = 4
+    }
+
+    func bank(of resource: String) -> SyntheticBank? {
+        if let bank = banks[resource] { return bank }
+        guard let fleet, let (customer, account) = fleet.account(resource, berlinGroup: true) else { return nil }
+        return fleet.bank(customer: customer, account: account, currency: "EUR")
+    }
 
     /// `today` fixes the bank's calendar (tests, replays); nil follows the real UTC date.
     public init(pageSize: Int = 100, today: Day? = nil) {
@@ -41,6 +55,14 @@ public actor BerlinGroupSandboxState {
 
     /// Moves the bank's calendar (nil: back to the real UTC date).
     public func setToday(_ day: Day?) { today = day }
+
+    /// Moves the calendar one day on (a fleet run's next day); returns the new day.
+    @discardableResult
+    public func advanceDay() -> Day {
+        let next = currentDay.adding(days: 1)
+        today = next
+        return next
+    }
 
     /// A valid consent over `accountCount` synthetic accounts; returns their resource ids. `renewing` an
     /// earlier consent, it covers that consent's accounts (IBANs, bookings) under new resource and transaction ids.
@@ -83,7 +105,10 @@ public actor BerlinGroupSandboxState {
     }
 
     func iban(of resource: String) -> String {
-        ibans[resource] ?? "DE89" + String(format: "%018llu", stableHash(resource) % 1_000_000_000_000_000_000)
+        if ibans[resource] == nil, let fleet, let (customer, account) = fleet.account(resource, berlinGroup: true) {
+            return fleet.iban(customer: customer, account: account, country: "DE")
+        }
+        return ibans[resource] ?? "DE89" + String(format: "%018llu", stableHash(resource) % 1_000_000_000_000_000_000)
     }
 
     public func seedDemo() {
@@ -118,9 +143,14 @@ public actor BerlinGroupSandboxState {
     }
 
     func consent(_ id: String) -> (status: String, validUntil: String, accounts: [String])? {
-        guard var consent = consents[id] else { return nil }
+        guard var consent = consents[id] ?? fleetConsent(id) else { return nil }
         if consent.status == "valid", consent.validUntil < currentDay { consent.status = "expired"; consents[id] = consent }
         return (consent.status, consent.validUntil.description, consent.accounts)
+    }
+
+    func fleetConsent(_ id: String) -> Consent? {
+        guard let fleet, let customer = fleet.customer(reference: id, source: "berlingroup") else { return nil }
+        return Consent(status: "valid", validUntil: currentDay.adding(days: 90 - customer.index % 60), accounts: fleet.accountIDs(of: customer))
     }
 
     enum Outcome: Sendable {
@@ -152,7 +182,7 @@ public actor BerlinGroupSandboxState {
         if let refused = refusal(consentID: consentID, account: nil) { return refused }
         let consent = self.consent(consentID!)!
         let list: [[String: Any]] = consent.accounts.map { id in
-            ["resourceId": id, "iban": iban(of: id), "currency": banks[id]?.currency ?? "EUR",
+            ["resourceId": id, "iban": iban(of: id), "currency": bank(of: id)?.currency ?? "EUR",
              "name": "Geschäftskonto", "product": "Business Account", "cashAccountType": "CACC", "bic": "SBXBDEFFXXX",
              "ownerName": "ACME GmbH", "balances": balances(id)]
         }
@@ -160,7 +190,7 @@ public actor BerlinGroupSandboxState {
     }
 
     func balances(_ id: String) -> [[String: Any]] {
-        let amount = Money(minorUnits: banks[id]?.balance(today: currentDay) ?? 0, currency: try! Currency(code: "EUR"))
+        let amount = Money(minorUnits: bank(of: id)?.balance(today: currentDay) ?? 0, currency: try! Currency(code: "EUR"))
         return [["balanceAmount": ["amount": amount.decimalString, "currency": "EUR"], "balanceType": "closingBooked",
                  "referenceDate": currentDay.adding(days: -1).description]]
     }
@@ -172,7 +202,7 @@ public actor BerlinGroupSandboxState {
 
     func transactions(consentID: String?, account: String, dateFrom: String?, dateTo: String?, page: Int, path: String) -> Outcome {
         if let refused = refusal(consentID: consentID, account: account) { return refused }
-        guard let bank = banks[account], let from = dateFrom.flatMap({ Day(iso: $0) }) else {
+        guard let bank = bank(of: account), let from = dateFrom.flatMap({ Day(iso: $0) }) else {
             return .json(400, tppMessage("FORMAT_ERROR", "dateFrom is required (YYYY-MM-DD)."))
         }
         if let limit = dailyReadLimit, page == 0 {

@@ -43,6 +43,7 @@ public enum FlowpaySandbox {
             return .json(.ok, encoding: ["id": id.uuidString.lowercased(), "customerId": customer.uuidString.lowercased(), "state": "NEW"])
         }
         router.get("/_sandbox/flowpay/state") { _, _ -> Response in .json(.ok, encoding: await state.snapshot()) }
+        router.get("/_sandbox/flowpay/stats") { _, _ -> Response in .json(.ok, encoding: await state.stats()) }
         router.post("/_sandbox/flowpay/faults") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)
             guard let fault = try? JSONDecoder().decode(FlowpaySandboxState.Fault.self, from: Data(body.readableBytesView)) else {

@@ -69,6 +69,26 @@ public actor FlowpaySandboxState {
     /// A fixed "today" (tests, replays); nil is the real UTC date.
     var today: Day?
 
+    /// Fleet runs (`sandbox --fleet`): keep counts and one 64-bit hash per transaction id instead of every
+    /// transaction, request and event, so millions of transactions fit; `stats()` answers what a run needs.
+    var countsOnly = false
+    var seenTransactionIDs: Set<UInt64> = []
+    var statistics = Statistics()
+
+    /// What a fleet run checks: transactions received, those received twice, requests by kind.
+    public struct Statistics: Codable, Sendable {
+        public var transactions = 0
+        public var duplicateTransactions = 0
+        public var accountPuts = 0
+        public var transactionPosts = 0
+        public var updatedSignals = 0
+        public var requests = 0
+    }
+
+    public func keepCountsOnly() { countsOnly = true }
+
+    public func stats() -> Statistics { statistics }
+
     public init(clientID: String, clientSecret: String, tokenLifetime: Int = 86_400, today: Day? = nil) {
         self.clientID = clientID
         self.clientSecret = clientSecret
@@ -80,6 +100,14 @@ public actor FlowpaySandboxState {
 
     /// Moves the sandbox's calendar (nil: back to the real UTC date).
     public func setToday(_ day: Day?) { today = day }
+
+    /// Moves the calendar one day on (a fleet run's next day); returns the new day.
+    @discardableResult
+    public func advanceDay() -> Day {
+        let next = currentDay.adding(days: 1)
+        today = next
+        return next
+    }
 
     func issueToken(clientID: String?, clientSecret: String?) -> (token: String, lifetime: Int)? {
         tokenRequests += 1
@@ -126,19 +154,34 @@ public actor FlowpaySandboxState {
         idempotent[key] = (bodyHash, status, body)
     }
 
-    func record(_ request: RequestRecord) { requests.append(request) }
+    func record(_ request: RequestRecord) {
+        statistics.requests += 1
+        if !countsOnly { requests.append(request) }
+    }
 
     func accept(transactions batch: [Transaction], customer: String, key: String) {
+        statistics.transactionPosts += 1
+        statistics.transactions += batch.count
+        if countsOnly {
+            for transaction in batch where !seenTransactionIDs.insert(fnv1a(customer + "/" + transaction.id)).inserted {
+                statistics.duplicateTransactions += 1
+            }
+            return
+        }
         transactions[customer, default: []].append(contentsOf: batch)
         events.append(Event(kind: "bank-transactions", customer: customer, idempotencyKey: key, count: batch.count))
     }
 
     func accept(accountsJSON: String, count: Int, customer: String, key: String) {
+        statistics.accountPuts += 1
+        if countsOnly { return }
         accounts[customer] = accountsJSON
         events.append(Event(kind: "bank-accounts", customer: customer, idempotencyKey: key, count: count))
     }
 
     func acceptUpdated(customer: String, key: String) {
+        statistics.updatedSignals += 1
+        if countsOnly { return }
         events.append(Event(kind: "bank-accounts-updated", customer: customer, idempotencyKey: key, count: 0))
     }
 
@@ -171,6 +214,8 @@ public actor FlowpaySandboxState {
 
     public func setTokenLifetime(_ seconds: Int) { tokenLifetime = seconds }
 }
+
+func fnv1a(_ text: String) -> UInt64 { stableHash(text) }
 
 func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
 

@@ -25,6 +25,7 @@ public enum GoCardlessSandbox {
 
         router.get("/api/v2/institutions/{id}/") { request, context -> Response in
             if let denied = await unauthorised(request, state) { return denied }
+            try await aggregatorLatency(state)
             let id = context.parameters.get("id") ?? ""
             guard let bank = GoCardlessSandboxState.institutions.first(where: { $0.id == id }) else { return notFound() }
             return reply(200, ["id": bank.id, "name": bank.name, "bic": bank.bic, "transaction_total_days": String(bank.totalDays),
@@ -42,6 +43,7 @@ public enum GoCardlessSandbox {
         }
         router.get("/api/v2/agreements/enduser/{id}/") { request, context -> Response in
             if let denied = await unauthorised(request, state) { return denied }
+            try await aggregatorLatency(state)
             guard let answer = await state.agreement(context.parameters.get("id") ?? "") else { return notFound() }
             return reply(200, answer)
         }
@@ -57,6 +59,7 @@ public enum GoCardlessSandbox {
         }
         router.get("/api/v2/requisitions/{id}/") { request, context -> Response in
             if let denied = await unauthorised(request, state) { return denied }
+            try await aggregatorLatency(state)
             guard let answer = await state.requisition(context.parameters.get("id") ?? "", linkBase: publicURL()) else { return notFound() }
             return reply(200, answer)
         }
@@ -75,6 +78,7 @@ public enum GoCardlessSandbox {
                 if let denied = await unauthorised(request, state) { return denied }
                 // A slow bank behind the aggregator.
                 if let delay = await state.responseDelayMilliseconds, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+                try await aggregatorLatency(state)
                 let query = request.uri.queryParameters
                 let answer = await state.account(context.parameters.get("id") ?? "", scope: scope,
                                                  dateFrom: query.get("date_from"), dateTo: query.get("date_to"))
@@ -85,6 +89,7 @@ public enum GoCardlessSandbox {
             }
         }
 
+        router.get("/_sandbox/gocardless/stats") { _, _ -> Response in reply(200, await state.stats()) }
         router.post("/_sandbox/gocardless/control") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)
             guard let control = try? JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(body.readableBytesView)) else {
@@ -93,6 +98,11 @@ public enum GoCardlessSandbox {
             return reply(200, await state.apply(control))
         }
         return router
+    }
+
+    static func aggregatorLatency(_ state: GoCardlessSandboxState) async throws {
+        let milliseconds = await state.noteCall()
+        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
     }
 
     static func unauthorised(_ request: Request, _ state: GoCardlessSandboxState) async -> Response? {

@@ -66,6 +66,13 @@ public actor GoCardlessSandboxState {
     /// Days on which the bank has corrected a booked transaction's text, per account.
     var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
+    /// Synthetic customers generated on demand (`sandbox --fleet`); budgets then reset each day, as GoCardless's do.
+    var fleet: SandboxFleet?
+    var budgetsDay: Day?
+    /// Every API call answers this much later (the aggregator's own latency, `sandbox --latency`).
+    var latencyMilliseconds = 0
+    /// Calls to the rate-limited account endpoints (details, balances, transactions), per day: what a client spent.
+    public private(set) var rateLimitedCalls: [Day: Int] = [:]
     public private(set) var tokenRequests = 0
     public private(set) var refreshRequests = 0
 
@@ -85,8 +92,60 @@ public actor GoCardlessSandboxState {
 
     var currentDay: Day { today ?? todayUTC() }
 
+    /// Serves `fleet`'s GoCardless customers (requisitions `fleet-req-<n>`) with GoCardless's real daily budget
+    /// of 4 calls per account and scope, and `latency` on every call.
+    public func enableFleet(_ fleet: SandboxFleet, latencyMilliseconds: Int) {
+        self.fleet = fleet
+        self.latencyMilliseconds = latencyMilliseconds
+        dailyBudget = 4
+    }
+
+    /// Every API call but token requests (what a client's round trips to the aggregator cost).
+    public private(set) var apiCalls = 0
+
+    func noteCall() -> Int {
+        apiCalls += 1
+        return latencyMilliseconds
+    }
+
+    /// What a fleet run reads after each run: calls in all and rate-limited ones today.
+    public func stats() -> [String: Int] {
+        ["apiCalls": apiCalls, "rateLimitedCallsToday": rateLimitedCalls[currentDay] ?? 0, "tokenRequests": tokenRequests]
+    }
+
+    func fleetRequisition(_ id: String) -> Requisition? {
+        guard let fleet, let customer = fleet.customer(reference: id, source: "gocardless") else { return nil }
+        return Requisition(id: id, status: "LN", institution: Self.institutions[0].id, agreement: "agr-" + id, accounts: fleet.accountIDs(of: customer),
+                           redirect: "http://127.0.0.1/", reference: id)
+    }
+
+    func fleetAgreement(_ id: String) -> Agreement? {
+        guard id.hasPrefix("agr-"), let requisition = fleetRequisition(String(id.dropFirst(4))) else { return nil }
+        // Accepted some weeks ago (spread by customer), valid 180 days.
+        let index = Int(requisition.id.dropFirst(SandboxFleet.requisitionPrefix.count)) ?? 0
+        let accepted = Date(timeIntervalSince1970: Double(currentDay.adding(days: -(index % 60)).daysSinceEpoch) * 86_400)
+        return Agreement(id: id, institution: requisition.institution, maxHistoricalDays: 730, accessValidForDays: 180, created: accepted)
+    }
+
+    func fleetAccount(_ id: String) -> Account? {
+        guard let fleet, let (customer, account) = fleet.account(id, berlinGroup: false) else { return nil }
+        return Account(id: id, iban: fleet.iban(customer: customer, account: account, country: "CZ"), institution: Self.institutions[0].id,
+                       bank: fleet.bank(customer: customer, account: account, currency: "CZK"))
+    }
+
+    /// Total rate-limited calls made on `day`.
+    public func rateLimitedCalls(on day: Day) -> Int { rateLimitedCalls[day] ?? 0 }
+
     /// Moves the bank's calendar (nil: back to the real UTC date).
     public func setToday(_ day: Day?) { today = day }
+
+    /// Moves the calendar one day on (a fleet run's next day); returns the new day.
+    @discardableResult
+    public func advanceDay() -> Day {
+        let next = currentDay.adding(days: 1)
+        today = next
+        return next
+    }
 
     // MARK: tokens
 
@@ -131,7 +190,7 @@ public actor GoCardlessSandboxState {
                 "access_scope": ["balances", "details", "transactions"]]
     }
 
-    func agreement(_ id: String) -> sending [String: Any]? { agreements[id].map(agreementJSON) }
+    func agreement(_ id: String) -> sending [String: Any]? { (agreements[id] ?? fleetAgreement(id)).map(agreementJSON) }
 
     func createRequisition(institution: String, agreement: String?, redirect: String, reference: String, linkBase: String) -> sending [String: Any]? {
         guard Self.institutions.contains(where: { $0.id == institution }) else { return nil }
@@ -150,7 +209,7 @@ public actor GoCardlessSandboxState {
     }
 
     func requisition(_ id: String, linkBase: String) -> sending [String: Any]? {
-        guard let requisition = requisitions[id] else { return nil }
+        guard let requisition = requisitions[id] ?? fleetRequisition(id) else { return nil }
         return requisitionJSON(requisition, linkBase: linkBase)
     }
 
@@ -241,7 +300,7 @@ public actor GoCardlessSandboxState {
 
     /// One account-endpoint call: checks status and budget, counts it, answers.
     func account(_ id: String, scope: String, dateFrom: String?, dateTo: String?) -> sending Answer {
-        guard let account = accounts[id] else {
+        guard let account = accounts[id] ?? fleetAccount(id) else {
             return .error(404, ["summary": "Not found.", "detail": "Not found.", "status_code": 404], remaining: nil)
         }
         if apiRateLimited > 0 {
@@ -253,9 +312,14 @@ public actor GoCardlessSandboxState {
             return .error(401, ["summary": "Couldn't update account", "type": "AccessExpiredError", "status_code": 401,
                                 "detail": "Access has expired or it has been revoked. To restore access reconnect the account."], remaining: nil)
         }
+        if fleet != nil, budgetsDay != currentDay {
+            budgets = [:]   // a new day: every account's budget is whole again
+            budgetsDay = currentDay
+        }
         let key = "\(id)/\(scope)"
         var remaining = budgets[key] ?? dailyBudget
         if scope != "metadata" {
+            rateLimitedCalls[currentDay, default: 0] += 1
             guard remaining > 0 else {
                 return .error(429, ["summary": "Couldn't update \(scope)", "type": "RateLimitError", "status_code": 429,
                                     "detail": "Daily request limit set by the Institution has been exceeded."], remaining: 0)

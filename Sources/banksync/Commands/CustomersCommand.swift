@@ -9,7 +9,7 @@ struct CustomersCommand: AsyncParsableCommand {
         commandName: "customers",
         abstract: "Register, list, show and remove the customers BankSync syncs.",
         discussion: "Example: banksync customers add --flowpay-id 0f8e… --merchant-id m-42 --source gocardless --requisition 8126e9fb-…",
-        subcommands: [Add.self, List.self, Show.self, Remove.self])
+        subcommands: [Add.self, Import.self, List.self, Show.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a customer whose bank consent already exists.")

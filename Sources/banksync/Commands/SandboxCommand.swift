@@ -19,6 +19,19 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "Write the printed settings to this file as well (KEY=value lines), for scripts.")
     var envFile: String?
 
+    @Option(help: "Serve this many synthetic customers besides the demo's (requisitions fleet-req-<n>, every tenth a Berlin Group consent fleet-consent-<n>), generated on demand from --seed.")
+    var fleet: Int?
+    @Option(help: "Accounts per fleet customer, a range like 1-3.")
+    var accounts = "1-3"
+    @Option(help: "Days of history each fleet customer asks for, a range like 90-730.")
+    var historyDays = "90-730"
+    @Option(help: "Latency of every GoCardless API call, e.g. 20ms (a fleet's aggregator is not on loopback).")
+    var latency = "0ms"
+    @Option(help: "Seed of the fleet's data: the same seed gives the same customers and bookings.")
+    var seed: UInt64 = 1
+    @Option(help: "Write the fleet's customers as CSV here, for `banksync customers import`.")
+    var fleetCSV: String?
+
     @Option(help: "Also serve GoCardless requisition sandbox-req-big: one account with this many bookings a day (memory benchmarks; 274 is about 200,000 in 730 days).")
     var bigAccountDailyTransactions: Int?
 
@@ -38,8 +51,21 @@ struct SandboxCommand: AsyncParsableCommand {
         }
         let berlinGroupState = BerlinGroupSandboxState(today: today)
         await berlinGroupState.seedDemo()
+        let fleetSpec = try fleetSettings()
+        if let fleetSpec {
+            await goCardlessState.enableFleet(fleetSpec.fleet, latencyMilliseconds: fleetSpec.latencyMilliseconds)
+            await berlinGroupState.enableFleet(fleetSpec.fleet)
+            await flowpayState.keepCountsOnly()
+        }
+        let flowpayRouter = FlowpaySandbox.router(state: flowpayState)
+        // One clock for every peer: a fleet run's next day.
+        flowpayRouter.post("/_sandbox/advance-day") { _, _ -> String in
+            await goCardlessState.advanceDay()
+            await berlinGroupState.advanceDay()
+            return await flowpayState.advanceDay().description
+        }
         let urls = PublicURLs()
-        let (flowpayPortBound, flowpay) = try await startServer(router: FlowpaySandbox.router(state: flowpayState), port: flowpayPort, name: "flowpay")
+        let (flowpayPortBound, flowpay) = try await startServer(router: flowpayRouter, port: flowpayPort, name: "flowpay")
         let (goCardlessPortBound, goCardless) = try await startServer(
             router: GoCardlessSandbox.router(state: goCardlessState, publicURL: { urls.goCardless }), port: gocardlessPort, name: "gocardless")
         let (berlinGroupPortBound, berlinGroup) = try await startServer(
@@ -56,10 +82,38 @@ struct SandboxCommand: AsyncParsableCommand {
             SANDBOX_BERLINGROUP_PSD2_URL=http://127.0.0.1:\(psd2PortBound)/psd2
 
             """
+        if let fleetSpec, let fleetCSV {
+            try fleetSpec.fleet.writeCSV(to: fleetCSV, bankURL: "http://127.0.0.1:\(berlinGroupPortBound)")
+        }
         if let envFile { try settings.write(toFile: envFile, atomically: true, encoding: .utf8) }
         FileHandle.standardOutput.write(Data(("sandbox peers running:\n" + settings).utf8))
         try await waitForTermination()
         for server in [flowpay, goCardless, berlinGroup, psd2] { server.cancel() }
+    }
+}
+
+extension SandboxCommand {
+    func fleetSettings() throws -> (fleet: SandboxFleet, latencyMilliseconds: Int)? {
+        guard let fleet else { return nil }
+        guard fleet > 0 else { throw ValidationError("--fleet must be positive") }
+        guard let accountRange = Self.range(accounts), accountRange.lowerBound >= 1, accountRange.upperBound <= 20 else {
+            throw ValidationError("--accounts must be a range like 1-3 (1…20)")
+        }
+        guard let historyRange = Self.range(historyDays), historyRange.lowerBound >= 90, historyRange.upperBound <= 730 else {
+            throw ValidationError("--history-days must be a range like 90-730 (90…730)")
+        }
+        let milliseconds = latency.hasSuffix("ms") ? Int(latency.dropLast(2)) : parseDuration(latency).map { Int($0.components.seconds) * 1_000 }
+        guard let milliseconds, milliseconds >= 0 else { throw ValidationError("--latency must be a duration like 20ms") }
+        return (SandboxFleet(size: fleet, seed: seed, accounts: accountRange, historyDays: historyRange), milliseconds)
+    }
+
+    /// `3` or `1-3`.
+    static func range(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-", maxSplits: 1).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard let low = parts.first ?? nil else { return nil }
+        let high = parts.count == 2 ? parts[1] : low
+        guard let high, low <= high else { return nil }
+        return low...high
     }
 }
 

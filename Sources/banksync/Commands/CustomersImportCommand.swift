@@ -1,0 +1,106 @@
+import ArgumentParser
+import BankSyncCore
+import Foundation
+import Postgres
+import Store
+
+extension CustomersCommand {
+    /// Bulk onboarding: many customers whose consents already exist, from a CSV file.
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register many customers from a CSV file (header: flowpay_customer_id,merchant_id,source,reference[,history_days][,bank_url]).",
+            discussion: """
+                reference is the GoCardless requisition id or the Berlin Group consent id; bank_url is needed for Berlin Group. \
+                A bad line is reported with its number and skipped; customers already registered are counted, not changed. \
+                Exits 1 when any line was bad. Example: banksync customers import customers.csv
+                """)
+
+        @Argument(help: "The CSV file.")
+        var file: String
+
+        func run() async throws {
+            let bad = try await reportingErrors { () async throws -> Int in
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ConfigError(setting: "file", problem: "cannot read \(file) as UTF-8 text")
+                }
+                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+                guard let header = lines.first.map({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) else {
+                    throw ConfigError(setting: "file", problem: "\(file) is empty")
+                }
+                let required = ["flowpay_customer_id", "merchant_id", "source", "reference"]
+                let missing = required.filter { !header.contains($0) }
+                guard missing.isEmpty else {
+                    throw ConfigError(setting: "file", problem: "the header lacks \(missing.joined(separator: ", ")) (it has \(header.joined(separator: ",")))")
+                }
+                lines.removeFirst()
+                let store = try Store.connect(try DatabaseSettings.load().connectionString)
+                defer { store.connection.close() }
+                var added = 0, existing = 0, bad = 0
+                for (offset, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                    let number = offset + 2
+                    do {
+                        let row = try CustomerRow(line: String(line), header: header)
+                        do {
+                            _ = try store.addCustomer(flowpayCustomerID: row.flowpayID, merchantID: row.merchantID, source: row.source,
+                                                      sourceRef: row.reference, historyDays: row.historyDays, sourceConfig: row.sourceConfig)
+                            added += 1
+                        } catch let error as PostgresError where error.isUniqueViolation {
+                            existing += 1
+                        }
+                    } catch let error as ConfigError {
+                        bad += 1
+                        FileHandle.standardError.write(Data("banksync: \(file):\(number): \(error.problem)\n".utf8))
+                    }
+                }
+                print("imported \(added) customer(s); \(existing) already registered; \(bad) bad line(s)")
+                return bad
+            }
+            if bad > 0 { throw ExitCode(ExitStatus.partialFailure) }
+        }
+    }
+}
+
+/// One CSV line of `customers import`, checked as `customers add` checks its options.
+struct CustomerRow {
+    let flowpayID: UUID
+    let merchantID: String
+    let source: Customer.Source
+    let reference: String
+    let historyDays: Int
+    let sourceConfig: String
+
+    init(line: String, header: [String]) throws {
+        guard !line.contains("\"") else { throw ConfigError(setting: "line", problem: "quoted fields are not supported") }
+        let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard cells.count == header.count else {
+            throw ConfigError(setting: "line", problem: "\(cells.count) fields, the header has \(header.count)")
+        }
+        func cell(_ name: String) -> String? { header.firstIndex(of: name).map { cells[$0] }.flatMap { $0.isEmpty ? nil : $0 } }
+        guard let id = cell("flowpay_customer_id").flatMap(UUID.init(uuidString:)) else {
+            throw ConfigError(setting: "flowpay_customer_id", problem: "'\(cell("flowpay_customer_id") ?? "")' is not a UUID")
+        }
+        guard let merchant = cell("merchant_id") else { throw ConfigError(setting: "merchant_id", problem: "is empty") }
+        guard let source = cell("source").flatMap(Customer.Source.init(rawValue:)) else {
+            throw ConfigError(setting: "source", problem: "'\(cell("source") ?? "")' is not gocardless or berlingroup")
+        }
+        guard let reference = cell("reference") else { throw ConfigError(setting: "reference", problem: "is empty") }
+        let days = cell("history_days").map { Int($0) } ?? SyncWindow.defaultHistoryDays
+        guard let days, SyncWindow.historyDaysRange.contains(days) else {
+            throw ConfigError(setting: "history_days", problem: "'\(cell("history_days") ?? "")' is not a number of days 90…730")
+        }
+        var config: [String: Any] = [:]
+        if source == .berlingroup {
+            guard let url = cell("bank_url"), url.hasPrefix("http") else {
+                throw ConfigError(setting: "bank_url", problem: "Berlin Group customers need the bank's API base URL")
+            }
+            config["baseURL"] = url
+            config["stableTransactionIds"] = false
+        }
+        flowpayID = id
+        merchantID = merchant
+        self.source = source
+        self.reference = reference
+        historyDays = days
+        sourceConfig = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
