@@ -65,6 +65,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs one statement with parameters `$1…$n` and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
+        PostgresStatistics.noteRoundTrip()
         let result = try withParameters(parameters) { count, types, values, lengths, formats in
             PQexecParams(handle, sql, count, types, values, lengths, formats, 0)
         }
@@ -86,6 +87,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a trusted multi-statement script (a migration file) with the simple query protocol.
     /// Never pass text containing outside values here: it takes no parameters by design.
     public func executeScript(_ script: String) throws {
+        PostgresStatistics.noteRoundTrip()
         try check(PQexec(handle, script), sql: "script")
     }
 
@@ -112,6 +114,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     func rollbackQuietly() {
         guard isHealthy else { return }
+        PostgresStatistics.noteRoundTrip()
         PQclear(PQexec(handle, "ROLLBACK"))
     }
 

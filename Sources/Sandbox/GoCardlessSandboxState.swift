@@ -102,6 +102,9 @@ public actor GoCardlessSandboxState {
 
     /// Every API call but token requests (what a client's round trips to the aggregator cost).
     public private(set) var apiCalls = 0
+    /// Calls refused because the account's daily budget was used up, per account: a client that keeps asking
+    /// hammers the bank.
+    public private(set) var overBudgetRefusals: [String: Int] = [:]
 
     func noteCall() -> Int {
         apiCalls += 1
@@ -110,7 +113,8 @@ public actor GoCardlessSandboxState {
 
     /// What a fleet run reads after each run: calls in all and rate-limited ones today.
     public func stats() -> [String: Int] {
-        ["apiCalls": apiCalls, "rateLimitedCallsToday": rateLimitedCalls[currentDay] ?? 0, "tokenRequests": tokenRequests]
+        ["apiCalls": apiCalls, "rateLimitedCallsToday": rateLimitedCalls[currentDay] ?? 0, "tokenRequests": tokenRequests,
+         "overBudgetRefusals": overBudgetRefusals.values.reduce(0, +)]
     }
 
     func fleetRequisition(_ id: String) -> Requisition? {
@@ -321,6 +325,7 @@ public actor GoCardlessSandboxState {
         if scope != "metadata" {
             rateLimitedCalls[currentDay, default: 0] += 1
             guard remaining > 0 else {
+                overBudgetRefusals[id, default: 0] += 1
                 return .error(429, ["summary": "Couldn't update \(scope)", "type": "RateLimitError", "status_code": 429,
                                     "detail": "Daily request limit set by the Institution has been exceeded."], remaining: 0)
             }
@@ -420,7 +425,7 @@ public actor GoCardlessSandboxState {
         return answer
     }
 
-    public func requisitionAccounts(_ id: String) -> [String] { requisitions[id]?.accounts ?? [] }
+    public func requisitionAccounts(_ id: String) -> [String] { (requisitions[id] ?? fleetRequisition(id))?.accounts ?? [] }
 }
 
 /// FNV-1a: stable across runs and machines (Swift's Hasher is seeded per process).

@@ -83,6 +83,16 @@ public struct SandboxFleet: Sendable {
         return country == "DE" ? "DE89" + String(format: "%018llu", digits % 1_000_000_000_000_000_000) : "CZ65" + String(format: "%020llu", digits)
     }
 
+    /// Booked transactions of a customer's accounts the bank shows on `today` with a booking day from `from`:
+    /// what a correct sync holds after reading that span (the ground truth of fleet tests).
+    public func bookedTransactions(ofCustomer index: Int, from: Day, today: Day) -> Int {
+        let customer = customer(index)
+        return (0..<customer.accountCount).reduce(0) { total, account in
+            total + bank(customer: index, account: account, currency: customer.source == "berlingroup" ? "EUR" : "CZK")
+                .visible(today: today, from: from, to: today).booked.count
+        }
+    }
+
     /// `flowpay_customer_id,merchant_id,source,reference,history_days` lines (with a header), what
     /// `banksync customers import` reads.
     public func writeCSV(to path: String, bankURL: String) throws {

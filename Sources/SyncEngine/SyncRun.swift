@@ -57,6 +57,7 @@ public struct SyncRun: Sendable {
     }
 
     func runClaimLoop(progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void) async throws -> Summary {
+        let roundTripsAtStart = PostgresStatistics.roundTripsSoFar
         // The control connection only opens and closes the run: it would sit idle for the whole run (and die
         // with a database restart), so the summary is written on a fresh one.
         let (runID, startedAt, total, due) = try await Self.withReconnects(connectionString, logger: logger) { control in
@@ -91,7 +92,7 @@ public struct SyncRun: Sendable {
             throw error
         }
         let failed = summary.failed.count
-        let counts = #"{"customers":\#(summary.outcomes.count),"notDue":\#(summary.notDue),"registered":\#(summary.customersRegistered),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed })}"#
+        let counts = #"{"customers":\#(summary.outcomes.count),"notDue":\#(summary.notDue),"registered":\#(summary.customersRegistered),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed }),"dbRoundTrips":\#(PostgresStatistics.roundTripsSoFar - roundTripsAtStart)}"#
         try await Self.withReconnects(connectionString, logger: logger) { store in
             try store.finishRun(id: runID, status: failed == 0 ? "succeeded" : (failed == summary.outcomes.count ? "failed" : "partial"),
                                 counts: counts, error: nil)
