@@ -93,12 +93,18 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: transactions
 
-    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws. `begin` may add
+    /// trusted statements to the BEGIN's round trip (no outside values: it is sent as a script).
     public func withTransaction<T>(
+        begin: String = "BEGIN",
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> T
     ) async throws -> T {
-        try execute("BEGIN")
+        if begin == "BEGIN" {
+            try execute("BEGIN")
+        } else {
+            do { try executeScript(begin) } catch { rollbackQuietly(); throw error }
+        }
         let value: T
         do {
             value = try await body()

@@ -114,7 +114,9 @@ public struct PullAPI: Sendable {
         guard let presented = request.headers[HTTPField.Name("X-API-Key")!], !presented.isEmpty, presented.count <= 200 else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is missing"])
         }
-        guard let grant = try await pool.withReadStore({ try $0.authenticate(apiKey: presented) }) else {
+        // The key and the merchant the request names, in one round trip.
+        let merchantID = request.uri.queryParameters.get("merchantId").map { String($0) }
+        guard let grant = try await pool.withReadStore({ try $0.authenticate(apiKey: presented, merchantID: merchantID) }) else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is not valid"])
         }
         if let wait = await limiter.admit(grant.id) {
@@ -130,8 +132,7 @@ public struct PullAPI: Sendable {
         guard let merchantID = request.uri.queryParameters.get("merchantId"), !merchantID.isEmpty else {
             throw APIError.badRequest("merchantId is required")
         }
-        guard grant.allows(merchant: merchantID),
-              let customerID = try await pool.withReadStore({ try $0.customerID(merchantID: merchantID) }) else {
+        guard grant.allows(merchant: merchantID), let customerID = grant.namedCustomerID else {
             throw APIError(status: .notFound, message: "Not Found", errors: ["unknown merchantId"])
         }
         return customerID

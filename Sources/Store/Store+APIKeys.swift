@@ -16,6 +16,9 @@ public struct APIKeyGrant: Sendable, Equatable {
     public let id: Int64
     /// The merchants the key may read; nil: every merchant.
     public let merchants: Set<String>?
+    /// The customer of the merchant the request names (read with the key, in the same round trip), nil when
+    /// none was named or no such merchant exists. Whether the key may read it is `allows(merchant:)`.
+    public var namedCustomerID: Int64?
 
     public func allows(merchant: String) -> Bool { merchants?.contains(merchant) ?? true }
 }
@@ -46,10 +49,13 @@ extension Store {
 
     /// The id of the active key `presented` is, or nil. The lookup is by hash; the stored hash is then
     /// compared with the presented one in constant time.
-    public func authenticate(apiKey presented: String) throws -> APIKeyGrant? {
+    /// With `merchantID`, the merchant's customer is read in the same round trip (`namedCustomerID`).
+    public func authenticate(apiKey presented: String, merchantID: String? = nil) throws -> APIKeyGrant? {
         let hash = Self.apiKeyHash(presented)
-        guard let row = try connection.query("SELECT id, hash, merchants::text FROM api_keys WHERE hash = $1 AND revoked_at IS NULL",
-                                             [hash]).first else {
+        guard let row = try connection.query("""
+            SELECT id, hash, merchants::text, (SELECT c.id FROM customers c WHERE c.merchant_id = $2)
+            FROM api_keys WHERE hash = $1 AND revoked_at IS NULL
+            """, [hash, merchantID]).first else {
             return nil
         }
         let stored = try row.decode([UInt8].self, at: 1)
@@ -57,7 +63,8 @@ extension Store {
         var difference: UInt8 = 0
         for (a, b) in zip(stored, hash) { difference |= a ^ b }
         guard difference == 0 else { return nil }
-        return APIKeyGrant(id: try row.decode(Int64.self, at: 0), merchants: Self.merchants(try row.decode(String?.self, at: 2)).map(Set.init))
+        return APIKeyGrant(id: try row.decode(Int64.self, at: 0), merchants: Self.merchants(try row.decode(String?.self, at: 2)).map(Set.init),
+                           namedCustomerID: try row.decode(Int64?.self, at: 3))
     }
 
     /// A stored scope: a JSON array of merchant ids (nil: unscoped; unreadable: no merchant at all).

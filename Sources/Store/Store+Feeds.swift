@@ -55,8 +55,7 @@ extension Store {
     /// (microsecond) precision.
     public func feedTransactions(customerID: Int64, after cursor: FeedCursor?, visibleAfter: String?, limit: Int) async throws
         -> (rows: [FeedTransaction], resumeFrom: String?) {
-        try await connection.withTransaction {
-            try connection.execute("SELECT pg_advisory_xact_lock($1)", [Self.feedStampLockKey(customerID)])
+        try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.feedStampLockKey(customerID)))") {
             try connection.execute("""
                 UPDATE transactions t SET visible_at = (SELECT clock_timestamp())
                 WHERE t.customer_id = $1 AND t.visible_at IS NULL AND t.status = 'booked'
