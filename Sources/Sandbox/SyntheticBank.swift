@@ -157,8 +157,58 @@ struct SandboxRandom {
     }
 }
 
+/// The sandboxes' answers as JSON, keys sorted. Written by hand: Foundation's JSONSerialization cost the fleet
+/// sandbox more CPU than the worker it served (measured with `Benchmarks/fleet`).
 func jsonBytes(_ object: Any) -> [UInt8] {
-    Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8))
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(256)
+    writeJSON(object, into: &bytes)
+    return bytes
+}
+
+func writeJSON(_ value: Any, into bytes: inout [UInt8]) {
+    switch value {
+    case let text as String: writeJSONString(text, into: &bytes)
+    case let flag as Bool: bytes += Array((flag ? "true" : "false").utf8)
+    case let number as Int: bytes += Array(String(number).utf8)
+    case let number as Int64: bytes += Array(String(number).utf8)
+    case let number as UInt64: bytes += Array(String(number).utf8)
+    case let number as Double: bytes += Array((number.isFinite ? String(number) : "null").utf8)
+    case let object as [String: Any]:
+        bytes.append(UInt8(ascii: "{"))
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            writeJSONString(key, into: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            writeJSON(object[key]!, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    case let array as [Any]:
+        bytes.append(UInt8(ascii: "["))
+        for (index, element) in array.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            writeJSON(element, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    default:
+        if value is NSNull { bytes += Array("null".utf8) } else { writeJSONString(String(describing: value), into: &bytes) }
+    }
+}
+
+func writeJSONString(_ text: String, into bytes: inout [UInt8]) {
+    bytes.append(UInt8(ascii: "\""))
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+        case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+        case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+        case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+        case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+        case 0..<0x20: bytes += Array(String(format: "\\u%04x", byte).utf8)
+        default: bytes.append(byte)
+        }
+    }
+    bytes.append(UInt8(ascii: "\""))
 }
 
 func todayUTC() -> Day { Day(utcSecondsSince1970: Date().timeIntervalSince1970) }
