@@ -10,7 +10,7 @@ extension Store {
     /// a `transaction_changed` event records both versions. Pairs are matched in id order within a day and
     /// amount. Returns the number of edits.
     func recognizeEdits(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> Int {
-        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to]).map {
+        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID]).map {
             (old: try $0.decode([UInt8].self, at: 0), new: try $0.decode([UInt8].self, at: 1))
         }
         for pair in pairs {
@@ -39,7 +39,7 @@ extension Store {
     /// New booked rows of this ingest whose stable source id the account already stores for another booking
     /// (another date or amount): kept as the different bookings they are, each recorded. Returns how many.
     func recordReusedSourceIDs(account: AccountRef, runID: Int64?) throws -> Int {
-        let reused = try connection.query(Self.reusedSourceIDs, [account.id])
+        let reused = try connection.query(Self.reusedSourceIDs, [account.id, account.customerID])
         for row in reused {
             let id = try row.decode(String.self, at: 0)
             try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .warning, code: "source_id_reused",
@@ -51,8 +51,10 @@ extension Store {
 
     private func quoted(_ text: String?) -> String { text.map { "'\($0)'" } ?? "none" }
 
-    /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window. Old and new key of
-    /// each edited booking.
+    /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window, $5 the account's
+    /// customer. Old and new key of each edited booking. `customer_id = $5` (always true: an account's rows carry its
+    /// customer) lets this ingest's rows be found through the feed index (`customer_id, ingest_xid, id`) with both
+    /// leading columns; with `ingest_xid` alone the planner could pick that index for a scan of all of it.
     static let editPairs = """
         WITH fetched AS (
             SELECT substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
@@ -67,7 +69,8 @@ extension Store {
             SELECT t.tx_key, t.booking_date, t.amount_minor, t.currency,
                    row_number() OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency ORDER BY t.id) AS n
             FROM transactions t
-            WHERE t.account_id = $1 AND t.status = 'booked' AND t.ingest_xid = pg_current_xact_id() AND t.tx_key = t.content_key
+            WHERE t.customer_id = $5 AND t.ingest_xid = pg_current_xact_id()
+              AND t.account_id = $1 AND t.status = 'booked' AND t.tx_key = t.content_key
               AND t.booking_date BETWEEN $3::date AND $4::date
         )
         SELECT v.tx_key, f.tx_key FROM vanished v JOIN fresh f USING (booking_date, amount_minor, currency, n)
@@ -90,14 +93,17 @@ extension Store {
         RETURNING old.counterparty_name, old.remittance, t.flowpay_id, t.booking_date, t.amount_minor, t.currency
         """
 
-    /// $1 account. This ingest's new booked rows whose source id the account stores on another booking.
+    /// $1 account, $2 its customer. This ingest's new booked rows whose source id the account stores on another
+    /// booking. This ingest's rows through the feed index; each one's namesakes through `transactions_source_id`
+    /// (migration 0016) — without it every new row re-read all of the account's rows.
     static let reusedSourceIDs = """
         SELECT f.source_tx_id, f.booking_date::text || ' ' || f.amount_minor || ' ' || f.currency,
                min(o.booking_date::text || ' ' || o.amount_minor || ' ' || o.currency)
         FROM transactions f JOIN transactions o
-          ON o.account_id = f.account_id AND o.source_tx_id = f.source_tx_id AND o.tx_key <> f.tx_key AND o.status = 'booked'
-             AND o.ingest_xid <> pg_current_xact_id()
-        WHERE f.account_id = $1 AND f.status = 'booked' AND f.ingest_xid = pg_current_xact_id() AND f.source_tx_id IS NOT NULL
+          ON o.account_id = f.account_id AND o.source_tx_id = f.source_tx_id AND o.source_tx_id IS NOT NULL
+             AND o.tx_key <> f.tx_key AND o.status = 'booked' AND o.ingest_xid <> pg_current_xact_id()
+        WHERE f.customer_id = $2 AND f.ingest_xid = pg_current_xact_id()
+          AND f.account_id = $1 AND f.status = 'booked' AND f.source_tx_id IS NOT NULL
         GROUP BY f.source_tx_id, f.booking_date, f.amount_minor, f.currency
         """
 }

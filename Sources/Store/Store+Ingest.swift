@@ -235,45 +235,56 @@ extension Store {
     /// generation. One character per row, in order (`Stored`): `s` when the account stores its key (`k` when
     /// under another content key); `a` when it
     /// stores its content key under another key that the row may adopt (stored under an earlier generation,
-    /// or keyed by content on either side); `n` when it is new. A duplicate costs one primary-key probe.
+    /// or keyed by content on either side); `n` when it is new. One primary-key lookup per row (a scalar subquery,
+    /// so always an index probe, never a scan of the account; `OFFSET 0` keeps it evaluated once a row) reads the
+    /// stored content key and decides `s`/`k`; only rows whose key is not stored pay for the adoption test.
     static let probeKeys = """
         SELECT coalesce(string_agg(
-                   CASE WHEN EXISTS (SELECT 1 FROM transactions t
-                                     WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32)
-                                       AND t.content_key = substring($3::bytea FROM i * 32 + 1 FOR 32))
-                        THEN 's'
-                        WHEN EXISTS (SELECT 1 FROM transactions t
-                                     WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32))
-                        THEN 'k'
-                        WHEN EXISTS (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "substring($3::bytea FROM i * 32 + 1 FOR 32)")
-                                                 .replacingOccurrences(of: "$KEY", with: "substring($2::bytea FROM i * 32 + 1 FOR 32)")
-                                                 .replacingOccurrences(of: "$GENERATION", with: "$4::integer")
-                                                 .replacingOccurrences(of: "$CHUNK", with: "$2::bytea")))
-                        THEN 'a' ELSE 'n' END, '' ORDER BY i), '')
-        FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
+                   CASE WHEN fetched.stored_content_key IS NULL
+                        THEN CASE WHEN EXISTS (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "fetched.content_key")
+                                                        .replacingOccurrences(of: "$KEY", with: "fetched.tx_key")
+                                                        .replacingOccurrences(of: "$GENERATION", with: "$4::integer")
+                                                        .replacingOccurrences(of: "$CHUNK", with: "$2::bytea")))
+                                  THEN 'a' ELSE 'n' END
+                        WHEN fetched.stored_content_key = fetched.content_key THEN 's' ELSE 'k' END, '' ORDER BY fetched.i), '')
+        FROM (SELECT k.i, k.tx_key, k.content_key,
+                     (SELECT s.content_key FROM transactions s WHERE s.account_id = $1 AND s.tx_key = k.tx_key) AS stored_content_key
+              FROM (SELECT i, substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key, substring($3::bytea FROM i * 32 + 1 FOR 32) AS content_key
+                    FROM generate_series(0, length($2::bytea) / 32 - 1) AS i) k
+              OFFSET 0) fetched
         """
 
     /// The stored rows a fetched row (key `$KEY`, content key `$CONTENT`) may adopt: same content key, stored under
     /// an earlier key generation or keyed by content on either side, and not a row this chunk reports by its own
     /// key (two identical bookings: each keeps its own row). Stored content keys of stable-id rows can repeat
-    /// (ordinals follow the source's order), so adoption takes one of them, the oldest.
+    /// (ordinals follow the source's order), so adoption takes one of them, the oldest. Returns its key.
+    /// Two index paths, together exactly `content_key = $CONTENT AND (key_generation < $GENERATION OR
+    /// tx_key = content_key OR $KEY = $CONTENT)`: a row keyed by content (tx_key = content_key) is found by the
+    /// primary key; a row keyed by a source id (tx_key <> content_key) by the partial index `transactions_content`
+    /// (migration 0016), which fingerprint-keyed rows no longer pay for.
     static let adoptable = """
-        SELECT t.id FROM transactions t
-        WHERE t.account_id = $1 AND t.content_key = $CONTENT
-          AND (t.key_generation < $GENERATION OR t.tx_key = t.content_key OR $KEY = $CONTENT)
-          AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($CHUNK) / 32 - 1) AS j
-                          WHERE substring($CHUNK FROM j * 32 + 1 FOR 32) = t.tx_key)
-        ORDER BY t.id LIMIT 1
+        SELECT candidate.tx_key FROM (
+            SELECT t.id, t.tx_key FROM transactions t
+            WHERE t.account_id = $1 AND t.tx_key = $CONTENT AND t.content_key = $CONTENT
+            UNION ALL
+            SELECT t.id, t.tx_key FROM transactions t
+            WHERE t.account_id = $1 AND t.content_key = $CONTENT AND t.tx_key <> t.content_key
+              AND (t.key_generation < $GENERATION OR $KEY = $CONTENT)
+        ) candidate
+        WHERE NOT EXISTS (SELECT 1 FROM generate_series(0, length($CHUNK) / 32 - 1) AS j
+                          WHERE substring($CHUNK FROM j * 32 + 1 FOR 32) = candidate.tx_key)
+        ORDER BY candidate.id LIMIT 1
         """
 
     /// $1 account, $2 content key, $3 the new key, $4 the new source id, $5 key generation, $6 the new raw JSON,
     /// $7 the chunk's keys. One adoptable stored row takes the new key; its Flowpay id, push state and arrival stay.
+    /// The row is addressed by its primary key (`id` has no index of its own since migration 0007).
     static let adoptKey = """
         UPDATE transactions SET tx_key = $3, source_tx_id = $4, key_generation = $5, raw = COALESCE($6::jsonb, raw)
-        WHERE account_id = $1 AND id = (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "$2::bytea")
-                                                    .replacingOccurrences(of: "$KEY", with: "$3::bytea")
-                                                    .replacingOccurrences(of: "$GENERATION", with: "$5::integer")
-                                                    .replacingOccurrences(of: "$CHUNK", with: "$7::bytea")))
+        WHERE account_id = $1 AND tx_key = (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "$2::bytea")
+                                                        .replacingOccurrences(of: "$KEY", with: "$3::bytea")
+                                                        .replacingOccurrences(of: "$GENERATION", with: "$5::integer")
+                                                        .replacingOccurrences(of: "$CHUNK", with: "$7::bytea")))
         """
 
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,

@@ -16,8 +16,12 @@ public struct Store: Sendable {
         self.ingestChunkSize = ingestChunkSize
     }
 
+    /// A session for BankSync's short statements: JIT compilation off (the dedup probe's estimated cost sits
+    /// near the JIT threshold, where compiling costs more than the probe; measured for issue 14).
     public static func connect(_ connectionString: String) throws -> Store {
-        Store(connection: try PostgresConnection.connect(connectionString))
+        let connection = try PostgresConnection.connect(connectionString)
+        try connection.execute("SET jit = off")
+        return Store(connection: connection)
     }
 }
 

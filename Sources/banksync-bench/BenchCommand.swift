@@ -91,7 +91,7 @@ struct IngestBenchmark: AsyncParsableCommand {
         // Fixed benchmark database names, not outside input.
         try admin.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
         try admin.execute("CREATE DATABASE \(database)")
-        let store = Store(connection: try PostgresConnection.connect(try ConnectionString.replacingDatabase(in: url, with: database)))
+        let store = try Store.connect(try ConnectionString.replacingDatabase(in: url, with: database))
         _ = try await Migrator(migrations: try Migration.load(from: try Self.migrationsDirectory())).migrate(store.connection)
         return store
     }
