@@ -4,9 +4,11 @@ import Foundation
 /// Maps the Berlin Group NextGenPSD2 transaction and balance objects — also what GoCardless Bank Account
 /// Data returns — into BankSyncCore types. Every failure names the account and the field.
 enum BerlinGroupMapping {
-    /// `idFields`: which of the source's id fields identifies a transaction, in order of preference.
+    /// `idFields`: which of the source's id fields identifies a transaction, in order of preference. `rawJSON`: the
+    /// element as the source sent it (kept as the stored raw JSON; PostgreSQL's jsonb normalises it), else it is
+    /// written again from `json`.
     static func transaction(_ json: [String: Any], status: BankTransaction.Status, account: String, index: Int,
-                            idFields: [String]) throws(SourceError) -> BankTransaction {
+                            idFields: [String], rawJSON: String? = nil) throws(SourceError) -> BankTransaction {
         let place = "transactions.\(status.rawValue)[\(index)]"
         guard let amountObject = json["transactionAmount"] as? [String: Any],
               let amountText = JSONShape.string(amountObject["amount"]),
@@ -48,7 +50,7 @@ enum BerlinGroupMapping {
         if remittance == nil { remittance = JSONShape.string(json["remittanceInformationStructured"]) }
         let code = JSONShape.string(json["bankTransactionCode"]) ?? JSONShape.string(json["proprietaryBankTransactionCode"])
         let sourceID = idFields.lazy.compactMap { JSONShape.string(json[$0]) }.first
-        let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+        let raw = rawJSON ?? (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
         return BankTransaction(status: status, bookingDate: bookingDate, valueDate: valueDate, amount: amount,
                                counterpartyIBAN: counterpartyIBAN, counterpartyName: JSONShape.string(json["\(party)Name"]),
                                remittance: remittance, bankTransactionCode: code, sourceID: sourceID, rawJSON: raw)

@@ -82,8 +82,11 @@ final class TransactionDocumentReader {
         }
         rows += 1
         do {
+            // The element's own bytes are the raw JSON: writing it again (keys sorted by Foundation, through ICU
+            // collation) was the worker's largest cost in a fleet backfill.
             page.append(try BerlinGroupMapping.transaction(json, status: status, account: account, index: index,
-                                                           idFields: status == .booked ? bookedIDFields : []))
+                                                           idFields: status == .booked ? bookedIDFields : [],
+                                                           rawJSON: String(decoding: element, as: UTF8.self)))
         } catch {
             guard case .malformed(_, let field, let detail) = error else { throw error }
             let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }

@@ -22,7 +22,10 @@ public struct Migration: Sendable, Equatable {
     /// Where the migrations are when `BANKSYNC_SQL_DIR` is not set: `./sql`, else `sql/` beside or above the
     /// executable (a checkout's `.build/<config>/<tool>`), else `share/banksync/sql` of an installed prefix.
     public static func defaultDirectory() -> URL? {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // The running binary itself (/proc/self/exe): argv[0] is only "banksync" when PATH found it (the container's
+        // ENTRYPOINT, an operator typing the name), which says nothing about where it is installed.
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent()
         let candidates = [
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql"),
             executable.appendingPathComponent("sql"),

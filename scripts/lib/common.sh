@@ -17,11 +17,12 @@ postgres_bin_dir() {
 }
 
 # Installs libpq-dev, pkg-config and the PostgreSQL server when any is missing.
+# `ensure_packages --build-only` leaves out the server (scripts/release, the container's build stage).
 ensure_packages() {
     local missing=()
     pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-    postgres_bin_dir >/dev/null || missing+=(postgresql)
+    [ "${1:-}" = --build-only ] || postgres_bin_dir >/dev/null || missing+=(postgresql)
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -29,7 +30,19 @@ ensure_packages() {
     as_root apt-get install -y -q "${missing[@]}" >/dev/null
 }
 
+# free_tcp_port: a random port in 20000-39999 nothing on 127.0.0.1 listens on.
+free_tcp_port() {
+    local port
+    for _ in $(seq 50); do
+        port=$(( 20000 + RANDOM % 20000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+    done
+    echo "no free TCP port found" >&2; return 1
+}
+
 # start_postgres DIR: initdb into DIR/pgdata, start on a private port and socket in DIR, export DATABASE_URL.
+# With PG_LISTEN set (e.g. PG_LISTEN=127.0.0.1) it also listens on that address, on a free TCP port, and
+# DATABASE_URL uses TCP (reachable from a chroot); by default it listens on the socket only.
 # As root, the server runs as the postgres user (PostgreSQL refuses to run as root).
 start_postgres() {
     local dir=$1 bin
@@ -52,14 +65,20 @@ start_postgres() {
     PG_DATA=$dir/pgdata
     PG_BIN=$bin
     PG_SOCKET_DIR=$socket_dir
-    PG_PORT=${PG_PORT:-$(( 20000 + RANDOM % 20000 ))}
+    local listen=${PG_LISTEN:-}
+    if [ -n "$listen" ]; then PG_PORT=${PG_PORT:-$(free_tcp_port)}; else PG_PORT=${PG_PORT:-$(( 20000 + RANDOM % 20000 ))}; fi
     "${PG_RUN[@]}" "$bin/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; return 1; }
     "${PG_RUN[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 30 \
-        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='' -c fsync=off -c max_connections=200" start >/dev/null \
+        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='$listen' -c fsync=off -c max_connections=200" start >/dev/null \
         || { cat "$dir/postgres.log" >&2; return 1; }
-    export DATABASE_URL="host=$socket_dir port=$PG_PORT user=postgres dbname=postgres"
-    log "PostgreSQL running (socket $socket_dir, port $PG_PORT)"
+    if [ -n "$listen" ]; then
+        export DATABASE_URL="host=$listen port=$PG_PORT user=postgres dbname=postgres"
+        log "PostgreSQL running ($listen:$PG_PORT, socket $socket_dir)"
+    else
+        export DATABASE_URL="host=$socket_dir port=$PG_PORT user=postgres dbname=postgres"
+        log "PostgreSQL running (socket $socket_dir, port $PG_PORT)"
+    fi
 }
 
 stop_postgres() {
