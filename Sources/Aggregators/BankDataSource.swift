@@ -37,12 +37,16 @@ public struct KnownAccounts: Sendable {
     public var details: [String: BankAccount]
     /// Whether the consent's terms (expiry, history allowed) are stored: they do not change for a consent.
     public var consentTermsKnown: Bool
+    /// The history the stored terms allow when fewer days than asked (the consent's cap), used when the terms
+    /// are not read again.
+    public var historyCap: Int?
     /// Today, for spreading the periodic details refresh over the days.
     public var today: Day?
 
-    public init(details: [String: BankAccount] = [:], consentTermsKnown: Bool = false, today: Day? = nil) {
+    public init(details: [String: BankAccount] = [:], consentTermsKnown: Bool = false, historyCap: Int? = nil, today: Day? = nil) {
         self.details = details
         self.consentTermsKnown = consentTermsKnown
+        self.historyCap = historyCap
         self.today = today
     }
 

@@ -32,7 +32,8 @@ public struct GoCardlessSource: BankDataSource {
             // CR, GC, UA, GA, SA: the customer is still on the way through the bank's consent screens.
             throw .consentPending("requisition \(requisitionID) is not linked yet (status \(status))")
         }
-        var maxHistory: Int?
+        // Terms not read again: the stored cap stands for the agreement's max_historical_days.
+        var maxHistory: Int? = known.consentTermsKnown ? known.historyCap : nil
         var expiresAt: Date?
         if !known.consentTermsKnown, let agreementID = JSONShape.string(requisition["agreement"]) {
             let agreement = try await client.call(.GET, "/api/v2/agreements/enduser/\(agreementID)/")

@@ -75,6 +75,21 @@ final class TransactionDocumentReader {
         return document
     }
 
+    /// Whether a number outside the strings has an exponent (a digit followed by `e`/`E`).
+    static func mayHoldExponent(_ bytes: [UInt8]) -> Bool {
+        var inString = false, escaped = false, previousWasDigit = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            if byte == UInt8(ascii: "\"") { inString = true; previousWasDigit = false; continue }
+            if previousWasDigit, byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") { return true }
+            previousWasDigit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+        }
+        return false
+    }
+
     private func read(_ element: [UInt8], status: BankTransaction.Status, index: Int) throws(SourceError) {
         let place = "transactions.\(status.rawValue)[\(index)]"
         guard let json = (try? JSONSerialization.jsonObject(with: Data(element))) as? [String: Any] else {
@@ -84,9 +99,10 @@ final class TransactionDocumentReader {
         do {
             // The element's own bytes are the raw JSON: writing it again (keys sorted by Foundation, through ICU
             // collation) was the worker's largest cost in a fleet backfill.
+            // A number with an exponent may be one PostgreSQL's jsonb refuses (1e-20000): such rows are written again.
             page.append(try BerlinGroupMapping.transaction(json, status: status, account: account, index: index,
                                                            idFields: status == .booked ? bookedIDFields : [],
-                                                           rawJSON: String(decoding: element, as: UTF8.self)))
+                                                           rawJSON: Self.mayHoldExponent(element) ? nil : String(decoding: element, as: UTF8.self)))
         } catch {
             guard case .malformed(_, let field, let detail) = error else { throw error }
             let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }

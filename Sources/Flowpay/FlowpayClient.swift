@@ -132,7 +132,9 @@ extension FlowpayClient {
     public func checkAccess() async throws {
         do {
             try await send(.GET, FlowpayContract.financingPath(UUID(uuidString: "00000000-0000-0000-0000-000000000000")!), body: nil, idempotencyKey: UUID().uuidString.lowercased())
-        } catch FlowpayError.rejected(let status, _, _, _) where status == 404 {
+        } catch FlowpayError.rejected(let status, _, let logref, _) where status == 404 && logref != nil {
+            // Flowpay's own error envelope (with its logref): the partner API answered. A bare 404 (a wrong base
+            // URL, a web server, a proxy) is not.
             return
         }
     }

@@ -42,9 +42,8 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         let connection = PostgresConnection(handle: handle)
-        try connection.execute("SET TIME ZONE 'UTC'")
-        try connection.execute("SET DateStyle = 'ISO, YMD'")
-        try connection.execute("SET IntervalStyle = 'iso_8601'")
+        // The session settings every decoder relies on, in one round trip.
+        try connection.executeScript("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
         return connection
     }
 

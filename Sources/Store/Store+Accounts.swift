@@ -19,18 +19,18 @@ extension Store {
 
     private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
         let ibanKey = Normalization.iban(account.iban)
-        // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart.
-        let byIBAN = try ibanKey.flatMap { key in
-            try connection.query("""
-                SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
-                WHERE a.customer_id = $1 AND a.iban_key = $2
-                  AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
-                ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
-                LIMIT 1
-                """, [customerID, key, account.currency]).first?.decode(Int64.self, at: 0)
-        }
-        let bySourceID = try connection.query("SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $2",
-                                              [customerID, account.sourceAccountID]).first?.decode(Int64.self, at: 0)
+        // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart. Both lookups in
+        // one round trip.
+        let found = try connection.query("""
+            SELECT (SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                    WHERE $2::text IS NOT NULL AND a.customer_id = $1 AND a.iban_key = $2
+                      AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
+                    ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
+                    LIMIT 1),
+                   (SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $4)
+            """, [customerID, ibanKey, account.currency, account.sourceAccountID]).first
+        let byIBAN = try found?.decode(Int64?.self, at: 0)
+        let bySourceID = try found?.decode(Int64?.self, at: 1)
         if let byIBAN, let bySourceID, byIBAN != bySourceID {
             // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
             try connection.execute("""
@@ -57,20 +57,26 @@ extension Store {
                 """, [customerID, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
                       account.product, account.ownerName])
         }
-        try connection.execute("""
-            INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
-            SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
-            ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
-            """, [accountID, account.sourceAccountID, customerID])
-        for balance in account.balances {
-            try connection.execute("""
-                INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (account_id, type, currency, reference_date)
-                DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
-                """, [accountID, balance.kind.rawValue, balance.amount.currency.code, balance.referenceDate,
-                      balance.amount.minorUnits])
+        // The source ids seen and the balances (the last of each type, currency and day), in one statement.
+        var latest: [String: Balance] = [:]
+        for balance in account.balances { latest["\(balance.kind.rawValue)|\(balance.amount.currency.code)|\(balance.referenceDate)"] = balance }
+        let balances = latest.values.map { balance -> [String: Any] in
+            ["type": balance.kind.rawValue, "currency": balance.amount.currency.code, "reference_date": balance.referenceDate.description,
+             "amount_minor": balance.amount.minorUnits]
         }
+        let balancesJSON = String(decoding: try JSONSerialization.data(withJSONObject: balances), as: UTF8.self)
+        try connection.execute("""
+            WITH seen AS (
+                INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
+                SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
+                ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
+            )
+            INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
+            SELECT $1, b.type, b.currency, b.reference_date, b.amount_minor
+            FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint)
+            ON CONFLICT (account_id, type, currency, reference_date)
+            DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
+            """, [accountID, account.sourceAccountID, customerID, JSONText(balancesJSON)])
         return accountID
     }
 

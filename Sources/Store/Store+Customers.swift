@@ -44,7 +44,7 @@ extension Store {
 }
 
 extension Customer {
-    static let columns = "id, flowpay_customer_id, merchant_id, source, source_ref, history_days, status, source_config::text, consent_expires_at, key_generation"
+    static let columns = "id, flowpay_customer_id, merchant_id, source, source_ref, history_days, status, source_config::text, consent_expires_at, key_generation, history_days_cap"
 }
 
 /// A customer with what a sync needs.
@@ -52,6 +52,8 @@ public struct CustomerRecord: Sendable, Equatable {
     public var customer: Customer
     public var sourceConfig: String
     public var consentExpiresAt: Date?
+    /// Days of history the consent allows when fewer than asked (its terms, stored by the sync that read them).
+    public var historyCap: Int?
 }
 
 extension Store {
@@ -74,7 +76,7 @@ extension Store {
             customer: Customer(id: try row.decode(at: 0), flowpayCustomerID: try row.decode(at: 1), merchantID: try row.decode(at: 2),
                                source: Customer.Source(rawValue: source) ?? .gocardless, sourceRef: try row.decode(at: 4),
                                historyDays: try row.decode(at: 5), status: try row.decode(at: 6), keyGeneration: try row.decode(at: 9)),
-            sourceConfig: try row.decode(at: 7), consentExpiresAt: try row.decode(at: 8))
+            sourceConfig: try row.decode(at: 7), consentExpiresAt: try row.decode(at: 8), historyCap: try row.decode(Int32?.self, at: 10).map(Int.init))
     }
 
     /// What the source said about the consent: its expiry, and the history cap when it allows less.

@@ -95,8 +95,8 @@ extension Store {
         runID: Int64? = nil,
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
-        try await connection.withTransaction {
-            try connection.advisoryTransactionLock(Self.accountLockKey(account.id))
+        // The account's lock is taken with the BEGIN, in one round trip (the key is an integer, not outside text).
+        try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))") {
             let nothingStored = try connection.queryValue(Bool.self,
                 "SELECT NOT EXISTS (SELECT 1 FROM transactions WHERE account_id = $1)", [account.id])
             var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)

@@ -144,7 +144,7 @@ extension Store {
                    -- an account out of read budget is asked again on its resume day (UTC midnight)
                    CASE WHEN e.code = 'rate_limited' THEN
                        (SELECT min(w.reads_resume_on)::timestamp AT TIME ZONE 'UTC' FROM watermarks w JOIN accounts a ON a.id = w.account_id
-                        WHERE a.customer_id = cur.id AND w.reads_resume_on > current_date - 1) END AS retry_at
+                        WHERE a.customer_id = cur.id AND w.reads_resume_on > (now() AT TIME ZONE 'UTC')::date) END AS retry_at
             FROM sync_events e JOIN current cur ON cur.id = e.customer_id
             WHERE e.level IN ('warning', 'error') AND (e.at > cur.ok_at OR (cur.status = 'consent_expired' AND e.code = 'consent_expired'))
               AND e.code NOT IN ('rejected_rows', 'unreadable_rows', 'batch_parked')   -- shown from the tables below
@@ -171,7 +171,8 @@ extension Store {
             -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).
             SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, c.source, min(b.finished_at),
                    count(*) || ' batch(es) parked after failing in every run: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
-                   NULL, NULL, min(b.finished_at) + interval '1 day'
+                   -- transaction batches are retried a day after parking; an accounts batch waits for ops
+                   NULL, NULL, min(b.finished_at) FILTER (WHERE b.kind <> 'accounts') + interval '1 day'
             FROM push_batches b JOIN customers c ON c.id = b.customer_id
             WHERE b.state = 'parked'
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source

@@ -2,8 +2,27 @@ import BankSyncCore
 import Foundation
 import Postgres
 
+/// An account's read state (`accountReadState`).
+public struct AccountReadState: Sendable {
+    public var deferred: (until: Day, reason: String)?
+    public var bookedThrough: Day?
+    public var lastRescan: Date?
+}
+
 extension Store {
     /// When the account's window last reached deep (nil: never since the first sync).
+    /// What a sync decides an account's window by, in one round trip: a read deferral still in force (until, reason),
+    /// the booked-through watermark, the last deep re-read.
+    public func accountReadState(accountID: Int64, today: Day) throws -> AccountReadState {
+        guard let row = try connection.query("""
+            SELECT CASE WHEN reads_resume_on > $2::date THEN reads_resume_on END, reads_deferred_reason, booked_through, last_rescan_at
+            FROM watermarks WHERE account_id = $1
+            """, [accountID, today]).first else { return AccountReadState() }
+        let until = try row.decode(Day?.self, at: 0)
+        return AccountReadState(deferred: try until.map { ($0, try row.decode(String?.self, at: 1) ?? "read budget used up") },
+                                bookedThrough: try row.decode(at: 2), lastRescan: try row.decode(at: 3))
+    }
+
     public func lastRescan(accountID: Int64) throws -> Date? {
         try connection.query("SELECT last_rescan_at FROM watermarks WHERE account_id = $1", [accountID]).first?.decode(Date?.self, at: 0)
     }

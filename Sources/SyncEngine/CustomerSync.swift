@@ -4,6 +4,7 @@ import Flowpay
 import Foundation
 import Logging
 import Store
+import Synchronization
 
 /// What one customer's sync did, for the run summary and the log line.
 public struct CustomerOutcome: Sendable {
@@ -109,7 +110,7 @@ public struct CustomerSync: Sendable {
         // run spends its rate-limited calls on balances and transactions only.
         let known = KnownAccounts(details: try store.storedAccountDetails(customerID: record.customer.id),
                                   consentTermsKnown: record.customer.status == "active" && (record.consentExpiresAt ?? .distantPast) > Date(),
-                                  today: today)
+                                  historyCap: record.historyCap, today: today)
         let snapshot = try await source.accounts(known: known)
         let requested = min(max(record.customer.historyDays, SyncWindow.historyDaysRange.lowerBound), SyncWindow.historyDaysRange.upperBound)
         let cap = snapshot.maxHistoryDays.flatMap { $0 < requested ? $0 : nil }
@@ -118,12 +119,16 @@ public struct CustomerSync: Sendable {
         }
         var firstProblem: (code: String, message: String)?
         var reported: [Int64] = []
+        let leaseKeeper = LeaseKeeper()
         for sourceAccount in snapshot.accounts {
-            if let lease { try store.renewLease(customerID: record.customer.id, lease: lease.duration, worker: lease.worker) }
+            try renewLease(record, leaseKeeper)
             let accountID = try await store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
             reported.append(accountID)
             outcome.accounts += 1
-            if let reason = try sourceAccount.skipReason ?? deferredReads(accountID: accountID) {
+            let state = try store.accountReadState(accountID: accountID, today: today)
+            if let reason = sourceAccount.skipReason ?? state.deferred.map({ deferred in
+                SourceError.rateLimited(account: nil, retryAt: nil, detail: "not read again before \(deferred.until): \(deferred.reason)")
+            }) {
                 try deferReadsIfBudgetUsedUp(reason, accountID: accountID)
                 outcome.accountsSkipped += 1
                 try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning,
@@ -131,15 +136,16 @@ public struct CustomerSync: Sendable {
                 firstProblem = firstProblem ?? (reason.code, reason.description)
                 continue
             }
-            let daily = SyncWindow.next(today: today, bookedThrough: try store.bookedThrough(accountID: accountID),
+            let daily = SyncWindow.next(today: today, bookedThrough: state.bookedThrough,
                                         historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
                                         overlapDays: overlapDays)
-            let deep = try rescan.isDue(accountID: accountID, window: daily, lastRescan: store.lastRescan(accountID: accountID), today: today)
+            let deep = rescan.isDue(accountID: accountID, window: daily, lastRescan: state.lastRescan, today: today)
             let window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
                                               sourceMaxHistoryDays: snapshot.maxHistoryDays) : daily
             do {
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
-                let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID)
+                let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
+                                                      leaseKeeper: leaseKeeper)
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
                 if result.outsideWindow > 0 {
@@ -184,7 +190,7 @@ public struct CustomerSync: Sendable {
     /// fetched whole into a spool first, then ingested in its own database transaction with its watermark — no
     /// transaction waits on the bank, and a backfill cut short keeps the pieces it committed.
     func fetchAndIngest(_ window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, into ref: AccountRef,
-                        record: CustomerRecord, runID: Int64) async throws -> IngestResult {
+                        record: CustomerRecord, runID: Int64, leaseKeeper: LeaseKeeper = LeaseKeeper()) async throws -> IngestResult {
         let pieces = window.pieces(ofDays: backfillPieceDays, overlap: overlapDays)
         var result = IngestResult()
         var historyNoted = pieces.count == 1   // one whole first sync records it in its ingest
@@ -192,7 +198,7 @@ public struct CustomerSync: Sendable {
             try Task.checkCancellation()
             let refused = RefusedRowCollector()
             let fetched = try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
-            if let lease { try store.renewLease(customerID: ref.customerID, lease: lease.duration, worker: lease.worker) }
+            try renewLease(record, leaseKeeper)
             result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,
                                                 keyGeneration: record.customer.keyGeneration, runID: runID, pages: fetched.pages()))
             try store.quarantineUnreadableRows(account: ref, rows: refused.collected.map { ($0.field, $0.reason, $0.rawJSON) }, runID: runID)
@@ -207,10 +213,11 @@ public struct CustomerSync: Sendable {
         return result
     }
 
-    /// An account whose read budget an earlier run found used up is not asked again before the day it comes back.
-    func deferredReads(accountID: Int64) throws -> SourceError? {
-        guard let deferred = try store.readsDeferred(accountID: accountID, today: today) else { return nil }
-        return .rateLimited(account: nil, retryAt: nil, detail: "not read again before \(deferred.until): \(deferred.reason)")
+    /// The claim's lease follows progress, but at most every tenth of its length (not before every account and
+    /// piece: a round trip each, most of them needless when accounts take milliseconds).
+    func renewLease(_ record: CustomerRecord, _ keeper: LeaseKeeper) throws {
+        guard let lease, keeper.isDue(every: lease.duration / 10) else { return }
+        try store.renewLease(customerID: record.customer.id, lease: lease.duration, worker: lease.worker)
     }
 
     /// A read refused for its budget (Berlin Group ACCESS_EXCEEDED, GoCardless 429) is not tried again today — no
@@ -259,5 +266,19 @@ public struct RescanPolicy: Sendable {
         let allowed = min(historyDays, sourceMaxHistoryDays ?? historyDays)
         let from = min(window.from, today.adding(days: -min(reach, allowed)))
         return SyncWindow(from: from, to: window.to, isFirstSync: false, cappedAtDays: window.cappedAtDays)
+    }
+}
+
+/// When one customer's lease was last renewed in this sync (claimed counts as renewed).
+final class LeaseKeeper: Sendable {
+    private let last = Mutex<ContinuousClock.Instant>(.now)
+
+    /// True, and restarts the interval, when `interval` has passed since the last renewal.
+    func isDue(every interval: Duration) -> Bool {
+        last.withLock { last in
+            guard last.duration(to: .now) >= interval else { return false }
+            last = .now
+            return true
+        }
     }
 }

@@ -18,12 +18,15 @@ enum InterruptionNotice {
     /// Who acts next, and how; `retryAt` and the logrefs make it specific to the customer.
     static func nextStep(_ reason: String, _ customer: InterruptedCustomer) -> String {
         let id = customer.flowpayCustomerID.uuidString.lowercased()
-        let retry = customer.retryAt.map { "BankSync retries by itself at \(LagFormat.iso($0))" } ?? "BankSync retries on its next scheduled run"
+        let retry = customer.retryAt.map {
+            $0 > Date() ? "BankSync retries by itself at \(LagFormat.iso($0))" : "BankSync retries on its next scheduled run"
+        } ?? "BankSync retries on its next scheduled run"
         switch reason {
         case "consent_expired":
             let bank = customer.source == "berlingroup" ? "--bank-url <bank API URL>" : "--institution <institution id>"
             return "The customer must renew the bank consent: send them the link printed by "
-                + "`banksync link --customer \(id) --source \(customer.source) \(bank)`; data resumes on the first sync after they return."
+                + "`banksync link --customer \(id) --source \(customer.source) \(bank) --history-days <days>` (the customer's history, "
+                + "see `banksync customers show`); data resumes on the first sync after they return."
         case "consent_pending":
             return "Waiting for the customer to finish authorising at the bank; if they abandoned it, make a new link with "
                 + "`banksync link --customer \(id) --source \(customer.source) …`."
@@ -33,7 +36,10 @@ enum InterruptionNotice {
             return "The bank's API did not answer; \(retry). If it lasts over a day, BankSync ops raise it with the bank."
         case "source_unauthorised":
             return "BankSync ops must renew the bank certificate (QWAC) or fix the aggregator secrets (`banksync doctor` names which); then \(retry.prefix(1).lowercased() + retry.dropFirst())."
-        case "malformed_data", "unreadable_rows":
+        case "malformed_data":
+            return "The bank's answer could not be read, so that account's new data was not stored; the other accounts are delivered. "
+                + "\(retry); BankSync ops take it up with the source if it persists."
+        case "unreadable_rows":
             return "The bank sent rows BankSync cannot read; the rest of the data is delivered. BankSync ops take it up with the source "
                 + "(`banksync unreadable list --customer \(id)`)."
         case "rejected":
@@ -41,7 +47,8 @@ enum InterruptionNotice {
             return "Flowpay refused these transactions (logref \(refs.isEmpty ? "-" : refs.joined(separator: ", "))): Flowpay, please tell us what "
                 + "is wrong; once fixed, BankSync resends them with `banksync push --requeue-rejected --customer \(id)`."
         case "batch_parked":
-            return "Deliveries kept failing; \(retry). BankSync ops can retry at once with `banksync push --requeue-rejected --customer \(id)`."
+            let when = customer.retryAt == nil ? "BankSync ops must look at it (an accounts batch is not retried by itself)" : retry
+            return "Deliveries kept failing; \(when). BankSync ops can retry at once with `banksync push --requeue-rejected --customer \(id)`."
         case "flowpay_unavailable":
             return "Flowpay's API was unavailable; everything is queued and delivered on the next run. Nothing is lost."
         case "account_inactive":

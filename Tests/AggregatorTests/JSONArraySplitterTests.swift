@@ -54,3 +54,13 @@ import Testing
         }
     }
 }
+
+/// Raw JSON is kept as the source sent it, unless a number has an exponent PostgreSQL's jsonb may refuse.
+@Suite struct RawJSONTests {
+    @Test func onlyNumbersWithExponentsOutsideStringsAreWrittenAgain() {
+        #expect(!TransactionDocumentReader.mayHoldExponent(Array(#"{"internalTransactionId":"00000000003e2a1f","amount":"12.50"}"#.utf8)))
+        #expect(!TransactionDocumentReader.mayHoldExponent(Array(#"{"text":"say \"1e5\" twice","n":12}"#.utf8)))
+        #expect(TransactionDocumentReader.mayHoldExponent(Array(#"{"rate":1e-20000}"#.utf8)))
+        #expect(TransactionDocumentReader.mayHoldExponent(Array(#"{"a":"x","rate":2.5E3}"#.utf8)))
+    }
+}

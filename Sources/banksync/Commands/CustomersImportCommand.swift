@@ -45,6 +45,12 @@ extension CustomersCommand {
                                                       sourceRef: row.reference, historyDays: row.historyDays, sourceConfig: row.sourceConfig)
                             added += 1
                         } catch let error as PostgresError where error.isUniqueViolation {
+                            // The same customer again is fine; a Flowpay id or merchant id taken by another is a bad line.
+                            let stored = try store.customer(flowpayCustomerID: row.flowpayID)
+                            guard stored?.customer.merchantID == row.merchantID else {
+                                throw ConfigError(setting: "merchant_id/flowpay_customer_id",
+                                                  problem: "another customer already has this Flowpay id or merchant id")
+                            }
                             existing += 1
                         }
                     } catch let error as ConfigError {

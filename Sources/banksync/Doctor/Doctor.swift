@@ -211,15 +211,20 @@ struct Doctor {
         }
         try? await http.shutdown()
         switch answer {
-        case .success(let status):
+        case .success(let status) where status != "?":
             checks.append(.passed(name, "answers (consent of \(bank.customer.merchantID): \(status))"))
+        case .success:
+            checks.append(.failed(name, "answered without a consentStatus", fix: "check the bank URL is the bank's Berlin Group API base"))
         case .failure(.unavailable(let detail)):
             checks.append(.failed(name, "unreachable: \(detail)", fix: "check the bank URL, DNS, firewall and the bank's status page"))
         case .failure(.unauthorised(let detail)):
             checks.append(.failed(name, "refuses our credentials: \(detail)", fix: "check the client certificate is the one registered with the bank"))
-        case .failure(let error):
+        case .failure(.consentExpired(let detail)), .failure(.consentPending(let detail)):
             // The bank answered: a consent matter (expired, pending) is the customer's and shows in `banksync lag`.
-            checks.append(.passed(name, "answers (consent of \(bank.customer.merchantID): \(error))"))
+            checks.append(.passed(name, "answers (consent of \(bank.customer.merchantID): \(detail))"))
+        case .failure(let error):
+            checks.append(.failed(name, "does not answer as a Berlin Group AIS API: \(error)",
+                                  fix: "check the bank URL (its API base, e.g. https://bank.example/psd2) and the bank's status page"))
         }
         return checks
     }
