@@ -26,6 +26,9 @@ public struct FlowpayClient: Sendable {
         var settings = HTTPClient.Configuration()
         settings.timeout = .init(connect: .seconds(configuration.connectTimeout.components.seconds),
                                  read: .seconds(configuration.requestTimeout.components.seconds))
+        // Every customer's push goes to the same host: more than the default 8 connections, so a fleet's run is not
+        // capped at 8 calls in flight.
+        settings.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     }
 

@@ -47,10 +47,20 @@ public func startServer(
         logger: logger
     )
     let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-    let server = SandboxServer(group: group, task: Task { try await group.run() })
+    // A server that stops before it ever listened (its run threw) ends the stream too: the caller gets an error
+    // instead of waiting for a port for ever.
+    let server = SandboxServer(group: group, task: Task {
+        defer { continuation.finish() }
+        do {
+            try await group.run()
+        } catch {
+            logger.error("sandbox server stopped", metadata: ["problem": "\(error)"])
+            throw error
+        }
+    })
     for await bound in stream { return (bound, server) }
     server.cancel()
-    throw CancellationError()
+    throw SandboxServerError.didNotStart(name)
 }
 
 /// A running sandbox server. `cancel()` shuts it down gracefully (open connections are finished, not dropped:
@@ -62,5 +72,15 @@ public struct SandboxServer: Sendable {
     public func cancel() {
         let group = group
         Task { await group.triggerGracefulShutdown() }
+    }
+}
+
+public enum SandboxServerError: Error, CustomStringConvertible {
+    case didNotStart(String)
+
+    public var description: String {
+        switch self {
+        case .didNotStart(let name): "the \(name) sandbox server stopped before it listened"
+        }
     }
 }

@@ -76,7 +76,8 @@ public struct SyncRun: Sendable {
         let counter = Counter()
         do {
             summary.outcomes = try await withThrowingTaskGroup(of: [CustomerOutcome].self) { group in
-                for _ in 0..<max(1, options.concurrency) {
+                // No more workers (each with its own database connection) than customers due.
+                for _ in 0..<max(1, min(options.concurrency, total)) {
                     group.addTask { try await withBlockingIOExecutor("banksync.sync.worker") {
                         try await worker(runID: runID, dueBefore: dueBefore, today: today, total: total, counter: counter, progress: progress)
                     } }

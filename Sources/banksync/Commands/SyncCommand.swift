@@ -12,7 +12,7 @@ struct SyncCommand: AsyncParsableCommand {
         discussion: "Safe to run from several machines at once. Exit 0: all synced; 1: some customers failed; 2: configuration error; 3: could not run. Example: banksync sync --concurrency 8 --min-interval 0 --customer 0f8e…")
 
     @Option(help: "Customers synced at the same time.")
-    var concurrency = 4
+    var concurrency = 32
 
     @Option(help: "Lease per customer, e.g. 10m or 600s: only a backstop for a worker that hangs while connected.")
     var lease = "10m"
