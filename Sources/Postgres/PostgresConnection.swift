@@ -145,11 +145,6 @@ public final class PostgresConnection: @unchecked Sendable {
         try execute("SELECT pg_advisory_unlock($1)", [key])
     }
 
-    /// Takes a transaction-level advisory lock (released at COMMIT/ROLLBACK), waiting for it if needed.
-    public func advisoryTransactionLock(_ key: Int64) throws {
-        try execute("SELECT pg_advisory_xact_lock($1)", [key])
-    }
-
     // MARK: results and errors
 
     @discardableResult

@@ -35,10 +35,6 @@ public struct FeedTransaction: Sendable, Equatable {
 }
 
 extension Store {
-    public func customerID(merchantID: String) throws -> Int64? {
-        try connection.query("SELECT id FROM customers WHERE merchant_id = $1", [merchantID]).first?.decode(Int64.self, at: 0)
-    }
-
     /// Booked transactions in arrival order after `cursor` (and, with `visibleAfter`, only those the feed first
     /// served after that instant), at most `limit`; and the instant a poller resumes from (`resumeFrom`, nil
     /// on a full page: the poller follows `nextPage` first).

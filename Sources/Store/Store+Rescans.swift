@@ -23,10 +23,6 @@ extension Store {
                                 bookedThrough: try row.decode(at: 2), lastRescan: try row.decode(at: 3))
     }
 
-    public func lastRescan(accountID: Int64) throws -> Date? {
-        try connection.query("SELECT last_rescan_at FROM watermarks WHERE account_id = $1", [accountID]).first?.decode(Date?.self, at: 0)
-    }
-
     /// After a deep re-read: the booked rows it stored that the daily window had missed (booked before
     /// `missedBefore`, the start the daily window would have had) are late bookings — counted, the latest
     /// lateness kept, one `late_booking` event; the re-read's time is recorded. Returns how many.
@@ -67,16 +63,6 @@ extension Store {
 }
 
 extension Store {
-    /// The day before which the account's source must not be asked again (its read budget was used up), with
-    /// the reason; nil when it may be read.
-    public func readsDeferred(accountID: Int64, today: Day) throws -> (until: Day, reason: String)? {
-        guard let row = try connection.query("""
-            SELECT reads_resume_on, reads_deferred_reason FROM watermarks
-            WHERE account_id = $1 AND reads_resume_on > $2::date
-            """, [accountID, today]).first else { return nil }
-        return (try row.decode(Day.self, at: 0), try row.decode(String?.self, at: 1) ?? "read budget used up")
-    }
-
     /// The source refused a read for its budget: the account is not asked again before `resumeOn`.
     public func deferReads(accountID: Int64, until resumeOn: Day, reason: String) throws {
         try connection.execute("""

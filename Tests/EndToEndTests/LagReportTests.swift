@@ -25,17 +25,8 @@ import TestSupport
                 WHERE account_id IN (SELECT a.id FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.flowpay_customer_id = $1)
                 """, [staleID])
             let rejectedID = customers[2]
-            try connection.execute("""
-                UPDATE transactions SET push_state = 'queued', push_batch_id = NULL
-                WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
-                             WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT 5)
-                """, [rejectedID])
-            // Flowpay refuses one of the five: it is quarantined, the other four delivered.
-            let refusedID = try connection.queryValue(String.self, """
-                SELECT t.flowpay_id FROM transactions t JOIN customers c ON c.id = t.customer_id
-                WHERE c.flowpay_customer_id = $1 AND t.push_state = 'queued' ORDER BY t.id LIMIT 1
-                """, [rejectedID])
-            await e2e.flowpay.refuse([refusedID], logref: "lr-e2e-422")
+            // Flowpay refuses one of five queued again: it is quarantined, the other four delivered.
+            try await Self.queueAgainAndRefuseOne(of: rejectedID, rows: 5, logref: "lr-e2e-422", connection, e2e)
             let second = try await e2e.run(["sync", "--customer", rejectedID.uuidString, "--concurrency", "1"])
             #expect(second.status == 1)
             #expect(second.stdout.contains("rejected"))
@@ -91,16 +82,7 @@ import TestSupport
             // Flowpay refuses one of the second customer's transactions.
             let connection = try e2e.connect()
             defer { connection.close() }
-            try connection.execute("""
-                UPDATE transactions SET push_state = 'queued', push_batch_id = NULL
-                WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
-                             WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT 3)
-                """, [customers[1]])
-            let refusedID = try connection.queryValue(String.self, """
-                SELECT t.flowpay_id FROM transactions t JOIN customers c ON c.id = t.customer_id
-                WHERE c.flowpay_customer_id = $1 AND t.push_state = 'queued' ORDER BY t.id LIMIT 1
-                """, [customers[1]])
-            await e2e.flowpay.refuse([refusedID], logref: "lr-notice-422")
+            try await Self.queueAgainAndRefuseOne(of: customers[1], rows: 3, logref: "lr-notice-422", connection, e2e)
             #expect(try await e2e.run(["sync", "--min-interval", "0"]).status == 1)
 
             let notice = try await e2e.run(["lag", "--interruptions", "--format", "markdown"])
@@ -126,5 +108,20 @@ import TestSupport
             #expect(entries.allSatisfy { ($0["nextStep"] as? String)?.isEmpty == false && $0["since"] != nil })
             #expect(try await e2e.run(["lag", "--format", "markdown"]).status == 2, "markdown is the notice's format only")
         }
+    }
+
+    /// Queues `rows` of the customer's delivered bookings again and has Flowpay refuse the first of them.
+    static func queueAgainAndRefuseOne(of customer: UUID, rows: Int, logref: String, _ connection: PostgresConnection,
+                                       _ e2e: EndToEnd) async throws {
+        try connection.execute("""
+            UPDATE transactions SET push_state = 'queued', push_batch_id = NULL
+            WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
+                         WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT $2)
+            """, [customer, rows])
+        let refusedID = try connection.queryValue(String.self, """
+            SELECT t.flowpay_id FROM transactions t JOIN customers c ON c.id = t.customer_id
+            WHERE c.flowpay_customer_id = $1 AND t.push_state = 'queued' ORDER BY t.id LIMIT 1
+            """, [customer])
+        await e2e.flowpay.refuse([refusedID], logref: logref)
     }
 }
