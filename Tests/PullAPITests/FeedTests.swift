@@ -105,6 +105,53 @@ import TestSupport
             #expect(Set(seen).count == seen.count, "never a row twice")
         }
     }
+
+    /// Walking a backlog of full pages takes no feed lock once every servable row has its stamp, so concurrent
+    /// walks for one merchant do not queue on it; rows still to stamp send the request down the locked path, so
+    /// a full page never serves a row without its stamp.
+    @Test func fullPagesOfStampedRowsNeedNoFeedLockAndNewRowsAreStampedBeforeTheyAreServed() async throws {
+        try await PullAPIHarness.with { api in
+            try await api.ingest(40, salt: "backlog", connection: api.store.connection)
+            // Rows become servable once no older transaction runs anywhere on the server; poll until all are stamped.
+            let deadline = ContinuousClock.now + .seconds(180)
+            func unstamped() throws -> Int {
+                try api.store.connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE visible_at IS NULL")
+            }
+            while try unstamped() > 0, ContinuousClock.now < deadline {
+                _ = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&size=1000")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try unstamped() == 0)
+
+            // Another session holds the customer's feed lock: full pages are still answered.
+            let holder = try api.database.connect()
+            defer { holder.close() }
+            try holder.execute("SELECT pg_advisory_lock($1)", [(Int64(0x4645) << 32) | (api.customerID & 0xffff_ffff)])
+            var cursor: String?
+            for _ in 0..<4 {
+                let page = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&size=10" + (cursor.map { "&page=\($0)" } ?? ""))
+                #expect(page.status == 200)
+                #expect((page.json["data"] as? [Any])?.count == 10)
+                cursor = page.json["nextPage"] as? String
+            }
+            try holder.execute("SELECT pg_advisory_unlock_all()")
+            let afterBacklog = try #require(cursor)
+
+            // New rows after the kept cursor: the full page that serves them has stamped them first.
+            try await api.ingest(5, salt: "new", connection: api.store.connection)
+            var served: [String] = []
+            while served.isEmpty, ContinuousClock.now < deadline {
+                let page = try await api.get("/flowpay/v1/bank-transactions?merchantId=merchant-1&size=5&page=\(afterBacklog)")
+                served = (page.json["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                if served.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(served.count == 5)
+            for id in served {
+                let stamped = try api.store.connection.queryValue(Bool.self, "SELECT visible_at IS NOT NULL FROM transactions WHERE flowpay_id::text = $1", [id])
+                #expect(stamped, "\(id) was served with its stamp")
+            }
+        }
+    }
 }
 
 actor Flag {
