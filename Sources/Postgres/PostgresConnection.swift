@@ -9,6 +9,8 @@ import Foundation
 public final class PostgresConnection: @unchecked Sendable {
     let handle: OpaquePointer
     private var isClosed = false
+    /// Statements this session has prepared, by text and parameter types (see `query`).
+    private var prepared: [PreparedKey: String] = [:]
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -63,12 +65,53 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs one statement with parameters `$1…$n` and returns its rows.
     @discardableResult
+    ///
+    /// Data statements (SELECT, INSERT, UPDATE, DELETE, WITH) are prepared once per session and then only
+    /// executed: a fleet run sends the same few dozen statements for every customer, and parsing and planning
+    /// them each time was most of the server's work. PostgreSQL re-plans a prepared statement when the tables
+    /// under it change; one whose result columns a migration changed is prepared again.
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
         PostgresStatistics.noteRoundTrip()
-        let result = try withParameters(parameters) { count, types, values, lengths, formats in
-            PQexecParams(handle, sql, count, types, values, lengths, formats, 0)
+        return try withParameters(parameters) { count, types, values, lengths, formats in
+            guard let name = try preparedName(sql, types: types) else {
+                return try check(PQexecParams(handle, sql, count, types, values, lengths, formats, 0), sql: sql)
+            }
+            do {
+                return try check(PQexecPrepared(handle, name, count, values, lengths, formats, 0), sql: sql)
+            } catch let error as PostgresError where error.sqlState == SQLState.featureNotSupported {
+                // "cached plan must not change result type": a migration changed the columns under it.
+                prepared[PreparedKey(sql: sql, types: types)] = nil
+                PQclear(PQexec(handle, "DEALLOCATE \(name)"))
+                guard PQtransactionStatus(handle) == PQTRANS_IDLE else { throw error }
+                return try check(PQexecParams(handle, sql, count, types, values, lengths, formats, 0), sql: sql)
+            }
         }
-        return try check(result, sql: sql)
+    }
+
+    /// The session's name for `sql` with these parameter types, preparing it first if needed; nil for statements
+    /// not worth preparing (transaction control, settings) or once the session holds `maxPreparedStatements`.
+    private func preparedName(_ sql: String, types: [Oid]) throws -> String? {
+        let key = PreparedKey(sql: sql, types: types)
+        if let name = prepared[key] { return name }
+        guard Self.preparationEnabled, prepared.count < Self.maxPreparedStatements, Self.isDataStatement(sql) else { return nil }
+        let name = "banksync_\(prepared.count + 1)"
+        PostgresStatistics.noteRoundTrip()
+        try check(PQprepare(handle, name, sql, Int32(types.count), types), sql: sql)
+        prepared[key] = name
+        return name
+    }
+
+    static let maxPreparedStatements = 512
+
+    /// `BANKSYNC_PREPARED_STATEMENTS=off` sends every statement unprepared (for a connection pooler in
+    /// transaction mode, which cannot keep a session's prepared statements).
+    static let preparationEnabled = ProcessInfo.processInfo.environment["BANKSYNC_PREPARED_STATEMENTS"] != "off"
+
+    static func isDataStatement(_ sql: String) -> Bool {
+        let word = sql.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }.prefix(6)
+        let upper = String(decoding: word.map { $0 & 0xDF }, as: UTF8.self)
+        return upper.hasPrefix("SELECT") || upper.hasPrefix("INSERT") || upper.hasPrefix("UPDATE") || upper.hasPrefix("DELETE")
+            || upper.hasPrefix("WITH")
     }
 
     /// Runs one statement and returns how many rows it touched.
@@ -207,9 +250,15 @@ private func withOptionalCStrings<R>(_ strings: [String?], _ body: ([UnsafePoint
     return body(pointers)
 }
 
+/// A prepared statement is kept per text and parameter types (a NULL parameter leaves its type to the server).
+private struct PreparedKey: Hashable {
+    let sql: String
+    let types: [Oid]
+}
+
 private func withParameters<R>(
     _ parameters: [any PostgresEncodable],
-    _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
+    _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) throws -> R
 ) throws -> R {
     var types = [Oid]()
     var values = [UnsafePointer<CChar>?]()
@@ -236,5 +285,5 @@ private func withParameters<R>(
             lengths.append(Int32(bytes.count)); formats.append(1)
         }
     }
-    return body(Int32(parameters.count), types, values, lengths, formats)
+    return try body(Int32(parameters.count), types, values, lengths, formats)
 }

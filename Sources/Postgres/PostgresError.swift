@@ -93,4 +93,5 @@ public enum SQLState {
     public static let badCopyFileFormat = "22P04"
     public static let queryCanceled = "57014"
     public static let adminShutdown = "57P01"
+    public static let featureNotSupported = "0A000"
 }
