@@ -394,6 +394,8 @@ public actor GoCardlessSandboxState {
         public var lateDaysBack: [Int]?
         /// Every account call answers this many milliseconds late.
         public var responseDelayMilliseconds: Int?
+        /// Every API call (fleet or not) answers this many milliseconds late from now on (`sandbox --latency`).
+        public var latencyMilliseconds: Int?
         /// With `editDay`: the bank corrects the text of the account's first booking of that day.
         public var editAccount: String?
         public var editDay: String?
@@ -413,6 +415,7 @@ public actor GoCardlessSandboxState {
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
         if let id = control.poisonAccount { poisonedAccounts.insert(id) }
         if let delay = control.responseDelayMilliseconds { responseDelayMilliseconds = delay }
+        if let latency = control.latencyMilliseconds { latencyMilliseconds = max(0, latency) }
         if let id = control.lateAccount { lateBookings[id, default: []] += (control.lateDaysBack ?? []).map { currentDay.adding(days: -$0) } }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
