@@ -11,6 +11,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var isClosed = false
     /// Statements this session has prepared, by text and parameter types (see `query`).
     private var prepared: [PreparedKey: String] = [:]
+    /// Names are never reused: one dropped from the cache may still exist on the server (a DEALLOCATE refused
+    /// inside a failed transaction).
+    private var preparedNamesUsed = 0
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -45,7 +48,11 @@ public final class PostgresConnection: @unchecked Sendable {
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         let connection = PostgresConnection(handle: handle)
         // The session settings every decoder relies on, in one round trip.
-        try connection.executeScript("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
+        // Prepared statements are planned for their parameters every time, as unprepared ones are: a generic plan
+        // chosen after five executions turned the edit recognition's window read into a scan of the account.
+        try connection.executeScript("""
+            SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET plan_cache_mode = force_custom_plan
+            """)
         return connection
     }
 
@@ -68,8 +75,9 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// Data statements (SELECT, INSERT, UPDATE, DELETE, WITH) are prepared once per session and then only
     /// executed: a fleet run sends the same few dozen statements for every customer, and parsing and planning
-    /// them each time was most of the server's work. PostgreSQL re-plans a prepared statement when the tables
-    /// under it change; one whose result columns a migration changed is prepared again.
+    /// them each time was a large part of the server's work. Each execution is still planned for its own
+    /// parameters (`plan_cache_mode = force_custom_plan`, set at connect). PostgreSQL re-analyses a prepared
+    /// statement when the tables under it change; one whose result columns a migration changed is prepared again.
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
         PostgresStatistics.noteRoundTrip()
         return try withParameters(parameters) { count, types, values, lengths, formats in
@@ -93,8 +101,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private func preparedName(_ sql: String, types: [Oid]) throws -> String? {
         let key = PreparedKey(sql: sql, types: types)
         if let name = prepared[key] { return name }
-        guard Self.preparationEnabled, prepared.count < Self.maxPreparedStatements, Self.isDataStatement(sql) else { return nil }
-        let name = "banksync_\(prepared.count + 1)"
+        guard Self.preparationEnabled, preparedNamesUsed < Self.maxPreparedStatements, Self.isDataStatement(sql) else { return nil }
+        preparedNamesUsed += 1
+        let name = "banksync_\(preparedNamesUsed)"
         PostgresStatistics.noteRoundTrip()
         try check(PQprepare(handle, name, sql, Int32(types.count), types), sql: sql)
         prepared[key] = name

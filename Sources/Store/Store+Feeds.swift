@@ -87,12 +87,16 @@ extension Store {
     }
 
     /// One feed page: $1 customer, $2/$3 the cursor (xid as text, row id), $4 `visibleAfter` or NULL, $5 the size.
+    /// Only stamped rows: under READ COMMITTED the stamping UPDATE and this read see different snapshots, and a
+    /// row that became servable in between (an older transaction ended) must not go out unstamped — it would be
+    /// stamped later than this answer's `resumeFrom` and served again. Such a row sorts after every row stamped
+    /// before it (its transaction was still running then), so the cursor handed out never passes it.
     /// Columns 0–10 are read by `feedTransaction`; `ingest_xid_sort` orders the lock-free path's outer select.
     private static let feedPageQuery = """
         SELECT t.id, t.ingest_xid::text, t.flowpay_id, a.iban, t.booking_date, t.value_date, t.amount_minor, t.currency,
                t.counterparty_iban, t.counterparty_name, t.remittance, t.ingest_xid AS ingest_xid_sort
         FROM transactions t JOIN accounts a ON a.id = t.account_id
-        WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL
+        WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL AND t.visible_at IS NOT NULL
           AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
           AND (t.ingest_xid, t.id) > ($2::text::xid8, $3::bigint)
           AND ($4::timestamptz IS NULL OR t.visible_at > $4::timestamptz)
