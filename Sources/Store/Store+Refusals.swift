@@ -24,8 +24,8 @@ extension Store {
         try await connection.withTransaction {
             let rows = try connection.query("""
                 SELECT t.id, t.flowpay_id FROM transactions t
-                WHERE t.push_batch_id = $1 AND t.push_state = 'queued' ORDER BY t.id FOR UPDATE OF t
-                """, [batch.id])
+                WHERE t.customer_id = $2 AND t.push_batch_id = $1 AND t.push_state = 'queued' ORDER BY t.id FOR UPDATE OF t
+                """, [batch.id, batch.customerID])
             let ids = try rows.map { try $0.decode(Int64.self, at: 0) }
             let elements = try batch.payload.flatMap { Self.bodyElements($0, flowpayIDs: try rows.map { try $0.decode(String.self, at: 1) }) }
             func body(_ range: Range<Int>) throws -> [UInt8] {
@@ -35,7 +35,9 @@ extension Store {
                 return try encode(batchTransactions(rowIDs: Array(ids[range])))
             }
             try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'", [batch.id])
-            try connection.execute("UPDATE transactions SET push_batch_id = NULL WHERE push_batch_id = $1 AND push_state = 'queued'", [batch.id])
+            try connection.execute("""
+                UPDATE transactions SET push_batch_id = NULL WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
+                """, [batch.id, batch.customerID])
             guard ids.count > 1 else {
                 return try ids.isEmpty ? [] : [recordBatch(customerID: batch.customerID, rowIDs: ids, payload: body(0..<ids.count))]
             }
@@ -80,9 +82,9 @@ extension Store {
         try await connection.withTransaction {
             let rows = try connection.query("""
                 UPDATE transactions SET push_state = 'quarantined'
-                WHERE push_batch_id = $1 AND push_state = 'queued'
+                WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
                 RETURNING account_id, tx_key, flowpay_id, id
-                """, [batch.id])
+                """, [batch.id, batch.customerID])
             for row in rows {
                 try connection.execute("""
                     INSERT INTO push_quarantine (transaction_id, account_id, tx_key, customer_id, batch_id, http_status, logref, message)
