@@ -23,6 +23,14 @@ extension Store {
                           priorityOnly: Bool = false, excluding: [Int64] = []) async throws -> Claim? {
         // Pages of candidates, customers other workers are syncing last: a worker keeps looking while a due
         // customer it could take is left, instead of giving up when the first candidates are all taken.
+        // First the customers nobody holds a lease on, in the claim index's order: a fleet run claims thousands
+        // of customers, and sorting every due one by lease state for each claim (a scan of `customers`) was
+        // ~7 ms of the server's time per claim at 10,000 customers. Customers with a lease (held, hung, or left
+        // by a lost session) come through the full ordering below.
+        if let claim = try await claimFromPage(0, dueBefore: dueBefore, lease: lease, worker: worker, only: flowpayCustomerID,
+                                               priorityOnly: priorityOnly, excluding: excluding, unleasedOnly: true).0 {
+            return claim
+        }
         var page = 0
         while true {
             let (claim, candidates) = try await claimFromPage(page, dueBefore: dueBefore, lease: lease, worker: worker,
@@ -35,14 +43,32 @@ extension Store {
 
     static let claimPageSize = 16
 
+    /// Due customers without a lease (never claimed, or released: `release` clears it), through
+    /// `customers_claim` in its order (`status <> 'disabled'` lets the partial index serve): the first page of
+    /// them, with the full query's columns (no lease to judge). The same parameters as the full query.
+    static let unleasedCandidates = """
+        SELECT c.id, NULL::boolean AS lease_expired, NULL::integer AS lease_pid, false AS hung
+        FROM customers c
+        WHERE c.status <> 'disabled' AND c.lease_until IS NULL
+          AND (c.status = 'active' OR \(consentRecheckDue))
+          AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
+          AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
+          AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
+          AND NOT (c.id = ANY($7::bigint[]))
+          AND $6::double precision IS NOT NULL
+        ORDER BY c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST
+        LIMIT $4 OFFSET $5
+        FOR UPDATE SKIP LOCKED
+        """
+
     /// A customer parked as `consent_expired` is looked at again once a day (its sync starts with the cheap
     /// consent check): the customer may have reconnected, or the bank fixed a wrong answer.
     static let consentRecheckDue = "(c.status = 'consent_expired' AND (c.last_sync_at IS NULL OR c.last_sync_at < now() - interval '1 day'))"
 
     private func claimFromPage(_ page: Int, dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID?,
-                               priorityOnly: Bool, excluding: [Int64]) async throws -> (Claim?, Int) {
+                               priorityOnly: Bool, excluding: [Int64], unleasedOnly: Bool = false) async throws -> (Claim?, Int) {
         try await connection.withTransaction {
-            let candidates = try connection.query("""
+            let candidates = try connection.query(unleasedOnly ? Self.unleasedCandidates : """
                 SELECT c.id, c.lease_until < now() AS lease_expired, c.lease_pid,
                        -- Hung, not slow: the holder's session is gone, or idle for a whole lease, or one statement has
                        -- run for six leases (a long COPY is active but progressing). A session whose activity this

@@ -41,6 +41,7 @@ free_tcp_port() {
 }
 
 # start_postgres DIR: initdb into DIR/pgdata, start on a private port and socket in DIR, export DATABASE_URL.
+# PG_SETTINGS adds server settings (`-c shared_buffers=2GB`).
 # With PG_LISTEN set (e.g. PG_LISTEN=127.0.0.1) it also listens on that address, on a free TCP port, and
 # DATABASE_URL uses TCP (reachable from a chroot); by default it listens on the socket only.
 # As root, the server runs as the postgres user (PostgreSQL refuses to run as root).
@@ -70,7 +71,7 @@ start_postgres() {
     "${PG_RUN[@]}" "$bin/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; return 1; }
     "${PG_RUN[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 30 \
-        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='$listen' -c fsync=off -c max_connections=200" start >/dev/null \
+        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='$listen' -c fsync=off -c max_connections=200 ${PG_SETTINGS:-}" start >/dev/null \
         || { cat "$dir/postgres.log" >&2; return 1; }
     if [ -n "$listen" ]; then
         export DATABASE_URL="host=$listen port=$PG_PORT user=postgres dbname=postgres"
