@@ -18,6 +18,9 @@ public struct PushBatch: Sendable, Equatable {
     public let payload: [UInt8]?
     /// Runs that tried to send it so far.
     public var attempts: Int = 0
+    /// The batch lists its rows itself (`push_batches.row_ids`, migration 0018); batches recorded before name
+    /// theirs in `transactions.push_batch_id`.
+    public var listsItsRows = false
 }
 
 /// A queued transaction with what Flowpay needs (the account's IBAN comes from the account).
@@ -85,9 +88,9 @@ extension Store {
             WHERE customer_id = $1 AND state = 'parked' AND kind <> 'accounts' AND finished_at < now() - interval '1 day'
             """, [customerID])
         return try connection.query("""
-            SELECT id, customer_id, kind, idempotency_key, row_count, payload, attempts FROM push_batches
+            SELECT \(Self.batchColumns) FROM push_batches
             WHERE customer_id = $1 AND state = 'sending' ORDER BY id
-            """, [customerID]).map(Self.decodeBatch)
+            """, [customerID]).map { try Self.decodeBatch($0) }
     }
 
     public func lastSentAccountsHash(customerID: Int64) throws -> [UInt8]? {
@@ -126,21 +129,28 @@ extension Store {
         try Self.decodeBatch(try require(connection.query("""
             INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count)
             VALUES ($1, 'accounts', $2, $3, $4, $5)
-            RETURNING id, customer_id, kind, idempotency_key, row_count, payload, attempts
-            """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first, "record accounts batch"))
+            RETURNING \(Self.batchColumnsWithoutPayload)
+            """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first, "record accounts batch"),
+            payload: payload)
     }
 
     /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
-    /// records them as one batch with the exact body `encode` makes of them, and assigns them to it — all in
-    /// one transaction, before anything is sent. Rows of accounts without an IBAN cannot be sent (Flowpay
-    /// requires it) and stay queued.
+    /// records them as one batch with the exact body `encode` makes of them and the list of their ids — all in
+    /// one transaction, before anything is sent. The rows themselves are not written: a batch holds its rows
+    /// while it is `sending` or `parked`, and a new batch skips them. Rows of accounts without an IBAN cannot be
+    /// sent (Flowpay requires it) and stay queued.
     public func recordTransactionBatch(customerID: Int64, limit: Int,
                                        encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> PushBatch? {
         try await connection.withTransaction {
+            // One recorder per customer at a time (a sync and a `banksync push` may both drain it): rows are not
+            // marked when a batch takes them, so without it both could take the same rows. Held to commit.
+            _ = try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.outboxLockKey(customerID)])
             let rows = try connection.query("""
                 SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
                 WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL
-                ORDER BY t.id LIMIT $2 FOR UPDATE OF t
+                  AND t.id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
+                                   WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
+                ORDER BY t.id LIMIT $2
                 """, [customerID, limit])
             guard rows.rowCount > 0 else { return nil }
             var ids: [Int64] = []
@@ -153,26 +163,29 @@ extension Store {
         }
     }
 
-    /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer) with its body.
+    /// Outbox locks live in their own advisory-lock key space (the high 32 bits say "outbox").
+    static func outboxLockKey(_ customerID: Int64) -> Int64 { (0x424f << 32) | (customerID & 0xffff_ffff) }
+
+    /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer no other
+    /// unfinished batch holds) with its body.
     func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8]) throws -> PushBatch {
         let idList = "{" + ids.map(String.init).joined(separator: ",") + "}"
         var hashInput = [UInt8]()
         for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
-        let batch = try Self.decodeBatch(try require(connection.query("""
-            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload)
-            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5)
-            RETURNING id, customer_id, kind, idempotency_key, row_count, payload, attempts
-            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload]).first, "record transactions batch"))
-        // Through the outbox index: `id` has no index of its own. Every statement that picks a batch's queued rows
-        // names the customer too: with `push_state = 'queued'` alone the planner may AND the batch index with a
-        // scan of the whole outbox index — after a backfill, hundreds of thousands of entries of rows pushed
-        // since (bitmap scans never mark them dead), 15–90 ms for every batch marked sent. With the customer,
-        // that scan stays within one customer's rows.
-        try connection.execute("""
-            UPDATE transactions SET push_batch_id = $1
-            WHERE customer_id = $2 AND push_state = 'queued' AND id = ANY($3::bigint[])
-            """, [batch.id, customerID, idList])
-        return batch
+        return try Self.decodeBatch(try require(connection.query("""
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids)
+            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5, $6::bigint[])
+            RETURNING \(Self.batchColumnsWithoutPayload)
+            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList]).first,
+            "record transactions batch"), payload: payload)
+    }
+
+    /// `t`'s rows that belong to `batch` ($1 is the batch's id). Every statement that picks a batch's queued rows
+    /// names the customer too: with `push_state = 'queued'` alone the planner may AND the batch's rows with a scan
+    /// of the whole outbox index — after a backfill, hundreds of thousands of entries of rows pushed since
+    /// (bitmap scans never mark them dead), 15–90 ms for every batch marked sent.
+    static func rowsOf(_ batch: PushBatch) -> String {
+        batch.listsItsRows ? "t.id = ANY ((SELECT b.row_ids FROM push_batches b WHERE b.id = $1)::bigint[])" : "t.push_batch_id = $1"
     }
 
     static let outboxColumns = """
@@ -211,9 +224,9 @@ extension Store {
             if batch.kind == .transactions {
                 try connection.execute("""
                     WITH pushed AS (
-                        UPDATE transactions SET push_state = 'pushed'
-                        WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
-                        RETURNING account_id
+                        UPDATE transactions t SET push_state = 'pushed'
+                        WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch))
+                        RETURNING t.account_id
                     ), per_account AS (
                         SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id)
                     UPDATE watermarks w SET last_push_at = now(), booked_pushed = w.booked_pushed + p.rows
@@ -261,10 +274,15 @@ extension Store {
         "bsync-\(kind.rawValue)-\(UUID().uuidString.lowercased())"
     }
 
-    static func decodeBatch(_ row: Row) throws -> PushBatch {
+    static let batchColumns = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids IS NOT NULL, payload"
+    /// What a statement that recorded the body itself returns (the body is not read back: hex text twice its size).
+    static let batchColumnsWithoutPayload = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids IS NOT NULL"
+
+    /// A row of `batchColumns`, or of `batchColumnsWithoutPayload` with the body given.
+    static func decodeBatch(_ row: Row, payload recorded: [UInt8]? = nil) throws -> PushBatch {
         PushBatch(id: try row.decode(at: 0), customerID: try row.decode(at: 1),
                   kind: PushBatch.Kind(rawValue: try row.decode(String.self, at: 2)) ?? .transactions,
-                  idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4), payload: try row.decode(at: 5),
-                  attempts: try row.decode(at: 6))
+                  idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4),
+                  payload: try recorded ?? row.decode(at: 7), attempts: try row.decode(at: 5), listsItsRows: try row.decode(at: 6))
     }
 }

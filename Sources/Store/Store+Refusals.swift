@@ -24,7 +24,7 @@ extension Store {
         try await connection.withTransaction {
             let rows = try connection.query("""
                 SELECT t.id, t.flowpay_id FROM transactions t
-                WHERE t.customer_id = $2 AND t.push_batch_id = $1 AND t.push_state = 'queued' ORDER BY t.id FOR UPDATE OF t
+                WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch)) ORDER BY t.id
                 """, [batch.id, batch.customerID])
             let ids = try rows.map { try $0.decode(Int64.self, at: 0) }
             let elements = try batch.payload.flatMap { Self.bodyElements($0, flowpayIDs: try rows.map { try $0.decode(String.self, at: 1) }) }
@@ -35,9 +35,11 @@ extension Store {
                 return try encode(batchTransactions(rowIDs: Array(ids[range])))
             }
             try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'", [batch.id])
-            try connection.execute("""
-                UPDATE transactions SET push_batch_id = NULL WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
-                """, [batch.id, batch.customerID])
+            if !batch.listsItsRows {   // recorded before migration 0018: its rows named it
+                try connection.execute("""
+                    UPDATE transactions SET push_batch_id = NULL WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
+                    """, [batch.id, batch.customerID])
+            }
             guard ids.count > 1 else {
                 return try ids.isEmpty ? [] : [recordBatch(customerID: batch.customerID, rowIDs: ids, payload: body(0..<ids.count))]
             }
@@ -81,9 +83,9 @@ extension Store {
     public func quarantine(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
         try await connection.withTransaction {
             let rows = try connection.query("""
-                UPDATE transactions SET push_state = 'quarantined'
-                WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
-                RETURNING account_id, tx_key, flowpay_id, id
+                UPDATE transactions t SET push_state = 'quarantined', push_batch_id = $1
+                WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch))
+                RETURNING t.account_id, t.tx_key, t.flowpay_id, t.id
                 """, [batch.id, batch.customerID])
             for row in rows {
                 try connection.execute("""

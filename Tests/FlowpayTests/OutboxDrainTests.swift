@@ -1,6 +1,7 @@
 import BankSyncCore
 import Flowpay
 import Foundation
+import Postgres
 import Sandbox
 import Store
 @testable import SyncEngine
@@ -86,6 +87,68 @@ import TestSupport
                 #expect(snapshot.requests.map(\.status).filter { $0 >= 400 } == [429, 500, 500, 500, 503])
                 #expect(try fixture.count("push_state = 'pushed'", target) == 1_500)
             }
+        }
+    }
+
+    /// A batch lists its rows (migration 0018) instead of writing its id into each of them; one recorded before
+    /// that names its rows in `push_batch_id`. Both finish: every row reaches Flowpay once, the old batch first
+    /// with exactly its rows, and no new batch takes a row an unfinished batch holds.
+    @Test func aBatchRecordedBeforeRowListsFinishesThroughItsRows() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 7)
+                let connection = fixture.store.connection
+                let legacy = try connection.queryValue(Int64.self, """
+                    INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count)
+                    VALUES ($1, 'transactions', 'bsync-transactions-legacy', '\\x00'::bytea, 3) RETURNING id
+                    """, [target.customerID])
+                try connection.execute("""
+                    UPDATE transactions SET push_batch_id = $1
+                    WHERE id IN (SELECT id FROM transactions WHERE customer_id = $2 ORDER BY id DESC LIMIT 3)
+                    """, [legacy, target.customerID])
+                let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(outcome.transactionsPushed == 7)
+                let snapshot = await flowpay.state.snapshot()
+                let received = snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(received.count == 7)
+                #expect(Set(received.map(\.id)).count == 7)
+                #expect(snapshot.events.filter { $0.kind == "bank-transactions" }.map(\.count) == [3, 4])
+                #expect(try fixture.count("push_state = 'pushed'", target) == 7)
+                #expect(try connection.queryValue(String.self, "SELECT state FROM push_batches WHERE id = $1", [legacy]) == "sent")
+            }
+        }
+    }
+
+    /// Recording a batch writes nothing into its rows, so two recorders of one customer (a sync and a
+    /// `banksync push`) must not both take a row. Each recorder, once it has read its rows, waits (up to a
+    /// second) for the other to have read its own: without the outbox lock both read the same first rows.
+    @Test func concurrentRecordersNeverTakeTheSameRow() async throws {
+        try await TestDatabase.with { database in
+            var fixture = try await PushFixture.make(database)
+            let target = try await fixture.addCustomer(transactions: 300)
+            let stores = [fixture.store, Store(connection: try database.connect())]
+            let arrived = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, store) in stores.enumerated() {
+                    group.addTask {
+                        try await withBlockingIOExecutor("recorder-\(index)") {
+                            _ = try await store.recordTransactionBatch(customerID: target.customerID, limit: 100) { _ in
+                                arrived[index].signal()
+                                _ = arrived[1 - index].wait(timeout: .now() + 1)
+                                return Array("[]".utf8)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let held = try fixture.store.connection.query("""
+                SELECT unnest(row_ids) FROM push_batches WHERE customer_id = $1 AND kind = 'transactions'
+                """, [target.customerID]).map { try $0.decode(Int64.self, at: 0) }
+            #expect(held.count == 200)
+            #expect(Set(held).count == 200, "no row in two batches")
+            #expect(try fixture.count("push_state = 'queued' AND push_batch_id IS NULL", target) == 300, "recording writes no row")
         }
     }
 }
