@@ -79,13 +79,18 @@ public final class CopyWriter {
     public func field<Bytes: Collection<UInt8>>(bytes: Bytes?) {
         guard let bytes else { return null() }
         separator()
-        buffer.append(UInt8(ascii: "\\"))
-        buffer.append(UInt8(ascii: "\\"))
-        buffer.append(UInt8(ascii: "x"))
-        for byte in bytes {
-            buffer.append(hexDigits[Int(byte >> 4)])
-            buffer.append(hexDigits[Int(byte & 0x0f)])
+        // Written into a local array and appended once: called from other modules this is unspecialised generic
+        // code, and per-byte appends to the class's buffer each paid a witness call and an exclusivity check.
+        let source = Array(bytes)
+        var hex = [UInt8](repeating: 0, count: 3 + source.count * 2)
+        hex[0] = UInt8(ascii: "\\")
+        hex[1] = UInt8(ascii: "\\")
+        hex[2] = UInt8(ascii: "x")
+        for (index, byte) in source.enumerated() {
+            hex[3 + 2 * index] = hexDigits[Int(byte >> 4)]
+            hex[4 + 2 * index] = hexDigits[Int(byte & 0x0f)]
         }
+        buffer.append(contentsOf: hex)
     }
 
     /// Ends the current row; sends a chunk to the server when the buffer is full.
