@@ -172,13 +172,21 @@ public struct PullAPI: Sendable {
             try await $0.feedTransactions(customerID: customerID, after: after, visibleAfter: since, limit: limit)
         }
         let data = FlowpayContract.encode(transactions: try page.map { try ContractMapping.transaction($0.transaction) })
-        var body = Array(#"{"data":"#.utf8) + data
+        // The envelope is written around the page straight into the response's buffer: the page's bytes are
+        // copied once (concatenating arrays copied a 300 KB page three times, ~9% of serve's CPU at 8 connections).
+        var body = ByteBuffer()
+        body.reserveCapacity(data.count + 128)
+        body.writeString(#"{"data":"#)
+        body.writeBytes(data)
         // Our choice: every non-empty page carries the cursor after its last row, so a poller that keeps it
         // continues exactly after what it read; an empty page (nothing more yet) is the last page and has none.
         if let last = page.last {
-            body += Array(#","nextPage":""#.utf8) + Array(last.cursor.token.utf8) + Array("\"".utf8)
+            body.writeString(#","nextPage":""#)
+            body.writeString(last.cursor.token)
+            body.writeString("\"")
         }
-        var response = Self.raw(body + Array("}".utf8))
+        body.writeString("}")
+        var response = Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
         // Our choice: the instant to pass as the next `updatedAt` (the database's clock, microseconds). A full page
         // keeps the request's own `updatedAt`: the poller follows nextPage before it moves on.
         if let resume = resumeFrom ?? since {
