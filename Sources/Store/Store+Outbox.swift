@@ -109,11 +109,17 @@ extension Store {
             accounts.append(PushAccount(accountID: try row.decode(at: 0), iban: try row.decode(at: 1), bic: try row.decode(at: 2),
                                         name: try row.decode(at: 3), ownerName: try row.decode(at: 4), balances: []))
         }
+        // The latest balance per type and currency, account by account through the balances key: joined as a
+        // whole, the planner hashed the accounts and scanned every customer's balances for each customer (2.6 ms a
+        // customer at 2,000 customers after one day, growing with the fleet and every day of history).
         let balances = try connection.query("""
-            SELECT DISTINCT ON (b.account_id, b.type, b.currency) b.account_id, b.type, b.currency, b.amount_minor, b.reference_date
-            FROM balances b JOIN accounts a ON a.id = b.account_id
+            SELECT a.id, l.type, l.currency, l.amount_minor, l.reference_date
+            FROM accounts a CROSS JOIN LATERAL (
+                SELECT DISTINCT ON (b.type, b.currency) b.type, b.currency, b.amount_minor, b.reference_date
+                FROM balances b WHERE b.account_id = a.id
+                ORDER BY b.type DESC, b.currency DESC, b.reference_date DESC) l
             WHERE a.customer_id = $1 AND a.active
-            ORDER BY b.account_id, b.type, b.currency, b.reference_date DESC
+            ORDER BY a.id, l.type, l.currency
             """, [customerID])
         for row in balances {
             let accountID = try row.decode(Int64.self, at: 0)
