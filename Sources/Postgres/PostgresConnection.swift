@@ -47,11 +47,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         let connection = PostgresConnection(handle: handle)
-        // The session settings every decoder relies on, in one round trip.
-        // Prepared statements are planned for their parameters every time, as unprepared ones are: a generic plan
-        // chosen after five executions turned the edit recognition's window read into a scan of the account.
+        // The session settings every decoder relies on, in one round trip. Prepared statements may settle on a
+        // generic plan (`plan_cache_mode = auto`, PostgreSQL's default, said here so a server default cannot change
+        // it); statements whose plan depends on their values are sent with `planning: .perExecution`.
         try connection.executeScript("""
-            SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET plan_cache_mode = force_custom_plan
+            SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET plan_cache_mode = auto
             """)
         return connection
     }
@@ -70,18 +70,28 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: statements
 
+    /// How a statement is planned.
+    public enum Planning: Sendable {
+        /// Prepared once per session and then only executed. PostgreSQL plans the first five executions for their
+        /// parameters, then keeps one generic plan if it is estimated no dearer: planning each execution was the
+        /// larger half of the server's work in a fleet's daily run.
+        case cached
+        /// Sent unprepared and planned for its parameters every time: for statements whose best plan depends on the
+        /// values (optional filters, ranges over skewed data), where a generic plan's estimate can be far off — a
+        /// generic plan turned the edit recognition's window read into a scan of the account.
+        case perExecution
+    }
+
     /// Runs one statement with parameters `$1…$n` and returns its rows.
-    @discardableResult
     ///
-    /// Data statements (SELECT, INSERT, UPDATE, DELETE, WITH) are prepared once per session and then only
-    /// executed: a fleet run sends the same few dozen statements for every customer, and parsing and planning
-    /// them each time was a large part of the server's work. Each execution is still planned for its own
-    /// parameters (`plan_cache_mode = force_custom_plan`, set at connect). PostgreSQL re-analyses a prepared
-    /// statement when the tables under it change; one whose result columns a migration changed is prepared again.
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
+    /// Data statements (SELECT, INSERT, UPDATE, DELETE, WITH) are prepared once per session (see `Planning`).
+    /// PostgreSQL re-analyses a prepared statement when the tables under it change; one whose result columns a
+    /// migration changed is prepared again.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached) throws -> QueryResult {
         PostgresStatistics.noteRoundTrip()
         return try withParameters(parameters) { count, types, values, lengths, formats in
-            guard let name = try preparedName(sql, types: types) else {
+            guard planning == .cached, let name = try preparedName(sql, types: types) else {
                 return try check(PQexecParams(handle, sql, count, types, values, lengths, formats, 0), sql: sql)
             }
             do {
@@ -125,13 +135,14 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs one statement and returns how many rows it touched.
     @discardableResult
-    public func execute(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
-        try query(sql, parameters).affectedRows
+    public func execute(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached) throws -> Int {
+        try query(sql, parameters, planning: planning).affectedRows
     }
 
     /// Runs a statement expected to return exactly one row and decodes its first column.
-    public func queryValue<T: PostgresDecodable>(_ type: T.Type = T.self, _ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> T {
-        guard let row = try query(sql, parameters).first else { throw PostgresError.noRows(statement: sql) }
+    public func queryValue<T: PostgresDecodable>(_ type: T.Type = T.self, _ sql: String, _ parameters: [any PostgresEncodable] = [],
+                                                 planning: Planning = .cached) throws -> T {
+        guard let row = try query(sql, parameters, planning: planning).first else { throw PostgresError.noRows(statement: sql) }
         return try row.decode(T.self, at: 0)
     }
 

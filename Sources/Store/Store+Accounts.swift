@@ -28,7 +28,7 @@ extension Store {
                     ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
                     LIMIT 1),
                    (SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $4)
-            """, [customerID, ibanKey, account.currency, account.sourceAccountID]).first
+            """, [customerID, ibanKey, account.currency, account.sourceAccountID], planning: .perExecution).first
         let byIBAN = try found?.decode(Int64?.self, at: 0)
         let bySourceID = try found?.decode(Int64?.self, at: 1)
         if let byIBAN, let bySourceID, byIBAN != bySourceID {
@@ -76,7 +76,7 @@ extension Store {
             FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint)
             ON CONFLICT (account_id, type, currency, reference_date)
             DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
-            """, [accountID, account.sourceAccountID, customerID, JSONText(balancesJSON)])
+            """, [accountID, account.sourceAccountID, customerID, JSONText(balancesJSON)], planning: .perExecution)
         return accountID
     }
 

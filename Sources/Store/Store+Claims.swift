@@ -89,7 +89,8 @@ extension Store {
                 LIMIT $4 OFFSET $5
                 FOR UPDATE SKIP LOCKED
                 """, [dueBefore, flowpayCustomerID, priorityOnly, unleasedOnly ? 1 : Self.claimPageSize, page * Self.claimPageSize,
-                      Double(lease.components.seconds), "{" + excluding.map(String.init).joined(separator: ",") + "}"])
+                      Double(lease.components.seconds), "{" + excluding.map(String.init).joined(separator: ",") + "}"],
+               planning: .perExecution)   // optional filters, and a due set that changes all through the run
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {
@@ -143,7 +144,7 @@ extension Store {
               AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
               AND (NOT $3::boolean OR ((last_sync_at IS NULL OR priority_sync_at > last_sync_at)
                                        AND (lease_until IS NULL OR lease_until < now())))   -- not being synced right now
-            """, [dueBefore, flowpayCustomerID, priorityOnly])
+            """, [dueBefore, flowpayCustomerID, priorityOnly], planning: .perExecution)
     }
 
     /// For the run's summary line: customers registered, and active ones skipped because their last sync

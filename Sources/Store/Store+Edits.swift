@@ -10,7 +10,9 @@ extension Store {
     /// a `transaction_changed` event records both versions. Pairs are matched in id order within a day and
     /// amount. Returns the number of edits.
     func recognizeEdits(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> Int {
-        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID]).map {
+        // Planned for its window every time: a generic plan read the whole account (Planning.perExecution).
+        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID],
+                                         planning: .perExecution).map {
             (old: try $0.decode([UInt8].self, at: 0), new: try $0.decode([UInt8].self, at: 1))
         }
         for pair in pairs {

@@ -75,7 +75,7 @@ extension Store {
                    OR EXISTS (SELECT 1 FROM push_batches b WHERE b.customer_id = c.id AND b.state = 'sending')
                    OR EXISTS (SELECT 1 FROM accounts a WHERE a.customer_id = c.id))
             ORDER BY c.id
-            """, [flowpayCustomerID]).map {
+            """, [flowpayCustomerID], planning: .perExecution).map {
             PushTarget(customerID: try $0.decode(Int64.self, at: 0), flowpayCustomerID: try $0.decode(UUID.self, at: 1))
         }
     }

@@ -7,7 +7,7 @@ import TestSupport
 @Suite struct ConsentLinkTests {
     @Test func theLinkFlowEndToEndRefusingForgedCallbacks() async throws {
         try await EndToEnd.with { e2e in
-            let port = Int.random(in: 30_000...60_000)
+            let port = FreePort.pick(pair: true)   // serve listens on port and port + 1 (metrics)
             var environment = e2e.environment
             environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
             environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"

@@ -16,7 +16,7 @@ import TestSupport
             #expect(synced.status == 0, "\(synced.stderr)")
             let key = try await e2e.run(["api-key", "create", "--label", "schemathesis"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(key.hasPrefix("bsk_"))
-            let port = Int.random(in: 30_000...60_000)
+            let port = FreePort.pick(pair: true)   // serve listens on port and port + 1 (metrics)
             var environment = e2e.environment
             environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
             environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"

@@ -16,7 +16,7 @@ struct ServeHarness {
     var metricsURL: String { "http://127.0.0.1:\(port + 1)/metrics" }
 
     static func with<T>(_ e2e: EndToEnd, extraEnvironment: [String: String] = [:], _ body: (ServeHarness) async throws -> T) async throws -> T {
-        let port = Int.random(in: 30_000...60_000)
+        let port = FreePort.pick(pair: true)   // serve listens on port and port + 1 (metrics)
         var environment = e2e.environment.merging(extraEnvironment) { $1 }
         environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
         environment["BANKSYNC_PUBLIC_URL"] = "http://127.0.0.1:\(port)"
@@ -31,13 +31,23 @@ struct ServeHarness {
             try? await http.shutdown()
         }
         do {
-            for _ in 0..<200 {   // wait for serve
-                if (try? await harness.get("\(harness.baseURL)/healthz"))?.status == 200 { break }
+            var ready = false
+            for _ in 0..<200 where serve.isRunning {   // wait for serve; one that exited (a port taken) is reported
+                if (try? await harness.get("\(harness.baseURL)/healthz"))?.status == 200 {
+                    ready = true
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
+            guard ready else { throw ServeHarnessError.notReady(port: port) }
             let result = try await body(harness)
             await stop()
             return result
+        } catch ServeHarnessError.notReady(let port) {
+            kill(serve.processIdentifier, SIGTERM)
+            let outcome = await BankSyncProcess.finish(serve, out, err)
+            try? await http.shutdown()
+            throw ServeHarnessError.didNotStart(port: port, status: outcome.status, stderr: outcome.stderr)
         } catch {
             await stop()
             throw error
@@ -61,5 +71,17 @@ struct ServeHarness {
     /// `banksync link` with serve's public URL.
     func link(_ arguments: [String]) async throws -> BankSyncProcess.Outcome {
         try await BankSyncProcess.run(["link"] + arguments, environment: environment)
+    }
+}
+
+enum ServeHarnessError: Error, CustomStringConvertible {
+    case notReady(port: Int)
+    case didNotStart(port: Int, status: Int32, stderr: String)
+
+    var description: String {
+        switch self {
+        case .notReady(let port): "banksync serve did not answer /healthz on port \(port)"
+        case .didNotStart(let port, let status, let stderr): "banksync serve did not start on port \(port) (exit \(status)): \(stderr)"
+        }
     }
 }
