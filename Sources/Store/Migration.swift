@@ -72,6 +72,8 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
     case editedAfterApply(version: Int, name: String)
     /// The database has a migration this build does not know (it was migrated by a newer banksync).
     case unknownApplied(version: Int, name: String)
+    /// `sync` and `push` write with statements of one schema version; the database is at another.
+    case schemaNotOfThisBuild(database: Int, build: Int)
 
     public var description: String {
         switch self {
@@ -83,6 +85,11 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
             "migration \(name) (version \(version)) was edited after it was applied; restore the file and add a new migration instead"
         case .unknownApplied(let version, let name):
             "the database has migration \(name) (version \(version)) that this banksync does not know; run a newer banksync"
+        case .schemaNotOfThisBuild(let database, let build) where database > build:
+            "the database schema is at version \(database), newer than this banksync's \(build): a newer banksync migrated it; "
+                + "run that version (stop older workers before migrating)"
+        case .schemaNotOfThisBuild(let database, let build):
+            "the database schema is at version \(database), this banksync needs \(build): run `banksync migrate`"
         }
     }
 }

@@ -44,9 +44,10 @@ extension Store {
     static let claimPageSize = 16
 
     /// Due customers without a lease (never claimed, or released: `release` clears it), through
-    /// `customers_claim` in its order (`status <> 'disabled'` lets the partial index serve): the first of them
-    /// (nobody holds it, so its lock is nearly always free; `FOR UPDATE` writes every row it returns, and a page
-    /// of 16 cost 16 row locks per claim), with the full query's columns (no lease to judge). The same
+    /// `customers_claim` in its order (`status <> 'disabled'` lets the partial index serve): the first four of
+    /// them (nobody holds a lease on them, so the first one's lock is nearly always free — `FOR UPDATE` writes
+    /// every row it returns, and a page of 16 cost 16 row locks per claim; four leave room for customers a
+    /// `banksync push` holds without a lease), with the full query's columns (no lease to judge). The same
     /// parameters as the full query.
     static let unleasedCandidates = """
         SELECT c.id, NULL::boolean AS lease_expired, NULL::integer AS lease_pid, false AS hung
@@ -88,7 +89,7 @@ extension Store {
                 ORDER BY (c.lease_until > now()) NULLS FIRST, c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST, c.id
                 LIMIT $4 OFFSET $5
                 FOR UPDATE SKIP LOCKED
-                """, [dueBefore, flowpayCustomerID, priorityOnly, unleasedOnly ? 1 : Self.claimPageSize, page * Self.claimPageSize,
+                """, [dueBefore, flowpayCustomerID, priorityOnly, unleasedOnly ? 4 : Self.claimPageSize, page * Self.claimPageSize,
                       Double(lease.components.seconds), "{" + excluding.map(String.init).joined(separator: ",") + "}"],
                planning: .perExecution)   // optional filters, and a due set that changes all through the run
             for row in candidates {

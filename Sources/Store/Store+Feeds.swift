@@ -66,7 +66,7 @@ extension Store {
                                     AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
                                     AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.iban IS NOT NULL)) AS any)
             SELECT page.*, unstamped.any FROM page, unstamped ORDER BY page.ingest_xid_sort, page.id
-            """, parameters).map { row in (try Self.feedTransaction(row), try row.decode(Bool.self, at: 12)) }
+            """, parameters, planning: .perExecution).map { row in (try Self.feedTransaction(row), try row.decode(Bool.self, at: 12)) }
         if unlocked.count == limit, !unlocked.contains(where: \.1) {
             return (unlocked.map(\.0), nil)
         }
@@ -77,7 +77,9 @@ extension Store {
                   AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
                   AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.iban IS NOT NULL)
                 """, [customerID])
-            let rows = try connection.query(Self.feedPageQuery, parameters).map(Self.feedTransaction)
+            // Planned for each request (a cursor range, an optional updatedAt, customers of very different sizes):
+            // a generic plan could sort a large customer's whole feed for every page.
+            let rows = try connection.query(Self.feedPageQuery, parameters, planning: .perExecution).map(Self.feedTransaction)
             guard rows.count < limit else { return (rows, nil) }
             let resumeFrom = try connection.queryValue(String.self, """
                 SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
@@ -120,5 +122,19 @@ extension Store {
     /// Is the schema at the version this build expects, and the database reachable?
     public func schemaVersion() throws -> Int {
         try connection.queryValue(Int.self, "SELECT COALESCE(max(version), 0) FROM schema_migrations")
+    }
+
+    /// The schema version this build's statements are written for: the last migration in `sql/` (a test keeps
+    /// them equal).
+    public static let schemaVersionOfThisBuild = 18
+
+    /// `sync` and `push` refuse a database at another schema version before they write anything: one migrated
+    /// further by a newer banksync (an old worker left running through an upgrade would send rows the new outbox
+    /// holds — migration 0018 — a second time), or not migrated yet.
+    public func requireSchemaOfThisBuild() throws {
+        let version = try schemaVersion()
+        guard version == Self.schemaVersionOfThisBuild else {
+            throw MigrationError.schemaNotOfThisBuild(database: version, build: Self.schemaVersionOfThisBuild)
+        }
     }
 }

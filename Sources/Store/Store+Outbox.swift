@@ -157,7 +157,7 @@ extension Store {
                   AND t.id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
                                    WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
                 ORDER BY t.id LIMIT $2
-                """, [customerID, limit])
+                """, [customerID, limit], planning: .perExecution)   // customers of very different sizes: the outbox index, in order
             guard rows.rowCount > 0 else { return nil }
             var ids: [Int64] = []
             var transactions: [OutboxTransaction] = []
@@ -258,8 +258,8 @@ extension Store {
         }
     }
 
-    /// Flowpay refused the batch for good: kept with its logref and message; its rows stay unpushed (and
-    /// assigned to this batch, so they are not resent blindly) and show in the lag report.
+    /// Flowpay refused an accounts or signal batch for good: kept with its logref and message (shown in the lag
+    /// report); it is sent again when its content changes. (A refused transactions batch is split or quarantined.)
     public func markRejected(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
         try await connection.withTransaction {
             try connection.execute("""

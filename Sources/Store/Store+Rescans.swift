@@ -41,7 +41,7 @@ extension Store {
                 FROM late WHERE w.account_id = $1
             )
             SELECT n, days, oldest::text FROM late
-            """, [account.id, runID, missedBefore, today, updatesSchedule]).first else { return 0 }
+            """, [account.id, runID, missedBefore, today, updatesSchedule], planning: .perExecution).first else { return 0 }
         let count = try row.decode(Int.self, at: 0)
         if count > 0 {
             try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "late_booking",

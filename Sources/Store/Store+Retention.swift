@@ -30,7 +30,7 @@ extension Store {
                     FROM per_account p WHERE w.account_id = p.account_id
                 )
                 SELECT count(*) FROM deleted
-                """, [today, overlapDays, batchSize])
+                """, [today, overlapDays, batchSize], planning: .perExecution)
             total += deleted
             if deleted < batchSize { return total }
         }

@@ -61,6 +61,7 @@ public struct SyncRun: Sendable {
         // The control connection only opens and closes the run: it would sit idle for the whole run (and die
         // with a database restart), so the summary is written on a fresh one.
         let (runID, startedAt, total, due) = try await Self.withReconnects(connectionString, logger: logger) { control in
+            try control.requireSchemaOfThisBuild()
             let (runID, startedAt) = try control.startRun(worker: options.worker)
             let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
             let total = try control.claimableCount(dueBefore: startedAt.addingTimeInterval(-interval), only: options.only,

@@ -28,6 +28,35 @@ import TestSupport
         }
     }
 
+    /// The schema version the build's statements are written for is the last migration shipped with it.
+    @Test func theBuildsSchemaVersionIsTheLastMigration() throws {
+        #expect(Store.schemaVersionOfThisBuild == (try Migration.load(from: Self.sqlDirectory).last?.version))
+    }
+
+    @Test func aDatabaseAtAnotherSchemaVersionIsRefusedBeforeAnythingIsWritten() async throws {
+        try await TestDatabase.with { database in
+            let store = Store(connection: try database.connect())
+            _ = try await Migrator(migrations: try Migration.load(from: Self.sqlDirectory)).migrate(store.connection)
+            try store.requireSchemaOfThisBuild()
+            // A newer banksync migrated it (an old worker left running through the upgrade).
+            try store.connection.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, 'a_newer_one', 'x')",
+                                         [Store.schemaVersionOfThisBuild + 1])
+            #expect(throws: MigrationError.schemaNotOfThisBuild(database: Store.schemaVersionOfThisBuild + 1, build: Store.schemaVersionOfThisBuild)) {
+                try store.requireSchemaOfThisBuild()
+            }
+            let sync = try await BankSyncProcess.run(["sync", "--no-push"], environment: ["DATABASE_URL": database.connectionString])
+            #expect(sync.status != 0)
+            #expect(sync.stderr.contains("newer than this banksync"), "\(sync.stderr)")
+            #expect(try store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_runs") == 0, "nothing written")
+            // Not migrated far enough yet.
+            try store.connection.execute("DELETE FROM schema_migrations WHERE version >= $1", [Store.schemaVersionOfThisBuild])
+            let push = try await BankSyncProcess.run(["push"], environment: ["DATABASE_URL": database.connectionString,
+                                                                            "FLOWPAY_CLIENT_ID": "c", "FLOWPAY_CLIENT_SECRET": "s"])
+            #expect(push.status != 0)
+            #expect(push.stderr.contains("run `banksync migrate`"), "\(push.stderr)")
+        }
+    }
+
     @Test func anEditedAppliedMigrationIsRefused() async throws {
         try await TestDatabase.with { database in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("banksync-sql-\(UUID())")

@@ -54,6 +54,7 @@ struct PushCommand: AsyncParsableCommand {
             let flowpayConfiguration = try FlowpaySettings.load()
             let store = try Store.connect(database.connectionString)
             defer { store.connection.close() }
+            try store.requireSchemaOfThisBuild()
             if requeueRejected {
                 let internalID = try Self.internalID(of: customerID, in: store)
                 let resolution = try await store.requeueRejected(customerID: internalID, batchID: batch)
