@@ -87,7 +87,7 @@ extension Store {
     public func deactivateAccounts(customerID: Int64, notIn reported: [Int64], runID: Int64?) throws -> [Int64] {
         // A consent reporting no account at all (just linked, the bank still preparing) says nothing reliable.
         guard !reported.isEmpty else { return [] }
-        let list = "{" + reported.map(String.init).joined(separator: ",") + "}"
+        let list = Self.bigintArray(reported)
         let gone = try connection.query("""
             UPDATE accounts SET active = false, inactive_since = now()
             WHERE customer_id = $1 AND active AND NOT (id = ANY($2::bigint[]))

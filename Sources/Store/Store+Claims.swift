@@ -43,6 +43,16 @@ extension Store {
 
     static let claimPageSize = 16
 
+    /// Which customers a claim may take ($1 due before, $2 only this customer, $3 priority only, $7 excluded ids):
+    /// one text for both claim queries.
+    static let dueConditions = """
+        (c.status = 'active' OR \(consentRecheckDue))
+          AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
+          AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
+          AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
+          AND NOT (c.id = ANY($7::bigint[]))
+        """
+
     /// Due customers without a lease (never claimed, or released: `release` clears it), through
     /// `customers_claim` in its order (`status <> 'disabled'` lets the partial index serve): the first four of
     /// them (nobody holds a lease on them, so the first one's lock is nearly always free — `FOR UPDATE` writes
@@ -53,11 +63,7 @@ extension Store {
         SELECT c.id, NULL::boolean AS lease_expired, NULL::integer AS lease_pid, false AS hung
         FROM customers c
         WHERE c.status <> 'disabled' AND c.lease_until IS NULL
-          AND (c.status = 'active' OR \(consentRecheckDue))
-          AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
-          AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
-          AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
-          AND NOT (c.id = ANY($7::bigint[]))
+          AND \(dueConditions)
           AND $6::double precision IS NOT NULL
         ORDER BY c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST
         LIMIT $4 OFFSET $5
@@ -81,25 +87,17 @@ extension Store {
                                   AND ((a.state <> 'active' AND a.state_change < now() - make_interval(secs => $6))
                                        OR (a.state = 'active' AND a.query_start < now() - make_interval(secs => $6 * 6))))
                 FROM customers c
-                WHERE (c.status = 'active' OR \(Self.consentRecheckDue))
-                  AND (c.last_sync_at IS NULL OR c.last_sync_at < $1 OR c.priority_sync_at > c.last_sync_at)
-                  AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
-                  AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
-                  AND NOT (c.id = ANY($7::bigint[]))
+                WHERE \(Self.dueConditions)
                 ORDER BY (c.lease_until > now()) NULLS FIRST, c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST, c.id
                 LIMIT $4 OFFSET $5
                 FOR UPDATE SKIP LOCKED
                 """, [dueBefore, flowpayCustomerID, priorityOnly, unleasedOnly ? 4 : Self.claimPageSize, page * Self.claimPageSize,
-                      Double(lease.components.seconds), "{" + excluding.map(String.init).joined(separator: ",") + "}"],
+                      Double(lease.components.seconds), Self.bigintArray(excluding)],
                planning: .perExecution)   // optional filters, and a due set that changes all through the run
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if try tryLockCustomer(id) {
-                    try connection.execute("""
-                        UPDATE customers SET lease_until = now() + make_interval(secs => $2), leased_by = $3, lease_pid = pg_backend_pid(),
-                                             claimed_at = now()
-                        WHERE id = $1
-                        """, [id, Double(lease.components.seconds), worker])
+                    try renewLease(customerID: id, lease: lease, worker: worker, claiming: true)
                     return (Claim(customerID: id), candidates.rowCount)
                 }
                 // Held by a live session. Only one that made no progress for the whole lease (hung while
@@ -119,12 +117,14 @@ extension Store {
         }
     }
 
-    /// The worker holding the customer is making progress: its lease runs for another `lease`.
-    public func renewLease(customerID: Int64, lease: Duration, worker: String) throws {
+    /// The worker holding the customer is making progress: its lease runs for another `lease`. `claiming`: the
+    /// claim's own lease, which also stamps `claimed_at` (one statement, one row version).
+    public func renewLease(customerID: Int64, lease: Duration, worker: String, claiming: Bool = false) throws {
         try connection.execute("""
-            UPDATE customers SET lease_until = now() + make_interval(secs => $2), leased_by = $3, lease_pid = pg_backend_pid()
+            UPDATE customers SET lease_until = now() + make_interval(secs => $2), leased_by = $3, lease_pid = pg_backend_pid(),
+                                 claimed_at = CASE WHEN $4 THEN now() ELSE claimed_at END
             WHERE id = $1
-            """, [customerID, Double(lease.components.seconds), worker])
+            """, [customerID, Double(lease.components.seconds), worker, claiming])
     }
 
     /// The claimed sync finished (succeeded or failed and recorded): the customer is not due again until later.

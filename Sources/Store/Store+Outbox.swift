@@ -175,7 +175,7 @@ extension Store {
     /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer no other
     /// unfinished batch holds) with its body.
     func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8]) throws -> PushBatch {
-        let idList = "{" + ids.map(String.init).joined(separator: ",") + "}"
+        let idList = Self.bigintArray(ids)
         var hashInput = [UInt8]()
         for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
         return try Self.decodeBatch(try require(connection.query("""

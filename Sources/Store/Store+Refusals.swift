@@ -75,7 +75,7 @@ extension Store {
         try connection.query("""
             SELECT \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
             WHERE t.id = ANY($1::bigint[]) ORDER BY t.id
-            """, ["{" + rowIDs.map(String.init).joined(separator: ",") + "}"]).map { try Self.decodeOutboxTransaction($0, from: 0) }
+            """, [Self.bigintArray(rowIDs)]).map { try Self.decodeOutboxTransaction($0, from: 0) }
     }
 
     /// Flowpay refused a one-row transactions batch (400/422): that row is quarantined with Flowpay's answer

@@ -25,6 +25,13 @@ public struct Store: Sendable {
     }
 }
 
+extension Store {
+    /// A `bigint[]` parameter's text (`{1,2,3}`): integers only, never outside text.
+    static func bigintArray(_ ids: [Int64]) -> String {
+        "{" + ids.map(String.init).joined(separator: ",") + "}"
+    }
+}
+
 /// `try #require`-like unwrap for statement results that always return a row.
 func require<T>(_ value: T?, _ statement: String) throws -> T {
     guard let value else { throw PostgresError.noRows(statement: statement) }
