@@ -18,9 +18,12 @@ public struct PushBatch: Sendable, Equatable {
     public let payload: [UInt8]?
     /// Runs that tried to send it so far.
     public var attempts: Int = 0
-    /// The batch lists its rows itself (`push_batches.row_ids`, migration 0018); batches recorded before name
-    /// theirs in `transactions.push_batch_id`.
-    public var listsItsRows = false
+    /// The rows of a transactions batch (`push_batches.row_ids`, migration 0018); nil for batches recorded
+    /// before it, whose rows name them in `transactions.push_batch_id`.
+    public var rowIDs: [Int64]? = nil
+
+    /// The batch lists its rows itself.
+    public var listsItsRows: Bool { rowIDs != nil }
 }
 
 /// A queued transaction with what Flowpay needs (the account's IBAN comes from the account).
@@ -186,12 +189,19 @@ extension Store {
             "record transactions batch"), payload: payload)
     }
 
-    /// `t`'s rows that belong to `batch` ($1 is the batch's id). Every statement that picks a batch's queued rows
-    /// names the customer too: with `push_state = 'queued'` alone the planner may AND the batch's rows with a scan
-    /// of the whole outbox index — after a backfill, hundreds of thousands of entries of rows pushed since
-    /// (bitmap scans never mark them dead), 15–90 ms for every batch marked sent.
+    /// `t`'s rows that belong to `batch`: $1 is `rowsOfParameter(batch)`. Every statement that
+    /// picks a batch's queued rows names the customer too: with `push_state = 'queued'` alone the planner may AND
+    /// the batch's rows with a scan of the whole outbox index — after a backfill, hundreds of thousands of entries
+    /// of rows pushed since (bitmap scans never mark them dead), 15–90 ms for every batch marked sent.
+    /// The row list goes as a parameter, not as a subquery on `push_batches`: a stored list of a few hundred ids
+    /// is compressed, and PostgreSQL decompressed it again for every row of the customer it tested.
     static func rowsOf(_ batch: PushBatch) -> String {
-        batch.listsItsRows ? "t.id = ANY ((SELECT b.row_ids FROM push_batches b WHERE b.id = $1)::bigint[])" : "t.push_batch_id = $1"
+        batch.listsItsRows ? "t.id = ANY ($1::bigint[])" : "t.push_batch_id = $1::bigint"
+    }
+
+    /// `rowsOf`'s $1: the batch's row list, or for a batch recorded before migration 0018 its id.
+    static func rowsOfParameter(_ batch: PushBatch) -> any PostgresEncodable {
+        batch.rowIDs.map(bigintArray) ?? batch.id
     }
 
     static let outboxColumns = """
@@ -237,7 +247,7 @@ extension Store {
                         SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id)
                     UPDATE watermarks w SET last_push_at = now(), booked_pushed = w.booked_pushed + p.rows
                     FROM per_account p WHERE w.account_id = p.account_id
-                    """, [batch.id, batch.customerID])
+                    """, [Self.rowsOfParameter(batch), batch.customerID])
             } else {
                 try connection.execute("""
                     UPDATE watermarks SET last_push_at = now()
@@ -280,15 +290,27 @@ extension Store {
         "bsync-\(kind.rawValue)-\(UUID().uuidString.lowercased())"
     }
 
-    static let batchColumns = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids IS NOT NULL, payload"
+    static let batchColumns = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids::text, payload"
     /// What a statement that recorded the body itself returns (the body is not read back: hex text twice its size).
-    static let batchColumnsWithoutPayload = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids IS NOT NULL"
+    static let batchColumnsWithoutPayload = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids::text"
 
     /// A row of `batchColumns`, or of `batchColumnsWithoutPayload` with the body given.
     static func decodeBatch(_ row: Row, payload recorded: [UInt8]? = nil) throws -> PushBatch {
         PushBatch(id: try row.decode(at: 0), customerID: try row.decode(at: 1),
                   kind: PushBatch.Kind(rawValue: try row.decode(String.self, at: 2)) ?? .transactions,
                   idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4),
-                  payload: try recorded ?? row.decode(at: 7), attempts: try row.decode(at: 5), listsItsRows: try row.decode(at: 6))
+                  payload: try recorded ?? row.decode(at: 7), attempts: try row.decode(at: 5),
+                  rowIDs: try row.decode(String?.self, at: 6).map(parseBigintArray))
+    }
+
+    /// `bigint[]` as PostgreSQL writes it as text (`{1,2,3}`).
+    static func parseBigintArray(_ text: String) throws -> [Int64] {
+        let inner = text.utf8.dropFirst().dropLast()
+        guard text.hasPrefix("{"), text.hasSuffix("}") else { throw PostgresError.decoding(column: "row_ids", expected: "bigint[] text", found: text) }
+        guard !inner.isEmpty else { return [] }
+        return try inner.split(separator: UInt8(ascii: ",")).map { digits in
+            guard let id = Int64(String(decoding: digits, as: UTF8.self)) else { throw PostgresError.decoding(column: "row_ids", expected: "bigint[] text", found: text) }
+            return id
+        }
     }
 }

@@ -25,7 +25,7 @@ extension Store {
             let rows = try connection.query("""
                 SELECT t.id, t.flowpay_id FROM transactions t
                 WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch)) ORDER BY t.id
-                """, [batch.id, batch.customerID])
+                """, [Self.rowsOfParameter(batch), batch.customerID])
             let ids = try rows.map { try $0.decode(Int64.self, at: 0) }
             let elements = try batch.payload.flatMap { Self.bodyElements($0, flowpayIDs: try rows.map { try $0.decode(String.self, at: 1) }) }
             func body(_ range: Range<Int>) throws -> [UInt8] {
@@ -83,10 +83,10 @@ extension Store {
     public func quarantine(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
         try await connection.withTransaction {
             let rows = try connection.query("""
-                UPDATE transactions t SET push_state = 'quarantined', push_batch_id = $1
+                UPDATE transactions t SET push_state = 'quarantined', push_batch_id = $3
                 WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch))
                 RETURNING t.account_id, t.tx_key, t.flowpay_id, t.id
-                """, [batch.id, batch.customerID])
+                """, [Self.rowsOfParameter(batch), batch.customerID, batch.id])
             for row in rows {
                 try connection.execute("""
                     INSERT INTO push_quarantine (transaction_id, account_id, tx_key, customer_id, batch_id, http_status, logref, message)
