@@ -41,10 +41,10 @@ struct IngestBenchmark: AsyncParsableCommand {
 
             medians of \(runs) run(s), rows/s: indexed-COPY limit \(Int(limit)), unindexed \(Int(median[.limitUnindexed]!)), \
             with transactions' indexes \(Int(median[.limitTable]!))
-            all new        = \(Int(median[.allNew]!)) rows/s, \(percent(median[.allNew]!, limit)) of the indexed-COPY limit (target ≥ 70%), \
+            all new        = \(Int(median[.allNew]!)) rows/s, \(percent(median[.allNew]!, limit)) of the indexed-COPY limit (target ≥ 90%, issue 14), \
             \(percent(median[.allNew]!, median[.limitTable]!)) of COPY into a table with transactions' indexes
-            all duplicates = \(Int(median[.duplicates]!)) rows/s, \(percent(median[.duplicates]!, limit)) of the indexed-COPY limit (target > 100%)
-            10% new        = \(Int(median[.tenPercentNew]!)) rows/s, \(percent(median[.tenPercentNew]!, limit)) of the indexed-COPY limit (target > 100%)
+            all duplicates = \(Int(median[.duplicates]!)) rows/s, \(percent(median[.duplicates]!, limit)) of the indexed-COPY limit (target ≥ 200%)
+            10% new        = \(Int(median[.tenPercentNew]!)) rows/s, \(percent(median[.tenPercentNew]!, limit)) of the indexed-COPY limit (target ≥ 150%)
             """)
     }
 
