@@ -66,15 +66,6 @@ public enum DedupKey {
         return Array(SHA256.hash(data: message))
     }
 
-    /// The content key of a row whose ordinal could not be counted (its booking day was only partly returned):
-    /// `SHA-256("unordered" 0x00 ‖ key)`, which no fingerprint key equals.
-    public static func unorderedContentKey(_ key: [UInt8]) -> [UInt8] {
-        var hasher = SHA256()
-        hasher.update(data: Array("unordered".utf8) + [0x00])
-        hasher.update(data: key)
-        return Array(hasher.finalize())
-    }
-
     /// The stored key of the `ordinal`-th (1-based) transaction with this fingerprint.
     public static func withOrdinal(_ fingerprint: [UInt8], ordinal: Int32) -> [UInt8] {
         var hasher = SHA256()

@@ -35,9 +35,13 @@ struct IngestAdmission {
                 result.outsideWindowDropped += 1
                 return nil
             }
-            // Its content ordinal is not trustworthy either (a partial day): a content key that matches
-            // nothing, so it is never adopted by content; an in-window read later sets the real one.
-            return WindowKeys.Keys(key: keys.key, contentKey: DedupKey.unorderedContentKey(keys.key), ordinalIsReliable: false)
+            // Its content ordinal counts only the part of its day the source returned, so it never replaces a
+            // stored content key (an in-window read later sets the real one) — but it still finds the booking
+            // stored under an earlier consent's ids: after a renewal, a bank that filters by value date returns
+            // yesterday's bookings outside the window under their new ids, and a content key that matched
+            // nothing sent each of them to Flowpay a second time. A day's identical twins are told apart by
+            // their order in the part returned; a wrong pairing between identical bookings changes nothing.
+            return WindowKeys.Keys(key: keys.key, contentKey: keys.contentKey, ordinalIsReliable: false)
         }
         guard let keys = keys.keys(for: transaction) else {
             result.duplicates += 1

@@ -42,6 +42,36 @@ import TestSupport
         }
     }
 
+    /// After a renewal the bank returns a booking from before the window (it filters by value date) under its new
+    /// id: it takes the stored row, as inside the window — nothing queued, its Flowpay id kept. A booking the bank
+    /// never returned before is still new when it comes from outside the window.
+    @Test func aRenewedConsentsBookingFromBeforeTheWindowIsAdoptedNotQueued() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let history = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
+            let old = [booked("2026-10-31", "-12.00", "parking", id: "old-x"), booked("2026-11-05", "-40.00", "fuel", id: "old-y")]
+            _ = try await fixture.store.ingest(account: fixture.account, window: history, sourceIDsAreStable: true, pages: pages([old]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let ids = try flowpayIDs(fixture)
+
+            let daily = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
+            let renewed = [booked("2026-10-31", "-12.00", "parking", id: "new-x"), booked("2026-11-05", "-40.00", "fuel", id: "new-y"),
+                           booked("2026-10-30", "-3.00", "never seen before", id: "new-z")]
+            let result = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true,
+                                                        keyGeneration: 2, pages: pages([renewed]))
+            #expect(result.outsideWindow == 2 && result.outsideWindowDropped == 0)
+            #expect(result.adopted == 2)
+            #expect(result.newBooked == 1, "only the booking never stored")
+            #expect(try fixture.count("push_state = 'queued'") == 1)
+            let after = try flowpayIDs(fixture)
+            #expect(after["new-x"] == ids["old-x"] && after["new-y"] == ids["old-y"])
+            // The next run under the new consent finds every row by its new key.
+            let again = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true,
+                                                       keyGeneration: 2, pages: pages([renewed]))
+            #expect(again.newBooked == 0 && again.adopted == 0 && again.duplicates == 3)
+        }
+    }
+
     /// Switching key strategy (stable ids on, then off again) adopts by content both ways.
     @Test func switchingBetweenFingerprintsAndStableIDsQueuesNothing() async throws {
         try await TestDatabase.with { database in
