@@ -63,7 +63,7 @@ extension Store {
     public func lagReport(perAccount: Bool = false) throws -> [LagRow] {
         let rows = try connection.query("""
             WITH account_state AS (
-                SELECT a.id, a.customer_id, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
+                SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
                        -- customer_id too: the outbox index then reads only this customer's queued rows
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting,
@@ -73,7 +73,10 @@ extension Store {
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received,
                        w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
-                WHERE a.active   -- an account the current consent no longer reports is not lagging
+                -- An account the current consent no longer reports is not lagging, but rows of it still waiting for
+                -- Flowpay or refused by it are counted (its freshness is not: FILTER (WHERE s.active) below).
+                WHERE a.active OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
+                                                                         AND t.push_state IN ('queued', 'quarantined'))
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id
@@ -84,12 +87,14 @@ extension Store {
             ), grouped AS (
                 SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at,
                        CASE WHEN $1 THEN s.label END AS account,
-                       count(s.id) AS accounts, min(s.booked_through) AS booked_through,
-                       CASE WHEN bool_or(s.last_pull_at IS NULL) THEN NULL ELSE min(s.last_pull_at) END AS last_pull_at,
+                       count(s.id) FILTER (WHERE s.active) AS accounts, min(s.booked_through) FILTER (WHERE s.active) AS booked_through,
+                       CASE WHEN bool_or(s.last_pull_at IS NULL) FILTER (WHERE s.active) THEN NULL
+                            ELSE min(s.last_pull_at) FILTER (WHERE s.active) END AS last_pull_at,
                        max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting,
                        COALESCE(sum(s.edits), 0) AS edits, COALESCE(sum(s.quarantined), 0) AS quarantined,
-                       max(s.history_requested) AS history_requested,
-                       min(s.history_received) AS history_received, min(s.last_rescan_at) AS last_rescan_at,
+                       max(s.history_requested) FILTER (WHERE s.active) AS history_requested,
+                       min(s.history_received) FILTER (WHERE s.active) AS history_received,
+                       min(s.last_rescan_at) FILTER (WHERE s.active) AS last_rescan_at,
                        COALESCE(sum(s.late_bookings), 0) AS late_bookings
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END

@@ -9,6 +9,29 @@ import TestSupport
 
 /// What Flowpay refuses never strands what it would accept, and one failing batch never blocks the rest.
 @Suite struct RefusalTests {
+    /// Rows refused on an account the consent no longer reports (inactive) still show in `banksync lag`, with
+    /// the customer "rejected", per customer and per account; the account's freshness does not count.
+    @Test func refusedRowsOfAnAccountNoLongerReportedStillShowInLag() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 5)
+                let refused = try fixture.store.connection.queryValue(String.self,
+                    "SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY id LIMIT 1", [target.customerID])
+                await flowpay.state.refuse([refused], logref: "lr-gone")
+                let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(outcome.rejected.count == 1)
+                try fixture.store.connection.execute("UPDATE accounts SET active = false WHERE customer_id = $1", [target.customerID])
+                let customer = try #require(try fixture.store.lagReport().first { $0.flowpayCustomerID == target.flowpayCustomerID })
+                #expect(customer.quarantined == 1)
+                #expect(customer.status == "rejected")
+                #expect(customer.accounts == 0, "no account of the current consent")
+                let perAccount = try fixture.store.lagReport(perAccount: true).filter { $0.flowpayCustomerID == target.flowpayCustomerID }
+                #expect(perAccount.map(\.quarantined) == [1])
+            }
+        }
+    }
+
     /// A batch of 1,000 refused for three rows: split until the three are alone, quarantined with Flowpay's
     /// answer; the other 2,342 delivered in the same drain, each once.
     @Test func refusedRowsAreIsolatedAndEverythingElseDelivered() async throws {
