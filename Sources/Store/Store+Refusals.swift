@@ -22,6 +22,11 @@ extension Store {
     /// migration 0010) is encoded again from its rows.
     public func splitBatch(_ batch: PushBatch, encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> [PushBatch] {
         try await connection.withTransaction {
+            // First, and only from `sending`: the batch row stays locked to commit, so a second splitter of the same
+            // batch (none runs while the customer's lock is held, but nothing else stops one) waits here and then
+            // finds it split — it must not record the halves again under new keys.
+            guard try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'",
+                                         [batch.id]) == 1 else { return [] }
             let rows = try connection.query("""
                 SELECT t.id, t.flowpay_id FROM transactions t
                 WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch)) ORDER BY t.id
@@ -34,7 +39,6 @@ extension Store {
                 }
                 return try encode(batchTransactions(rowIDs: Array(ids[range])))
             }
-            try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'", [batch.id])
             if !batch.listsItsRows {   // recorded before migration 0018: its rows named it
                 try connection.execute("""
                     UPDATE transactions SET push_batch_id = NULL WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'

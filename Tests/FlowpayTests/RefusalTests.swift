@@ -9,6 +9,24 @@ import TestSupport
 
 /// What Flowpay refuses never strands what it would accept, and one failing batch never blocks the rest.
 @Suite struct RefusalTests {
+    /// A batch is split once: a second splitter of the same refused batch (two drains of one customer, which its
+    /// lock normally prevents) records no second pair of halves under new keys.
+    @Test func aRefusedBatchIsSplitOnlyOnce() async throws {
+        try await TestDatabase.with { database in
+            var fixture = try await PushFixture.make(database)
+            let target = try await fixture.addCustomer(transactions: 6)
+            let batch = try #require(try await fixture.store.recordTransactionBatch(customerID: target.customerID, limit: 100,
+                                                                                   encode: OutboxDrain.body))
+            let halves = try await fixture.store.splitBatch(batch, encode: OutboxDrain.body)
+            #expect(halves.map(\.rowCount) == [3, 3])
+            let again = try await fixture.store.splitBatch(batch, encode: OutboxDrain.body)
+            #expect(again.isEmpty)
+            #expect(try fixture.store.connection.queryValue(Int.self, """
+                SELECT count(*) FROM push_batches WHERE customer_id = $1 AND kind = 'transactions' AND state = 'sending'
+                """, [target.customerID]) == 2)
+        }
+    }
+
     /// Rows refused on an account the consent no longer reports (inactive) still show in `banksync lag`, with
     /// the customer "rejected", per customer and per account; the account's freshness does not count.
     @Test func refusedRowsOfAnAccountNoLongerReportedStillShowInLag() async throws {
