@@ -36,11 +36,11 @@ struct IngestAdmission {
                 return nil
             }
             // Its content ordinal counts only the part of its day the source returned, so it never replaces a
-            // stored content key (an in-window read later sets the real one) — but it still finds the booking
-            // stored under an earlier consent's ids: after a renewal, a bank that filters by value date returns
-            // yesterday's bookings outside the window under their new ids, and a content key that matched
-            // nothing sent each of them to Flowpay a second time. A day's identical twins are told apart by
-            // their order in the part returned; a wrong pairing between identical bookings changes nothing.
+            // stored content key (an in-window read later sets the real one) and is never adopted — but it still
+            // shows that the booking may be stored under an earlier consent's ids: after a renewal, a bank that
+            // filters by value date returns earlier bookings outside the window under their new ids, and a content
+            // key that matched nothing sent each of them to Flowpay a second time. Such a row waits for a read
+            // with its whole day (`Store.storeChunk`).
             return WindowKeys.Keys(key: keys.key, contentKey: keys.contentKey, ordinalIsReliable: false)
         }
         guard let keys = keys.keys(for: transaction) else {

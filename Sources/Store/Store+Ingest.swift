@@ -22,7 +22,9 @@ public struct IngestResult: Sendable, Equatable {
     public var pendingRemoved = 0
     /// Transactions the source returned outside the requested window. Those with a stable source id are
     /// stored like the others (when new); the rest are dropped (`outsideWindowDropped`): a fingerprint's
-    /// ordinal needs its whole booking day, which the source did not necessarily return.
+    /// ordinal needs its whole booking day, which the source did not necessarily return. So are rows with a
+    /// stable id that are new by key but match a booking stored under an earlier consent's ids by content: only
+    /// the whole day tells that booking from an identical twin (an in-window read decides).
     public var outsideWindow = 0
     public var outsideWindowDropped = 0
     public var fetched = 0
@@ -39,16 +41,16 @@ extension IngestResult {
         oldestBooked = [oldestBooked, piece.oldestBooked].compactMap { $0 }.min()
         pendingRemoved += piece.pendingRemoved
         outsideWindow += piece.outsideWindow
-        outsideWindowDropped += piece.outsideWindowDropped
         fetched += piece.fetched
     }
 
-    /// Adds a chunk's new and duplicate counts.
+    /// Adds a chunk's new, duplicate and dropped counts.
     mutating func add(_ chunk: IngestResult) {
         newBooked += chunk.newBooked
         newPending += chunk.newPending
         duplicates += chunk.duplicates
         adopted += chunk.adopted
+        outsideWindowDropped += chunk.outsideWindowDropped
     }
 }
 
@@ -179,7 +181,14 @@ extension Store {
             try connection.execute("UPDATE transactions SET content_key = $3 WHERE account_id = $1 AND tx_key = $2",
                                    [account.id, Array(chunk.key(at: index)), Array(chunk.contentKey(at: index))])
         }
-        for index in 0..<chunk.count where stored[index] == .byContent {
+        for index in 0..<chunk.count where stored[index] == .byContent && !chunk.ordinalIsReliable[index] {
+            // Outside the window, part of its day: the stored booking it matches, under an earlier consent's id, or an
+            // identical twin of it the bank has just booked? Neither stored nor sent now (taking the stored row would
+            // lose the twin, a new row would send the booking twice); a read with its whole day inside the window
+            // tells them apart.
+            added.outsideWindowDropped += 1
+        }
+        for index in 0..<chunk.count where stored[index] == .byContent && chunk.ordinalIsReliable[index] {
             let transaction = chunk.transactions[index]
             try connection.execute(Self.adoptKey, [account.id, Array(chunk.contentKey(at: index)), Array(chunk.key(at: index)),
                                                    transaction.sourceID, keyGeneration, transaction.rawJSON.map(JSONText.init),
@@ -187,7 +196,7 @@ extension Store {
             added.adopted += 1
         }
         let newCount = stored.count { $0 == .new }
-        added.duplicates = chunk.count - newCount
+        added.duplicates = chunk.count - newCount - added.outsideWindowDropped
         guard newCount > 0 else { return added }
         try await connection.copyIn(Self.copyTransactions) { writer in
             for index in 0..<chunk.count where stored[index] == .new {

@@ -87,7 +87,8 @@ extension Store {
             ), grouped AS (
                 SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at,
                        CASE WHEN $1 THEN s.label END AS account,
-                       count(s.id) FILTER (WHERE s.active) AS accounts, min(s.booked_through) FILTER (WHERE s.active) AS booked_through,
+                       count(s.id) FILTER (WHERE s.active) AS accounts, count(s.id) AS listed,
+                       min(s.booked_through) FILTER (WHERE s.active) AS booked_through,
                        CASE WHEN bool_or(s.last_pull_at IS NULL) FILTER (WHERE s.active) THEN NULL
                             ELSE min(s.last_pull_at) FILTER (WHERE s.active) END AS last_pull_at,
                        max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting,
@@ -104,7 +105,10 @@ extension Store {
                    CASE WHEN g.consent_expires_at IS NULL THEN NULL
                         ELSE floor(extract(epoch FROM g.consent_expires_at - now()) / 86400)::integer END AS consent_days_left,
                    g.status, p.code, p.message, p.logref,
-                   floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint AS lag_seconds,
+                   -- An account row (per account) of an account the consent no longer reports, listed for its rows
+                   -- waiting for or refused by Flowpay, is not lagging: its rows say what is wrong, not an SLA alarm.
+                   CASE WHEN $1 AND g.accounts = 0 AND g.listed > 0 THEN 0
+                        ELSE floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint END AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
                    q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id

@@ -46,6 +46,7 @@ import TestSupport
                 #expect(customer.accounts == 0, "no account of the current consent")
                 let perAccount = try fixture.store.lagReport(perAccount: true).filter { $0.flowpayCustomerID == target.flowpayCustomerID }
                 #expect(perAccount.map(\.quarantined) == [1])
+                #expect(perAccount.map(\.lagSeconds) == [0], "not lagging: `lag --accounts --sla` raises no alarm for it")
             }
         }
     }
