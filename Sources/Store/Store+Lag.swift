@@ -92,11 +92,11 @@ extension Store {
                        CASE WHEN bool_or(s.last_pull_at IS NULL) FILTER (WHERE s.active) THEN NULL
                             ELSE min(s.last_pull_at) FILTER (WHERE s.active) END AS last_pull_at,
                        max(s.last_push_at) AS last_push_at, COALESCE(sum(s.waiting), 0) AS waiting,
-                       COALESCE(sum(s.edits), 0) AS edits, COALESCE(sum(s.quarantined), 0) AS quarantined,
+                       COALESCE(sum(s.edits) FILTER (WHERE s.active), 0) AS edits, COALESCE(sum(s.quarantined), 0) AS quarantined,
                        max(s.history_requested) FILTER (WHERE s.active) AS history_requested,
                        min(s.history_received) FILTER (WHERE s.active) AS history_received,
                        min(s.last_rescan_at) FILTER (WHERE s.active) AS last_rescan_at,
-                       COALESCE(sum(s.late_bookings), 0) AS late_bookings
+                       COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
