@@ -70,8 +70,10 @@ start_postgres() {
     if [ -n "$listen" ]; then PG_PORT=${PG_PORT:-$(free_tcp_port)}; else PG_PORT=${PG_PORT:-$(( 20000 + RANDOM % 20000 ))}; fi
     "${PG_RUN[@]}" "$bin/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; return 1; }
+    # 500 connections: the suite's parallel tests (each with its sync workers, serve pools and harnesses) peak near
+    # 180, and 200 once ran out in CI ("too many clients already").
     "${PG_RUN[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 30 \
-        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='$listen' -c fsync=off -c max_connections=200 ${PG_SETTINGS:-}" start >/dev/null \
+        -o "-p $PG_PORT -k $socket_dir -c listen_addresses='$listen' -c fsync=off -c max_connections=500 ${PG_SETTINGS:-}" start >/dev/null \
         || { cat "$dir/postgres.log" >&2; return 1; }
     if [ -n "$listen" ]; then
         export DATABASE_URL="host=$listen port=$PG_PORT user=postgres dbname=postgres"
