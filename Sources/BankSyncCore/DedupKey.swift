@@ -75,8 +75,8 @@ public enum DedupKey {
     }
 
     /// The id Flowpay sees for rows stored before migration 0009: `bs_` + the key's first 16 bytes, in hex
-    /// (unique per account only). Rows stored since get a random `bs_` + 32 hex id when stored; either way the
-    /// id is kept with the row and never recomputed.
+    /// (unique per account only). Rows stored by migrations 0009–0019's releases got a random `bs_` + 32 hex id,
+    /// rows stored since a derived one (`FlowpayTransactionIDs`); every id is kept with its row and never recomputed.
     public static func legacyFlowpayID(_ key: [UInt8]) -> String {
         "bs_" + hex(key.prefix(16))
     }

@@ -93,7 +93,7 @@ final class ReportedMerchants: Sendable {
     private let merchants = Mutex<(lag: Set<String>, consent: Set<String>)>(([], []))
     private let interruptionReasons = Mutex<Set<String>>([
         "consent_expired", "consent_pending", "bank_unavailable", "rate_limited", "source_unauthorised", "malformed_data",
-        "unreadable_rows", "rejected", "batch_parked", "flowpay_unavailable", "sync_failed", "ingest_failed",
+        "unreadable_rows", "rejected", "batch_parked", "flowpay_unavailable", "sync_failed", "ingest_failed", "held",
     ])
 
     /// The reasons to expose: the known ones and every one seen since the server started (a cleared reason reads 0).

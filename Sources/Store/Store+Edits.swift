@@ -2,42 +2,6 @@ import BankSyncCore
 import Postgres
 
 extension Store {
-    /// Inside an ingest's transaction, after its rows are stored: a booked row of the window that this fetch
-    /// no longer returned, and a booked row this ingest stored on the same day with the same amount and
-    /// currency, both keyed by content (a stable id already survives a text edit; the same id with another
-    /// date or amount is another booking), are one booking the bank edited (added the counterparty's name, fixed the remittance text).
-    /// The stored row takes the new content and key and keeps its Flowpay id and push state; the new row goes;
-    /// a `transaction_changed` event records both versions. Pairs are matched in id order within a day and
-    /// amount. Returns the number of edits.
-    func recognizeEdits(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> Int {
-        // Planned for its window every time: a generic plan read the whole account (Planning.perExecution).
-        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID],
-                                         planning: .perExecution).map {
-            (old: try $0.decode([UInt8].self, at: 0), new: try $0.decode([UInt8].self, at: 1))
-        }
-        for pair in pairs {
-            guard let replacement = try connection.query(Self.takeNewVersion, [account.id, pair.new]).first else {
-                throw PostgresError.decoding(column: "edit of an edited booking", expected: "the new version", found: "no row")
-            }
-            var parameters: [any PostgresEncodable] = [account.id, pair.old, pair.new]
-            for column in 0..<8 { parameters.append(try replacement.decode(String?.self, at: column)) }
-            guard let change = try connection.query(Self.applyNewVersion, parameters).first else {
-                throw PostgresError.decoding(column: "edit of an edited booking", expected: "both versions", found: "a row missing")
-            }
-            let before = (name: try change.decode(String?.self, at: 0), text: try change.decode(String?.self, at: 1))
-            let after = (name: try replacement.decode(String?.self, at: 2), text: try replacement.decode(String?.self, at: 3))
-            let flowpayID = try change.decode(String.self, at: 2)
-            let day = try change.decode(Day.self, at: 3)
-            let amount = try change.decode(Int64.self, at: 4)
-            let currency = try change.decode(String.self, at: 5)
-            try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "transaction_changed",
-                            message: "the bank edited the booking of \(day) (\(amount) minor units \(currency), Flowpay id \(flowpayID)): "
-                                + "counterparty \(quoted(before.name)) → \(quoted(after.name)), remittance \(quoted(before.text)) → \(quoted(after.text)); "
-                                + "stored with the new content, not sent again")
-        }
-        return pairs.count
-    }
-
     /// New booked rows of this ingest whose stable source id the account already stores for another booking
     /// (another date or amount): kept as the different bookings they are, each recorded. Returns how many.
     func recordReusedSourceIDs(account: AccountRef, runID: Int64?) throws -> Int {
@@ -51,10 +15,10 @@ extension Store {
         return reused.rowCount
     }
 
-    private func quoted(_ text: String?) -> String { text.map { "'\($0)'" } ?? "none" }
-
     /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window, $5 the account's
-    /// customer. Old and new key of each edited booking. `customer_id = $5` (always true: an account's rows carry its
+    /// customer, $6 keys of held rows released by this transaction (not this fetch's new rows).
+    /// Old and new key of each booking that may have been edited (`holdPossibleEdits`); held rows (`push_state`
+    /// NULL: never sent) are not old versions of anything. `customer_id = $5` (always true: an account's rows carry its
     /// customer) lets this ingest's rows be found through the feed index (`customer_id, ingest_xid, id`) with both
     /// leading columns; with `ingest_xid` alone the planner could pick that index for a scan of all of it.
     /// The stored rows the fetch no longer returned are a set difference (`EXCEPT`, hashed or sorted), not an
@@ -67,7 +31,7 @@ extension Store {
         ), gone AS (
             SELECT t.tx_key FROM transactions t
             WHERE t.account_id = $1 AND t.status = 'booked' AND t.booking_date BETWEEN $3::date AND $4::date
-              AND t.ingest_xid <> pg_current_xact_id() AND t.tx_key = t.content_key
+              AND t.ingest_xid <> pg_current_xact_id() AND t.tx_key = t.content_key AND t.push_state IS NOT NULL
             EXCEPT
             SELECT f.tx_key FROM fetched f
         ), vanished AS (
@@ -81,6 +45,8 @@ extension Store {
             WHERE t.customer_id = $5 AND t.ingest_xid = pg_current_xact_id()
               AND t.account_id = $1 AND t.status = 'booked' AND t.tx_key = t.content_key
               AND t.booking_date BETWEEN $3::date AND $4::date
+              AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($6::bytea) / 32 - 1) AS j
+                              WHERE substring($6::bytea FROM j * 32 + 1 FOR 32) = t.tx_key)
         )
         SELECT v.tx_key, f.tx_key FROM vanished v JOIN fresh f USING (booking_date, amount_minor, currency, n)
         """
@@ -93,9 +59,11 @@ extension Store {
         """
 
     /// $1 account, $2 old key, $3 new key, $4… the new version's content from `takeNewVersion`. Returns the old
-    /// version's name and text, and what identifies the booking.
+    /// version's name and text, and what identifies the booking. The old key is retired: the booking keeps the
+    /// Flowpay id derived from it, so a new booking arriving under it later gets a reissued one.
     static let applyNewVersion = """
-        WITH old AS (SELECT counterparty_name, remittance FROM transactions WHERE account_id = $1 AND tx_key = $2)
+        WITH old AS (SELECT counterparty_name, remittance FROM transactions WHERE account_id = $1 AND tx_key = $2),
+        retired AS (\(retireKey.replacingOccurrences(of: "$OLD", with: "$2::bytea")))
         UPDATE transactions t SET tx_key = $3, content_key = decode($4, 'hex'), value_date = $5::date, counterparty_name = $6,
                remittance = $7, counterparty_iban = $8, bank_tx_code = $9, source_tx_id = $10, raw = $11::jsonb
         FROM old WHERE t.account_id = $1 AND t.tx_key = $2

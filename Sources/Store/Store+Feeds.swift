@@ -100,6 +100,8 @@ extension Store {
         FROM transactions t JOIN accounts a ON a.id = t.account_id
         WHERE t.customer_id = $1 AND t.status = 'booked' AND a.iban IS NOT NULL AND t.visible_at IS NOT NULL
           AND t.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+          -- held rows wait for evidence (Store+Holds); a released one is stored anew for the feeds
+          AND (t.push_state IS NOT NULL OR NOT EXISTS (SELECT 1 FROM held_transactions h WHERE h.account_id = t.account_id AND h.tx_key = t.tx_key))
           AND (t.ingest_xid, t.id) > ($2::text::xid8, $3::bigint)
           AND ($4::timestamptz IS NULL OR t.visible_at > $4::timestamptz)
         ORDER BY t.ingest_xid, t.id

@@ -11,9 +11,17 @@ public struct IngestResult: Sendable, Equatable {
     /// Of the duplicates, those recognised by content under a new source id (a renewed consent, a new
     /// source): the stored row took the new key and kept its Flowpay id.
     public var adopted = 0
-    /// Stored bookings the source edited (the old version gone, a new one on the same day with the same
-    /// amount): the stored row took the new content and is not sent again. Not counted in `newBooked`.
+    /// Stored bookings the source edited (the old version gone from two fetches in a row, a new one on the same
+    /// day with the same amount): the stored row took the new content and is not sent again. Not counted in
+    /// `newBooked`.
     public var edited = 0
+    /// New booked rows held (stored, not queued): each may be an edit of a stored booking this fetch did not
+    /// return, or another booking (`Store.holdPossibleEdits`). Not counted in `newBooked`.
+    public var held = 0
+    /// Rows held before that this fetch showed to be new bookings: queued now, counted in `newBooked`.
+    public var holdsReleased = 0
+    /// Rows held before that the bank no longer reports, while the booking they resembled is back: deleted.
+    public var holdsWithdrawn = 0
     /// New bookings carrying a stable id the account already stores for another booking date or amount.
     public var sourceIDsReused = 0
     /// The oldest booked day this fetch returned.
@@ -37,6 +45,9 @@ extension IngestResult {
     public mutating func merge(_ piece: IngestResult) {
         add(piece)
         edited += piece.edited
+        held += piece.held
+        holdsReleased += piece.holdsReleased
+        holdsWithdrawn += piece.holdsWithdrawn
         sourceIDsReused += piece.sourceIDsReused
         oldestBooked = [oldestBooked, piece.oldestBooked].compactMap { $0 }.min()
         pendingRemoved += piece.pendingRemoved
@@ -99,15 +110,22 @@ extension Store {
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
         // The account's lock is taken with the BEGIN, in one round trip (the key is an integer, not outside text).
         try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))") {
-            let nothingStored = try connection.queryValue(Bool.self,
-                "SELECT NOT EXISTS (SELECT 1 FROM transactions WHERE account_id = $1)", [account.id])
+            guard let head = try connection.query(Self.ingestHead, [account.id]).first else {
+                throw PostgresError.decoding(column: "account \(account.id)", expected: "a stored account", found: "none")
+            }
+            let nothingStored = try head.decode(Bool.self, at: 0)
+            let ids = FlowpayTransactionIDs(flowpayCustomerID: try head.decode(String.self, at: 1), ibanKey: try head.decode(String?.self, at: 2),
+                                            currency: try head.decode(String?.self, at: 3), sourceAccountID: try head.decode(String.self, at: 4))
             var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)
+            // Booked rows this ingest adds to the account's stored total, where it differs from the rows it queued.
+            var storedBookedDelta: Int?
             if nothingStored {
                 try await connection.copyIn(Self.copyTransactions) { writer in
                     for try await page in pages {
                         for transaction in page {
                             guard let keys = admission.admit(transaction) else { continue }
-                            try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...], account: account,
+                            try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...],
+                                              flowpayID: ids.id(forKey: keys.key), account: account,
                                               keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
                         }
                     }
@@ -120,29 +138,52 @@ extension Store {
                         guard let keys = admission.admit(transaction) else { continue }
                         chunk.append(transaction, keys: keys)
                         if chunk.count == ingestChunkSize {
-                            admission.result.add(try await storeChunk(chunk, account: account, keyGeneration: keyGeneration, runID: runID))
+                            admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
                             chunk.removeAll()
                         }
                     }
                 }
                 if chunk.count > 0 {
-                    admission.result.add(try await storeChunk(chunk, account: account, keyGeneration: keyGeneration, runID: runID))
+                    admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
                 }
-                if admission.result.newBooked > 0 {
-                    let edits = try recognizeEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, runID: runID)
-                    admission.result.edited = edits
-                    admission.result.newBooked -= edits
+                var delta = admission.result.newBooked
+                var released: [UInt8] = []
+                if try head.decode(Bool.self, at: 5) {
+                    // Holds first: a row held by this very fetch waits for the next one.
+                    let review = try reviewHolds(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, runID: runID)
+                    admission.result.holdsReleased = review.released
+                    admission.result.newBooked += review.released
+                    admission.result.edited = review.confirmedEdits
+                    admission.result.holdsWithdrawn = review.withdrawn
+                    delta -= review.confirmedEdits + review.withdrawn
+                    released = review.releasedKeys
+                }
+                if admission.result.newBooked > admission.result.holdsReleased {
+                    let held = try holdPossibleEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, released: released,
+                                                     runID: runID)
+                    admission.result.held = held
+                    admission.result.newBooked -= held
                     if sourceIDsAreStable { admission.result.sourceIDsReused = try recordReusedSourceIDs(account: account, runID: runID) }
                 }
+                storedBookedDelta = delta
             }
             admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
-                [account.id, window.to, admission.pendingKeys, admission.result.newBooked, admission.result.edited,
+                [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked, admission.result.edited,
                  admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
                  window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil])
             admission.result.oldestBooked = admission.oldestBooked
             return admission.result
         }
     }
+
+    /// $1 account. Whether the account stores nothing (no row, no retired key: a first sync's single COPY), what its
+    /// rows' Flowpay ids are derived from (`FlowpayTransactionIDs`), and whether it holds rows waiting for evidence.
+    static let ingestHead = """
+        SELECT NOT EXISTS (SELECT 1 FROM transactions WHERE account_id = $1) AND NOT EXISTS (SELECT 1 FROM retired_tx_keys WHERE account_id = $1),
+               c.flowpay_customer_id::text, a.iban_key, a.currency, a.source_account_id,
+               EXISTS (SELECT 1 FROM held_transactions WHERE account_id = $1)
+        FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE a.id = $1
+        """
 
     /// What the account stores of each row of a chunk.
     enum Stored: UInt8 {
@@ -154,6 +195,9 @@ extension Store {
         /// Its content key is stored under another key the row may adopt: the same transaction, new source id.
         case byContent = 0x61      // "a"
         case new = 0x6E            // "n"
+        /// Not stored, but an earlier booking held its key and moved to another (`retired_tx_keys`): new, with a
+        /// reissued Flowpay id.
+        case newUnderRetiredKey = 0x72   // "r"
     }
 
     /// One flag per row of the chunk, from one probe.
@@ -166,7 +210,7 @@ extension Store {
         }
         return try flags.utf8.map { flag in
             guard let stored = Stored(rawValue: flag) else {
-                throw PostgresError.decoding(column: "ingest key probe", expected: "s, k, a or n", found: String(UnicodeScalar(flag)))
+                throw PostgresError.decoding(column: "ingest key probe", expected: "s, k, a, n or r", found: String(UnicodeScalar(flag)))
             }
             return stored
         }
@@ -174,7 +218,8 @@ extension Store {
 
     /// Probes the chunk's keys, lets stored rows adopt the new keys of rows recognised by content, and COPYs
     /// the rows not stored yet into `transactions`. Returns what it added.
-    private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, keyGeneration: Int32, runID: Int64?) async throws -> IngestResult {
+    private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, ids: FlowpayTransactionIDs, keyGeneration: Int32,
+                            runID: Int64?) async throws -> IngestResult {
         let stored = try storedFlags(account: account.id, chunk: chunk, keyGeneration: keyGeneration)
         var added = IngestResult()
         for index in 0..<chunk.count where stored[index] == .byKeyNewOrdinal && chunk.ordinalIsReliable[index] {
@@ -195,21 +240,30 @@ extension Store {
                                                    chunk.packedKeys])
             added.adopted += 1
         }
-        let newCount = stored.count { $0 == .new }
+        let isNew = stored.map { $0 == .new || $0 == .newUnderRetiredKey }
+        let newCount = isNew.count { $0 }
         added.duplicates = chunk.count - newCount - added.outsideWindowDropped
         guard newCount > 0 else { return added }
+        var reissues: [Int: Int32] = [:]
+        for index in 0..<chunk.count where stored[index] == .newUnderRetiredKey {
+            reissues[index] = try connection.queryValue(Int32.self, "SELECT times FROM retired_tx_keys WHERE account_id = $1 AND tx_key = $2",
+                                                        [account.id, Array(chunk.key(at: index))])
+        }
         try await connection.copyIn(Self.copyTransactions) { writer in
-            for index in 0..<chunk.count where stored[index] == .new {
-                try Self.writeRow(chunk.transactions[index], key: chunk.key(at: index), contentKey: chunk.contentKey(at: index),
+            for index in 0..<chunk.count where isNew[index] {
+                let key = chunk.key(at: index)
+                try Self.writeRow(chunk.transactions[index], key: key, contentKey: chunk.contentKey(at: index),
+                                  flowpayID: ids.id(forKey: key, reissue: reissues[index] ?? 0),
                                   account: account, keyGeneration: keyGeneration, runID: runID, to: writer, counting: &added)
             }
         }
         return added
     }
 
-    /// One new row for `copyTransactions`, counted as new booked or new pending. Its Flowpay id is the column's
-    /// default (random), fixed from here on.
-    static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, contentKey: ArraySlice<UInt8>, account: AccountRef,
+    /// One new row for `copyTransactions`, counted as new booked or new pending. Its Flowpay id
+    /// (`FlowpayTransactionIDs`) is fixed from here on.
+    static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, contentKey: ArraySlice<UInt8>, flowpayID: String,
+                         account: AccountRef,
                          keyGeneration: Int32, runID: Int64?, to writer: CopyWriter, counting result: inout IngestResult) throws {
         writer.field(account.id)
         writer.field(account.customerID)
@@ -229,6 +283,7 @@ extension Store {
         writer.field(transaction.status == .booked ? "queued" : nil)
         writer.field(bytes: contentKey)
         writer.field(Int64(keyGeneration))
+        writer.field(flowpayID)
         try writer.endRow()
         if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }
@@ -236,7 +291,7 @@ extension Store {
     static let copyTransactions = """
         COPY transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                            counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
-                           first_seen_run, push_state, content_key, key_generation)
+                           first_seen_run, push_state, content_key, key_generation, flowpay_id)
         FROM STDIN
         """
 
@@ -254,7 +309,9 @@ extension Store {
                                                         .replacingOccurrences(of: "$KEY", with: "fetched.tx_key")
                                                         .replacingOccurrences(of: "$GENERATION", with: "$4::integer")
                                                         .replacingOccurrences(of: "$CHUNK", with: "$2::bytea")))
-                                  THEN 'a' ELSE 'n' END
+                                  THEN 'a'
+                                  WHEN EXISTS (SELECT 1 FROM retired_tx_keys r WHERE r.account_id = $1 AND r.tx_key = fetched.tx_key)
+                                  THEN 'r' ELSE 'n' END
                         WHEN fetched.stored_content_key = fetched.content_key THEN 's' ELSE 'k' END, '' ORDER BY fetched.i), '')
         FROM (SELECT k.i, k.tx_key, k.content_key,
                      (SELECT s.content_key FROM transactions s WHERE s.account_id = $1 AND s.tx_key = k.tx_key) AS stored_content_key
@@ -287,13 +344,26 @@ extension Store {
 
     /// $1 account, $2 content key, $3 the new key, $4 the new source id, $5 key generation, $6 the new raw JSON,
     /// $7 the chunk's keys. One adoptable stored row takes the new key; its Flowpay id, push state and arrival stay.
-    /// The row is addressed by its primary key (`id` has no index of its own since migration 0007).
+    /// The row is addressed by its primary key (`id` has no index of its own since migration 0007). Its old key is
+    /// retired (`retired_tx_keys`): a booking arriving under it later gets a reissued id, not this row's.
     static let adoptKey = """
-        UPDATE transactions SET tx_key = $3, source_tx_id = $4, key_generation = $5, raw = COALESCE($6::jsonb, raw)
-        WHERE account_id = $1 AND tx_key = (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "$2::bytea")
-                                                        .replacingOccurrences(of: "$KEY", with: "$3::bytea")
-                                                        .replacingOccurrences(of: "$GENERATION", with: "$5::integer")
-                                                        .replacingOccurrences(of: "$CHUNK", with: "$7::bytea")))
+        WITH target AS (
+            SELECT (\(adoptable.replacingOccurrences(of: "$CONTENT", with: "$2::bytea")
+                                 .replacingOccurrences(of: "$KEY", with: "$3::bytea")
+                                 .replacingOccurrences(of: "$GENERATION", with: "$5::integer")
+                                 .replacingOccurrences(of: "$CHUNK", with: "$7::bytea"))) AS old_key
+        ), moved AS (
+            UPDATE transactions t SET tx_key = $3, source_tx_id = $4, key_generation = $5, raw = COALESCE($6::jsonb, t.raw)
+            FROM target WHERE t.account_id = $1 AND t.tx_key = target.old_key
+            RETURNING target.old_key
+        )
+        \(retireKey.replacingOccurrences(of: "$OLD", with: "moved.old_key FROM moved"))
+        """
+
+    /// Records a key a stored booking no longer holds (`$OLD`: the key and its source, `$1` the account).
+    static let retireKey = """
+        INSERT INTO retired_tx_keys AS r (account_id, tx_key) SELECT $1, $OLD
+        ON CONFLICT (account_id, tx_key) DO UPDATE SET times = r.times + 1, retired_at = now()
         """
 
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,

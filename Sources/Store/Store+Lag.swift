@@ -31,6 +31,10 @@ public struct LagRow: Sendable, Equatable {
     public var lastDeepReadAt: Date?
     /// Bookings deep re-reads found late, in all.
     public var lateBookings: Int = 0
+    /// New bookings held (stored, neither sent nor merged) until evidence decides what they are (`Store+Holds`),
+    /// and since when the oldest waits.
+    public var held: Int = 0
+    public var heldSince: Date?
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -71,12 +75,14 @@ extension Store {
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received,
-                       w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings
+                       w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings, hd.held, hd.held_since
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                CROSS JOIN LATERAL (SELECT count(*) AS held, min(h.held_since) AS held_since FROM held_transactions h
+                                    WHERE h.account_id = a.id) hd
                 -- An account the current consent no longer reports is not lagging, but rows of it still waiting for
                 -- Flowpay or refused by it are counted (its freshness is not: FILTER (WHERE s.active) below).
-                WHERE a.active OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
-                                                                         AND t.push_state IN ('queued', 'quarantined'))
+                WHERE a.active OR hd.held > 0 OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
+                                                                                       AND t.push_state IN ('queued', 'quarantined'))
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id
@@ -96,7 +102,8 @@ extension Store {
                        max(s.history_requested) FILTER (WHERE s.active) AS history_requested,
                        min(s.history_received) FILTER (WHERE s.active) AS history_received,
                        min(s.last_rescan_at) FILTER (WHERE s.active) AS last_rescan_at,
-                       COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings
+                       COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings,
+                       COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -110,20 +117,25 @@ extension Store {
                    CASE WHEN $1 AND g.accounts = 0 AND g.listed > 0 THEN 0
                         ELSE floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint END AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
-                   q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint
+                   q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint, g.held::bigint, g.held_since,
+                   g.held_since < now() - make_interval(secs => $2) AS held_too_long
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
-            ORDER BY CASE WHEN g.status <> 'active' THEN 0 WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 THEN 1 ELSE 2 END,
+            ORDER BY CASE WHEN g.status <> 'active' THEN 0
+                          WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2) THEN 1
+                          ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
-            """, [perAccount])
+            """, [perAccount, Self.holdLimit])
         return try rows.map { row in
             let status = try row.decode(String.self, at: 10)
             let quarantined = try row.decode(Int.self, at: 18)
             // Refused rows keep the customer "rejected" until they are delivered or dropped, clean runs or not.
             let parked = try row.decode(Int.self, at: 21)
-            let code = try row.decode(String?.self, at: 11) ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : nil)
+            let heldTooLong = try row.decode(Bool?.self, at: 26) ?? false
+            let code = try row.decode(String?.self, at: 11)
+                ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held" : nil)
             let quarantineMessage = try row.decode(String?.self, at: 19)
             return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
@@ -133,7 +145,8 @@ extension Store {
                           lastError: try row.decode(String?.self, at: 12) ?? quarantineMessage,
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
-                          quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23))
+                          quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
+                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25))
         }
     }
 
@@ -177,6 +190,14 @@ extension Store {
             WHERE u.last_seen_at > now() - interval '30 days' AND u.dismissed_at IS NULL
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
+            -- Rows held longer than the hold limit: no fetch decided them, ops must (`banksync held`).
+            SELECT 'held', c.flowpay_customer_id, c.merchant_id, c.source, min(h.held_since),
+                   count(*) || ' new booking(s) held: each may be an edit of a stored booking or another booking, and no fetch has decided',
+                   NULL, NULL, NULL
+            FROM held_transactions h JOIN customers c ON c.id = h.customer_id
+            WHERE h.held_since < now() - make_interval(secs => $1)
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            UNION ALL
             -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).
             SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, c.source, min(b.finished_at),
                    count(*) || ' batch(es) parked after failing in every run: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
@@ -186,7 +207,7 @@ extension Store {
             WHERE b.state = 'parked'
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             ORDER BY 1, 5
-            """)
+            """, [Self.holdLimit])
         var groups: [Interruption] = []
         for row in rows {
             let reason = try row.decode(String.self, at: 0)

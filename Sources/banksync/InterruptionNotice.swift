@@ -11,6 +11,7 @@ enum InterruptionNotice {
         "malformed_data": "malformed bank data", "unreadable_rows": "unreadable bank rows", "batch_parked": "deliveries to Flowpay parked",
         "flowpay_unavailable": "Flowpay unavailable", "sync_failed": "sync failed", "ingest_failed": "storing failed",
         "account_inactive": "account no longer reported", "history_short": "less history than asked",
+        "held": "bookings held, undecided",
     ]
 
     static func label(_ reason: String) -> String { labels[reason] ?? reason }
@@ -53,6 +54,10 @@ enum InterruptionNotice {
             return "Flowpay's API was unavailable; everything is queued and delivered on the next run. Nothing is lost."
         case "account_inactive":
             return "The bank no longer reports this account under the consent (closed or deselected); nothing to do unless the customer says otherwise."
+        case "held":
+            return "BankSync could not tell whether new bookings are the bank's edits of stored ones or further bookings, so it sent neither "
+                + "and no later fetch decided. BankSync ops compare them (`banksync held list --customer \(id)`), then "
+                + "`banksync held release <id> --reason …` (a new booking: sent) or `banksync held merge <id> --reason …` (the bank's edit: nothing sent)."
         case "history_short":
             return "The bank gave less history than asked (most give over 90 days only right after authentication); a fresh link gets the rest."
         default:

@@ -265,8 +265,10 @@ import TestSupport
         }
     }
 
-    /// The bank rewrites a booking's text inside the overlap: the stored row takes the new text, keeps its
-    /// Flowpay id and push state, and the change is recorded; nothing is queued.
+    /// The bank rewrites a booking's text inside the overlap. The first fetch cannot tell an edit from another
+    /// booking (the old version could be missing from that one fetch), so the new version is held: stored, neither
+    /// queued nor merged. The next fetch agrees (the old version still gone): the stored row takes the new text,
+    /// keeps its Flowpay id and push state, and the change is recorded; nothing is queued.
     @Test func anEditedBookingIsTheSameTransaction() async throws {
         try await TestDatabase.with { database in
             let fixture = try await IngestFixture.make(database)
@@ -276,18 +278,141 @@ import TestSupport
             try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
             let ids = Set(try flowpayIDs(fixture).values)
             let edited = [rows[0], booked("2026-11-20", "-10.00", "card 1234 Kavárna Slavia"), rows[2], booked("2026-11-24", "-1.00", "new")]
-            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
-            #expect(result.newBooked == 1, "only the genuinely new booking")
-            #expect(result.edited == 1)
+            let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
+            #expect(first.newBooked == 1, "only the genuinely new booking")
+            #expect(first.held == 1 && first.edited == 0, "one fetch is not evidence: held, not merged")
+            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.store.heldTransactions().map(\.remittance) == ["card 1234 Kavárna Slavia"])
+
+            let second = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
+            #expect(second.edited == 1 && second.held == 0 && second.newBooked == 0)
+            #expect(try fixture.store.heldTransactions().isEmpty)
             #expect(try fixture.count("push_state = 'queued'") == 1)
             #expect(try fixture.count("remittance = 'card 1234 Kavárna Slavia' AND push_state = 'pushed'") == 1)
+            #expect(try fixture.count() == 4)
             #expect(ids.isSubset(of: Set(try flowpayIDs(fixture).values)))
             #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'transaction_changed'") == 1)
             #expect(try fixture.store.connection.queryValue(Int.self, "SELECT edits FROM watermarks WHERE account_id = $1", [fixture.account.id]) == 1)
+            #expect(try fixture.store.connection.queryValue(Int.self, "SELECT booked_stored FROM watermarks WHERE account_id = $1",
+                                                            [fixture.account.id]) == 4)
             // Read again: nothing changes.
             let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
-            #expect(again.newBooked == 0 && again.edited == 0 && again.duplicates == 4)
+            #expect(again.newBooked == 0 && again.edited == 0 && again.held == 0 && again.duplicates == 4)
         }
+    }
+
+    /// Stored A (−9.99 "SHOP X") is missing from one fetch (a truncated page) that brings new B (−9.99 "SHOP Y") on
+    /// the same day. Taking B as A's edit would lose B and send A twice once it returns. B is held instead; the next
+    /// fetch returns both, so B is a new booking: released and queued, under its own id, A untouched.
+    @Test func aBookingMissingFromOneFetchDoesNotSwallowANewOne() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y"), other = booked("2026-11-21", "-5.00", "bakery")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a, other]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let truncated = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                           pages: pages([[b, other]]))
+            #expect(truncated.held == 1 && truncated.newBooked == 0 && truncated.edited == 0)
+            #expect(try fixture.count("remittance = 'SHOP X' AND push_state = 'pushed'") == 1, "A keeps its content")
+            #expect(try fixture.count("remittance = 'SHOP Y' AND push_state IS NULL") == 1, "B stored, not queued")
+            let lag = try #require(try fixture.store.lagReport().first)
+            #expect(lag.held == 1 && lag.heldSince != nil)
+
+            let complete = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                          pages: pages([[a, b, other]]))
+            #expect(complete.holdsReleased == 1 && complete.newBooked == 1 && complete.edited == 0 && complete.held == 0)
+            #expect(try fixture.count("remittance = 'SHOP Y' AND push_state = 'queued'") == 1)
+            #expect(try fixture.count("remittance = 'SHOP X' AND push_state = 'pushed'") == 1)
+            #expect(try fixture.count() == 3)
+            #expect(Set(try flowpayIDs(fixture).values).count == 3)
+            #expect(try fixture.store.lagReport().first?.held == 0)
+        }
+    }
+
+    /// A hold no fetch decides (neither version comes back) becomes an interruption after the hold limit, and ops
+    /// decide it: `release` queues it, `merge` makes it the stored booking's edit; each decision is recorded.
+    @Test func aHoldNoFetchDecidesIsAnInterruptionOpsDecide() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y")
+            let c = booked("2026-11-21", "-3.00", "kiosk"), d = booked("2026-11-21", "-3.00", "kiosk 42")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a, c]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                   pages: pages([[b, d]])).held == 2)
+            // Neither A, B, C nor D comes back: nothing decides.
+            #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                   pages: pages([[]])).held == 0)
+            #expect(try fixture.store.heldTransactions().count == 2)
+            #expect(try fixture.store.interruptions().isEmpty, "within the hold limit: shown in lag only")
+            try fixture.store.connection.execute("UPDATE held_transactions SET held_since = now() - interval '4 days'")
+            let interruption = try #require(try fixture.store.interruptions().first { $0.reason == "held" })
+            #expect(interruption.customers.first?.message.hasPrefix("2 new booking(s) held") == true)
+            #expect(try fixture.store.lagReport().first?.status == "held")
+
+            let held = try fixture.store.heldTransactions()
+            let shopY = try #require(held.first { $0.remittance == "SHOP Y" })
+            let kiosk = try #require(held.first { $0.remittance == "kiosk 42" })
+            #expect(shopY.candidate?.remittance == "SHOP X")
+            try await fixture.store.decideHold(flowpayID: shopY.flowpayID, merge: false, reason: "two purchases", operator: "ops")
+            try await fixture.store.decideHold(flowpayID: kiosk.flowpayID, merge: true, reason: "the bank renamed the kiosk", operator: "ops")
+            await #expect(throws: HoldError.notHeld(flowpayID: kiosk.flowpayID)) {
+                try await fixture.store.decideHold(flowpayID: kiosk.flowpayID, merge: false, reason: "again", operator: "ops")
+            }
+            #expect(try fixture.count("remittance = 'SHOP Y' AND push_state = 'queued'") == 1)
+            #expect(try fixture.count("remittance = 'kiosk 42' AND push_state = 'pushed'") == 1, "C took D's text and stays delivered")
+            #expect(try fixture.count() == 3)
+            #expect(try fixture.store.heldTransactions().isEmpty)
+            #expect(try fixture.store.interruptions().isEmpty)
+            #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'hold_decided'") == 2)
+        }
+    }
+
+    /// A booking that took another key (the bank's edit) keeps the Flowpay id derived from its old key; a new booking
+    /// arriving later under that old key gets another id, never the same one.
+    @Test func aKeyFreedByAnEditNeverGivesItsIDToAnotherBooking() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let original = booked("2026-11-20", "-10.00", "card"), edited = booked("2026-11-20", "-10.00", "card Slavia")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[original]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            for _ in 0..<2 {
+                _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[edited]]))
+            }
+            #expect(try fixture.count() == 1)
+            // A second, genuinely new booking with the first one's original text.
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                        pages: pages([[edited, original]]))
+            #expect(result.newBooked == 1)
+            let ids = try fixture.store.connection.query("SELECT flowpay_id FROM transactions WHERE account_id = $1", [fixture.account.id])
+                .map { try $0.decode(String.self, at: 0) }
+            #expect(ids.count == 2 && Set(ids).count == 2)
+        }
+    }
+
+    /// The same booking stored into an empty database (a restore that lost it) gets the id it had: ids are derived
+    /// from the customer, the account's IBAN and currency, and the booking's key — not from database row ids.
+    @Test func flowpayIDsAreDerivedNotDrawn() async throws {
+        let customer = UUID()
+        var derived: [[String]] = []
+        for _ in 0..<2 {
+            try await TestDatabase.with { database in
+                let store = Store(connection: try database.connect())
+                _ = try await Migrator(migrations: try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))).migrate(store.connection)
+                // Other rows first, so the database's own ids differ between the two databases.
+                if derived.isEmpty { _ = try await IngestFixture.another(store) }
+                let customerID = try store.addCustomer(flowpayCustomerID: customer, merchantID: "m", source: .gocardless, sourceRef: "req")
+                let accountID = try await store.upsertAccount(customerID: customerID, BankAccount(
+                    sourceAccountID: "acc-\(UUID())", iban: "CZ65 0800 0000 1920 0014 5399", currency: "CZK"))
+                let rows = [booked("2026-11-20", "-10.00", id: "t-1"), booked("2026-11-20", "-10.00", id: "t-2")]
+                _ = try await store.ingest(account: AccountRef(id: accountID, customerID: customerID), window: window, sourceIDsAreStable: true,
+                                           pages: pages([rows]))
+                derived.append(try store.connection.query("SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY source_tx_id",
+                                                          [customerID]).map { try $0.decode(String.self, at: 0) })
+            }
+        }
+        #expect(derived[0] == derived[1])
+        #expect(Set(derived[0]).count == 2)
     }
 
     /// A source that reuses a stable id for a booking on another day (or of another amount): two bookings.

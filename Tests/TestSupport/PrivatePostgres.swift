@@ -73,7 +73,7 @@ public struct PrivatePostgres: Sendable {
         }
     }
 
-    static func binariesDirectory() throws -> URL {
+    public static func binariesDirectory() throws -> URL {
         let root = URL(fileURLWithPath: "/usr/lib/postgresql")
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
         guard let version = versions.compactMap(Int.init).max() else { throw PrivatePostgresError.failed("initdb", "no PostgreSQL under /usr/lib/postgresql") }

@@ -1,0 +1,236 @@
+import BankSyncCore
+import Foundation
+import Postgres
+
+/// A stored booking neither sent nor merged because BankSync cannot yet tell what it is.
+public struct HeldTransaction: Sendable, Equatable {
+    public var flowpayCustomerID: UUID
+    public var merchantID: String
+    public var account: String
+    /// The held row's Flowpay id: what `banksync held release|merge` name it by.
+    public var flowpayID: String
+    public var bookingDate: Day
+    public var amountMinor: Int64
+    public var currency: String
+    public var counterpartyName: String?
+    public var remittance: String?
+    public var reason: String
+    public var since: Date
+    /// The stored booking it may be an edit of (sent to Flowpay, or queued), when it still exists.
+    public var candidate: Candidate?
+
+    public struct Candidate: Sendable, Equatable {
+        public var flowpayID: String
+        public var counterpartyName: String?
+        public var remittance: String?
+    }
+}
+
+/// What reviewing an account's holds against one fetch decided.
+struct HoldReview {
+    /// The booking it resembled came back too: a new booking, queued for Flowpay.
+    var released = 0
+    /// Their keys, 32 bytes each: stored "by this transaction" now (for the feeds), yet not this fetch's new rows.
+    var releasedKeys: [UInt8] = []
+    /// The old version stayed away a second fetch running: the bank edited it; the stored row took the new content.
+    var confirmedEdits = 0
+    /// The held row went away and the booking it resembled came back: the bank withdrew it; deleted, never sent.
+    var withdrawn = 0
+}
+
+public enum HoldError: Error, CustomStringConvertible, Equatable {
+    case notHeld(flowpayID: String)
+    case noCandidate(flowpayID: String)
+
+    public var description: String {
+        switch self {
+        case .notHeld(let id): "no held transaction has Flowpay id \(id) (banksync held list shows them)"
+        case .noCandidate(let id): "held transaction \(id) has no stored booking left to merge into: release it instead"
+        }
+    }
+}
+
+extension Store {
+    /// How long a row may wait for evidence before it is an interruption ops must decide.
+    public static let holdLimit: TimeInterval = 3 * 86_400
+
+    /// Inside an ingest's transaction, after its rows are stored: a booked row of the window that this fetch no longer
+    /// returned, and a booked row this ingest stored on the same day with the same amount and currency, both keyed by
+    /// content, may be one booking the bank edited (a fuller text, a counterparty added) — or the old row is missing
+    /// from this one fetch (a truncated page, a value-date filter) and the new row is another booking. One fetch
+    /// cannot tell, so the new row is **held**: stored, not queued for Flowpay, not served by the PULL feeds, shown
+    /// in `lag` (`held`). `reviewHolds` decides on a later fetch. Returns how many rows it held.
+    /// `released`: keys of rows `reviewHolds` released in this transaction (not new rows of this fetch).
+    func holdPossibleEdits(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8],
+                           runID: Int64?) throws -> Int {
+        // Planned for its window every time: a generic plan read the whole account (Planning.perExecution).
+        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID, released],
+                                         planning: .perExecution).map {
+            (old: try $0.decode([UInt8].self, at: 0), new: try $0.decode([UInt8].self, at: 1))
+        }
+        for pair in pairs {
+            try connection.execute(Self.holdRow, [account.id, pair.new, account.customerID, pair.old])
+        }
+        if !pairs.isEmpty {
+            try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "transactions_held",
+                            message: "\(pairs.count) new booking(s) held: each may be an edit of a stored booking this fetch did not return, "
+                                + "or another booking; decided by the next fetch (banksync held list)")
+        }
+        return pairs.count
+    }
+
+    /// Inside an ingest's transaction, before new holds: each held row of the account whose day this fetch covers is
+    /// decided by it — the second fetch in a row that agrees.
+    func reviewHolds(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> HoldReview {
+        var review = HoldReview()
+        let holds = try connection.query(Self.holdsInWindow, [account.id, fetchedBookedKeys, window.from, window.to], planning: .perExecution)
+        for hold in holds {
+            let held = try hold.decode([UInt8].self, at: 0)
+            let candidate = try hold.decode([UInt8]?.self, at: 1)
+            let heldFetched = try hold.decode(Bool.self, at: 2)
+            let candidateFetched = try hold.decode(Bool.self, at: 3)
+            switch (heldFetched, candidateFetched, candidate) {
+            case (true, false, let old?):
+                try applyEdit(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a second fetch without the old version")
+                review.confirmedEdits += 1
+            case (true, _, _):
+                try release(account: account, key: held)
+                try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "hold_released",
+                                message: "held booking \(try hold.decode(String.self, at: 4)) is a new booking: the booking it resembled "
+                                    + "came back (or is gone); queued for Flowpay")
+                review.released += 1
+                review.releasedKeys += held
+            case (false, true, _):
+                try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, held])
+                try connection.execute("DELETE FROM transactions WHERE account_id = $1 AND tx_key = $2", [account.id, held])
+                try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "hold_withdrawn",
+                                message: "held booking \(try hold.decode(String.self, at: 4)) withdrawn: the bank no longer reports it and "
+                                    + "reports the booking it resembled again; never sent")
+                review.withdrawn += 1
+            case (false, false, _):
+                break   // neither returned: wait for a fetch that shows either (bounded: `holdLimit`)
+            }
+        }
+        return review
+    }
+
+    /// Applies the bank's edit: the stored booking `oldKey` takes the content of the row `newKey`, which goes; its
+    /// Flowpay id and push state stay, and `transaction_changed` records both versions.
+    func applyEdit(account: AccountRef, oldKey: [UInt8], newKey: [UInt8], runID: Int64?, decidedBy: String) throws {
+        try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, newKey])
+        guard let replacement = try connection.query(Self.takeNewVersion, [account.id, newKey]).first else {
+            throw PostgresError.decoding(column: "edit of an edited booking", expected: "the new version", found: "no row")
+        }
+        var parameters: [any PostgresEncodable] = [account.id, oldKey, newKey]
+        for column in 0..<8 { parameters.append(try replacement.decode(String?.self, at: column)) }
+        guard let change = try connection.query(Self.applyNewVersion, parameters).first else {
+            throw PostgresError.decoding(column: "edit of an edited booking", expected: "both versions", found: "a row missing")
+        }
+        let before = (name: try change.decode(String?.self, at: 0), text: try change.decode(String?.self, at: 1))
+        let after = (name: try replacement.decode(String?.self, at: 2), text: try replacement.decode(String?.self, at: 3))
+        let flowpayID = try change.decode(String.self, at: 2)
+        let day = try change.decode(Day.self, at: 3)
+        let amount = try change.decode(Int64.self, at: 4)
+        let currency = try change.decode(String.self, at: 5)
+        try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "transaction_changed",
+                        message: "the bank edited the booking of \(day) (\(amount) minor units \(currency), Flowpay id \(flowpayID)): "
+                            + "counterparty \(quoted(before.name)) → \(quoted(after.name)), remittance \(quoted(before.text)) → \(quoted(after.text)); "
+                            + "stored with the new content, not sent again (\(decidedBy))")
+    }
+
+    /// A held row becomes an ordinary new booking: queued for Flowpay, and for the PULL feeds as of now (a feed
+    /// cursor may have passed the transaction that stored it).
+    private func release(account: AccountRef, key: [UInt8]) throws {
+        try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, key])
+        try connection.execute("""
+            UPDATE transactions SET push_state = 'queued', ingest_xid = pg_current_xact_id(), visible_at = NULL
+            WHERE account_id = $1 AND tx_key = $2
+            """, [account.id, key])
+    }
+
+    private func quoted(_ text: String?) -> String { text.map { "'\($0)'" } ?? "none" }
+
+    // MARK: Operators
+
+    /// Every held row, oldest first, optionally of one customer.
+    public func heldTransactions(flowpayCustomerID: UUID? = nil) throws -> [HeldTransaction] {
+        try connection.query("""
+            SELECT c.flowpay_customer_id, c.merchant_id, COALESCE(a.iban, a.source_account_id), t.flowpay_id, t.booking_date, t.amount_minor,
+                   t.currency, t.counterparty_name, t.remittance, h.reason, h.held_since, o.flowpay_id, o.counterparty_name, o.remittance
+            FROM held_transactions h
+            JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
+            JOIN accounts a ON a.id = h.account_id JOIN customers c ON c.id = h.customer_id
+            LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
+            WHERE $1::uuid IS NULL OR c.flowpay_customer_id = $1::uuid
+            ORDER BY h.held_since, t.id
+            """, [flowpayCustomerID]).map { row in
+            let candidateID = try row.decode(String?.self, at: 11)
+            return HeldTransaction(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), account: try row.decode(at: 2),
+                                   flowpayID: try row.decode(at: 3), bookingDate: try row.decode(at: 4), amountMinor: try row.decode(at: 5),
+                                   currency: try row.decode(at: 6), counterpartyName: try row.decode(at: 7), remittance: try row.decode(at: 8),
+                                   reason: try row.decode(at: 9), since: try row.decode(at: 10),
+                                   candidate: try candidateID.map {
+                                       HeldTransaction.Candidate(flowpayID: $0, counterpartyName: try row.decode(at: 12), remittance: try row.decode(at: 13))
+                                   })
+        }
+    }
+
+    /// An operator decides a held row: `merge` makes it the stored booking's edit (nothing sent), otherwise it is a
+    /// new booking and is queued. Recorded with the reason as a `hold_decided` event.
+    public func decideHold(flowpayID: String, merge: Bool, reason: String, operator who: String) async throws {
+        try await connection.withTransaction {
+            guard let row = try connection.query("""
+                SELECT h.account_id, h.customer_id, h.tx_key, h.candidate_key, (o.tx_key IS NOT NULL)
+                FROM held_transactions h JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
+                LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
+                WHERE t.flowpay_id = $1
+                FOR UPDATE OF h
+                """, [flowpayID]).first else { throw HoldError.notHeld(flowpayID: flowpayID) }
+            let account = AccountRef(id: try row.decode(at: 0), customerID: try row.decode(at: 1))
+            let key = try row.decode([UInt8].self, at: 2)
+            // The account's ingest lock, as an ingest takes it: no sync decides this hold meanwhile.
+            try connection.execute("SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))")
+            guard try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM held_transactions WHERE account_id = $1 AND tx_key = $2)",
+                                            [account.id, key]) else { throw HoldError.notHeld(flowpayID: flowpayID) }
+            if merge {
+                guard let candidate = try row.decode([UInt8]?.self, at: 3), try row.decode(Bool.self, at: 4) else {
+                    throw HoldError.noCandidate(flowpayID: flowpayID)
+                }
+                try applyEdit(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
+                try connection.execute("""
+                    UPDATE watermarks SET edits = edits + 1, booked_stored = booked_stored - 1 WHERE account_id = $1
+                    """, [account.id])
+            } else {
+                try release(account: account, key: key)
+            }
+            try recordEvent(customerID: account.customerID, accountID: account.id, runID: nil, level: .info, code: "hold_decided",
+                            message: "held booking \(flowpayID) \(merge ? "merged into the booking it resembled" : "released as a new booking") "
+                                + "by \(who): \(reason)")
+        }
+    }
+
+    /// $1 account, $2 the new row's key, $3 its customer, $4 the stored booking it may be an edit of.
+    static let holdRow = """
+        WITH held AS (
+            UPDATE transactions SET push_state = NULL WHERE account_id = $1 AND tx_key = $2 AND push_state = 'queued' RETURNING 1
+        )
+        INSERT INTO held_transactions (account_id, tx_key, customer_id, reason, candidate_key)
+        SELECT $1, $2, $3, 'possible_edit', $4 FROM held
+        """
+
+    /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window. The account's holds whose
+    /// row and candidate lie in the window: whether this fetch returned each; column 4 the held row's Flowpay id.
+    static let holdsInWindow = """
+        WITH fetched AS (
+            SELECT substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
+        )
+        SELECT h.tx_key, o.tx_key, h.tx_key IN (SELECT tx_key FROM fetched), COALESCE(o.tx_key IN (SELECT tx_key FROM fetched), false),
+               t.flowpay_id
+        FROM held_transactions h
+        JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
+        LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
+        WHERE h.account_id = $1 AND t.booking_date BETWEEN $3::date AND $4::date
+          AND (o.tx_key IS NULL OR o.booking_date BETWEEN $3::date AND $4::date)
+        ORDER BY t.id
+        """
+}
