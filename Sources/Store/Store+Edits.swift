@@ -2,19 +2,6 @@ import BankSyncCore
 import Postgres
 
 extension Store {
-    /// New booked rows of this ingest whose stable source id the account already stores for another booking
-    /// (another date or amount): kept as the different bookings they are, each recorded. Returns how many.
-    func recordReusedSourceIDs(account: AccountRef, runID: Int64?) throws -> Int {
-        let reused = try connection.query(Self.reusedSourceIDs, [account.id, account.customerID])
-        for row in reused {
-            let id = try row.decode(String.self, at: 0)
-            try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .warning, code: "source_id_reused",
-                            message: "the source reused transaction id \(id) for another booking (\(try row.decode(String.self, at: 1)), "
-                                + "stored before as \(try row.decode(String.self, at: 2))): both are kept")
-        }
-        return reused.rowCount
-    }
-
     /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window, $5 the account's
     /// customer, $6 keys of held rows released by this transaction (not this fetch's new rows).
     /// Old and new key of each booking that may have been edited (`holdPossibleEdits`); held rows (`push_state`
@@ -68,19 +55,5 @@ extension Store {
                remittance = $7, counterparty_iban = $8, bank_tx_code = $9, source_tx_id = $10, raw = $11::jsonb
         FROM old WHERE t.account_id = $1 AND t.tx_key = $2
         RETURNING old.counterparty_name, old.remittance, t.flowpay_id, t.booking_date, t.amount_minor, t.currency
-        """
-
-    /// $1 account, $2 its customer. This ingest's new booked rows whose source id the account stores on another
-    /// booking. This ingest's rows through the feed index; each one's namesakes through `transactions_source_id`
-    /// (migration 0016) — without it every new row re-read all of the account's rows.
-    static let reusedSourceIDs = """
-        SELECT f.source_tx_id, f.booking_date::text || ' ' || f.amount_minor || ' ' || f.currency,
-               min(o.booking_date::text || ' ' || o.amount_minor || ' ' || o.currency)
-        FROM transactions f JOIN transactions o
-          ON o.account_id = f.account_id AND o.source_tx_id = f.source_tx_id AND o.source_tx_id IS NOT NULL
-             AND o.tx_key <> f.tx_key AND o.status = 'booked' AND o.ingest_xid <> pg_current_xact_id()
-        WHERE f.customer_id = $2 AND f.ingest_xid = pg_current_xact_id()
-          AND f.account_id = $1 AND f.status = 'booked' AND f.source_tx_id IS NOT NULL
-        GROUP BY f.source_tx_id, f.booking_date, f.amount_minor, f.currency
         """
 }

@@ -91,7 +91,11 @@ extension Store {
             let candidateFetched = try hold.decode(Bool.self, at: 3)
             switch (heldFetched, candidateFetched, candidate) {
             case (true, false, let old?):
-                try applyEdit(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a second fetch without the old version")
+                if try hold.decode(String.self, at: 5) == "possible_correction" {
+                    try applyCorrection(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a fetch covering the old version's day")
+                } else {
+                    try applyEdit(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a second fetch without the old version")
+                }
                 review.confirmedEdits += 1
             case (true, _, _):
                 try release(account: account, key: held)
@@ -180,7 +184,7 @@ extension Store {
     public func decideHold(flowpayID: String, merge: Bool, reason: String, operator who: String) async throws {
         try await connection.withTransaction {
             guard let row = try connection.query("""
-                SELECT h.account_id, h.customer_id, h.tx_key, h.candidate_key, (o.tx_key IS NOT NULL)
+                SELECT h.account_id, h.customer_id, h.tx_key, h.candidate_key, (o.tx_key IS NOT NULL), h.reason
                 FROM held_transactions h JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
                 LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
                 WHERE t.flowpay_id = $1
@@ -196,7 +200,11 @@ extension Store {
                 guard let candidate = try row.decode([UInt8]?.self, at: 3), try row.decode(Bool.self, at: 4) else {
                     throw HoldError.noCandidate(flowpayID: flowpayID)
                 }
-                try applyEdit(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
+                if try row.decode(String.self, at: 5) == "possible_correction" {
+                    try applyCorrection(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
+                } else {
+                    try applyEdit(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
+                }
                 try connection.execute("""
                     UPDATE watermarks SET edits = edits + 1, booked_stored = booked_stored - 1 WHERE account_id = $1
                     """, [account.id])
@@ -219,13 +227,13 @@ extension Store {
         """
 
     /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window. The account's holds whose
-    /// row and candidate lie in the window: whether this fetch returned each; column 4 the held row's Flowpay id.
+    /// row and candidate lie in the window: whether this fetch returned each; column 4 the held row's Flowpay id, 5 the reason.
     static let holdsInWindow = """
         WITH fetched AS (
             SELECT substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
         )
         SELECT h.tx_key, o.tx_key, h.tx_key IN (SELECT tx_key FROM fetched), COALESCE(o.tx_key IN (SELECT tx_key FROM fetched), false),
-               t.flowpay_id
+               t.flowpay_id, h.reason
         FROM held_transactions h
         JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
         LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key

@@ -15,6 +15,10 @@ public struct IngestResult: Sendable, Equatable {
     /// day with the same amount): the stored row took the new content and is not sent again. Not counted in
     /// `newBooked`.
     public var edited = 0
+    /// Stored bookings the bank corrected under their stable id (another date or amount, the old version gone from
+    /// a fetch that covered its day): the stored row took the new version and its Flowpay id went back to the outbox
+    /// (Flowpay upserts it). Not counted in `newBooked`.
+    public var corrected = 0
     /// New booked rows held (stored, not queued): each may be an edit of a stored booking this fetch did not
     /// return, or another booking (`Store.holdPossibleEdits`). Not counted in `newBooked`.
     public var held = 0
@@ -46,6 +50,7 @@ extension IngestResult {
         add(piece)
         edited += piece.edited
         held += piece.held
+        corrected += piece.corrected
         holdsReleased += piece.holdsReleased
         holdsWithdrawn += piece.holdsWithdrawn
         sourceIDsReused += piece.sourceIDsReused
@@ -159,16 +164,25 @@ extension Store {
                     released = review.releasedKeys
                 }
                 if admission.result.newBooked > admission.result.holdsReleased {
+                    if sourceIDsAreStable {
+                        let corrections = try recognizeCorrections(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
+                                                                   runID: runID)
+                        admission.result.sourceIDsReused = corrections.reused
+                        admission.result.corrected = corrections.corrected
+                        admission.result.held += corrections.held
+                        admission.result.newBooked -= corrections.corrected + corrections.held
+                        delta -= corrections.corrected
+                    }
                     let held = try holdPossibleEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, released: released,
                                                      runID: runID)
-                    admission.result.held = held
+                    admission.result.held += held
                     admission.result.newBooked -= held
-                    if sourceIDsAreStable { admission.result.sourceIDsReused = try recordReusedSourceIDs(account: account, runID: runID) }
                 }
                 storedBookedDelta = delta
             }
             admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
-                [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked, admission.result.edited,
+                [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked,
+                 admission.result.edited + admission.result.corrected,
                  admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
                  window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil])
             admission.result.oldestBooked = admission.oldestBooked

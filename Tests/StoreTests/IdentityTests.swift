@@ -431,6 +431,54 @@ import TestSupport
         }
     }
 
+    /// The bank corrects a booking under its stable id: a weekend booking re-dated to Monday, a card payment settled
+    /// at its final FX amount. The stored row takes the new version, keeps its Flowpay id and goes back to the outbox
+    /// (Flowpay upserts it by id); no second booking, no second id.
+    @Test(arguments: [("2026-11-23", "-10.00"), ("2026-11-21", "-10.37")])
+    func aBookingCorrectedUnderItsIDKeepsItsFlowpayID(day: String, amount: String) async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let original = booked("2026-11-21", "-10.00", "card EUR", id: "c-9"), other = booked("2026-11-20", "-3.00", id: "c-8")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([[original, other]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute("UPDATE watermarks SET booked_pushed = 2 WHERE account_id = $1", [fixture.account.id])
+            let id = try #require(try flowpayIDs(fixture)["c-9"])
+            let corrected = booked(day, amount, "card EUR", id: "c-9")
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                        pages: pages([[corrected, other]]))
+            #expect(result.corrected == 1 && result.newBooked == 0 && result.sourceIDsReused == 0 && result.held == 0)
+            #expect(try fixture.count() == 2)
+            #expect(try flowpayIDs(fixture)["c-9"] == id, "the same Flowpay id")
+            let minor = try Money(parsing: amount, currency: czk).minorUnits
+            #expect(try fixture.store.connection.queryValue(Int.self, """
+                SELECT count(*) FROM transactions WHERE source_tx_id = 'c-9' AND booking_date = $1::date AND amount_minor = $2 AND push_state = 'queued'
+                """, [day, minor]) == 1, "sent again with the new date and amount")
+            #expect(try fixture.store.connection.queryValue(String.self, """
+                SELECT booked_stored || '/' || booked_pushed FROM watermarks WHERE account_id = $1
+                """, [fixture.account.id]) == "2/1")
+            // Read again: settled.
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                       pages: pages([[corrected, other]]))
+            #expect(again.corrected == 0 && again.newBooked == 0 && again.duplicates == 2)
+        }
+    }
+
+    /// The id's stored booking lies on a day this fetch did not cover: the bank may still report it (a reused id)
+    /// or have corrected it. Held, not guessed; visible in lag.
+    @Test func aPossibleCorrectionOutsideTheWindowIsHeld() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                               pages: pages([[booked("2026-11-02", "-10.00", id: "d-1")]]))
+            let daily = SyncWindow(from: Day(iso: "2026-11-18")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
+            let result = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true,
+                                                        pages: pages([[booked("2026-11-20", "-10.00", id: "d-1")]]))
+            #expect(result.held == 1 && result.newBooked == 0 && result.corrected == 0)
+            #expect(try fixture.store.heldTransactions().map(\.reason) == ["possible_correction"])
+            #expect(try fixture.count("push_state = 'queued'") == 1, "only the first row, from the first ingest")
+        }
+    }
+
     func flowpayIDs(_ fixture: IngestFixture) throws -> [String: String] {
         var ids: [String: String] = [:]
         for row in try fixture.store.connection.query("SELECT source_tx_id, flowpay_id FROM transactions WHERE account_id = $1", [fixture.account.id]) {

@@ -1,0 +1,124 @@
+import BankSyncCore
+import Postgres
+
+/// What recognising corrections under stable source ids decided.
+struct CorrectionReview {
+    /// The source reused an id for another booking that it still reports: both kept.
+    var reused = 0
+    /// The bank corrected a booking under its id (re-dated it, settled its amount): the stored row took the new
+    /// date and amount, kept its Flowpay id, and is sent again so Flowpay upserts it.
+    var corrected = 0
+    /// The old version lies outside this fetch's window, so whether the bank still reports it is unknown: held.
+    var held = 0
+}
+
+extension Store {
+    /// Inside an ingest's transaction, after its rows are stored, for sources whose ids are stable: a new booked row
+    /// whose source id the account already stores on a booking of another date or amount is
+    /// - the same booking corrected by the bank (a weekend booking re-dated to Monday, a card payment settled at its
+    ///   final amount) when this fetch covered the old version's day and no longer returned it: the stored row takes
+    ///   the new version, keeps its Flowpay id and is queued again (Flowpay upserts by id); `transaction_changed`;
+    /// - another booking under a reused id when this fetch returned the old version too: both kept; `source_id_reused`;
+    /// - undecided when the old version's day lies outside this fetch's window: the new row is held
+    ///   (`possible_correction`) until ops decide (`banksync held`).
+    func recognizeCorrections(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> CorrectionReview {
+        var review = CorrectionReview()
+        var decided = Set<[UInt8]>()
+        let rows = try connection.query(Self.sameSourceID, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to],
+                                         planning: .perExecution)
+        for row in rows {
+            let newKey = try row.decode([UInt8].self, at: 0)
+            guard !decided.contains(newKey) else { continue }   // one decision per new row, from its oldest namesake
+            decided.insert(newKey)
+            let oldKey = try row.decode([UInt8].self, at: 1)
+            let sourceID = try row.decode(String.self, at: 2)
+            let now = try row.decode(String.self, at: 3), before = try row.decode(String.self, at: 4)
+            switch (try row.decode(Bool.self, at: 5), try row.decode(Bool.self, at: 6)) {
+            case (true, _):
+                try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .warning, code: "source_id_reused",
+                                message: "the source reused transaction id \(sourceID) for another booking (\(now), "
+                                    + "stored before as \(before)): both are kept")
+                review.reused += 1
+            case (false, true):
+                try applyCorrection(account: account, oldKey: oldKey, newKey: newKey, runID: runID,
+                                    decidedBy: "the bank no longer reports the booking as it was under id \(sourceID)")
+                review.corrected += 1
+            case (false, false):
+                try connection.execute(Self.holdRow.replacingOccurrences(of: "'possible_edit'", with: "'possible_correction'"),
+                                       [account.id, newKey, account.customerID, oldKey])
+                try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "transactions_held",
+                                message: "a booking under transaction id \(sourceID) (\(now)) held: the id is stored for \(before), a day "
+                                    + "this fetch did not cover, so it may be the bank's correction of it or another booking (banksync held list)")
+                review.held += 1
+            }
+        }
+        return review
+    }
+
+    /// The stored booking `oldKey` takes the date, amount and content of the row `newKey` (which goes), keeps its
+    /// Flowpay id and is queued again when it was delivered, so Flowpay upserts the correction; the PULL feeds serve
+    /// it again. The old key is retired.
+    func applyCorrection(account: AccountRef, oldKey: [UInt8], newKey: [UInt8], runID: Int64?, decidedBy: String) throws {
+        try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, newKey])
+        guard let replacement = try connection.query("""
+            DELETE FROM transactions WHERE account_id = $1 AND tx_key = $2
+            RETURNING content_key, booking_date, value_date, amount_minor, currency, counterparty_iban, counterparty_name, remittance,
+                      bank_tx_code, raw::text, key_generation
+            """, [account.id, newKey]).first else {
+            throw PostgresError.decoding(column: "correction of a booking", expected: "the new version", found: "no row")
+        }
+        var parameters: [any PostgresEncodable] = [account.id, oldKey, newKey]
+        parameters.append(try replacement.decode([UInt8].self, at: 0))
+        parameters.append(try replacement.decode(Day?.self, at: 1))
+        parameters.append(try replacement.decode(Day?.self, at: 2))
+        parameters.append(try replacement.decode(Int64.self, at: 3))
+        for column in 4...9 { parameters.append(try replacement.decode(String?.self, at: column)) }
+        parameters.append(try replacement.decode(Int32.self, at: 10))
+        guard let change = try connection.query(Self.takeCorrection, parameters).first else {
+            throw PostgresError.decoding(column: "correction of a booking", expected: "the stored version", found: "no row")
+        }
+        let flowpayID = try change.decode(String.self, at: 0)
+        let before = try change.decode(String.self, at: 1), after = try change.decode(String.self, at: 2)
+        try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "transaction_changed",
+                        message: "the bank corrected booking \(flowpayID): \(before) → \(after); sent again under the same id (\(decidedBy))")
+    }
+
+    /// $1 account, $2 old key, $3 new key, $4… the new version. Returns the Flowpay id and both versions' date, amount
+    /// and currency. A delivered row goes back to the outbox (and leaves the account's delivered count).
+    static let takeCorrection = """
+        WITH old AS (
+            SELECT booking_date::text || ' ' || amount_minor || ' ' || currency AS version, push_state
+            FROM transactions WHERE account_id = $1 AND tx_key = $2
+        ), retired AS (\(retireKey.replacingOccurrences(of: "$OLD", with: "$2::bytea"))
+        ), undelivered AS (
+            UPDATE watermarks SET booked_pushed = booked_pushed - 1
+            WHERE account_id = $1 AND (SELECT push_state FROM old) = 'pushed'
+        )
+        UPDATE transactions t SET tx_key = $3, content_key = $4, booking_date = $5::date, value_date = $6::date, amount_minor = $7,
+               currency = $8, counterparty_iban = $9, counterparty_name = $10, remittance = $11, bank_tx_code = $12, raw = $13::jsonb,
+               key_generation = $14, push_batch_id = NULL,
+               push_state = CASE WHEN t.push_state = 'pushed' THEN 'queued' ELSE t.push_state END,
+               ingest_xid = pg_current_xact_id(), visible_at = NULL
+        FROM old WHERE t.account_id = $1 AND t.tx_key = $2
+        RETURNING t.flowpay_id, old.version, t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency
+        """
+
+    /// $1 account, $2 its customer, $3 the booked keys fetched (32 bytes each), $4…$5 the window. This ingest's new
+    /// booked rows whose source id the account stores on another booking, with that booking: whether this fetch
+    /// returned it and whether its day lies in the window. New rows through the feed index; their namesakes through
+    /// `transactions_source_id` (migration 0016) — without it every new row re-read all of the account's rows.
+    static let sameSourceID = """
+        WITH fetched AS (
+            SELECT substring($3::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($3::bytea) / 32 - 1) AS i
+        )
+        SELECT f.tx_key, o.tx_key, f.source_tx_id, f.booking_date::text || ' ' || f.amount_minor || ' ' || f.currency,
+               o.booking_date::text || ' ' || o.amount_minor || ' ' || o.currency,
+               o.tx_key IN (SELECT tx_key FROM fetched), o.booking_date BETWEEN $4::date AND $5::date
+        FROM transactions f JOIN transactions o
+          ON o.account_id = f.account_id AND o.source_tx_id = f.source_tx_id AND o.source_tx_id IS NOT NULL
+             AND o.tx_key <> f.tx_key AND o.status = 'booked' AND o.ingest_xid <> pg_current_xact_id()
+        WHERE f.customer_id = $2 AND f.ingest_xid = pg_current_xact_id()
+          AND f.account_id = $1 AND f.status = 'booked' AND f.source_tx_id IS NOT NULL AND f.push_state = 'queued'
+        ORDER BY f.id, o.tx_key IN (SELECT tx_key FROM fetched) DESC, o.id
+        """
+}
