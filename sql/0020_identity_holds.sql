@@ -15,13 +15,14 @@ CREATE TABLE retired_tx_keys (
 
 -- When unsure, hold (Store+Holds.swift): a new booked row that may be an edit of a stored booking the fetch did not
 -- return — or another booking, the old one missing from one fetch — or the bank's correction of a booking stored under
--- the same source id on a day the fetch did not cover (Store+Corrections.swift), is stored but neither queued for Flowpay
+-- the same source id on a day the fetch did not cover (Store+Corrections.swift), or one of several bookings stored under an
+-- earlier consent or source it may be (Store+SourceSwitch.swift), is stored but neither queued for Flowpay
 -- (push_state NULL) nor served by the PULL feeds until a later fetch decides, or ops do (`banksync held`).
 CREATE TABLE held_transactions (
     account_id     bigint      NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     tx_key         bytea       NOT NULL,      -- the held row
     customer_id    bigint      NOT NULL,
-    reason         text        NOT NULL CHECK (reason IN ('possible_edit', 'possible_correction')),
+    reason         text        NOT NULL CHECK (reason IN ('possible_edit', 'possible_correction', 'possible_duplicate')),
     candidate_key  bytea,                     -- the stored booking it may be an edit of
     held_since     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, tx_key)

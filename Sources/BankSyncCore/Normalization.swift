@@ -3,6 +3,19 @@ import Foundation
 /// The one place text from banks is made comparable: the dedup fingerprint and what we push both use it.
 public enum Normalization {
     /// Upper-case, no spaces: `cz65 0800 0000 1920 0014 5399` → `CZ6508000000192000145399`.
+    /// Whether two counterparty account numbers, as two sources wrote them, may be the same account: equal once
+    /// normalised, or one an IBAN and the other a domestic number (`19-2000145399/0800`, `2000145399`) whose digits
+    /// before the bank code, without leading zeros, end the IBAN. A missing number on either side decides nothing.
+    public static func mayBeSameAccount(_ one: String?, _ other: String?) -> Bool {
+        guard let one = iban(one), let other = iban(other) else { return true }
+        if one == other { return true }
+        func isIBAN(_ text: String) -> Bool { text.count >= 15 && text.prefix(2).allSatisfy(\.isLetter) && text.dropFirst(2).allSatisfy(\.isNumber) }
+        guard isIBAN(one) != isIBAN(other) else { return false }
+        let (ibanText, domestic) = isIBAN(one) ? (one, other) : (other, one)
+        let number = String(domestic.split(separator: "/").first ?? "").filter(\.isNumber).drop { $0 == "0" }
+        return !number.isEmpty && ibanText.hasSuffix(number)
+    }
+
     public static func iban(_ text: String?) -> String? {
         guard let text else { return nil }
         if text.utf8.allSatisfy({ $0 < 0x80 }) {   // the usual case, byte by byte (Unicode properties are slow)

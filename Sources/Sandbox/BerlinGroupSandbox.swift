@@ -82,11 +82,13 @@ public actor BerlinGroupSandboxState {
     /// A valid consent over accounts another source serves (a customer moving to this bank's API): the same
     /// IBANs and bookings, this bank's own resource and transaction ids.
     @discardableResult
-    public func makeValidConsent(id: String, mirroring accounts: [(iban: String, bank: SyntheticBank)], stableIDs: Bool) -> [String] {
+    public func makeValidConsent(id: String, mirroring accounts: [(iban: String, bank: SyntheticBank)], stableIDs: Bool,
+                                 dialect: SyntheticBank.Dialect = .aggregator) -> [String] {
         let ids = accounts.enumerated().map { index, account in
             let resource = uuidLike(stableHash("bg:" + id + "#\(index)"))
             banks[resource] = SyntheticBank(seed: account.bank.seed, currency: account.bank.currency, withIDs: stableIDs,
                                             idSalt: stableHash("bg-ids:" + id))
+            banks[resource]?.dialect = dialect
             ibans[resource] = account.iban
             return resource
         }

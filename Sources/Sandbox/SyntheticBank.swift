@@ -37,6 +37,11 @@ public struct SyntheticBank: Sendable {
     /// Bookings a day when set (a dense account for benchmarks: 274 a day is 200,000 in a 730-day window);
     /// otherwise 0–3, at random.
     public let dailyTransactions: Int?
+    /// How the bookings are written: as an aggregator does, or as the bank's own Berlin Group API does for the same
+    /// bookings (counterparties always as IBANs, the text as an array of parts, its own bank codes, no value date).
+    public var dialect: Dialect = .aggregator
+
+    public enum Dialect: Sendable { case aggregator, bankAPI }
 
     static let names = ["ČEZ a.s.", "Tesco Stores ČR a.s.", "Alza.cz a.s.", "Kavárna Slavia", "Flowpay s.r.o.",
                         "O2 Czech Republic a.s.", "Rohlik.cz", "Shell Czech Republic", "ACME Distribution GmbH"]
@@ -121,6 +126,16 @@ public struct SyntheticBank: Sendable {
         object["\(party)Name"] = transaction.counterpartyName
         object["\(party)Account"] = shape % 3 == 0 ? ["bban": String(transaction.counterpartyIBAN.suffix(12)) + "/0800"]
                                                      : ["iban": transaction.counterpartyIBAN]
+        if dialect == .bankAPI, !pending {
+            object["\(party)Account"] = ["iban": transaction.counterpartyIBAN]
+            object["remittanceInformationUnstructured"] = nil
+            object["remittanceInformationUnstructuredArray"] = transaction.remittance.split(separator: " ", maxSplits: 1).map(String.init) + ["CZ"]
+            object["bankTransactionCode"] = nil
+            object["proprietaryBankTransactionCode"] = transaction.amountMinor < 0 ? "DEBIT" : "CREDIT"
+            object["bookingDate"] = transaction.bookingDay.description
+            if withIDs { object["transactionId"] = "bank-" + transaction.internalID }
+            return object
+        }
         if pending {
             object["valueDate"] = (transaction.pendingFrom ?? transaction.bookingDay).description
         } else {

@@ -89,6 +89,8 @@ extension Store {
             let candidate = try hold.decode([UInt8]?.self, at: 1)
             let heldFetched = try hold.decode(Bool.self, at: 2)
             let candidateFetched = try hold.decode(Bool.self, at: 3)
+            // A booking of an earlier consent or source is never fetched again by its old key: no fetch decides.
+            if try hold.decode(String.self, at: 5) == "possible_duplicate" { continue }
             switch (heldFetched, candidateFetched, candidate) {
             case (true, false, let old?):
                 if try hold.decode(String.self, at: 5) == "possible_correction" {
@@ -200,9 +202,13 @@ extension Store {
                 guard let candidate = try row.decode([UInt8]?.self, at: 3), try row.decode(Bool.self, at: 4) else {
                     throw HoldError.noCandidate(flowpayID: flowpayID)
                 }
-                if try row.decode(String.self, at: 5) == "possible_correction" {
+                switch try row.decode(String.self, at: 5) {
+                case "possible_correction":
                     try applyCorrection(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
-                } else {
+                case "possible_duplicate":
+                    try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, key])
+                    try connection.execute(Self.adoptAcrossSources, [account.id, candidate, key])
+                default:
                     try applyEdit(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
                 }
                 try connection.execute("""

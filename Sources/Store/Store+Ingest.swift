@@ -164,6 +164,15 @@ extension Store {
                     released = review.releasedKeys
                 }
                 if admission.result.newBooked > admission.result.holdsReleased {
+                    let switched = try matchAcrossSources(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
+                                                          keyGeneration: keyGeneration, runID: runID)
+                    admission.result.adopted += switched.adopted
+                    admission.result.duplicates += switched.adopted
+                    admission.result.held += switched.held
+                    admission.result.newBooked -= switched.adopted + switched.held
+                    delta -= switched.adopted
+                }
+                if admission.result.newBooked > admission.result.holdsReleased {
                     if sourceIDsAreStable {
                         let corrections = try recognizeCorrections(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
                                                                    runID: runID)

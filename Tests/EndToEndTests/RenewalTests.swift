@@ -86,6 +86,39 @@ import TestSupport
         }
     }
 
+    /// The same move, with the bank's own API writing the bookings its own way: counterparties as IBANs where
+    /// GoCardless gave domestic numbers, the text as parts with a suffix, its own bank codes, its own ids. The bookings
+    /// are recognised by date, amount, currency and counterparty account (the text only breaks ties): nothing is sent
+    /// twice, nothing held, and the deep read over 35 days adopts the rest.
+    @Test func aMoveToABankThatWritesBookingsItsOwnWayPushesNothingTwice() async throws {
+        try await EndToEnd.with { e2e in
+            let customer = try #require(try await e2e.addGoCardlessCustomers(1, accountsEach: 2).first)
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let before = try await delivered(e2e, customer)
+            let accounts = await e2e.goCardless.bankAccounts(ofRequisition: "gc-req-0")
+
+            try await ServeHarness.with(e2e) { serve in
+                let link = try await serve.link(["--customer", customer.uuidString, "--source", "berlingroup", "--bank-url", e2e.berlinGroupURL])
+                #expect(link.status == 0, "\(link.stderr)")
+                let consent = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last.map(String.init))
+                await e2e.berlinGroup.makeValidConsent(id: consent, mirroring: accounts, stableIDs: true, dialect: .bankAPI)
+                let connection = try e2e.connect()
+                defer { connection.close() }
+                let state = try connection.queryValue(String.self, "SELECT state FROM consent_links WHERE source_ref = $1", [consent])
+                let done = try await serve.get("\(serve.baseURL)/consents/berlingroup/callback?state=\(state)")
+                #expect(done.status == 200, "\(done.body)")
+            }
+            let deep = try await e2e.run(["sync", "--customer", customer.uuidString, "--rescan-days", "35"])
+            #expect(deep.status == 0, "\(deep.stdout) \(deep.stderr)")
+            #expect(deep.stdout.contains("0 new transactions, 0 pushed"), "\(deep.stdout)")
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM held_transactions") == 0)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'") == before.count)
+            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before.count)
+        }
+    }
+
     /// After the new consent is linked: the next sync stores and pushes nothing new, the accounts are the same
     /// rows, the accounts call names each IBAN once, and later bookings still arrive exactly once.
     func expectRenewedCleanly(_ e2e: EndToEnd, _ customer: UUID, deliveredBefore: Int) async throws {
