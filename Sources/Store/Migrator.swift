@@ -18,6 +18,8 @@ public struct Migrator: Sendable {
     public struct Report: Sendable, Equatable {
         public var applied: [String]
         public var version: Int
+        /// One line per applied migration whose recorded checksum is a known earlier edit of its file (accepted).
+        public var notes: [String] = []
     }
 
     public func migrate(_ connection: PostgresConnection) async throws -> Report {
@@ -31,8 +33,8 @@ public struct Migrator: Sendable {
                 )
                 """)
             let applied = try appliedMigrations(connection)
-            try verify(applied)
-            var report = Report(applied: [], version: applied.keys.max() ?? 0)
+            let notes = try verify(applied)
+            var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
             for migration in migrations where applied[migration.version] == nil {
                 try await connection.withTransaction {
                     try connection.executeScript(migration.sql)
@@ -52,8 +54,14 @@ public struct Migrator: Sendable {
     public func status(_ connection: PostgresConnection) throws -> (version: Int, pending: [String]) {
         let exists = try connection.queryValue(Bool.self, "SELECT to_regclass('schema_migrations') IS NOT NULL")
         let applied = exists ? try appliedMigrations(connection) : [:]
-        try verify(applied)
+        _ = try verify(applied)
         return (applied.keys.max() ?? 0, migrations.filter { applied[$0.version] == nil }.map(\.name))
+    }
+
+    /// The notes `migrate` would print for applied migrations recorded with a known earlier edit's checksum.
+    public func earlierEditNotes(_ connection: PostgresConnection) throws -> [String] {
+        let exists = try connection.queryValue(Bool.self, "SELECT to_regclass('schema_migrations') IS NOT NULL")
+        return exists ? try verify(try appliedMigrations(connection)) : []
     }
 
     private func appliedMigrations(_ connection: PostgresConnection) throws -> [Int: (name: String, checksum: String)] {
@@ -64,14 +72,21 @@ public struct Migrator: Sendable {
         return applied
     }
 
-    private func verify(_ applied: [Int: (name: String, checksum: String)]) throws(MigrationError) {
+    /// Refuses applied migrations this build does not have or whose file changed; returns a note for each one
+    /// recorded with the checksum of a known earlier edit of its file (`KnownEarlierEdit`), which is accepted.
+    private func verify(_ applied: [Int: (name: String, checksum: String)]) throws(MigrationError) -> [String] {
+        var notes: [String] = []
         for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
             guard let migration = migrations.first(where: { $0.version == version }) else {
                 throw .unknownApplied(version: version, name: record.name)
             }
-            if migration.checksum != record.checksum {
+            guard migration.checksum != record.checksum else { continue }
+            guard let earlier = KnownEarlierEdit.find(version: version, checksum: record.checksum) else {
                 throw .editedAfterApply(version: version, name: record.name)
             }
+            notes.append("migration \(record.name) was applied from an earlier edit of its file (commit \(earlier.commit), \(earlier.day)); "
+                         + "accepted as a known earlier edit; differs from the current file: \(earlier.difference)")
         }
+        return notes
     }
 }
