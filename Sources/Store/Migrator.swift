@@ -1,17 +1,37 @@
 import Logging
 import Postgres
 
-/// Applies pending migrations in order, each in its own transaction, under an advisory lock so that
-/// concurrent `banksync migrate` runs serialise: one applies, the others wait and then find nothing to do.
+/// Applies pending migrations in order, each in its own transaction (or statement by statement for a
+/// `-- banksync: no-transaction` file), under an advisory lock so that concurrent `banksync migrate` runs
+/// serialise: one applies, the others wait and then find nothing to do.
+///
+/// Every migration runs under a short `lock_timeout`: a statement that cannot take its lock at once (a long
+/// transaction of `sync` or `serve` holds a conflicting one) gives up instead of queueing every later reader and
+/// writer behind it, and is tried again after a backoff. The database's traffic waits at most `lockTimeout`.
 public struct Migrator: Sendable {
     /// Advisory lock key shared by every migrating process ("banksync" in ASCII).
     static let lockKey: Int64 = 0x62_61_6e_6b_73_79_6e_63
 
+    /// How a migration waits for its locks.
+    public struct LockRetry: Sendable {
+        /// `lock_timeout` of every statement of a migration.
+        public var lockTimeout: Duration = .seconds(2)
+        /// Attempts per migration (per statement of a no-transaction one) before `migrate` gives up.
+        public var maxAttempts = 20
+        /// The wait after the first lock timeout, doubled after each further one up to `maxDelay`.
+        public var firstDelay: Duration = .milliseconds(500)
+        public var maxDelay: Duration = .seconds(15)
+
+        public init() {}
+    }
+
     public let migrations: [Migration]
     let logger: Logger
+    let lockRetry: LockRetry
 
-    public init(migrations: [Migration], logger: Logger = Logger(label: "banksync.migrate")) {
+    public init(migrations: [Migration], lockRetry: LockRetry = LockRetry(), logger: Logger = Logger(label: "banksync.migrate")) {
         self.migrations = migrations
+        self.lockRetry = lockRetry
         self.logger = logger
     }
 
@@ -20,6 +40,8 @@ public struct Migrator: Sendable {
         public var version: Int
         /// One line per applied migration whose recorded checksum is a known earlier edit of its file (accepted).
         public var notes: [String] = []
+        /// Lock timeouts met (and retried) while applying.
+        public var lockRetries = 0
     }
 
     public func migrate(_ connection: PostgresConnection) async throws -> Report {
@@ -36,17 +58,63 @@ public struct Migrator: Sendable {
             let notes = try verify(applied)
             var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
             for migration in migrations where applied[migration.version] == nil {
-                try await connection.withTransaction {
-                    try connection.executeScript(migration.sql)
-                    try connection.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                        [migration.version, migration.name, migration.checksum])
-                }
+                report.lockRetries += try await apply(migration, connection)
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 report.applied.append(migration.name)
                 report.version = migration.version
             }
             return report
+        }
+    }
+
+    /// Applies one migration and records it; returns how many lock timeouts it met.
+    private func apply(_ migration: Migration, _ connection: PostgresConnection) async throws -> Int {
+        // Whole milliseconds, from our own setting: no outside value reaches the statement text.
+        let timeout = "'\(lockRetry.lockTimeout.components.seconds * 1000 + lockRetry.lockTimeout.components.attoseconds / 1_000_000_000_000_000)ms'"
+        func record() throws {
+            try connection.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                                   [migration.version, migration.name, migration.checksum])
+        }
+        if migration.runsInTransaction {
+            return try await withLockRetries(migration) {
+                try await connection.withTransaction(begin: "BEGIN; SET LOCAL lock_timeout = \(timeout)") {
+                    try connection.executeScript(migration.sql)
+                    try record()
+                }
+            }
+        }
+        // Outside a transaction: each statement commits on its own; the migration counts as applied only after
+        // the last one, so an interrupted run starts it again from the first (its statements are repeatable).
+        try connection.execute("SET lock_timeout = \(timeout)")
+        defer { _ = try? connection.execute("RESET lock_timeout") }
+        var retries = 0
+        for statement in SQLScript.statements(migration.sql) {
+            retries += try await withLockRetries(migration) { try connection.executeScript(statement) }
+        }
+        try record()
+        return retries
+    }
+
+    /// Runs `body` until it does not fail on a lock timeout (SQLSTATE 55P03), waiting with backoff in between;
+    /// returns the number of retries.
+    private func withLockRetries(_ migration: Migration, isolation: isolated (any Actor)? = #isolation,
+                                 _ body: () async throws -> Void) async throws -> Int {
+        var delay = lockRetry.firstDelay
+        var attempt = 1
+        while true {
+            do {
+                try await body()
+                return attempt - 1
+            } catch let error as PostgresError where error.sqlState == SQLState.lockNotAvailable {
+                guard attempt < lockRetry.maxAttempts else {
+                    throw MigrationError.locksNotTaken(name: migration.name, attempts: attempt)
+                }
+                logger.warning("migration waiting for a lock", metadata: [
+                    "migration": "\(migration.name)", "attempt": "\(attempt)", "retry_in": "\(delay)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, lockRetry.maxDelay)
+                attempt += 1
+            }
         }
     }
 
