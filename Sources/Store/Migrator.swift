@@ -16,7 +16,7 @@ public struct Migrator: Sendable {
     public struct LockRetry: Sendable {
         /// `lock_timeout` of every statement of a migration.
         public var lockTimeout: Duration = .seconds(2)
-        /// Attempts per migration (per statement of a no-transaction one) before `migrate` gives up.
+        /// Attempts per migration before `migrate` gives up.
         public var maxAttempts = 20
         /// The wait after the first lock timeout, doubled after each further one up to `maxDelay`.
         public var firstDelay: Duration = .milliseconds(500)
@@ -84,12 +84,14 @@ public struct Migrator: Sendable {
             }
         }
         // Outside a transaction: each statement commits on its own; the migration counts as applied only after
-        // the last one, so an interrupted run starts it again from the first (its statements are repeatable).
+        // the last one. A lock timeout, like an interrupted run, starts it again from its first statement (its
+        // statements are repeatable): a CREATE INDEX CONCURRENTLY that timed out left an invalid index, which the
+        // DROP INDEX CONCURRENTLY IF EXISTS before it removes.
         try connection.execute("SET lock_timeout = \(timeout)")
         defer { _ = try? connection.execute("RESET lock_timeout") }
-        var retries = 0
-        for statement in SQLScript.statements(migration.sql) {
-            retries += try await withLockRetries(migration) { try connection.executeScript(statement) }
+        let statements = SQLScript.statements(migration.sql)
+        let retries = try await withLockRetries(migration) {
+            for statement in statements { try connection.executeScript(statement) }
         }
         try record()
         return retries

@@ -146,6 +146,41 @@ import TestSupport
         }
     }
 
+    /// CREATE INDEX CONCURRENTLY that waits for a writer's open transaction meets its lock timeout after it made an
+    /// (invalid) index: the retry runs the file again from its first statement, whose DROP INDEX CONCURRENTLY IF
+    /// EXISTS removes it, and once the writer commits the index is built and valid.
+    @Test func aConcurrentIndexThatTimesOutIsBuiltAgainFromTheStartOfItsFile() async throws {
+        try await TestDatabase.with { database in
+            let connection = try database.connect()
+            try connection.execute("CREATE TABLE rows (id int, note text)")
+            let writer = try database.connect()
+            defer { writer.close() }
+            try writer.execute("BEGIN")
+            try writer.execute("INSERT INTO rows VALUES (1, 'open')")
+
+            let (messages, sink) = AsyncStream.makeStream(of: String.self)
+            var retry = Migrator.LockRetry()
+            retry.lockTimeout = .milliseconds(100)
+            retry.firstDelay = .milliseconds(20)
+            retry.maxDelay = .milliseconds(100)
+            retry.maxAttempts = 100_000
+            let index = Migration(version: 1, name: "0001_rows_note", sql: """
+                -- banksync: no-transaction
+                DROP INDEX CONCURRENTLY IF EXISTS rows_note;
+                CREATE INDEX CONCURRENTLY IF NOT EXISTS rows_note ON rows (note);
+                """)
+            let migrator = Migrator(migrations: [index], lockRetry: retry,
+                                    logger: Logger(label: "test.migrate") { _ in CapturingLogHandler(sink: sink) })
+            async let applying = withBlockingIOExecutor("test-migrate") { try await migrator.migrate(connection) }
+            for await message in messages where message == "migration waiting for a lock" { break }
+            try writer.execute("COMMIT")
+            let report = try await applying
+            #expect(report.applied == ["0001_rows_note"])
+            #expect(report.lockRetries >= 1)
+            #expect(try connection.queryValue(Bool.self, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'rows_note'::regclass"))
+        }
+    }
+
     /// A no-transaction migration that fails part-way is not recorded: the next run starts it again from its first
     /// statement (which is why its statements must be repeatable).
     @Test func aFailedNoTransactionMigrationIsNotRecorded() async throws {
