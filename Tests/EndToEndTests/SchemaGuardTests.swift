@@ -50,12 +50,22 @@ import TestSupport
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM consent_links") == 0, "link wrote nothing")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM sync_runs") == 0, "sync wrote nothing")
 
-            // serve refuses to start: it exits before it listens.
+            // serve refuses to start: it exits before it listens (one that answers instead is a failure, and is stopped).
             let port = FreePort.pick(pair: true)
             var environment = e2e.environment
             environment["BANKSYNC_LISTEN"] = "127.0.0.1:\(port)"
             environment["BANKSYNC_METRICS_LISTEN"] = "127.0.0.1:\(port + 1)"
-            let serve = try await BankSyncProcess.run(["serve"], environment: environment)
+            let (process, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
+            while process.isRunning {
+                let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz")
+                if let answer = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)), answer.status == .ok {
+                    Issue.record("serve started on a database at a newer schema")
+                    process.terminate()
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let serve = await BankSyncProcess.finish(process, out, err)
             #expect(serve.status == 3, "\(serve.stderr)")
             let lines = serve.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines.first?.hasPrefix(Self.refusal) == true, "\(serve.stderr)")
