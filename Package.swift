@@ -124,6 +124,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: [
             "Store", "Postgres", "BankSyncCore", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "PullAPITests", dependencies: [

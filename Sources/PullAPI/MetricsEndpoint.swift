@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
@@ -26,11 +27,16 @@ public struct MetricsEndpoint: Sendable {
 
     /// The metrics listener's own router (`BANKSYNC_METRICS_LISTEN`, loopback by default): `/metrics` names
     /// every merchant (the partner's client list) and costs a database read, so it is never on the public
-    /// listener.
-    public func router() -> Router<PullAPIContext> {
+    /// listener. With `schemaWatch`, it also answers `/readyz` with the reason (the schema versions when they differ).
+    public func router(schemaWatch: SchemaWatch? = nil) -> Router<PullAPIContext> {
         let router = Router(context: PullAPIContext.self)
         register(on: router)
-        router.add(middleware: MethodNotAllowedMiddleware(served: ["/metrics": [.get]], logger: logger))
+        var served: [String: [HTTPRequest.Method]] = ["/metrics": [.get]]
+        if let schemaWatch {
+            schemaWatch.registerDetailedReadiness(on: router)
+            served["/readyz"] = [.get]
+        }
+        router.add(middleware: MethodNotAllowedMiddleware(served: served, logger: logger))
         return router
     }
 

@@ -205,10 +205,10 @@ public enum OpenAPISpec {
           operationId: readyz
           responses:
             "200":
-              description: Database reachable, migrations current
+              description: Database reachable, schema at this build's version
               content:
                 application/json:
-                  schema: {type: object, required: [status], properties: {status: {type: string}, schema: {type: integer}}}
+                  schema: {type: object, required: [status], properties: {status: {type: string}}}
             "503":
               description: Not ready
               content:

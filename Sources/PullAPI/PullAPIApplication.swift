@@ -18,6 +18,8 @@ public struct PullAPI: Sendable {
         /// Requests per client address per minute, before authentication (`BANKSYNC_CLIENT_RATE_PER_MINUTE`).
         public var requestsPerMinutePerAddress = 1_200
         public var expectedSchemaVersion: Int
+        /// How often serve re-reads the schema version besides every readiness probe (`SchemaWatch`).
+        public var schemaCheckInterval: Duration = .seconds(30)
 
         public init(expectedSchemaVersion: Int) { self.expectedSchemaVersion = expectedSchemaVersion }
     }
@@ -29,6 +31,8 @@ public struct PullAPI: Sendable {
     let addressLimiter: RateLimiter<String>
     let logger: Logger
     let consents: ConsentCallbacks?
+    /// Run it as a service of serve's group: it stops serve when the schema moves under it.
+    public let schemaWatch: SchemaWatch
 
     public init(pool: ConnectionPool, webhooks: WebhookProcessor, settings: Settings, logger: Logger, consents: ConsentCallbacks? = nil) {
         self.pool = pool
@@ -38,6 +42,7 @@ public struct PullAPI: Sendable {
         self.consents = consents
         limiter = RateLimiter(perMinute: settings.requestsPerMinute)
         addressLimiter = RateLimiter(perMinute: settings.requestsPerMinutePerAddress)
+        schemaWatch = SchemaWatch(pool: pool, expected: settings.expectedSchemaVersion, interval: settings.schemaCheckInterval, logger: logger)
     }
 
     public func router() -> Router<PullAPIContext> {
@@ -45,15 +50,13 @@ public struct PullAPI: Sendable {
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ClientRateLimitMiddleware(limiter: addressLimiter, logger: logger))
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
+        router.middlewares.add(SchemaMovedMiddleware(watch: schemaWatch, logger: logger))
+        // Public: says whether to route traffic here, not the schema version (the metrics listener's /readyz says why).
         router.get("/readyz") { _, _ -> Response in
-            do {
-                let version = try await pool.withReadStore { try $0.schemaVersion() }
-                guard version == settings.expectedSchemaVersion else {
-                    return Self.json(["status": "migrations pending", "schema": version, "expected": settings.expectedSchemaVersion], status: .serviceUnavailable)
-                }
-                return Self.json(["status": "ready", "schema": version])
-            } catch {
-                return Self.json(["status": "database unreachable"], status: .serviceUnavailable)
+            switch await schemaWatch.readiness() {
+            case .ready: Self.json(["status": "ready"])
+            case .schemaMoved: Self.json(["status": "not ready"], status: .serviceUnavailable)
+            case .databaseUnreachable: Self.json(["status": "database unreachable"], status: .serviceUnavailable)
             }
         }
         router.get("/flowpay/v1/bank-accounts") { request, _ in

@@ -2,17 +2,30 @@ import Crypto
 import Foundation
 
 /// One ordered schema change from `sql/`: `NNNN_description.sql`.
+///
+/// A migration runs in one transaction, under a short `lock_timeout` (retried with backoff, see `Migrator`).
+/// A file whose first line is `-- banksync: no-transaction` runs outside a transaction instead, one statement
+/// at a time (for `CREATE INDEX CONCURRENTLY`), and is recorded as applied only once every statement finished;
+/// after a failure it runs again from its first statement, so each of its statements must be safe to repeat
+/// (`IF NOT EXISTS`, and `DROP INDEX CONCURRENTLY IF EXISTS` before a `CREATE INDEX CONCURRENTLY`: an
+/// interrupted build leaves an invalid index behind that `IF NOT EXISTS` would keep).
 public struct Migration: Sendable, Equatable {
     public let version: Int
     public let name: String
     public let sql: String
     /// SHA-256 of the file's bytes, hex; an applied migration whose file changes is refused.
     public let checksum: String
+    /// False for a file that declares `-- banksync: no-transaction` on its first line.
+    public let runsInTransaction: Bool
+
+    /// The first-line directive of a migration that runs outside a transaction.
+    public static let noTransactionDirective = "-- banksync: no-transaction"
 
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name
         self.sql = sql
+        runsInTransaction = Self.directive(of: sql) != Self.noTransactionDirective
         checksum = SHA256.hash(data: Data(sql.utf8)).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
@@ -37,6 +50,12 @@ public struct Migration: Sendable, Equatable {
             .standardizedFileURL
     }
 
+    /// The file's first line when it is a `-- banksync:` directive.
+    static func directive(of sql: String) -> String? {
+        let first = sql.prefix { $0 != "\n" && $0 != "\r\n" }.trimmingCharacters(in: .whitespaces)
+        return first.hasPrefix("-- banksync:") ? first : nil
+    }
+
     /// Reads every `NNNN_*.sql` file of `directory`, ordered by version.
     public static func load(from directory: URL) throws(MigrationError) -> [Migration] {
         let names: [String]
@@ -57,6 +76,9 @@ public struct Migration: Sendable, Equatable {
             if let clash = migrations.first(where: { $0.version == version }) {
                 throw .duplicateVersion(version, clash.name, String(stem))
             }
+            if let found = Self.directive(of: sql), found != noTransactionDirective {
+                throw .unknownDirective(file, found)
+            }
             migrations.append(Migration(version: version, name: String(stem), sql: sql))
         }
         guard !migrations.isEmpty else { throw .directoryUnreadable(directory.path + " (no .sql files)") }
@@ -68,10 +90,13 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
     case directoryUnreadable(String)
     case badFileName(String)
     case duplicateVersion(Int, String, String)
+    case unknownDirective(String, String)
     /// An applied migration's file no longer matches what was applied.
     case editedAfterApply(version: Int, name: String)
     /// The database has a migration this build does not know (it was migrated by a newer banksync).
     case unknownApplied(version: Int, name: String)
+    /// A migration met a lock timeout on every attempt: a long transaction holds a conflicting lock.
+    case locksNotTaken(name: String, attempts: Int)
     /// `sync` and `push` write with statements of one schema version; the database is at another.
     case schemaNotOfThisBuild(database: Int, build: Int)
 
@@ -81,10 +106,15 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
         case .badFileName(let file): "migration file \(file) is not named NNNN_description.sql"
         case .duplicateVersion(let version, let first, let second):
             "migrations \(first) and \(second) share version \(version)"
+        case .unknownDirective(let file, let directive):
+            "migration file \(file) starts with an unknown directive '\(directive)' (known: '\(Migration.noTransactionDirective)')"
         case .editedAfterApply(let version, let name):
             "migration \(name) (version \(version)) was edited after it was applied; restore the file and add a new migration instead"
         case .unknownApplied(let version, let name):
             "the database has migration \(name) (version \(version)) that this banksync does not know; run a newer banksync"
+        case .locksNotTaken(let name, let attempts):
+            "migration \(name) could not take its locks in \(attempts) attempts (a long transaction holds them; see pg_stat_activity); "
+                + "it is not recorded as applied: run `banksync migrate` again"
         case .schemaNotOfThisBuild(let database, let build) where database > build:
             "the database schema is at version \(database), newer than this banksync's \(build): a newer banksync migrated it; "
                 + "run that version (stop older workers before migrating)"

@@ -1,23 +1,47 @@
 import Logging
 import Postgres
 
-/// Applies pending migrations in order, each in its own transaction, under an advisory lock so that
-/// concurrent `banksync migrate` runs serialise: one applies, the others wait and then find nothing to do.
+/// Applies pending migrations in order, each in its own transaction (or statement by statement for a
+/// `-- banksync: no-transaction` file), under an advisory lock so that concurrent `banksync migrate` runs
+/// serialise: one applies, the others wait and then find nothing to do.
+///
+/// Every migration runs under a short `lock_timeout`: a statement that cannot take its lock at once (a long
+/// transaction of `sync` or `serve` holds a conflicting one) gives up instead of queueing every later reader and
+/// writer behind it, and is tried again after a backoff. The database's traffic waits at most `lockTimeout`.
 public struct Migrator: Sendable {
     /// Advisory lock key shared by every migrating process ("banksync" in ASCII).
     static let lockKey: Int64 = 0x62_61_6e_6b_73_79_6e_63
 
+    /// How a migration waits for its locks.
+    public struct LockRetry: Sendable {
+        /// `lock_timeout` of every statement of a migration.
+        public var lockTimeout: Duration = .seconds(2)
+        /// Attempts per migration before `migrate` gives up.
+        public var maxAttempts = 20
+        /// The wait after the first lock timeout, doubled after each further one up to `maxDelay`.
+        public var firstDelay: Duration = .milliseconds(500)
+        public var maxDelay: Duration = .seconds(15)
+
+        public init() {}
+    }
+
     public let migrations: [Migration]
     let logger: Logger
+    let lockRetry: LockRetry
 
-    public init(migrations: [Migration], logger: Logger = Logger(label: "banksync.migrate")) {
+    public init(migrations: [Migration], lockRetry: LockRetry = LockRetry(), logger: Logger = Logger(label: "banksync.migrate")) {
         self.migrations = migrations
+        self.lockRetry = lockRetry
         self.logger = logger
     }
 
     public struct Report: Sendable, Equatable {
         public var applied: [String]
         public var version: Int
+        /// One line per applied migration whose recorded checksum is a known earlier edit of its file (accepted).
+        public var notes: [String] = []
+        /// Lock timeouts met (and retried) while applying.
+        public var lockRetries = 0
     }
 
     public func migrate(_ connection: PostgresConnection) async throws -> Report {
@@ -31,15 +55,10 @@ public struct Migrator: Sendable {
                 )
                 """)
             let applied = try appliedMigrations(connection)
-            try verify(applied)
-            var report = Report(applied: [], version: applied.keys.max() ?? 0)
+            let notes = try verify(applied)
+            var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
             for migration in migrations where applied[migration.version] == nil {
-                try await connection.withTransaction {
-                    try connection.executeScript(migration.sql)
-                    try connection.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                        [migration.version, migration.name, migration.checksum])
-                }
+                report.lockRetries += try await apply(migration, connection)
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 report.applied.append(migration.name)
                 report.version = migration.version
@@ -48,12 +67,71 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// Applies one migration and records it; returns how many lock timeouts it met.
+    private func apply(_ migration: Migration, _ connection: PostgresConnection) async throws -> Int {
+        // Whole milliseconds, from our own setting: no outside value reaches the statement text.
+        let timeout = "'\(lockRetry.lockTimeout.components.seconds * 1000 + lockRetry.lockTimeout.components.attoseconds / 1_000_000_000_000_000)ms'"
+        func record() throws {
+            try connection.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                                   [migration.version, migration.name, migration.checksum])
+        }
+        if migration.runsInTransaction {
+            return try await withLockRetries(migration) {
+                try await connection.withTransaction(begin: "BEGIN; SET LOCAL lock_timeout = \(timeout)") {
+                    try connection.executeScript(migration.sql)
+                    try record()
+                }
+            }
+        }
+        // Outside a transaction: each statement commits on its own; the migration counts as applied only after
+        // the last one. A lock timeout, like an interrupted run, starts it again from its first statement (its
+        // statements are repeatable): a CREATE INDEX CONCURRENTLY that timed out left an invalid index, which the
+        // DROP INDEX CONCURRENTLY IF EXISTS before it removes.
+        try connection.execute("SET lock_timeout = \(timeout)")
+        defer { _ = try? connection.execute("RESET lock_timeout") }
+        let statements = SQLScript.statements(migration.sql)
+        let retries = try await withLockRetries(migration) {
+            for statement in statements { try connection.executeScript(statement) }
+        }
+        try record()
+        return retries
+    }
+
+    /// Runs `body` until it does not fail on a lock timeout (SQLSTATE 55P03), waiting with backoff in between;
+    /// returns the number of retries.
+    private func withLockRetries(_ migration: Migration, isolation: isolated (any Actor)? = #isolation,
+                                 _ body: () async throws -> Void) async throws -> Int {
+        var delay = lockRetry.firstDelay
+        var attempt = 1
+        while true {
+            do {
+                try await body()
+                return attempt - 1
+            } catch let error as PostgresError where error.sqlState == SQLState.lockNotAvailable {
+                guard attempt < lockRetry.maxAttempts else {
+                    throw MigrationError.locksNotTaken(name: migration.name, attempts: attempt)
+                }
+                logger.warning("migration waiting for a lock", metadata: [
+                    "migration": "\(migration.name)", "attempt": "\(attempt)", "retry_in": "\(delay)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, lockRetry.maxDelay)
+                attempt += 1
+            }
+        }
+    }
+
     /// The schema version in the database and the migrations not yet applied; changes nothing.
     public func status(_ connection: PostgresConnection) throws -> (version: Int, pending: [String]) {
         let exists = try connection.queryValue(Bool.self, "SELECT to_regclass('schema_migrations') IS NOT NULL")
         let applied = exists ? try appliedMigrations(connection) : [:]
-        try verify(applied)
+        _ = try verify(applied)
         return (applied.keys.max() ?? 0, migrations.filter { applied[$0.version] == nil }.map(\.name))
+    }
+
+    /// The notes `migrate` would print for applied migrations recorded with a known earlier edit's checksum.
+    public func earlierEditNotes(_ connection: PostgresConnection) throws -> [String] {
+        let exists = try connection.queryValue(Bool.self, "SELECT to_regclass('schema_migrations') IS NOT NULL")
+        return exists ? try verify(try appliedMigrations(connection)) : []
     }
 
     private func appliedMigrations(_ connection: PostgresConnection) throws -> [Int: (name: String, checksum: String)] {
@@ -64,14 +142,21 @@ public struct Migrator: Sendable {
         return applied
     }
 
-    private func verify(_ applied: [Int: (name: String, checksum: String)]) throws(MigrationError) {
+    /// Refuses applied migrations this build does not have or whose file changed; returns a note for each one
+    /// recorded with the checksum of a known earlier edit of its file (`KnownEarlierEdit`), which is accepted.
+    private func verify(_ applied: [Int: (name: String, checksum: String)]) throws(MigrationError) -> [String] {
+        var notes: [String] = []
         for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
             guard let migration = migrations.first(where: { $0.version == version }) else {
                 throw .unknownApplied(version: version, name: record.name)
             }
-            if migration.checksum != record.checksum {
+            guard migration.checksum != record.checksum else { continue }
+            guard let earlier = KnownEarlierEdit.find(version: version, checksum: record.checksum) else {
                 throw .editedAfterApply(version: version, name: record.name)
             }
+            notes.append("migration \(record.name) was applied from an earlier edit of its file (commit \(earlier.commit), \(earlier.day)); "
+                         + "accepted as a known earlier edit; differs from the current file: \(earlier.difference)")
         }
+        return notes
     }
 }

@@ -35,6 +35,7 @@ extension CustomersCommand {
                 lines.removeFirst()
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 var added = 0, existing = 0, bad = 0
                 for (offset, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                     let number = offset + 2

@@ -39,6 +39,8 @@ struct LinkCommand: AsyncParsableCommand {
             let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
             let store = try Store.connect(try DatabaseSettings.load(environment).connectionString)
             defer { store.connection.close() }
+            // Before the bank is asked for a consent: a link made against another schema could not be stored as this build stores it.
+            try store.requireSchemaOfThisBuild()
             let existing = try store.customer(flowpayCustomerID: customerID)
             guard let merchant = merchantID ?? existing?.customer.merchantID else {
                 throw ConfigError.missing("--merchant-id", "the customer is new, so its merchant id is needed")

@@ -19,10 +19,12 @@ struct MigrateCommand: AsyncParsableCommand {
             defer { connection.close() }
             if status {
                 let (version, pending) = try migrator.status(connection)
+                for note in try migrator.earlierEditNotes(connection) { print("note: " + note) }
                 print("schema version \(version); pending: \(pending.isEmpty ? "none" : pending.joined(separator: ", "))")
                 return
             }
             let report = try await migrator.migrate(connection)
+            for note in report.notes { print("note: " + note) }
             if report.applied.isEmpty {
                 print("schema is up to date at version \(report.version)")
             } else {

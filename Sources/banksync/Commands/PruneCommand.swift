@@ -21,6 +21,7 @@ struct PruneCommand: AsyncParsableCommand {
             guard batchSize > 0 else { throw ConfigError(setting: "--batch-size", problem: "must be positive") }
             let store = try Store.connect(try DatabaseSettings.load().connectionString)
             defer { store.connection.close() }
+            try store.requireSchemaOfThisBuild()
             let deleted = try store.prune(today: try ClockSettings.load().today,
                                           overlapDays: overlapDays, batchSize: batchSize)
             print("pruned \(deleted) transactions")

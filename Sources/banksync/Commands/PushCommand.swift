@@ -45,6 +45,7 @@ struct PushCommand: AsyncParsableCommand {
                 }
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 let internalID = try Self.internalID(of: customerID, in: store)
                 let resolution = try await store.dropRejected(customerID: internalID, batchID: batch, reason: reason)
                 print("dropped \(resolution.rowsDropped) refused transaction(s)")

@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import Postgres
 import Prometheus
 import PullAPI
 import ServiceLifecycle
@@ -34,8 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
             guard let addressRate = Int(addressRateText), addressRate > 0 else {
                 throw ConfigError(setting: "BANKSYNC_CLIENT_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(addressRateText)'")
             }
-            let migrations = try Migration.load(from: settings.migrationsDirectory)
-            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, migrations.last?.version ?? 0, metricsListen,
+            try Self.requireSchemaOfThisBuild(settings.connectionString)
+            return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, Store.schemaVersionOfThisBuild, metricsListen,
                     addressRate)
         }
         let logger = Logger(label: "banksync.serve")
@@ -63,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         let api = PullAPI(pool: pool, webhooks: webhooks, settings: apiSettings, logger: logger, consents: consents)
         // /metrics names every merchant and reads the database: its own listener, loopback unless configured.
         let metricsApp = metricsListen.map { address in
-            Application(router: metrics.router(),
+            Application(router: metrics.router(schemaWatch: api.schemaWatch),
                         configuration: .init(address: .hostname(address.0, port: address.1), serverName: "banksync-metrics"),
                         onServerRunning: { channel in
                             logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
@@ -85,7 +86,11 @@ struct ServeCommand: AsyncParsableCommand {
         } else if priorityInterval != nil {
             logger.warning("Flowpay credentials are not set: serve runs no priority syncs (a linked consent waits for the next sync run)")
         }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // The schema watch first (stopped last); when it finds the schema moved it throws, and the group shuts down
+        // gracefully (in-flight requests finish) before serve exits non-zero.
+        let configurations = [ServiceGroupConfiguration.ServiceConfiguration(service: api.schemaWatch, failureTerminationBehavior: .gracefullyShutdownGroup)]
+            + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        let group = ServiceGroup(configuration: .init(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -99,6 +104,21 @@ struct ServeCommand: AsyncParsableCommand {
         try? await flowpayHTTP?.shutdown()
         await pool.close()
         try? await http.shutdown()
+    }
+
+    /// Refuses to start on a database at another schema version (exit 3). A database not reachable yet is not
+    /// refused: serve starts, `/readyz` says so, and the schema watch checks once it answers.
+    static func requireSchemaOfThisBuild(_ connectionString: String) throws {
+        let store: Store
+        do {
+            store = try Store.connect(connectionString)
+        } catch let error as PostgresError where error.isConnectionProblem {
+            Logger(label: "banksync.serve").warning("database not reachable at start: schema version not checked yet",
+                                                    metadata: ["problem": "\(error)"])
+            return
+        }
+        defer { store.connection.close() }
+        try store.requireSchemaOfThisBuild()
     }
 
     /// `BANKSYNC_PRIORITY_SYNC_POLL`: how often serve looks for customers to sync at once (default 10s; 0 turns it off).
