@@ -8,7 +8,7 @@
 CREATE TABLE retired_tx_keys (
     account_id  bigint      NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     tx_key      bytea       NOT NULL,
-    times       integer     NOT NULL DEFAULT 1,   -- bookings that held this key and moved on
+    times       bigint      NOT NULL DEFAULT 1,   -- bookings that held this key and moved on
     retired_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, tx_key)
 );

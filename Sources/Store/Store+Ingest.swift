@@ -269,8 +269,8 @@ extension Store {
         guard newCount > 0 else { return added }
         var reissues: [Int: Int32] = [:]
         for index in 0..<chunk.count where stored[index] == .newUnderRetiredKey {
-            reissues[index] = try connection.queryValue(Int32.self, "SELECT times FROM retired_tx_keys WHERE account_id = $1 AND tx_key = $2",
-                                                        [account.id, Array(chunk.key(at: index))])
+            reissues[index] = Int32(clamping: try connection.queryValue(Int64.self, "SELECT times FROM retired_tx_keys WHERE account_id = $1 AND tx_key = $2",
+                                                                        [account.id, Array(chunk.key(at: index))]))
         }
         try await connection.copyIn(Self.copyTransactions) { writer in
             for index in 0..<chunk.count where isNew[index] {
