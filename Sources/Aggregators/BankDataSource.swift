@@ -90,10 +90,26 @@ public struct SourceAccount: Sendable, Equatable {
     public var account: BankAccount
     /// Set when the account cannot be read in this run (e.g. out of its daily request budget): skip it.
     public var skipReason: SourceError?
+    /// Parts of the account the source refused this run (its balances, its details): the account is read
+    /// without them, and each is recorded with its reason.
+    public var missing: [MissingPart]
 
-    public init(account: BankAccount, skipReason: SourceError? = nil) {
+    public init(account: BankAccount, skipReason: SourceError? = nil, missing: [MissingPart] = []) {
         self.account = account
         self.skipReason = skipReason
+        self.missing = missing
+    }
+
+    /// One part of an account not read, and why.
+    public struct MissingPart: Sendable, Equatable {
+        /// What was not read: `balances`, `details`.
+        public var part: String
+        public var reason: SourceError
+
+        public init(part: String, reason: SourceError) {
+            self.part = part
+            self.reason = reason
+        }
     }
 }
 

@@ -85,6 +85,8 @@ public enum GoCardlessSandbox {
                 switch answer {
                 case .ok(let json, let remaining): return reply(200, json, budget: scope == "metadata" ? nil : remaining)
                 case .error(let status, let json, let remaining): return reply(status, json, budget: remaining)
+                case .redirect(let status, let location):
+                    return Response(status: HTTPResponse.Status(code: status), headers: [.location: location])
                 }
             }
         }

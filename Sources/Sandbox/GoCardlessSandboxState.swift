@@ -66,6 +66,8 @@ public actor GoCardlessSandboxState {
     /// Days on which the bank has corrected a booked transaction's text, per account.
     var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
+    /// Error answers armed per "account/scope" (`GoCardlessSandboxFaults.swift`).
+    var faults: [String: GoCardlessFault] = [:]
     /// Synthetic customers generated on demand (`sandbox --fleet`); budgets then reset each day, as GoCardless's do.
     var fleet: SandboxFleet?
     var budgetsDay: Day?
@@ -300,12 +302,17 @@ public actor GoCardlessSandboxState {
     enum Answer {
         case ok([String: Any], remaining: Int)
         case error(Int, [String: Any], remaining: Int?)
+        case redirect(Int, location: String)
     }
 
     /// One account-endpoint call: checks status and budget, counts it, answers.
     func account(_ id: String, scope: String, dateFrom: String?, dateTo: String?) -> sending Answer {
         guard let account = accounts[id] ?? fleetAccount(id) else {
             return .error(404, ["summary": "Not found.", "detail": "Not found.", "status_code": 404], remaining: nil)
+        }
+        if let fault = takeFault(account: id, scope: scope) {
+            if let location = fault.location { return .redirect(fault.status, location: location) }
+            return .error(fault.status, fault.body(account: id, iban: account.iban), remaining: nil)
         }
         if apiRateLimited > 0 {
             apiRateLimited -= 1
@@ -400,6 +407,15 @@ public actor GoCardlessSandboxState {
         public var editAccount: String?
         public var editDay: String?
         public var apiRateLimited: Int?
+        /// An error answer for one account's endpoint: `faultScope` (metadata, details, balances — the default —
+        /// or transactions) answers `faultStatus` with GoCardless's documented body for `faultType`, for
+        /// `faultTimes` calls (every call when absent), or redirects to `faultLocation`.
+        public var faultAccount: String?
+        public var faultScope: String?
+        public var faultStatus: Int?
+        public var faultType: String?
+        public var faultTimes: Int?
+        public var faultLocation: String?
         public var createRequisition: String?
         public var institution: String?
         public var accounts: Int?
@@ -419,6 +435,7 @@ public actor GoCardlessSandboxState {
         if let id = control.lateAccount { lateBookings[id, default: []] += (control.lateDaysBack ?? []).map { currentDay.adding(days: -$0) } }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
+        armFault(control)
         var answer: [String: Any] = ["ok": true]
         if let id = control.createRequisition {
             answer["accounts"] = makeLinkedRequisition(id: id, institution: control.institution ?? Self.institutions[0].id, accountCount: control.accounts ?? 1)
