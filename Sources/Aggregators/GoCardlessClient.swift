@@ -120,6 +120,8 @@ public struct GoCardlessClient: Sendable {
 
         func sourceError(status: Int, account: String?, resetHeader: String?) -> SourceError {
             let lower = text.lowercased()
+            // The consent's refusals, told apart by their documented type before any wording is looked at.
+            if let refusal = AccountRefusal(goCardlessType: type) { return .accountRefused(account: account, refusal, detail: text) }
             switch status {
             case 401 where isTokenProblem:
                 // Our JWT, not the customer's consent ("Token is invalid or expired" says "expired" too).
