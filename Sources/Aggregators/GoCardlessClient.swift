@@ -151,57 +151,6 @@ public struct GoCardlessClient: Sendable {
     }
 }
 
-/// The access token (about a day) and the refresh token (about a month): the access token is refreshed
-/// shortly before it expires, and a new pair is requested when the refresh token has expired too.
-actor GoCardlessTokens {
-    private let configuration: GoCardlessConfiguration
-    private let http: SourceHTTP
-    private var access: (value: String, until: Date)?
-    private var refresh: (value: String, until: Date)?
-
-    init(configuration: GoCardlessConfiguration, http: SourceHTTP) {
-        self.configuration = configuration
-        self.http = http
-    }
-
-    func invalidateAccess() { access = nil }
-
-    func access() async throws(SourceError) -> String {
-        if let access, access.until > Date() { return access.value }
-        if let refresh, refresh.until > Date() {
-            let response = try await http.send(.POST, configuration.apiURL + "/api/v2/token/refresh/", headers: [],
-                                               body: Array(#"{"refresh":"\#(refresh.value)"}"#.utf8))
-            if response.status == 200 {
-                let json = try JSONShape.object(response.body, account: nil, what: "token/refresh")
-                return try store(json, includesRefresh: false)
-            }
-            self.refresh = nil   // refused or expired early: fall through to a new pair
-        }
-        let body = try? JSONSerialization.data(withJSONObject: ["secret_id": configuration.secretID, "secret_key": configuration.secretKey])
-        let response = try await http.send(.POST, configuration.apiURL + "/api/v2/token/new/", headers: [], body: body.map { Array($0) })
-        guard response.status == 200 else {
-            if response.status == 401 || response.status == 403 {
-                throw .unauthorised("token/new refused the secret id/key (HTTP \(response.status))")
-            }
-            throw .unavailable("token/new answered HTTP \(response.status)")
-        }
-        return try store(try JSONShape.object(response.body, account: nil, what: "token/new"), includesRefresh: true)
-    }
-
-    private func store(_ json: [String: Any], includesRefresh: Bool) throws(SourceError) -> String {
-        guard let value = JSONShape.string(json["access"]) else {
-            throw .malformed(account: nil, field: "token.access", detail: "missing")
-        }
-        let lifetime = (json["access_expires"] as? Int) ?? 86_400
-        // Renew a little early so a long sync never sends an expiring token.
-        access = (value, Date().addingTimeInterval(Double(lifetime) * 0.9))
-        if includesRefresh, let refreshValue = JSONShape.string(json["refresh"]) {
-            refresh = (refreshValue, Date().addingTimeInterval(Double((json["refresh_expires"] as? Int) ?? 2_592_000) * 0.95))
-        }
-        return value
-    }
-}
-
 /// Per-account daily request budgets, as the `HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_*` headers report them.
 actor RequestBudget {
     private var remaining: [String: (left: Int, resetAt: Date?)] = [:]

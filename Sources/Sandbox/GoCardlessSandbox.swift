@@ -10,6 +10,12 @@ public enum GoCardlessSandbox {
 
         router.post("/api/v2/token/new/") { request, _ -> Response in
             let body = try await jsonBody(request)
+            if await state.takeTokenRateLimit() {
+                var answer = reply(429, ["summary": "Rate limit exceeded", "detail": "Too many token requests. Please try again in 1 seconds",
+                                         "type": "RateLimitError", "status_code": 429])
+                answer.headers[.retryAfter] = "1"
+                return answer
+            }
             guard let answer = await state.newToken(secretID: body["secret_id"] as? String, secretKey: body["secret_key"] as? String) else {
                 return reply(401, ["summary": "Authentication failed", "detail": "No active account found with the given credentials", "status_code": 401])
             }

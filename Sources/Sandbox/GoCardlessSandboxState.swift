@@ -68,6 +68,8 @@ public actor GoCardlessSandboxState {
     var apiRateLimited = 0
     /// Error answers armed per "account/scope" (`GoCardlessSandboxFaults.swift`).
     var faults: [String: GoCardlessFault] = [:]
+    /// token/new calls left that answer 429 with `Retry-After: 1`.
+    var tokenRateLimited = 0
     /// Synthetic customers generated on demand (`sandbox --fleet`); budgets then reset each day, as GoCardless's do.
     var fleet: SandboxFleet?
     var budgetsDay: Day?
@@ -164,6 +166,14 @@ public actor GoCardlessSandboxState {
         accessTokens[access] = Date().addingTimeInterval(Double(accessLifetime))
         refreshTokens[refresh] = Date().addingTimeInterval(30 * 86_400)
         return ["access": access, "access_expires": accessLifetime, "refresh": refresh, "refresh_expires": 30 * 86_400]
+    }
+
+    /// Whether this token/new call is refused for the token endpoint's rate (`tokenRateLimited`); counted.
+    func takeTokenRateLimit() -> Bool {
+        guard tokenRateLimited > 0 else { return false }
+        tokenRateLimited -= 1
+        tokenRequests += 1
+        return true
     }
 
     func refreshToken(_ refresh: String?) -> sending [String: Any]? {
@@ -416,6 +426,8 @@ public actor GoCardlessSandboxState {
         public var faultType: String?
         public var faultTimes: Int?
         public var faultLocation: String?
+        /// The next this many token/new calls answer 429 with `Retry-After: 1`.
+        public var tokenRateLimited: Int?
         public var createRequisition: String?
         public var institution: String?
         public var accounts: Int?
@@ -436,6 +448,7 @@ public actor GoCardlessSandboxState {
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
         armFault(control)
+        if let count = control.tokenRateLimited { tokenRateLimited = count }
         var answer: [String: Any] = ["ok": true]
         if let id = control.createRequisition {
             answer["accounts"] = makeLinkedRequisition(id: id, institution: control.institution ?? Self.institutions[0].id, accountCount: control.accounts ?? 1)
