@@ -93,15 +93,19 @@ public struct GoCardlessClient: Sendable {
         return "metadata"
     }
 
-    /// GoCardless's error body: `{"summary","detail","status_code"}`, sometimes with a `type`.
+    /// GoCardless's error body: `{"summary","detail","status_code"}`, sometimes with a `type`; a 409
+    /// `AccountStateError` answers with the account itself instead, whose `status` says why.
     struct Problem {
         let summary: String
         let detail: String
         let type: String?
+        /// The account's `status` (PROCESSING, ERROR, EXPIRED, SUSPENDED…) when the body is an account.
+        let accountStatus: String?
 
         init(_ response: SourceHTTP.Response) {
             let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
-            summary = JSONShape.string(json["summary"]) ?? "HTTP \(response.status)"
+            accountStatus = json["summary"] == nil ? JSONShape.string(json["status"]) : nil
+            summary = JSONShape.string(json["summary"]) ?? accountStatus.map { "the account's status is \($0)" } ?? "HTTP \(response.status)"
             detail = JSONShape.string(json["detail"]) ?? ""
             type = JSONShape.string(json["type"])
         }
@@ -132,8 +136,11 @@ public struct GoCardlessClient: Sendable {
                     return .consentExpired(text)
                 }
                 return .unauthorised(text)
-            case 409 where lower.contains("suspend"), 410:
+            case 409 where lower.contains("suspend") || lower.contains("expired"), 410:
                 return .consentExpired(text)
+            case 409 where accountStatus != nil:
+                // AccountStateError: the account exists but cannot be read in its state (PROCESSING, ERROR…).
+                return .unavailable("account \(account ?? "?") cannot be read in its state at GoCardless: \(text)")
             case 429:
                 let retryAt = resetHeader.flatMap(Double.init).map { Date().addingTimeInterval($0) }
                 return .rateLimited(account: account, retryAt: retryAt, detail: text)
