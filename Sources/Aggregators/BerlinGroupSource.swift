@@ -25,8 +25,7 @@ public struct BerlinGroupConfiguration: Sendable, Equatable {
 
     /// An HTTP client for this bank, presenting the client certificate when one is configured.
     public func makeHTTPClient(connectTimeout: Int64 = 10) throws(SourceError) -> HTTPClient {
-        var settings = HTTPClient.Configuration()
-        settings.timeout = .init(connect: .seconds(connectTimeout), read: .seconds(60))
+        var settings = SourceHTTPClient.configuration(connectTimeout: connectTimeout, readTimeout: 60)
         if let certificate = clientCertificatePath, let key = clientKeyPath {
             do {
                 var tls = TLSConfiguration.makeClientConfiguration()

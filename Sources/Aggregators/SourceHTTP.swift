@@ -60,6 +60,12 @@ struct SourceHTTP: Sendable {
                 }
                 let bytes = Array((try await response.body.collect(upTo: maxBody)).readableBytesView)
                 let status = Int(response.status.code)
+                if (300..<400).contains(status) {
+                    // The clients never follow redirects (`SourceHTTPClient`): a source that sends one elsewhere is
+                    // answering wrongly. Only the target's host is named (its path or query may carry anything).
+                    let target = response.headers.first(name: "Location").flatMap { URL(string: $0) }.map { $0.host ?? "?" }
+                    throw SourceError.unavailable("\(url) answered HTTP \(status), a redirect\(target.map { " to host \($0)" } ?? ""); redirects are not followed")
+                }
                 if status >= 500, attempt < attempts {
                     lastProblem = "HTTP \(status)"
                     try? await Task.sleep(for: delay(afterAttempt: attempt, retryAfter: response.headers.first(name: "Retry-After")))

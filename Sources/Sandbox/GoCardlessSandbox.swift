@@ -97,6 +97,10 @@ public enum GoCardlessSandbox {
             }
         }
 
+        // Any redirect a test needs: 302 to `to`.
+        router.get("/_sandbox/redirect") { request, _ -> Response in
+            Response(status: .found, headers: [.location: request.uri.queryParameters.get("to").map { String($0) } ?? "/"])
+        }
         router.get("/_sandbox/gocardless/stats") { _, _ -> Response in reply(200, await state.stats()) }
         router.post("/_sandbox/gocardless/control") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)

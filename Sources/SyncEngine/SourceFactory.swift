@@ -34,11 +34,8 @@ public actor SourceFactory {
                 throw Failure.notConfigured("GOCARDLESS_SECRET_ID and GOCARDLESS_SECRET_KEY are needed to sync GoCardless customers")
             }
             if goCardlessClient == nil {
-                var settings = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(90)))
-                // One aggregator serves every customer: its connections (8 by default) would cap a fleet's run at
-                // 8 calls in flight whatever --concurrency says.
-                settings.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-                let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+                // 64 connections: one aggregator serves every customer of the run.
+                let http = goCardless.makeHTTPClient(connectionsPerHost: 64)
                 httpClients.append(http)
                 goCardlessClient = GoCardlessClient(configuration: goCardless, httpClient: http)
             }

@@ -44,38 +44,52 @@ struct LinkCommand: AsyncParsableCommand {
                 throw ConfigError.missing("--merchant-id", "the customer is new, so its merchant id is needed")
             }
             let state = Store.newLinkState()
-            let http = HTTPClient.shared   // process-wide, needs no shutdown
+            // Never following a redirect away from the aggregator or the bank (SourceHTTPClient).
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: SourceHTTPClient.configuration(readTimeout: 90))
             let link: String
-            switch kind {
-            case .gocardless:
-                guard let institution else { throw ConfigError.missing("--institution", "GoCardless links need the bank's institution id") }
-                guard let settings = try GoCardlessSettings.load(environment) else {
-                    throw ConfigError.missing("GOCARDLESS_SECRET_ID", "GoCardless credentials are needed to create a link")
-                }
-                let client = GoCardlessClient(configuration: settings, httpClient: http)
-                let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
-                                                                     redirect: base + "/consents/gocardless/callback", reference: state)
-                try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
-                                            sourceRef: requisition.id, historyDays: historyDays, state: state)
-                link = requisition.link
-            case .berlingroup:
-                guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
-                let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
-                let consent = try await BerlinGroupSource.createConsent(baseURL: bankURL, http: http, validUntil: validUntil,
-                                                                        redirect: base + "/consents/berlingroup/callback?state=" + state)
-                // A renewal keeps the customer's bank settings (stable ids, client certificate and key): only the URL is new.
-                var settings: [String: Any] = [:]
-                if let existing, existing.customer.source == .berlingroup,
-                   let stored = try? JSONSerialization.jsonObject(with: Data(existing.sourceConfig.utf8)) as? [String: Any] {
-                    settings = stored
-                }
-                settings["baseURL"] = bankURL
-                let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
-                try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
-                                            sourceConfig: config, historyDays: historyDays, state: state)
-                link = consent.link
+            do {
+                link = try await createLink(kind, customerID: customerID, merchant: merchant, existing: existing, callbackBase: base,
+                                            state: state, store: store, environment: environment, http: http)
+                try? await http.shutdown()
+            } catch {
+                try? await http.shutdown()
+                throw error
             }
             print(link)
+        }
+    }
+
+    /// Creates the consent at the source and the one-time link row; returns the bank link for the customer.
+    func createLink(_ kind: Customer.Source, customerID: UUID, merchant: String, existing: CustomerRecord?, callbackBase base: String,
+                    state: String, store: Store, environment: Environment, http: HTTPClient) async throws -> String {
+        switch kind {
+        case .gocardless:
+            guard let institution else { throw ConfigError.missing("--institution", "GoCardless links need the bank's institution id") }
+            guard let settings = try GoCardlessSettings.load(environment) else {
+                throw ConfigError.missing("GOCARDLESS_SECRET_ID", "GoCardless credentials are needed to create a link")
+            }
+            let client = GoCardlessClient(configuration: settings, httpClient: http)
+            let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
+                                                                 redirect: base + "/consents/gocardless/callback", reference: state)
+            try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
+                                        sourceRef: requisition.id, historyDays: historyDays, state: state)
+            return requisition.link
+        case .berlingroup:
+            guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
+            let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
+            let consent = try await BerlinGroupSource.createConsent(baseURL: bankURL, http: http, validUntil: validUntil,
+                                                                    redirect: base + "/consents/berlingroup/callback?state=" + state)
+            // A renewal keeps the customer's bank settings (stable ids, client certificate and key): only the URL is new.
+            var settings: [String: Any] = [:]
+            if let existing, existing.customer.source == .berlingroup,
+               let stored = try? JSONSerialization.jsonObject(with: Data(existing.sourceConfig.utf8)) as? [String: Any] {
+                settings = stored
+            }
+            settings["baseURL"] = bankURL
+            let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
+            try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
+                                        sourceConfig: config, historyDays: historyDays, state: state)
+            return consent.link
         }
     }
 }
