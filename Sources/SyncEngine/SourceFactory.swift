@@ -60,13 +60,10 @@ public actor SourceFactory {
     /// `source_config` of a Berlin Group customer: `{"baseURL", "clientCertificate"?, "clientKey"?, "stableTransactionIds"?}`;
     /// the consent id is the customer's source reference.
     public static func berlinGroupConfiguration(_ record: CustomerRecord) throws -> BerlinGroupConfiguration {
-        let json = (try? JSONSerialization.jsonObject(with: Data(record.sourceConfig.utf8))) as? [String: Any] ?? [:]
-        guard let baseURL = json["baseURL"] as? String, baseURL.hasPrefix("http") else {
+        guard let configuration = BerlinGroupConfiguration(sourceConfig: record.sourceConfig, consentID: record.customer.sourceRef) else {
             throw Failure.badSourceConfig(customer: record.customer.flowpayCustomerID, "baseURL (the bank's API base) is missing")
         }
-        return BerlinGroupConfiguration(baseURL: baseURL, consentID: record.customer.sourceRef,
-                                        clientCertificatePath: json["clientCertificate"] as? String, clientKeyPath: json["clientKey"] as? String,
-                                        stableTransactionIDs: (json["stableTransactionIds"] as? Bool) ?? false)
+        return configuration
     }
 
     public func shutdown() async {
