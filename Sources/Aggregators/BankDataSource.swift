@@ -90,10 +90,26 @@ public struct SourceAccount: Sendable, Equatable {
     public var account: BankAccount
     /// Set when the account cannot be read in this run (e.g. out of its daily request budget): skip it.
     public var skipReason: SourceError?
+    /// Parts of the account the source refused this run (its balances, its details): the account is read
+    /// without them, and each is recorded with its reason.
+    public var missing: [MissingPart]
 
-    public init(account: BankAccount, skipReason: SourceError? = nil) {
+    public init(account: BankAccount, skipReason: SourceError? = nil, missing: [MissingPart] = []) {
         self.account = account
         self.skipReason = skipReason
+        self.missing = missing
+    }
+
+    /// One part of an account not read, and why.
+    public struct MissingPart: Sendable, Equatable {
+        /// What was not read: `balances`, `details`.
+        public var part: String
+        public var reason: SourceError
+
+        public init(part: String, reason: SourceError) {
+            self.part = part
+            self.reason = reason
+        }
     }
 }
 
@@ -113,6 +129,9 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformed(account: String?, field: String, detail: String)
     /// Our own credentials were refused (secret id/key, certificate).
     case unauthorised(String)
+    /// The customer's consent does not let us read this account, or this part of it (GoCardless's 403s by their
+    /// `type`): not our credentials; the next step depends on `refusal`.
+    case accountRefused(account: String?, AccountRefusal, detail: String)
 
     public var description: String {
         switch self {
@@ -124,6 +143,8 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
         case .malformed(let account, let field, let detail):
             "malformed data\(account.map { " for account \($0)" } ?? "") in \(field): \(detail)"
         case .unauthorised(let detail): "credentials refused by the source: \(detail)"
+        case .accountRefused(let account, let refusal, let detail):
+            "\(refusal.summary)\(account.map { " (account \($0))" } ?? ""): \(detail)"
         }
     }
 
@@ -136,6 +157,39 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable: "bank_unavailable"
         case .malformed: "malformed_data"
         case .unauthorised: "source_unauthorised"
+        case .accountRefused(_, let refusal, _): refusal.rawValue
+        }
+    }
+}
+
+/// Why a consent does not reach an account or part of it; the raw value is the interruption code.
+public enum AccountRefusal: String, Sendable, Equatable, CaseIterable {
+    /// `AccountEUAScopeError`: the end-user agreement's access scope leaves this resource out: a new agreement.
+    case agreementScope = "agreement_scope"
+    /// `AccountValidEUAError`: no valid end-user agreement covers the account: a new agreement.
+    case agreementInvalid = "agreement_invalid"
+    /// `AccountAccessForbidden`: the bank refuses the customer's access to this account: the customer re-links.
+    case accessForbidden = "account_forbidden"
+    /// `AccountResourceUnavailable`: the account does not offer this resource (a card account without balances).
+    case resourceUnavailable = "resource_unavailable"
+
+    /// The refusal GoCardless's error `type` names, if it is one of these.
+    public init?(goCardlessType type: String?) {
+        switch type {
+        case "AccountEUAScopeError": self = .agreementScope
+        case "AccountValidEUAError": self = .agreementInvalid
+        case "AccountAccessForbidden": self = .accessForbidden
+        case "AccountResourceUnavailable": self = .resourceUnavailable
+        default: return nil
+        }
+    }
+
+    var summary: String {
+        switch self {
+        case .agreementScope: "the end-user agreement does not cover this resource"
+        case .agreementInvalid: "no valid end-user agreement covers the account"
+        case .accessForbidden: "the bank forbids access to the account"
+        case .resourceUnavailable: "the account does not offer this resource"
         }
     }
 }

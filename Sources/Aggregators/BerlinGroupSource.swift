@@ -23,10 +23,19 @@ public struct BerlinGroupConfiguration: Sendable, Equatable {
         self.stableTransactionIDs = stableTransactionIDs
     }
 
+    /// A customer's stored bank settings (`source_config`: `{"baseURL", "clientCertificate"?, "clientKey"?,
+    /// "stableTransactionIds"?}`) under `consentID`; nil without a usable `baseURL`. Every path to a bank (sync,
+    /// link, consent callback) builds its configuration here, so none drops the client certificate.
+    public init?(sourceConfig: String, consentID: String) {
+        let json = (try? JSONSerialization.jsonObject(with: Data(sourceConfig.utf8))) as? [String: Any] ?? [:]
+        guard let baseURL = json["baseURL"] as? String, baseURL.hasPrefix("http") else { return nil }
+        self.init(baseURL: baseURL, consentID: consentID, clientCertificatePath: json["clientCertificate"] as? String,
+                  clientKeyPath: json["clientKey"] as? String, stableTransactionIDs: (json["stableTransactionIds"] as? Bool) ?? false)
+    }
+
     /// An HTTP client for this bank, presenting the client certificate when one is configured.
     public func makeHTTPClient(connectTimeout: Int64 = 10) throws(SourceError) -> HTTPClient {
-        var settings = HTTPClient.Configuration()
-        settings.timeout = .init(connect: .seconds(connectTimeout), read: .seconds(60))
+        var settings = SourceHTTPClient.configuration(connectTimeout: connectTimeout, readTimeout: 60)
         if let certificate = clientCertificatePath, let key = clientKeyPath {
             do {
                 var tls = TLSConfiguration.makeClientConfiguration()

@@ -93,15 +93,19 @@ public struct GoCardlessClient: Sendable {
         return "metadata"
     }
 
-    /// GoCardless's error body: `{"summary","detail","status_code"}`, sometimes with a `type`.
+    /// GoCardless's error body: `{"summary","detail","status_code"}`, sometimes with a `type`; a 409
+    /// `AccountStateError` answers with the account itself instead, whose `status` says why.
     struct Problem {
         let summary: String
         let detail: String
         let type: String?
+        /// The account's `status` (PROCESSING, ERROR, EXPIRED, SUSPENDED…) when the body is an account.
+        let accountStatus: String?
 
         init(_ response: SourceHTTP.Response) {
             let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
-            summary = JSONShape.string(json["summary"]) ?? "HTTP \(response.status)"
+            accountStatus = json["summary"] == nil ? JSONShape.string(json["status"]) : nil
+            summary = JSONShape.string(json["summary"]) ?? accountStatus.map { "the account's status is \($0)" } ?? "HTTP \(response.status)"
             detail = JSONShape.string(json["detail"]) ?? ""
             type = JSONShape.string(json["type"])
         }
@@ -120,6 +124,8 @@ public struct GoCardlessClient: Sendable {
 
         func sourceError(status: Int, account: String?, resetHeader: String?) -> SourceError {
             let lower = text.lowercased()
+            // The consent's refusals, told apart by their documented type before any wording is looked at.
+            if let refusal = AccountRefusal(goCardlessType: type) { return .accountRefused(account: account, refusal, detail: text) }
             switch status {
             case 401 where isTokenProblem:
                 // Our JWT, not the customer's consent ("Token is invalid or expired" says "expired" too).
@@ -130,8 +136,11 @@ public struct GoCardlessClient: Sendable {
                     return .consentExpired(text)
                 }
                 return .unauthorised(text)
-            case 409 where lower.contains("suspend"), 410:
+            case 409 where lower.contains("suspend") || lower.contains("expired"), 410:
                 return .consentExpired(text)
+            case 409 where accountStatus != nil:
+                // AccountStateError: the account exists but cannot be read in its state (PROCESSING, ERROR…).
+                return .unavailable("account \(account ?? "?") cannot be read in its state at GoCardless: \(text)")
             case 429:
                 let retryAt = resetHeader.flatMap(Double.init).map { Date().addingTimeInterval($0) }
                 return .rateLimited(account: account, retryAt: retryAt, detail: text)
@@ -146,57 +155,6 @@ public struct GoCardlessClient: Sendable {
                 return .unavailable("HTTP \(status): \(text)")
             }
         }
-    }
-}
-
-/// The access token (about a day) and the refresh token (about a month): the access token is refreshed
-/// shortly before it expires, and a new pair is requested when the refresh token has expired too.
-actor GoCardlessTokens {
-    private let configuration: GoCardlessConfiguration
-    private let http: SourceHTTP
-    private var access: (value: String, until: Date)?
-    private var refresh: (value: String, until: Date)?
-
-    init(configuration: GoCardlessConfiguration, http: SourceHTTP) {
-        self.configuration = configuration
-        self.http = http
-    }
-
-    func invalidateAccess() { access = nil }
-
-    func access() async throws(SourceError) -> String {
-        if let access, access.until > Date() { return access.value }
-        if let refresh, refresh.until > Date() {
-            let response = try await http.send(.POST, configuration.apiURL + "/api/v2/token/refresh/", headers: [],
-                                               body: Array(#"{"refresh":"\#(refresh.value)"}"#.utf8))
-            if response.status == 200 {
-                let json = try JSONShape.object(response.body, account: nil, what: "token/refresh")
-                return try store(json, includesRefresh: false)
-            }
-            self.refresh = nil   // refused or expired early: fall through to a new pair
-        }
-        let body = try? JSONSerialization.data(withJSONObject: ["secret_id": configuration.secretID, "secret_key": configuration.secretKey])
-        let response = try await http.send(.POST, configuration.apiURL + "/api/v2/token/new/", headers: [], body: body.map { Array($0) })
-        guard response.status == 200 else {
-            if response.status == 401 || response.status == 403 {
-                throw .unauthorised("token/new refused the secret id/key (HTTP \(response.status))")
-            }
-            throw .unavailable("token/new answered HTTP \(response.status)")
-        }
-        return try store(try JSONShape.object(response.body, account: nil, what: "token/new"), includesRefresh: true)
-    }
-
-    private func store(_ json: [String: Any], includesRefresh: Bool) throws(SourceError) -> String {
-        guard let value = JSONShape.string(json["access"]) else {
-            throw .malformed(account: nil, field: "token.access", detail: "missing")
-        }
-        let lifetime = (json["access_expires"] as? Int) ?? 86_400
-        // Renew a little early so a long sync never sends an expiring token.
-        access = (value, Date().addingTimeInterval(Double(lifetime) * 0.9))
-        if includesRefresh, let refreshValue = JSONShape.string(json["refresh"]) {
-            refresh = (refreshValue, Date().addingTimeInterval(Double((json["refresh_expires"] as? Int) ?? 2_592_000) * 0.95))
-        }
-        return value
     }
 }
 

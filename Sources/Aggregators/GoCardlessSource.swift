@@ -51,32 +51,64 @@ public struct GoCardlessSource: BankDataSource {
         }
         var accounts: [SourceAccount] = []
         for id in (requisition["accounts"] as? [String]) ?? [] {
-            accounts.append(try await account(id, institutionBIC: institutionBIC, stored: known.reusableDetails(of: id)))
+            accounts.append(try await account(id, institutionBIC: institutionBIC, stored: known.reusableDetails(of: id),
+                                              lastKnown: known.details[id]))
         }
         return SourceSnapshot(accounts: accounts, maxHistoryDays: maxHistory, consentExpiresAt: expiresAt, consentTermsRead: !known.consentTermsKnown)
     }
 
-    func account(_ id: String, institutionBIC: String?, stored: BankAccount?) async throws(SourceError) -> SourceAccount {
-        var account = stored ?? BankAccount(sourceAccountID: id)
+    /// One account of the requisition. Whatever GoCardless refuses about this account stays this account's
+    /// problem: metadata it cannot read skips the account this run (`skipReason`), refused details or balances
+    /// leave the account without them (`missing`), and the other accounts are read as usual. Only a consent
+    /// that has ended (or not begun) is the customer's. `lastKnown` (stored details, even when due for a refresh)
+    /// stands in for what could not be read, so a refusal never blanks what is stored.
+    func account(_ id: String, institutionBIC: String?, stored: BankAccount?, lastKnown: BankAccount? = nil) async throws(SourceError)
+        -> SourceAccount {
+        var account = stored ?? lastKnown ?? BankAccount(sourceAccountID: id)
+        var missing: [SourceAccount.MissingPart] = []
         do {
             if stored == nil {
-                account = try await metadata(id, institutionBIC: institutionBIC)
-                account = try await details(of: account, institutionBIC: institutionBIC)
+                let read = try await metadata(id, institutionBIC: institutionBIC)
+                if lastKnown == nil { account = read }
+                do {
+                    account = try await details(of: read, institutionBIC: institutionBIC)
+                } catch let error where !Self.endsCustomer(error) && error.code != "rate_limited" {
+                    missing.append(.init(part: "details", reason: error))
+                }
             }
-            // An account whose access ended answers its balances with 401 AccessExpiredError: no status read needed.
-            let balances = try await client.call(.GET, "/api/v2/accounts/\(id)/balances/", account: id)
-            account.balances = try BerlinGroupMapping.balances(balances["balances"], account: id)
+            do {
+                // An account whose access ended answers its balances with 401 AccessExpiredError: no status read needed.
+                let balances = try await client.call(.GET, "/api/v2/accounts/\(id)/balances/", account: id)
+                account.balances = try BerlinGroupMapping.balances(balances["balances"], account: id)
+            } catch let error where !Self.endsCustomer(error) && error.code != "rate_limited" {
+                missing.append(.init(part: "balances", reason: error))
+            }
             if let stored, account.balances.contains(where: { $0.amount.currency.code != stored.currency }) {
                 // The balances are in another currency than the stored details say: read the details again.
-                account = try await details(of: account, institutionBIC: institutionBIC)
+                do {
+                    account = try await details(of: account, institutionBIC: institutionBIC)
+                } catch let error where !Self.endsCustomer(error) && error.code != "rate_limited" {
+                    missing.append(.init(part: "details", reason: error))
+                }
             }
-        } catch let error where error.code == "rate_limited" {
-            return SourceAccount(account: account, skipReason: error)
+        } catch let error where !Self.endsCustomer(error) {
+            // Out of budget, or the account itself cannot be read (metadata): skipped this run, the others carry on.
+            return SourceAccount(account: account, skipReason: error, missing: missing)
         }
         if let resetAt = await client.budget.exhausted(account: id, scope: "transactions") {
-            return SourceAccount(account: account, skipReason: .rateLimited(account: id, retryAt: resetAt, detail: "daily transactions budget used up"))
+            return SourceAccount(account: account, skipReason: .rateLimited(account: id, retryAt: resetAt, detail: "daily transactions budget used up"),
+                                 missing: missing)
         }
-        return SourceAccount(account: account)
+        return SourceAccount(account: account, missing: missing)
+    }
+
+    /// A consent that has ended or is not authorised yet stops the customer's whole pull; anything else one
+    /// account's read.
+    static func endsCustomer(_ error: SourceError) -> Bool {
+        switch error {
+        case .consentExpired, .consentPending: true
+        default: false
+        }
     }
 
     /// The account's status and IBAN (`/accounts/{id}/`, not rate-limited).

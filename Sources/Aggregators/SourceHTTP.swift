@@ -3,8 +3,12 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// A small HTTP layer for connectors: timeouts, bounded retries of connection errors and 5xx, and the
-/// response handed back whole (status, headers, body up to a limit) for the connector to interpret.
+/// A small HTTP layer for connectors: timeouts, bounded retries of connection errors and 5xx (a 503
+/// `ServiceError` from a bank that is briefly down included), and the response handed back whole (status,
+/// headers, body up to a limit) for the connector to interpret.
+///
+/// The retry is Flowpay's `RetryPolicy` in small (exponential backoff with full jitter, `Retry-After` obeyed up
+/// to a bound), kept here because connectors do not depend on the Flowpay module.
 struct SourceHTTP: Sendable {
     struct Response: Sendable {
         let status: Int
@@ -17,6 +21,10 @@ struct SourceHTTP: Sendable {
     let client: HTTPClient
     var requestTimeout: TimeAmount = .seconds(60)
     var attempts = 3
+    /// Backoff after the first failed attempt (doubling after each, full jitter), and the longest wait, whatever a
+    /// `Retry-After` asks: a bank that wants longer is tried again on the next run.
+    var baseDelay: Duration = .milliseconds(250)
+    var maxDelay: Duration = .seconds(5)
     /// Largest accepted body: a 730-day GoCardless history is a few MB.
     var maxBody = 64 << 20
 
@@ -52,9 +60,15 @@ struct SourceHTTP: Sendable {
                 }
                 let bytes = Array((try await response.body.collect(upTo: maxBody)).readableBytesView)
                 let status = Int(response.status.code)
-                if status >= 500, status != 503, attempt < attempts {
+                if (300..<400).contains(status) {
+                    // The clients never follow redirects (`SourceHTTPClient`): a source that sends one elsewhere is
+                    // answering wrongly. Only the target's host is named (its path or query may carry anything).
+                    let target = response.headers.first(name: "Location").flatMap { URL(string: $0) }.map { $0.host ?? "?" }
+                    throw SourceError.unavailable("\(url) answered HTTP \(status), a redirect\(target.map { " to host \($0)" } ?? ""); redirects are not followed")
+                }
+                if status >= 500, attempt < attempts {
                     lastProblem = "HTTP \(status)"
-                    try? await Task.sleep(for: .milliseconds(200 * attempt))
+                    try? await Task.sleep(for: delay(afterAttempt: attempt, retryAfter: response.headers.first(name: "Retry-After")))
                     continue
                 }
                 return Response(status: status, headers: response.headers, body: bytes)
@@ -62,10 +76,21 @@ struct SourceHTTP: Sendable {
                 throw error
             } catch {
                 lastProblem = "\(error)"
-                if attempt < attempts { try? await Task.sleep(for: .milliseconds(200 * attempt)) }
+                if attempt < attempts { try? await Task.sleep(for: delay(afterAttempt: attempt, retryAfter: nil)) }
             }
         }
         throw .unavailable("\(url): \(lastProblem)")
+    }
+
+    /// The wait before the next attempt: `Retry-After` (delta-seconds) when the server gives one, else exponential
+    /// backoff with full jitter; never more than `maxDelay`.
+    func delay(afterAttempt attempt: Int, retryAfter: String?) -> Duration {
+        if let seconds = retryAfter.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), seconds >= 0 {
+            return min(.seconds(seconds), maxDelay)
+        }
+        let ceiling = min(baseDelay * (1 << min(max(attempt - 1, 0), 16)), maxDelay)
+        let milliseconds = ceiling.components.seconds * 1_000 + ceiling.components.attoseconds / 1_000_000_000_000_000
+        return .milliseconds(Int64.random(in: 0...max(milliseconds, 0)))
     }
 
     private static func deliver(_ body: HTTPClientResponse.Body, to consume: (ByteBuffer) throws(SourceError) -> Void,

@@ -47,13 +47,12 @@ public struct ConsentCallbacks: Sendable {
                 try await record(link, "consent_link_expired", "the bank link expired before it was completed")
                 return page(.gone, "This link has expired", "Please ask for a new link.")
             }
-            let status = try await realStatus(link)
-            guard status == "LN" || status == "valid" else {
+            let (status, read) = try await readConsent(link)
+            guard let snapshot = read else {
                 try await pool.withStore { try $0.noteConsentLink(id: link.id, outcome: "not completed: \(status)") }
                 try await record(link, "consent_link_not_completed", "the bank reports the consent as \(status)")
                 return page(.ok, "Not connected", "The bank did not confirm access (status \(status)). You can try the link again.")
             }
-            let snapshot = try await source(for: link).accounts()
             let logger = logger
             // The link is consumed and the customer activated in one transaction: an activation that fails
             // leaves the link usable (never "already connected" with nothing connected).
@@ -75,30 +74,48 @@ public struct ConsentCallbacks: Sendable {
         }
     }
 
-    func realStatus(_ link: ConsentLink) async throws -> String {
+    /// The consent's real status at the source and, when it is linked, the accounts it reaches.
+    func readConsent(_ link: ConsentLink) async throws -> (status: String, snapshot: SourceSnapshot?) {
         switch link.source {
         case .gocardless:
             guard let goCardless else { throw SourceFactoryMissing() }
-            return try await goCardless.requisitionStatus(link.sourceRef)
+            let status = try await goCardless.requisitionStatus(link.sourceRef)
+            guard status == "LN" else { return (status, nil) }
+            return (status, try await GoCardlessSource(client: goCardless, requisitionID: link.sourceRef).accounts())
         case .berlingroup:
-            return try await (try berlinGroup(link)).consentStatus()
+            return try await withBerlinGroup(link) { source in
+                let status = try await source.consentStatus()
+                guard status == "valid" else { return (status, nil) }
+                return (status, try await source.accounts())
+            }
         }
     }
 
-    func source(for link: ConsentLink) throws -> any BankDataSource {
-        switch link.source {
-        case .gocardless:
-            guard let goCardless else { throw SourceFactoryMissing() }
-            return GoCardlessSource(client: goCardless, requisitionID: link.sourceRef)
-        case .berlingroup:
-            return try berlinGroup(link)
+    /// The bank as the customer's stored settings describe it: base URL, and the client certificate and key when
+    /// the bank requires mutual TLS (a bank that does refuses a callback made without them).
+    static func berlinGroupConfiguration(_ link: ConsentLink) throws -> BerlinGroupConfiguration {
+        guard let configuration = BerlinGroupConfiguration(sourceConfig: link.sourceConfig, consentID: link.sourceRef) else {
+            throw SourceFactoryMissing()
         }
+        return configuration
     }
 
-    func berlinGroup(_ link: ConsentLink) throws -> BerlinGroupSource {
-        let json = (try? JSONSerialization.jsonObject(with: Data(link.sourceConfig.utf8))) as? [String: Any] ?? [:]
-        guard let baseURL = json["baseURL"] as? String else { throw SourceFactoryMissing() }
-        return BerlinGroupSource(configuration: BerlinGroupConfiguration(baseURL: baseURL, consentID: link.sourceRef), httpClient: http)
+    /// `body` with the link's bank; a bank that needs our client certificate gets an HTTP client of its own that
+    /// presents it, shut down afterwards.
+    func withBerlinGroup<T: Sendable>(_ link: ConsentLink, _ body: (BerlinGroupSource) async throws -> T) async throws -> T {
+        let configuration = try Self.berlinGroupConfiguration(link)
+        guard configuration.clientCertificatePath != nil else {
+            return try await body(BerlinGroupSource(configuration: configuration, httpClient: http))
+        }
+        let client = try configuration.makeHTTPClient()
+        do {
+            let result = try await body(BerlinGroupSource(configuration: configuration, httpClient: client))
+            try? await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     func record(_ link: ConsentLink?, _ code: String, _ message: String) async throws {

@@ -100,6 +100,7 @@ final class ReportedMerchants: Sendable {
     private let interruptionReasons = Mutex<Set<String>>([
         "consent_expired", "consent_pending", "bank_unavailable", "rate_limited", "source_unauthorised", "malformed_data",
         "unreadable_rows", "rejected", "batch_parked", "flowpay_unavailable", "sync_failed", "ingest_failed", "held",
+        "agreement_scope", "agreement_invalid", "account_forbidden", "resource_unavailable",
     ])
 
     /// The reasons to expose: the known ones and every one seen since the server started (a cleared reason reads 0).

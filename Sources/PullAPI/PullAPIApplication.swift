@@ -65,7 +65,7 @@ public struct PullAPI: Sendable {
         router.get("/flowpay/v1/bank-transactions") { request, _ in
             await handle(request) { grant in try await bankTransactions(request, grant) }
         }
-        router.post("/webhooks/flowpay") { request, _ -> Response in
+        router.post(RouterPath(Self.webhookPath)) { request, _ -> Response in
             var request = request
             // Flowpay's events are a few hundred bytes: anything larger is not Flowpay and is dropped unread.
             guard let buffer = try? await request.collectBody(upTo: Self.webhookBodyLimit) else {
@@ -109,6 +109,9 @@ public struct PullAPI: Sendable {
                 .response(path: request.uri.path, logger: logger)
         }
     }
+
+    /// Where Flowpay posts its webhooks: always answered 200.
+    static let webhookPath = "/webhooks/flowpay"
 
     /// Bytes a webhook body may have (16 KiB).
     static let webhookBodyLimit = 16 << 10

@@ -19,6 +19,8 @@ public actor BerlinGroupSandboxState {
     var ibans: [String: String] = [:]
     var today: Day?
     var throttled = 0
+    /// Account calls left that answer 503 SERVICE_UNAVAILABLE (a bank briefly down).
+    var unavailable = 0
     var certificateExpired = false
     /// Reads of an account's transactions a consent allows per day (its `frequencyPerDay`); nil: no limit.
     var dailyReadLimit: Int?
@@ -164,6 +166,10 @@ public actor BerlinGroupSandboxState {
         if certificateExpired {
             return .json(401, tppMessage("CERTIFICATE_EXPIRED", "The TPP certificate has expired."))
         }
+        if unavailable > 0 {
+            unavailable -= 1
+            return .json(503, tppMessage("SERVICE_UNAVAILABLE", "The ASPSP server is currently unavailable."))
+        }
         if throttled > 0 {
             throttled -= 1
             return .json(429, tppMessage("ACCESS_EXCEEDED", "The access on the account has been exceeded."))
@@ -247,6 +253,8 @@ public actor BerlinGroupSandboxState {
         public var certificateExpired: Bool?
         public var revokeConsent: String?
         public var throttle: Int?
+        /// The next this many account calls answer 503 SERVICE_UNAVAILABLE.
+        public var unavailable: Int?
         public var malformedAccount: String?
         public var createConsent: String?
         public var accounts: Int?
@@ -260,6 +268,7 @@ public actor BerlinGroupSandboxState {
         if let expired = control.certificateExpired { certificateExpired = expired }
         if let id = control.revokeConsent { consents[id]?.status = "revokedByPsu" }
         if let count = control.throttle { throttled = count }
+        if let count = control.unavailable { unavailable = count }
         if let id = control.malformedAccount { malformedAccounts.insert(id) }
         var answer: [String: Any] = ["ok": true]
         if let id = control.createConsent { answer["accounts"] = makeValidConsent(id: id, accountCount: control.accounts ?? 1) }

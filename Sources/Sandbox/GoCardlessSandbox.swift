@@ -10,6 +10,12 @@ public enum GoCardlessSandbox {
 
         router.post("/api/v2/token/new/") { request, _ -> Response in
             let body = try await jsonBody(request)
+            if await state.takeTokenRateLimit() {
+                var answer = reply(429, ["summary": "Rate limit exceeded", "detail": "Too many token requests. Please try again in 1 seconds",
+                                         "type": "RateLimitError", "status_code": 429])
+                answer.headers[.retryAfter] = "1"
+                return answer
+            }
             guard let answer = await state.newToken(secretID: body["secret_id"] as? String, secretKey: body["secret_key"] as? String) else {
                 return reply(401, ["summary": "Authentication failed", "detail": "No active account found with the given credentials", "status_code": 401])
             }
@@ -85,10 +91,16 @@ public enum GoCardlessSandbox {
                 switch answer {
                 case .ok(let json, let remaining): return reply(200, json, budget: scope == "metadata" ? nil : remaining)
                 case .error(let status, let json, let remaining): return reply(status, json, budget: remaining)
+                case .redirect(let status, let location):
+                    return Response(status: HTTPResponse.Status(code: status), headers: [.location: location])
                 }
             }
         }
 
+        // Any redirect a test needs: 302 to `to`.
+        router.get("/_sandbox/redirect") { request, _ -> Response in
+            Response(status: .found, headers: [.location: request.uri.queryParameters.get("to").map { String($0) } ?? "/"])
+        }
         router.get("/_sandbox/gocardless/stats") { _, _ -> Response in reply(200, await state.stats()) }
         router.post("/_sandbox/gocardless/control") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)

@@ -66,6 +66,10 @@ public actor GoCardlessSandboxState {
     /// Days on which the bank has corrected a booked transaction's text, per account.
     var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
+    /// Error answers armed per "account/scope" (`GoCardlessSandboxFaults.swift`).
+    var faults: [String: GoCardlessFault] = [:]
+    /// token/new calls left that answer 429 with `Retry-After: 1`.
+    var tokenRateLimited = 0
     /// Synthetic customers generated on demand (`sandbox --fleet`); budgets then reset each day, as GoCardless's do.
     var fleet: SandboxFleet?
     var budgetsDay: Day?
@@ -162,6 +166,14 @@ public actor GoCardlessSandboxState {
         accessTokens[access] = Date().addingTimeInterval(Double(accessLifetime))
         refreshTokens[refresh] = Date().addingTimeInterval(30 * 86_400)
         return ["access": access, "access_expires": accessLifetime, "refresh": refresh, "refresh_expires": 30 * 86_400]
+    }
+
+    /// Whether this token/new call is refused for the token endpoint's rate (`tokenRateLimited`); counted.
+    func takeTokenRateLimit() -> Bool {
+        guard tokenRateLimited > 0 else { return false }
+        tokenRateLimited -= 1
+        tokenRequests += 1
+        return true
     }
 
     func refreshToken(_ refresh: String?) -> sending [String: Any]? {
@@ -300,12 +312,17 @@ public actor GoCardlessSandboxState {
     enum Answer {
         case ok([String: Any], remaining: Int)
         case error(Int, [String: Any], remaining: Int?)
+        case redirect(Int, location: String)
     }
 
     /// One account-endpoint call: checks status and budget, counts it, answers.
     func account(_ id: String, scope: String, dateFrom: String?, dateTo: String?) -> sending Answer {
         guard let account = accounts[id] ?? fleetAccount(id) else {
             return .error(404, ["summary": "Not found.", "detail": "Not found.", "status_code": 404], remaining: nil)
+        }
+        if let fault = takeFault(account: id, scope: scope) {
+            if let location = fault.location { return .redirect(fault.status, location: location) }
+            return .error(fault.status, fault.body(account: id, iban: account.iban), remaining: nil)
         }
         if apiRateLimited > 0 {
             apiRateLimited -= 1
@@ -400,6 +417,17 @@ public actor GoCardlessSandboxState {
         public var editAccount: String?
         public var editDay: String?
         public var apiRateLimited: Int?
+        /// An error answer for one account's endpoint: `faultScope` (metadata, details, balances — the default —
+        /// or transactions) answers `faultStatus` with GoCardless's documented body for `faultType`, for
+        /// `faultTimes` calls (every call when absent), or redirects to `faultLocation`.
+        public var faultAccount: String?
+        public var faultScope: String?
+        public var faultStatus: Int?
+        public var faultType: String?
+        public var faultTimes: Int?
+        public var faultLocation: String?
+        /// The next this many token/new calls answer 429 with `Retry-After: 1`.
+        public var tokenRateLimited: Int?
         public var createRequisition: String?
         public var institution: String?
         public var accounts: Int?
@@ -419,6 +447,8 @@ public actor GoCardlessSandboxState {
         if let id = control.lateAccount { lateBookings[id, default: []] += (control.lateDaysBack ?? []).map { currentDay.adding(days: -$0) } }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
+        armFault(control)
+        if let count = control.tokenRateLimited { tokenRateLimited = count }
         var answer: [String: Any] = ["ok": true]
         if let id = control.createRequisition {
             answer["accounts"] = makeLinkedRequisition(id: id, institution: control.institution ?? Self.institutions[0].id, accountCount: control.accounts ?? 1)

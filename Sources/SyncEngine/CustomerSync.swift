@@ -125,6 +125,12 @@ public struct CustomerSync: Sendable {
             let accountID = try await store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
             reported.append(accountID)
             outcome.accounts += 1
+            for gap in sourceAccount.missing {
+                // A refused part (balances, details) of an account that is otherwise read: recorded, not fatal.
+                try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning,
+                                      code: gap.reason.code, message: "account read without its \(gap.part): \(gap.reason)")
+                firstProblem = firstProblem ?? (gap.reason.code, "\(gap.part) not read: \(gap.reason)")
+            }
             let state = try store.accountReadState(accountID: accountID, today: today)
             if let reason = sourceAccount.skipReason ?? state.deferred.map({ deferred in
                 SourceError.rateLimited(account: nil, retryAt: nil, detail: "not read again before \(deferred.until): \(deferred.reason)")

@@ -34,11 +34,8 @@ public actor SourceFactory {
                 throw Failure.notConfigured("GOCARDLESS_SECRET_ID and GOCARDLESS_SECRET_KEY are needed to sync GoCardless customers")
             }
             if goCardlessClient == nil {
-                var settings = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(90)))
-                // One aggregator serves every customer: its connections (8 by default) would cap a fleet's run at
-                // 8 calls in flight whatever --concurrency says.
-                settings.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-                let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+                // 64 connections: one aggregator serves every customer of the run.
+                let http = goCardless.makeHTTPClient(connectionsPerHost: 64)
                 httpClients.append(http)
                 goCardlessClient = GoCardlessClient(configuration: goCardless, httpClient: http)
             }
@@ -63,13 +60,10 @@ public actor SourceFactory {
     /// `source_config` of a Berlin Group customer: `{"baseURL", "clientCertificate"?, "clientKey"?, "stableTransactionIds"?}`;
     /// the consent id is the customer's source reference.
     public static func berlinGroupConfiguration(_ record: CustomerRecord) throws -> BerlinGroupConfiguration {
-        let json = (try? JSONSerialization.jsonObject(with: Data(record.sourceConfig.utf8))) as? [String: Any] ?? [:]
-        guard let baseURL = json["baseURL"] as? String, baseURL.hasPrefix("http") else {
+        guard let configuration = BerlinGroupConfiguration(sourceConfig: record.sourceConfig, consentID: record.customer.sourceRef) else {
             throw Failure.badSourceConfig(customer: record.customer.flowpayCustomerID, "baseURL (the bank's API base) is missing")
         }
-        return BerlinGroupConfiguration(baseURL: baseURL, consentID: record.customer.sourceRef,
-                                        clientCertificatePath: json["clientCertificate"] as? String, clientKeyPath: json["clientKey"] as? String,
-                                        stableTransactionIDs: (json["stableTransactionIds"] as? Bool) ?? false)
+        return configuration
     }
 
     public func shutdown() async {

@@ -12,6 +12,8 @@ enum InterruptionNotice {
         "flowpay_unavailable": "Flowpay unavailable", "sync_failed": "sync failed", "ingest_failed": "storing failed",
         "account_inactive": "account no longer reported", "history_short": "less history than asked",
         "held": "bookings held, undecided",
+        "agreement_scope": "agreement does not cover an account resource", "agreement_invalid": "no valid agreement for an account",
+        "account_forbidden": "bank forbids access to an account", "resource_unavailable": "account lacks a resource",
     ]
 
     static func label(_ reason: String) -> String { labels[reason] ?? reason }
@@ -22,12 +24,24 @@ enum InterruptionNotice {
         let retry = customer.retryAt.map {
             $0 > Date() ? "BankSync retries by itself at \(LagFormat.iso($0))" : "BankSync retries on its next scheduled run"
         } ?? "BankSync retries on its next scheduled run"
+        let bank = customer.source == "berlingroup" ? "--bank-url <bank API URL>" : "--institution <institution id>"
+        let link = "`banksync link --customer \(id) --source \(customer.source) \(bank) --history-days <days>`"
         switch reason {
         case "consent_expired":
-            let bank = customer.source == "berlingroup" ? "--bank-url <bank API URL>" : "--institution <institution id>"
             return "The customer must renew the bank consent: send them the link printed by "
-                + "`banksync link --customer \(id) --source \(customer.source) \(bank) --history-days <days>` (the customer's history, "
-                + "see `banksync customers show`); data resumes on the first sync after they return."
+                + "\(link) (the customer's history, see `banksync customers show`); data resumes on the first sync after they return."
+        case "agreement_scope":
+            return "The customer's agreement leaves this resource of the account out (balances, details or transactions): a new agreement "
+                + "is needed; send the customer the link printed by \(link) (it asks for all three). The rest is delivered meanwhile."
+        case "agreement_invalid":
+            return "No valid agreement covers this account (it ended or never included it): a new agreement is needed; send the customer "
+                + "the link printed by \(link). The other accounts are delivered meanwhile."
+        case "account_forbidden":
+            return "The bank refuses access to this account with the customer's login: the customer must re-link with access to it "
+                + "(the link printed by \(link)) or tell Flowpay it is not needed. The other accounts are delivered meanwhile."
+        case "resource_unavailable":
+            return "This account does not offer that resource at the bank (e.g. a card or savings account without balances); the rest of "
+                + "its data is delivered. Nothing to do unless the customer expects it."
         case "consent_pending":
             return "Waiting for the customer to finish authorising at the bank; if they abandoned it, make a new link with "
                 + "`banksync link --customer \(id) --source \(customer.source) …`."

@@ -21,6 +21,9 @@ struct LinkCommand: AsyncParsableCommand {
     @Option(help: "Berlin Group bank API base URL.") var bankURL: String?
     @Option(help: "Days of history, 90…730.") var historyDays = SyncWindow.defaultHistoryDays
     @Option(help: "Days the access stays valid.") var accessDays = 90
+    @Option(help: "PEM client certificate for the bank's mutual TLS (Berlin Group); a renewal keeps the stored one unless given.")
+    var clientCertificate: String?
+    @Option(help: "PEM private key for the client certificate (Berlin Group).") var clientKey: String?
 
     func run() async throws {
         try await reportingErrors {
@@ -46,38 +49,76 @@ struct LinkCommand: AsyncParsableCommand {
                 throw ConfigError.missing("--merchant-id", "the customer is new, so its merchant id is needed")
             }
             let state = Store.newLinkState()
-            let http = HTTPClient.shared   // process-wide, needs no shutdown
+            // Never following a redirect away from the aggregator or the bank (SourceHTTPClient).
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: SourceHTTPClient.configuration(readTimeout: 90))
             let link: String
-            switch kind {
-            case .gocardless:
-                guard let institution else { throw ConfigError.missing("--institution", "GoCardless links need the bank's institution id") }
-                guard let settings = try GoCardlessSettings.load(environment) else {
-                    throw ConfigError.missing("GOCARDLESS_SECRET_ID", "GoCardless credentials are needed to create a link")
-                }
-                let client = GoCardlessClient(configuration: settings, httpClient: http)
-                let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
-                                                                     redirect: base + "/consents/gocardless/callback", reference: state)
-                try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
-                                            sourceRef: requisition.id, historyDays: historyDays, state: state)
-                link = requisition.link
-            case .berlingroup:
-                guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
-                let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
-                let consent = try await BerlinGroupSource.createConsent(baseURL: bankURL, http: http, validUntil: validUntil,
-                                                                        redirect: base + "/consents/berlingroup/callback?state=" + state)
-                // A renewal keeps the customer's bank settings (stable ids, client certificate and key): only the URL is new.
-                var settings: [String: Any] = [:]
-                if let existing, existing.customer.source == .berlingroup,
-                   let stored = try? JSONSerialization.jsonObject(with: Data(existing.sourceConfig.utf8)) as? [String: Any] {
-                    settings = stored
-                }
-                settings["baseURL"] = bankURL
-                let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
-                try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
-                                            sourceConfig: config, historyDays: historyDays, state: state)
-                link = consent.link
+            do {
+                link = try await createLink(kind, customerID: customerID, merchant: merchant, existing: existing, callbackBase: base,
+                                            state: state, store: store, environment: environment, http: http)
+                try? await http.shutdown()
+            } catch {
+                try? await http.shutdown()
+                throw error
             }
             print(link)
+        }
+    }
+
+    /// Creates the consent at the source and the one-time link row; returns the bank link for the customer.
+    func createLink(_ kind: Customer.Source, customerID: UUID, merchant: String, existing: CustomerRecord?, callbackBase base: String,
+                    state: String, store: Store, environment: Environment, http: HTTPClient) async throws -> String {
+        switch kind {
+        case .gocardless:
+            guard let institution else { throw ConfigError.missing("--institution", "GoCardless links need the bank's institution id") }
+            guard let settings = try GoCardlessSettings.load(environment) else {
+                throw ConfigError.missing("GOCARDLESS_SECRET_ID", "GoCardless credentials are needed to create a link")
+            }
+            let client = GoCardlessClient(configuration: settings, httpClient: http)
+            let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
+                                                                 redirect: base + "/consents/gocardless/callback", reference: state)
+            try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
+                                        sourceRef: requisition.id, historyDays: historyDays, state: state)
+            return requisition.link
+        case .berlingroup:
+            guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
+            guard (clientCertificate == nil) == (clientKey == nil) else {
+                throw ConfigError(setting: "--client-certificate", problem: "give both --client-certificate and --client-key, or neither")
+            }
+            let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
+            // A renewal keeps the customer's bank settings (stable ids, client certificate and key): only the URL is new.
+            var settings: [String: Any] = [:]
+            if let existing, existing.customer.source == .berlingroup,
+               let stored = try? JSONSerialization.jsonObject(with: Data(existing.sourceConfig.utf8)) as? [String: Any] {
+                settings = stored
+            }
+            settings["baseURL"] = bankURL
+            if let clientCertificate, let clientKey {
+                settings["clientCertificate"] = clientCertificate
+                settings["clientKey"] = clientKey
+            }
+            let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
+            // The consent is asked for as the bank will be read: with the client certificate when it requires one.
+            guard let bank = BerlinGroupConfiguration(sourceConfig: config, consentID: "") else {
+                throw ConfigError(setting: "--bank-url", problem: "'\(bankURL)' is not a usable bank API base URL")
+            }
+            let consent: (id: String, link: String)
+            if bank.clientCertificatePath != nil {
+                let bankHTTP = try bank.makeHTTPClient()
+                do {
+                    consent = try await BerlinGroupSource.createConsent(baseURL: bank.baseURL, http: bankHTTP, validUntil: validUntil,
+                                                                        redirect: base + "/consents/berlingroup/callback?state=" + state)
+                    try? await bankHTTP.shutdown()
+                } catch {
+                    try? await bankHTTP.shutdown()
+                    throw error
+                }
+            } else {
+                consent = try await BerlinGroupSource.createConsent(baseURL: bank.baseURL, http: http, validUntil: validUntil,
+                                                                    redirect: base + "/consents/berlingroup/callback?state=" + state)
+            }
+            try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
+                                        sourceConfig: config, historyDays: historyDays, state: state)
+            return consent.link
         }
     }
 }

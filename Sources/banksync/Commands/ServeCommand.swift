@@ -54,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
         apiSettings.requestsPerMinute = rate
         apiSettings.requestsPerMinutePerAddress = addressRate
         let goCardless = try await reportingErrors { try GoCardlessSettings.load() }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // Consent callbacks ask the aggregator or the bank: never following a redirect elsewhere.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: SourceHTTPClient.configuration(readTimeout: 90))
         let consents = ConsentCallbacks(pool: pool, goCardless: goCardless.map { GoCardlessClient(configuration: $0, httpClient: http) },
                                         http: http, logger: logger)
         // Only the executable bootstraps the metrics backend.

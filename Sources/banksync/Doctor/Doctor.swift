@@ -164,11 +164,15 @@ struct Doctor {
     }
 
     func goCardlessCheck(_ configuration: GoCardlessConfiguration) async -> DoctorCheck {
-        let client = GoCardlessClient(configuration: configuration, httpClient: HTTPClient.shared)
+        // As the sync reaches GoCardless: a redirect is not followed (the secrets never go to another host).
+        let http = configuration.makeHTTPClient(connectionsPerHost: 1)
+        let client = GoCardlessClient(configuration: configuration, httpClient: http)
         do {
             try await client.checkCredentials()
+            try? await http.shutdown()
             return .passed("GoCardless", "secrets accepted by \(configuration.apiURL)")
         } catch {
+            try? await http.shutdown()
             return .failed("GoCardless", "\(configuration.apiURL): \(Self.firstLine(error))",
                            fix: "check GOCARDLESS_SECRET_ID and GOCARDLESS_SECRET_KEY (user secrets from the GoCardless portal), GOCARDLESS_API_URL")
         }
