@@ -117,6 +117,36 @@ import TestSupport
         }
     }
 
+    /// `customers import` takes a Fio customer's token file path as its reference: the token is sealed, never stored
+    /// or shown in clear; without the key the import stops at once (exit 2) naming the setting.
+    @Test func importSealsFioTokensFromTheirFiles() async throws {
+        try await EndToEnd.with { e2e in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fio-import-\(UUID())")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let token = "importFio" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+            let tokenFile = directory.appendingPathComponent("m-1.token").path
+            try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            let csv = directory.appendingPathComponent("customers.csv").path
+            try "flowpay_customer_id,merchant_id,source,reference\n\(UUID().uuidString),fio-import-1,fio,\(tokenFile)\n"
+                .write(toFile: csv, atomically: true, encoding: .utf8)
+            let noKey = try await e2e.run(["customers", "import", csv])
+            #expect(noKey.status == 2 && noKey.stderr.contains("BANKSYNC_SECRETS_KEY"))
+            var environment = e2e.environment
+            environment["BANKSYNC_SECRETS_KEY"] = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            let imported = try await BankSyncProcess.run(["customers", "import", csv], environment: environment)
+            #expect(imported.status == 0 && imported.stdout.contains("imported 1 customer"), "\(imported.stderr)")
+            let listed = try await BankSyncProcess.run(["customers", "list"], environment: environment)
+            #expect(listed.stdout.contains("fio:"))
+            for output in [noKey, imported, listed] { #expect(!(output.stdout + output.stderr).contains(token)) }
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            let sealed = try connection.queryValue(String.self, "SELECT encode(sealed, 'escape') FROM customer_secrets")
+            #expect(!sealed.contains(token), "sealed at rest")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM customers WHERE source_ref LIKE '%' || $1 || '%'", [token]) == 0)
+        }
+    }
+
     /// `banksync` with `stdin` fed to it (the merchant's confirmation for `link`).
     static func run(_ arguments: [String], environment: [String: String], stdin: String?) async throws -> BankSyncProcess.Outcome {
         guard let stdin else { return try await BankSyncProcess.run(arguments, environment: environment) }
