@@ -11,7 +11,7 @@ import NIOCore
 /// id}` or `null`, dates with an offset, card payments (some abroad, with the original amount in `column18`),
 /// the monthly fee, incoming payments with a variable symbol, outgoing transfers.
 ///
-/// It keeps its own log of every call's arrival per token (`calls(of:)`, `GET /_sandbox/fio/calls`), so tests
+/// It keeps its own log of every call's arrival per token (`calls(of:)`, `shortestGap(of:)`), so tests
 /// assert the 30-second rule on the bank's side. Faults for tests: the next answer cut short, a column null in
 /// every movement.
 public actor FioSandboxState {

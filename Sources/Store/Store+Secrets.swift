@@ -41,3 +41,10 @@ extension Store {
             """).map { (try $0.decode(Int64.self, at: 0), try $0.decode([UInt8]?.self, at: 1)) }
     }
 }
+
+extension Store {
+    /// Whether any customer still synced reads Fio (whose token needs the secrets key).
+    public func hasFioCustomers() throws -> Bool {
+        try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM customers WHERE source = 'fio' AND status <> 'disabled')")
+    }
+}

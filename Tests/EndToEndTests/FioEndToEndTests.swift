@@ -53,6 +53,8 @@ import TestSupport
             _ = try await run(["customers", "list"])
             _ = try await run(["customers", "show", id])
 
+            let keyless = try await run(["sync"], noKey)
+            #expect(keyless.status == 2 && keyless.stderr.contains("BANKSYNC_SECRETS_KEY"), "a run with Fio customers needs the key")
             // The first sync: 90 days.
             let first = try await run(["sync"])
             #expect(first.status == 0, "\(first.stdout)\(first.stderr)")

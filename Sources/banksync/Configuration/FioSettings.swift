@@ -33,6 +33,16 @@ enum FioSettings {
         }
     }
 
+    /// Without the key, a run with Fio customers is a configuration error (exit 2) before anything is read. A
+    /// database that cannot be asked now is left to the run itself (it reconnects, and says so).
+    static func requireKeyForFioCustomers(_ database: DatabaseSettings) throws {
+        guard let store = try? Store.connect(database.connectionString) else { return }
+        defer { store.connection.close() }
+        if (try? store.hasFioCustomers()) == true {
+            throw ConfigError.missing("BANKSYNC_SECRETS_KEY", "set it, or BANKSYNC_SECRETS_KEY_FILE, to the key the Fio customers' tokens were sealed with")
+        }
+    }
+
     /// A token read from `path`: one line, no spaces or slashes (it becomes a URL path segment). Never echoed.
     static func token(fromFile path: String, setting: String) throws -> String {
         guard let contents = FileManager.default.contents(atPath: path), let text = String(data: contents, encoding: .utf8) else {
