@@ -118,31 +118,28 @@ public final class FioSource: BankDataSource, Sendable {
         last.withLock { $0?.account }
     }
 
+    /// The window's movements in pages of 500. The call is made when the first page is asked for, in the consumer's
+    /// own task (the sync worker's, whose executor is the one for blocking database work: the call's slot is claimed
+    /// in PostgreSQL), not in a task of its own.
     public func transactions(of account: SourceAccount, window: SyncWindow, refused: RefusedRowCollector)
         -> AsyncThrowingStream<[BankTransaction], any Error> {
         let source = self
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let asked = source.clamped(window)
-                    let cached = source.last.withLock { (statement: inout Statement?) -> Statement? in
-                        guard let statement, statement.window.from == asked.from, statement.window.to == asked.to else { return nil }
-                        return statement
-                    }
-                    let statement: Statement
-                    if let cached { statement = cached } else { statement = try await source.read(asked) }
-                    source.last.withLock { $0 = statement }
-                    refused.add(statement.refused)
-                    for start in stride(from: 0, to: statement.transactions.count, by: 500) {
-                        continuation.yield(Array(statement.transactions[start..<min(start + 500, statement.transactions.count)]))
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+        let cursor = PageCursor()
+        return AsyncThrowingStream(unfolding: {
+            if !cursor.started {
+                let asked = source.clamped(window)
+                let cached = source.last.withLock { (statement: inout Statement?) -> Statement? in
+                    guard let statement, statement.window.from == asked.from, statement.window.to == asked.to else { return nil }
+                    return statement
                 }
+                let statement: Statement
+                if let cached { statement = cached } else { statement = try await source.read(asked) }
+                source.last.withLock { $0 = statement }
+                refused.add(statement.refused)
+                cursor.start(statement.transactions)
             }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+            return cursor.next()
+        })
     }
 
     /// Never further back than Fio gives without a fresh authorisation (a day's margin for the bank's midnight).
@@ -214,6 +211,28 @@ public final class FioSource: BankDataSource, Sendable {
         case .unavailable(let detail): .unavailable(scrub(detail))
         case .consentExpired(let detail): .consentExpired(scrub(detail))
         default: error
+        }
+    }
+}
+
+/// The pages of one answer, handed out one at a time.
+final class PageCursor: Sendable {
+    private let state = Mutex<(rows: [BankTransaction], offset: Int, started: Bool)>(([], 0, false))
+    static let pageSize = 500
+
+    var started: Bool { state.withLock { $0.started } }
+
+    func start(_ rows: [BankTransaction]) {
+        state.withLock { $0 = (rows, 0, true) }
+    }
+
+    /// The next page; nil after the last (an empty answer has no page).
+    func next() -> [BankTransaction]? {
+        state.withLock { state in
+            guard state.offset < state.rows.count else { return nil }
+            let end = min(state.offset + Self.pageSize, state.rows.count)
+            defer { state.offset = end }
+            return Array(state.rows[state.offset..<end])
         }
     }
 }
