@@ -198,9 +198,10 @@ extension Store {
             WHERE h.held_since < now() - make_interval(secs => $1)
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
-            -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).
+            -- Batches that kept failing, or that Flowpay refused for the customer: parked until ops requeue them (or a
+            -- day passes and they are tried again); the newest one's reason is shown (Flowpay's, for a refusal).
             SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, c.source, min(b.finished_at),
-                   count(*) || ' batch(es) parked after failing in every run: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
+                   count(*) || ' batch(es) parked: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
                    -- transaction batches are retried a day after parking; an accounts batch waits for ops
                    NULL, NULL, min(b.finished_at) FILTER (WHERE b.kind <> 'accounts') + interval '1 day'
             FROM push_batches b JOIN customers c ON c.id = b.customer_id
