@@ -35,6 +35,9 @@ public struct LagRow: Sendable, Equatable {
     /// and since when the oldest waits.
     public var held: Int = 0
     public var heldSince: Date?
+    /// Queued transactions that cannot be sent while their account lacks what Flowpay requires (an IBAN):
+    /// counted here, not in `waitingToPush`, which then only counts rows the outbox can send.
+    public var unsendable: Int = 0
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -68,15 +71,18 @@ extension Store {
         let rows = try connection.query("""
             WITH account_state AS (
                 SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
-                       -- customer_id too: the outbox index then reads only this customer's queued rows
-                       (SELECT count(*) FROM transactions t
-                        WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting,
+                       -- customer_id too: the outbox index then reads only this customer's queued rows. Rows of an
+                       -- account without an IBAN can never be sent: their own column, not "waiting".
+                       CASE WHEN a.iban IS NOT NULL THEN q.queued ELSE 0 END AS waiting,
+                       CASE WHEN a.iban IS NULL THEN q.queued ELSE 0 END AS unsendable,
                        COALESCE(w.edits, 0) AS edits,
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received,
                        w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings, hd.held, hd.held_since
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                CROSS JOIN LATERAL (SELECT count(*) AS queued FROM transactions t
+                                    WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') q
                 CROSS JOIN LATERAL (SELECT count(*) AS held, min(h.held_since) AS held_since FROM held_transactions h
                                     WHERE h.account_id = a.id) hd
                 -- An account the current consent no longer reports is not lagging, but rows of it still waiting for
@@ -103,7 +109,8 @@ extension Store {
                        min(s.history_received) FILTER (WHERE s.active) AS history_received,
                        min(s.last_rescan_at) FILTER (WHERE s.active) AS last_rescan_at,
                        COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings,
-                       COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since
+                       COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since,
+                       COALESCE(sum(s.unsendable), 0) AS unsendable
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -118,7 +125,7 @@ extension Store {
                         ELSE floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint END AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
                    q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint, g.held::bigint, g.held_since,
-                   g.held_since < now() - make_interval(secs => $2) AS held_too_long
+                   g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
@@ -146,7 +153,7 @@ extension Store {
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
                           quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
-                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25))
+                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25), unsendable: try row.decode(at: 27))
         }
     }
 
