@@ -19,6 +19,10 @@ extension Store {
 
     private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
         let ibanKey = Normalization.iban(account.iban)
+        // Flowpay requires a BIC: where the bank gives none, the one its bank code stands for (CZ, SK), stored so
+        // the outbox and the lag report see the same account the accounts call sends.
+        var account = account
+        account.bic = account.bic ?? BankCodeDirectory.bic(forIBAN: ibanKey)
         var accountID: Int64?
         // At most twice round: a concurrent writer (a consent callback while a sync runs) that inserts the same
         // account first makes our insert do nothing (the unique key `accounts_identity`, migration 0021, or

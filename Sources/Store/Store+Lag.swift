@@ -35,7 +35,7 @@ public struct LagRow: Sendable, Equatable {
     /// and since when the oldest waits.
     public var held: Int = 0
     public var heldSince: Date?
-    /// Queued transactions that cannot be sent while their account lacks what Flowpay requires (an IBAN):
+    /// Queued transactions that cannot be sent while their account lacks what Flowpay requires (an IBAN, a BIC):
     /// counted here, not in `waitingToPush`, which then only counts rows the outbox can send.
     public var unsendable: Int = 0
 }
@@ -72,9 +72,10 @@ extension Store {
             WITH account_state AS (
                 SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
                        -- customer_id too: the outbox index then reads only this customer's queued rows. Rows of an
-                       -- account without an IBAN can never be sent: their own column, not "waiting".
-                       CASE WHEN a.iban IS NOT NULL THEN q.queued ELSE 0 END AS waiting,
-                       CASE WHEN a.iban IS NULL THEN q.queued ELSE 0 END AS unsendable,
+                       -- account without an IBAN or BIC cannot be sent: their own column, not "waiting".
+                       CASE WHEN a.iban IS NOT NULL AND a.bic IS NOT NULL THEN q.queued ELSE 0 END AS waiting,
+                       CASE WHEN a.iban IS NULL OR a.bic IS NULL THEN q.queued ELSE 0 END AS unsendable,
+                       a.iban IS NOT NULL AND a.bic IS NULL AS missing_bic,
                        COALESCE(w.edits, 0) AS edits,
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
@@ -110,7 +111,8 @@ extension Store {
                        min(s.last_rescan_at) FILTER (WHERE s.active) AS last_rescan_at,
                        COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings,
                        COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since,
-                       COALESCE(sum(s.unsendable), 0) AS unsendable
+                       COALESCE(sum(s.unsendable), 0) AS unsendable,
+                       count(s.id) FILTER (WHERE s.active AND s.missing_bic) AS missing_bic
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -125,13 +127,14 @@ extension Store {
                         ELSE floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint END AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
                    q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint, g.held::bigint, g.held_since,
-                   g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint
+                   g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
             ORDER BY CASE WHEN g.status <> 'active' THEN 0
-                          WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2) THEN 1
+                          WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
+                               OR g.missing_bic > 0 THEN 1
                           ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
             """, [perAccount, Self.holdLimit])
@@ -142,7 +145,8 @@ extension Store {
             let parked = try row.decode(Int.self, at: 21)
             let heldTooLong = try row.decode(Bool?.self, at: 26) ?? false
             let code = try row.decode(String?.self, at: 11)
-                ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held" : nil)
+                ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held"
+                    : try row.decode(Int.self, at: 28) > 0 ? "missing_bic" : nil)
             let quarantineMessage = try row.decode(String?.self, at: 19)
             return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
@@ -203,6 +207,18 @@ extension Store {
                    NULL, NULL, NULL
             FROM held_transactions h JOIN customers c ON c.id = h.customer_id
             WHERE h.held_since < now() - make_interval(secs => $1)
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            UNION ALL
+            -- Accounts with an IBAN but no BIC (the bank gave none, its bank code is not in BankCodeDirectory): left
+            -- out of the accounts call, their transactions waiting with them, until the BIC is known.
+            SELECT 'missing_bic', c.flowpay_customer_id, c.merchant_id, c.source, min(COALESCE(o.since, a.updated_at)),
+                   count(*) || ' account(s) without a BIC are not sent to Flowpay, ' || COALESCE(sum(o.waiting), 0)
+                       || ' transaction(s) wait with them: ' || string_agg(a.iban, ', ' ORDER BY a.iban),
+                   NULL, NULL, NULL
+            FROM accounts a JOIN customers c ON c.id = a.customer_id
+            CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(t.arrived_at) AS since FROM transactions t
+                                WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') o
+            WHERE a.active AND a.iban IS NOT NULL AND a.bic IS NULL
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
             -- Batches that kept failing, or that Flowpay refused for the customer: parked until ops requeue them (or a

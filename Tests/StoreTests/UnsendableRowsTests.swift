@@ -5,7 +5,7 @@ import Store
 import Testing
 import TestSupport
 
-/// Queued rows that can never be sent (their account has no IBAN) are counted apart from the outbox's waiting
+/// Queued rows that cannot be sent (their account has no IBAN) are counted apart from the outbox's waiting
 /// rows, and the age of the oldest sendable queued row is a figure an alert can watch.
 @Suite struct UnsendableRowsTests {
     @Test func rowsOfAnAccountWithoutIBANAreUnsendableNotWaiting() async throws {
