@@ -38,6 +38,10 @@ public struct LagRow: Sendable, Equatable {
     /// Queued transactions that cannot be sent while their account lacks what Flowpay requires (an IBAN, a BIC):
     /// counted here, not in `waitingToPush`, which then only counts rows the outbox can send.
     public var unsendable: Int = 0
+    /// Days of history never read (a window after a long consent lapse started later than the last day read),
+    /// in all; and whether one was found in the last 30 days (then also an interruption, `history_gap`).
+    public var gapDays: Int = 0
+    public var recentGap = false
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -80,7 +84,8 @@ extension Store {
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received,
-                       w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings, hd.held, hd.held_since
+                       w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings, hd.held, hd.held_since,
+                       COALESCE(w.gap_days, 0) AS gap_days, w.last_gap_at > now() - interval '30 days' AS recent_gap
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                 CROSS JOIN LATERAL (SELECT count(*) AS queued FROM transactions t
                                     WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') q
@@ -112,7 +117,8 @@ extension Store {
                        COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings,
                        COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since,
                        COALESCE(sum(s.unsendable), 0) AS unsendable,
-                       count(s.id) FILTER (WHERE s.active AND s.missing_bic) AS missing_bic
+                       count(s.id) FILTER (WHERE s.active AND s.missing_bic) AS missing_bic,
+                       COALESCE(sum(s.gap_days), 0) AS gap_days, COALESCE(bool_or(s.recent_gap), false) AS recent_gap
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -127,14 +133,15 @@ extension Store {
                         ELSE floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint END AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
                    q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint, g.held::bigint, g.held_since,
-                   g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint
+                   g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint,
+                   g.gap_days::bigint, g.recent_gap
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
             ORDER BY CASE WHEN g.status <> 'active' THEN 0
                           WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
-                               OR g.missing_bic > 0 THEN 1
+                               OR g.missing_bic > 0 OR g.recent_gap THEN 1
                           ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
             """, [perAccount, Self.holdLimit])
@@ -146,7 +153,7 @@ extension Store {
             let heldTooLong = try row.decode(Bool?.self, at: 26) ?? false
             let code = try row.decode(String?.self, at: 11)
                 ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held"
-                    : try row.decode(Int.self, at: 28) > 0 ? "missing_bic" : nil)
+                    : try row.decode(Int.self, at: 28) > 0 ? "missing_bic" : try row.decode(Bool.self, at: 30) ? "history_gap" : nil)
             let quarantineMessage = try row.decode(String?.self, at: 19)
             return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
@@ -157,7 +164,8 @@ extension Store {
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
                           quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
-                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25), unsendable: try row.decode(at: 27))
+                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25), unsendable: try row.decode(at: 27),
+                          gapDays: try row.decode(at: 29), recentGap: try row.decode(at: 30))
         }
     }
 
@@ -219,6 +227,17 @@ extension Store {
             CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(t.arrived_at) AS since FROM transactions t
                                 WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') o
             WHERE a.active AND a.iban IS NOT NULL AND a.bic IS NULL
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            UNION ALL
+            -- Days never read after a long consent lapse (CustomerSync), for 30 days after they were found: the source
+            -- allows no further back, so only the customer's bank statements can fill them.
+            SELECT 'history_gap', c.flowpay_customer_id, c.merchant_id, c.source, min(w.last_gap_at),
+                   string_agg(COALESCE(a.iban, a.source_account_id) || ': ' || (w.last_gap_to - w.last_gap_from + 1) || ' day(s) never read ('
+                              || w.last_gap_from || ' to ' || w.last_gap_to || ')', '; ' ORDER BY a.id)
+                       || ' — the window after the consent lapse could reach no further back',
+                   NULL, NULL, NULL
+            FROM watermarks w JOIN accounts a ON a.id = w.account_id JOIN customers c ON c.id = a.customer_id
+            WHERE w.last_gap_at > now() - interval '30 days'
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
             -- Batches that kept failing, or that Flowpay refused for the customer: parked until ops requeue them (or a
