@@ -45,26 +45,32 @@ public struct Migrator: Sendable {
     }
 
     public func migrate(_ connection: PostgresConnection) async throws -> Report {
-        try await connection.withAdvisoryLock(Self.lockKey) {
-            try connection.execute("""
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version     integer PRIMARY KEY,
-                    name        text        NOT NULL,
-                    checksum    text        NOT NULL,
-                    applied_at  timestamptz NOT NULL DEFAULT now()
-                )
-                """)
-            let applied = try appliedMigrations(connection)
-            let notes = try verify(applied)
-            var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
-            for migration in migrations where applied[migration.version] == nil {
-                report.lockRetries += try await apply(migration, connection)
-                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
-                report.applied.append(migration.name)
-                report.version = migration.version
-            }
-            return report
+        // The lock is waited for by polling, never inside a statement: a migrator blocked in pg_advisory_lock
+        // holds a snapshot, which the lock holder's CREATE INDEX CONCURRENTLY waits for — a deadlock (0021 met it).
+        var delay = Duration.milliseconds(20)
+        while try !connection.tryAdvisoryLock(Self.lockKey) {
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
         }
+        defer { _ = try? connection.advisoryUnlock(Self.lockKey) }
+        try connection.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version     integer PRIMARY KEY,
+                name        text        NOT NULL,
+                checksum    text        NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        let applied = try appliedMigrations(connection)
+        let notes = try verify(applied)
+        var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
+        for migration in migrations where applied[migration.version] == nil {
+            report.lockRetries += try await apply(migration, connection)
+            logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+            report.applied.append(migration.name)
+            report.version = migration.version
+        }
+        return report
     }
 
     /// Applies one migration and records it; returns how many lock timeouts it met.

@@ -177,6 +177,11 @@ public struct CustomerSync: Sendable {
                     _ = try await store.upsertAccount(customerID: record.customer.id, described)
                 }
                 try noteShortHistory(record, accountID: accountID, window: window, result: result, runID: runID)
+                // After a long lapse the window starts where the allowed history does, maybe after the day following
+                // the last one read: those days are never read again (the watermark moves past them) and say so.
+                if !window.isFirstSync, let bookedThrough = state.bookedThrough, window.from > bookedThrough.adding(days: 1) {
+                    try store.noteHistoryGap(accountID: accountID, from: bookedThrough.adding(days: 1), to: window.from.adding(days: -1))
+                }
                 if window.isFirstSync {
                     try store.noteFullRead(accountID: accountID)
                 } else if deep {
