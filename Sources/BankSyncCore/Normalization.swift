@@ -9,11 +9,14 @@ public enum Normalization {
     public static func mayBeSameAccount(_ one: String?, _ other: String?) -> Bool {
         guard let one = iban(one), let other = iban(other) else { return true }
         if one == other { return true }
-        func isIBAN(_ text: String) -> Bool { text.count >= 15 && text.prefix(2).allSatisfy(\.isLetter) && text.dropFirst(2).allSatisfy(\.isNumber) }
+        func isIBAN(_ text: String) -> Bool {
+            text.count >= 15 && text.prefix(2).allSatisfy(\.isLetter) && text.dropFirst(2).prefix(2).allSatisfy(\.isNumber)
+                && text.allSatisfy { $0.isLetter || $0.isNumber }
+        }
         guard isIBAN(one) != isIBAN(other) else { return false }
         let (ibanText, domestic) = isIBAN(one) ? (one, other) : (other, one)
         let number = String(domestic.split(separator: "/").first ?? "").filter(\.isNumber).drop { $0 == "0" }
-        return !number.isEmpty && ibanText.hasSuffix(number)
+        return number.count >= 6 && ibanText.hasSuffix(number)   // a short number matches too many accounts
     }
 
     public static func iban(_ text: String?) -> String? {

@@ -10,6 +10,8 @@ struct CorrectionReview {
     var corrected = 0
     /// The old version lies outside this fetch's window, so whether the bank still reports it is unknown: held.
     var held = 0
+    /// Corrected bookings that had been delivered: queued again, out of the account's delivered count.
+    var redelivered = 0
 }
 
 extension Store {
@@ -25,7 +27,7 @@ extension Store {
     func recognizeCorrections(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8],
                               runID: Int64?) throws -> CorrectionReview {
         var review = CorrectionReview()
-        var decided = Set<[UInt8]>()
+        var decided = Set<[UInt8]>(), corrected = Set<[UInt8]>()
         let rows = try connection.query(Self.sameSourceID, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to, released],
                                          planning: .perExecution)
         for row in rows {
@@ -35,15 +37,22 @@ extension Store {
             let oldKey = try row.decode([UInt8].self, at: 1)
             let sourceID = try row.decode(String.self, at: 2)
             let now = try row.decode(String.self, at: 3), before = try row.decode(String.self, at: 4)
-            switch (try row.decode(Bool.self, at: 5), try row.decode(Bool.self, at: 6)) {
+            // A second new row for the same old booking (a split, an id reused beside a correction), or an old booking
+            // whose current version is in a batch being sent (its 2xx would mark the correction delivered): held.
+            let inFlight = try row.decode(Bool.self, at: 7)
+            let undecidable = corrected.contains(oldKey) || inFlight
+            switch (try row.decode(Bool.self, at: 5), try row.decode(Bool.self, at: 6) && !undecidable) {
             case (true, _):
                 try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .warning, code: "source_id_reused",
                                 message: "the source reused transaction id \(sourceID) for another booking (\(now), "
                                     + "stored before as \(before)): both are kept")
                 review.reused += 1
             case (false, true):
-                try applyCorrection(account: account, oldKey: oldKey, newKey: newKey, runID: runID,
-                                    decidedBy: "the bank no longer reports the booking as it was under id \(sourceID)")
+                if try applyCorrection(account: account, oldKey: oldKey, newKey: newKey, runID: runID,
+                                       decidedBy: "the bank no longer reports the booking as it was under id \(sourceID)") {
+                    review.redelivered += 1
+                }
+                corrected.insert(oldKey)
                 review.corrected += 1
             case (false, false):
                 try connection.execute(Self.holdRow.replacingOccurrences(of: "'possible_edit'", with: "'possible_correction'"),
@@ -60,7 +69,9 @@ extension Store {
     /// The stored booking `oldKey` takes the date, amount and content of the row `newKey` (which goes), keeps its
     /// Flowpay id and is queued again when it was delivered, so Flowpay upserts the correction; the PULL feeds serve
     /// it again. The old key is retired.
-    func applyCorrection(account: AccountRef, oldKey: [UInt8], newKey: [UInt8], runID: Int64?, decidedBy: String) throws {
+    /// Returns whether the stored booking had been delivered (it is queued again).
+    @discardableResult
+    func applyCorrection(account: AccountRef, oldKey: [UInt8], newKey: [UInt8], runID: Int64?, decidedBy: String) throws -> Bool {
         try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, newKey])
         guard let replacement = try connection.query("""
             DELETE FROM transactions WHERE account_id = $1 AND tx_key = $2
@@ -83,18 +94,17 @@ extension Store {
         let before = try change.decode(String.self, at: 1), after = try change.decode(String.self, at: 2)
         try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "transaction_changed",
                         message: "the bank corrected booking \(flowpayID): \(before) → \(after); sent again under the same id (\(decidedBy))")
+        return try change.decode(Bool?.self, at: 3) ?? false
     }
 
     /// $1 account, $2 old key, $3 new key, $4… the new version. Returns the Flowpay id and both versions' date, amount
-    /// and currency. A delivered row goes back to the outbox (and leaves the account's delivered count).
+    /// and currency, and whether it had been delivered (it goes back to the outbox; the caller takes it out of the
+    /// account's delivered count — in `finishIngest` during an ingest, so `watermarks` is locked last, as the outbox does).
     static let takeCorrection = """
         WITH old AS (
             SELECT booking_date::text || ' ' || amount_minor || ' ' || currency AS version, push_state
             FROM transactions WHERE account_id = $1 AND tx_key = $2
         ), retired AS (\(retireKey.replacingOccurrences(of: "$OLD", with: "$2::bytea"))
-        ), undelivered AS (
-            UPDATE watermarks SET booked_pushed = booked_pushed - 1
-            WHERE account_id = $1 AND (SELECT push_state FROM old) = 'pushed'
         )
         UPDATE transactions t SET tx_key = $3, content_key = $4, booking_date = $5::date, value_date = $6::date, amount_minor = $7,
                currency = $8, counterparty_iban = $9, counterparty_name = $10, remittance = $11, bank_tx_code = $12, raw = $13::jsonb,
@@ -102,7 +112,14 @@ extension Store {
                push_state = CASE WHEN t.push_state = 'pushed' THEN 'queued' ELSE t.push_state END,
                ingest_xid = pg_current_xact_id(), visible_at = NULL
         FROM old WHERE t.account_id = $1 AND t.tx_key = $2
-        RETURNING t.flowpay_id, old.version, t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency
+        RETURNING t.flowpay_id, old.version, t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency, old.push_state = 'pushed'
+        """
+
+    /// Whether a queued row (`$ROW`, of customer `$CUSTOMER`) is in a batch that may still be sent with its current body.
+    static let inFlight = """
+        ($ROW.push_state = 'queued' AND ($ROW.push_batch_id IS NOT NULL
+            OR EXISTS (SELECT 1 FROM push_batches b WHERE b.customer_id = $CUSTOMER AND b.kind = 'transactions'
+                                                      AND b.state IN ('sending', 'parked') AND $ROW.id = ANY (b.row_ids))))
         """
 
     /// $1 account, $2 its customer, $3 the booked keys fetched (32 bytes each), $4…$5 the window, $6 keys of held rows
@@ -116,7 +133,8 @@ extension Store {
         )
         SELECT f.tx_key, o.tx_key, f.source_tx_id, f.booking_date::text || ' ' || f.amount_minor || ' ' || f.currency,
                o.booking_date::text || ' ' || o.amount_minor || ' ' || o.currency,
-               o.tx_key IN (SELECT tx_key FROM fetched), o.booking_date BETWEEN $4::date AND $5::date
+               o.tx_key IN (SELECT tx_key FROM fetched), o.booking_date BETWEEN $4::date AND $5::date,
+               \(inFlight.replacingOccurrences(of: "$ROW", with: "o").replacingOccurrences(of: "$CUSTOMER", with: "$2"))
         FROM transactions f JOIN transactions o
           ON o.account_id = f.account_id AND o.source_tx_id = f.source_tx_id AND o.source_tx_id IS NOT NULL
              AND o.tx_key <> f.tx_key AND o.status = 'booked' AND o.ingest_xid <> pg_current_xact_id()

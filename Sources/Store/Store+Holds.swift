@@ -34,6 +34,8 @@ struct HoldReview {
     var releasedKeys: [UInt8] = []
     /// The old version stayed away a second fetch running: the bank edited it; the stored row took the new content.
     var confirmedEdits = 0
+    /// Confirmed corrections of delivered bookings: queued again, out of the account's delivered count.
+    var redelivered = 0
     /// The bank no longer reports the held row: deleted, never sent (stored again as new if it comes back).
     var withdrawn = 0
 }
@@ -97,9 +99,14 @@ extension Store {
             switch (heldFetched, candidateFetched, candidate) {
             case (true, false, _?) where try hold.decode(Int.self, at: 6) > 0:
                 break   // another row claims the same stored booking (its edit may be that one): ops decide
+            case (true, false, _?) where try hold.decode(Bool.self, at: 7):
+                break   // the stored booking is in a batch being sent: decided once that batch is done
             case (true, false, let old?):
                 if try hold.decode(String.self, at: 5) == "possible_correction" {
-                    try applyCorrection(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a fetch covering the old version's day")
+                    if try applyCorrection(account: account, oldKey: old, newKey: held, runID: runID,
+                                           decidedBy: "a fetch covering the old version's day") {
+                        review.redelivered += 1
+                    }
                 } else {
                     try applyEdit(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a second fetch without the old version")
                 }
@@ -214,7 +221,9 @@ extension Store {
                 let decided = "merged by \(who): \(reason)"
                 switch try row.decode(String.self, at: 1) {
                 case "possible_correction":
-                    try applyCorrection(account: account, oldKey: target, newKey: key, runID: nil, decidedBy: decided)
+                    if try applyCorrection(account: account, oldKey: target, newKey: key, runID: nil, decidedBy: decided) {
+                        try connection.execute("UPDATE watermarks SET booked_pushed = booked_pushed - 1 WHERE account_id = $1", [account.id])
+                    }
                 case "possible_duplicate":
                     try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, key])
                     try connection.execute(Self.adoptAcrossSources, [account.id, target, key])
@@ -259,7 +268,9 @@ extension Store {
                + (SELECT count(*) FROM transactions f
                   WHERE f.customer_id = $5 AND f.ingest_xid = pg_current_xact_id() AND f.account_id = $1 AND f.status = 'booked'
                     AND f.push_state = 'queued' AND f.booking_date = o.booking_date AND f.amount_minor = o.amount_minor
-                    AND f.currency = o.currency) AS rivals
+                    AND f.currency = o.currency) AS rivals,
+               COALESCE(\(inFlight.replacingOccurrences(of: "$ROW", with: "o").replacingOccurrences(of: "$CUSTOMER", with: "$5")), false)
+                   AS in_flight
         FROM held_transactions h
         JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
         LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key

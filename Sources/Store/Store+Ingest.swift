@@ -124,6 +124,8 @@ extension Store {
             var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)
             // Booked rows this ingest adds to the account's stored total, where it differs from the rows it queued.
             var storedBookedDelta: Int?
+            // Delivered bookings the bank corrected: queued again, so no longer counted as delivered.
+            var redelivered = 0
             if nothingStored {
                 try await connection.copyIn(Self.copyTransactions) { writer in
                     for try await page in pages {
@@ -162,6 +164,7 @@ extension Store {
                     admission.result.holdsWithdrawn = review.withdrawn
                     delta -= review.confirmedEdits + review.withdrawn
                     released = review.releasedKeys
+                    redelivered += review.redelivered
                 }
                 if admission.result.newBooked > admission.result.holdsReleased {
                     let switched = try matchAcrossSources(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
@@ -182,6 +185,7 @@ extension Store {
                         admission.result.held += corrections.held
                         admission.result.newBooked -= corrections.corrected + corrections.held
                         delta -= corrections.corrected
+                        redelivered += corrections.redelivered
                     }
                     let held = try holdPossibleEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, released: released,
                                                      runID: runID)
@@ -194,7 +198,7 @@ extension Store {
                 [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked,
                  admission.result.edited + admission.result.corrected,
                  admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
-                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil])
+                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered])
             admission.result.oldestBooked = admission.oldestBooked
             return admission.result
         }
@@ -356,10 +360,11 @@ extension Store {
         SELECT candidate.tx_key FROM (
             SELECT t.id, t.tx_key FROM transactions t
             WHERE t.account_id = $1 AND t.tx_key = $CONTENT AND t.content_key = $CONTENT
+              AND (t.push_state IS NOT NULL OR t.status = 'pending')
             UNION ALL
             SELECT t.id, t.tx_key FROM transactions t
             WHERE t.account_id = $1 AND t.content_key = $CONTENT AND t.tx_key <> t.content_key
-              AND (t.key_generation < $GENERATION OR $KEY = $CONTENT)
+              AND (t.key_generation < $GENERATION OR $KEY = $CONTENT) AND (t.push_state IS NOT NULL OR t.status = 'pending')
         ) candidate
         WHERE NOT EXISTS (SELECT 1 FROM generate_series(0, length($CHUNK) / 32 - 1) AS j
                           WHERE substring($CHUNK FROM j * 32 + 1 FOR 32) = candidate.tx_key)
@@ -392,7 +397,8 @@ extension Store {
 
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,
     /// $4 booked rows stored, $5 edits recognised, $6 source ids reused, $7 and $8 on a first sync: the days of
-    /// history asked for and the days back to the oldest booking received. Removes the stale pending rows, moves the watermark and adds to the account's
+    /// history asked for and the days back to the oldest booking received, $9 delivered bookings the bank corrected (queued
+    /// again). Removes the stale pending rows, moves the watermark and adds to the account's
     /// booked total, in the ingest's transaction (after its rows).
     static let finishIngest = """
         WITH removed AS (
@@ -414,7 +420,8 @@ extension Store {
                 last_pull_at = EXCLUDED.last_pull_at,
                 booked_stored = watermarks.booked_stored + EXCLUDED.booked_stored,
                 edits = watermarks.edits + EXCLUDED.edits,
-                ids_reused = watermarks.ids_reused + EXCLUDED.ids_reused
+                ids_reused = watermarks.ids_reused + EXCLUDED.ids_reused,
+                booked_pushed = watermarks.booked_pushed - $9::bigint
         )
         SELECT count(*) FROM removed
         """

@@ -15,7 +15,8 @@ extension Store {
                     SELECT t.account_id, t.tx_key
                     FROM transactions t JOIN customers c ON c.id = t.customer_id
                     WHERE t.booking_date < $1::date - (c.history_days + $2)
-                      AND (t.push_state IS NULL OR t.push_state IN ('pushed', 'dropped'))   -- never what still has to reach Flowpay
+                      -- never what still has to reach Flowpay: queued, quarantined, or held (booked, push_state NULL)
+                      AND ((t.status = 'pending' AND t.push_state IS NULL) OR t.push_state IN ('pushed', 'dropped'))
                     LIMIT $3
                 ), deleted AS (
                     DELETE FROM transactions d USING doomed

@@ -493,6 +493,35 @@ import TestSupport
         }
     }
 
+    /// Two new rows under one stored booking's stable id (a split, an id reused beside a correction): one takes the
+    /// stored booking as its correction, the other is held — the account's ingest does not fail on it.
+    @Test func twoNewRowsUnderOneCorrectedIDHoldTheSecond() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                               pages: pages([[booked("2026-11-20", "-100.00", id: "s-1")]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
+                                                        pages: pages([[booked("2026-11-20", "-80.00", id: "s-1"), booked("2026-11-20", "-20.00", id: "s-1")]]))
+            #expect(result.corrected == 1 && result.held == 1 && result.newBooked == 0)
+            #expect(try fixture.count() == 2)
+        }
+    }
+
+    /// Retention never deletes a held row: it may be the only copy of a booking Flowpay has not got.
+    @Test func pruneKeepsHeldRows() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[b]])).held == 1)
+            _ = try fixture.store.prune(today: Day(iso: "2029-01-01")!, overlapDays: 7, batchSize: 100)
+            #expect(try fixture.count() == 1, "the delivered row pruned, the held one kept")
+            #expect(try fixture.store.heldTransactions().count == 1)
+        }
+    }
+
     func flowpayIDs(_ fixture: IngestFixture) throws -> [String: String] {
         var ids: [String: String] = [:]
         for row in try fixture.store.connection.query("SELECT source_tx_id, flowpay_id FROM transactions WHERE account_id = $1", [fixture.account.id]) {
