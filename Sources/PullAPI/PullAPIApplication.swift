@@ -3,6 +3,7 @@ import Flowpay
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Store
@@ -77,7 +78,7 @@ public struct PullAPI: Sendable {
             // Flowpay's events are a few hundred bytes: anything larger is not Flowpay and is dropped unread.
             guard let buffer = try? await request.collectBody(upTo: Self.webhookBodyLimit) else {
                 webhooks.drop("oversized", "body over \(Self.webhookBodyLimit) bytes")
-                // The rest of the body is not read: the connection closes after the answer.
+                // The rest of the body is not read (`BodyLimitHandler` cut it): the connection closes after the answer.
                 var answer = Self.json(["received": true])
                 answer.headers[.connection] = "close"
                 return answer
@@ -115,6 +116,23 @@ public struct PullAPI: Sendable {
             return APIError(status: .serviceUnavailable, message: "Service Unavailable", errors: ["the database is not reachable"])
                 .response(path: request.uri.path, logger: logger)
         }
+    }
+
+    /// The HTTP/1.1 server to run `router()` on: bodies over their limit are refused there, unread
+    /// (`BodyLimitHandler`): a webhook's with Flowpay's 200, any other with 413.
+    public var httpServer: HTTPServerBuilder {
+        let webhooks = webhooks
+        let refused: @Sendable (String) -> Void = { path in
+            if path == Self.webhookPath { webhooks.drop("oversized", "body over \(Self.webhookBodyLimit) bytes (from its Content-Length)") }
+        }
+        return .http1(configuration: .init(additionalChannelHandlers: [BodyLimitHandler(rule: { Self.bodyRule($0) }, refused: refused)]))
+    }
+
+    /// What a path's body may hold. Only the webhook takes a body; the rest get the same bound, so nothing is
+    /// ever read past 16 KiB.
+    static func bodyRule(_ path: String) -> BodyLimitHandler.Rule {
+        path == webhookPath ? .init(limit: webhookBodyLimit, status: .ok, body: #"{"received":true}"#)
+            : .init(limit: webhookBodyLimit, status: .contentTooLarge, body: #"{"message":"Content Too Large"}"#)
     }
 
     /// Where Flowpay posts its webhooks: always answered 200.

@@ -73,7 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
                             logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                         }, logger: logger)
         }
-        let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
+        let app = Application(router: api.router(), server: api.httpServer,
+                              configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
