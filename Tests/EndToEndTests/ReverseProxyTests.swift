@@ -55,7 +55,11 @@ import TestSupport
             environment["BANKSYNC_METRICS_LISTEN"] = "off"
             for bad in ["10.0.0.0/33", "ingress.internal", "10.0.0.1/8", "fd00::/129"] {
                 environment["BANKSYNC_TRUSTED_PROXIES"] = bad
-                let outcome = try await BankSyncProcess.run(["serve"], environment: environment)
+                let (serve, out, err) = try BankSyncProcess.start(["serve"], environment: environment)
+                // A serve that took the value would run on: stop it instead of waiting for ever (a bound, not a measurement).
+                for _ in 0..<200 where serve.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+                if serve.isRunning { kill(serve.processIdentifier, SIGTERM) }
+                let outcome = await BankSyncProcess.finish(serve, out, err)
                 #expect(outcome.status == 2, "\(bad): \(outcome.stderr)")
                 #expect(outcome.stderr.contains("BANKSYNC_TRUSTED_PROXIES") && outcome.stderr.contains(bad), "\(outcome.stderr)")
             }
