@@ -3,18 +3,22 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import Store
 
 /// Answers the customer's redirect back from the bank. It never trusts the query: it looks the one-time
 /// state up, asks the aggregator for the consent's real status, and only then stores the customer, its
-/// accounts and the consent's expiry. Unknown, expired, reused or unfinished links get a clear page and a
-/// recorded event.
+/// accounts and the consent's expiry. Unknown, expired, reused or unfinished links get a clear page. Anyone can
+/// send a callback, so a failure writes nothing per request: one without a known state is counted in memory
+/// (`banksync_consent_callbacks_refused{reason}` and a throttled log line); a real link that expired or was not
+/// completed records one event the first time, not on every retry.
 public struct ConsentCallbacks: Sendable {
     let pool: ConnectionPool
     let goCardless: GoCardlessClient?
     let http: HTTPClient
     let logger: Logger
+    let refusalLog = ThrottledLog()
 
     public init(pool: ConnectionPool, goCardless: GoCardlessClient?, http: HTTPClient, logger: Logger) {
         self.pool = pool
@@ -35,22 +39,24 @@ public struct ConsentCallbacks: Sendable {
     func callback(state: String?, expected: Customer.Source) async -> Response {
         do {
             guard let state, !state.isEmpty, state.count <= 128 else {
-                try await record(nil, "consent_link_malformed", "a bank redirect arrived without a usable state value")
+                refuse("malformed", "a bank redirect arrived without a usable state value")
                 return page(.badRequest, "This link is not valid", "The link is incomplete. Please use the link you were sent.")
             }
             guard let link = try await pool.withStore({ try $0.consentLink(state: state) }), link.source == expected else {
-                try await record(nil, "consent_link_unknown", "a bank redirect arrived with an unknown state value")
+                refuse("unknown_state", "a bank redirect arrived with an unknown state value")
                 return page(.notFound, "This link is not valid", "The link is unknown. Please use the latest link you were sent.")
             }
-            if link.used { return page(.conflict, "Already connected", "This link has already been used.") }
+            if link.used {
+                refuse("used", "a bank redirect arrived for a link already used")
+                return page(.conflict, "Already connected", "This link has already been used.")
+            }
             if link.expired {
-                try await record(link, "consent_link_expired", "the bank link expired before it was completed")
+                try await recordOnce(link, outcome: "expired", "consent_link_expired", "the bank link expired before it was completed")
                 return page(.gone, "This link has expired", "Please ask for a new link.")
             }
             let (status, read) = try await readConsent(link)
             guard let snapshot = read else {
-                try await pool.withStore { try $0.noteConsentLink(id: link.id, outcome: "not completed: \(status)") }
-                try await record(link, "consent_link_not_completed", "the bank reports the consent as \(status)")
+                try await recordOnce(link, outcome: "not completed: \(status)", "consent_link_not_completed", "the bank reports the consent as \(status)")
                 return page(.ok, "Not connected", "The bank did not confirm access (status \(status)). You can try the link again.")
             }
             let logger = logger
@@ -121,12 +127,22 @@ public struct ConsentCallbacks: Sendable {
         }
     }
 
-    func record(_ link: ConsentLink?, _ code: String, _ message: String) async throws {
-        let flowpayID = link?.flowpayCustomerID
+    /// A callback that names no link of ours: counted and logged (at most a line a minute per reason), never stored.
+    func refuse(_ reason: String, _ detail: String) {
+        Counter(label: "banksync_consent_callbacks_refused", dimensions: [("reason", reason)]).increment()
+        guard let suppressed = refusalLog.admit(reason) else { return }
+        logger.warning("consent callback refused", metadata: ["reason": "\(detail)", "refused_since_last_line": "\(suppressed)"])
+    }
+
+    /// Notes the link's outcome and records an event for ops, once per outcome: retrying the same link (or a
+    /// script replaying it) changes nothing more.
+    func recordOnce(_ link: ConsentLink, outcome: String, _ code: String, _ message: String) async throws {
+        let flowpayID = link.flowpayCustomerID
         try await pool.withStore { store in
-            let customerID = try flowpayID.flatMap { try store.customer(flowpayCustomerID: $0)?.customer.id }
+            guard try store.noteConsentLink(id: link.id, outcome: outcome) else { return }
+            let customerID = try store.customer(flowpayCustomerID: flowpayID)?.customer.id
             try store.recordEvent(customerID: customerID, runID: nil, level: .warning, code: code,
-                                  message: message + (flowpayID.map { " (customer \($0.uuidString.lowercased()))" } ?? ""))
+                                  message: message + " (customer \(flowpayID.uuidString.lowercased()))")
         }
     }
 

@@ -3,6 +3,7 @@ import Flowpay
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Store
@@ -17,6 +18,10 @@ public struct PullAPI: Sendable {
         public var requestsPerMinute = 600
         /// Requests per client address per minute, before authentication (`BANKSYNC_CLIENT_RATE_PER_MINUTE`).
         public var requestsPerMinutePerAddress = 1_200
+        /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client (`BANKSYNC_TRUSTED_PROXIES`; default none).
+        public var trustedProxies = TrustedProxies.none
+        /// Client addresses (IPv6: /64s) whose buckets are kept; past that the least recently seen is forgotten.
+        public var addressTableCapacity = 50_000
         public var expectedSchemaVersion: Int
         /// How often serve re-reads the schema version besides every readiness probe (`SchemaWatch`).
         public var schemaCheckInterval: Duration = .seconds(30)
@@ -29,6 +34,7 @@ public struct PullAPI: Sendable {
     let settings: Settings
     let limiter: RateLimiter<Int64>
     let addressLimiter: RateLimiter<String>
+    let knownKeys: KnownAPIKeys
     let logger: Logger
     let consents: ConsentCallbacks?
     /// Run it as a service of serve's group: it stops serve when the schema moves under it.
@@ -41,14 +47,16 @@ public struct PullAPI: Sendable {
         self.logger = logger
         self.consents = consents
         limiter = RateLimiter(perMinute: settings.requestsPerMinute)
-        addressLimiter = RateLimiter(perMinute: settings.requestsPerMinutePerAddress)
+        addressLimiter = RateLimiter(perMinute: settings.requestsPerMinutePerAddress, capacity: settings.addressTableCapacity)
+        knownKeys = KnownAPIKeys(pool: pool)
         schemaWatch = SchemaWatch(pool: pool, expected: settings.expectedSchemaVersion, interval: settings.schemaCheckInterval, logger: logger)
     }
 
     public func router() -> Router<PullAPIContext> {
         let router = Router(context: PullAPIContext.self)
         router.middlewares.add(MetricsMiddleware())
-        router.middlewares.add(ClientRateLimitMiddleware(limiter: addressLimiter, logger: logger))
+        router.middlewares.add(ClientRateLimitMiddleware(limiter: addressLimiter, trustedProxies: settings.trustedProxies,
+                                                            knownKeys: knownKeys, logger: logger))
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         router.middlewares.add(SchemaMovedMiddleware(watch: schemaWatch, logger: logger))
         // Public: says whether to route traffic here, not the schema version (the metrics listener's /readyz says why).
@@ -70,7 +78,7 @@ public struct PullAPI: Sendable {
             // Flowpay's events are a few hundred bytes: anything larger is not Flowpay and is dropped unread.
             guard let buffer = try? await request.collectBody(upTo: Self.webhookBodyLimit) else {
                 webhooks.drop("oversized", "body over \(Self.webhookBodyLimit) bytes")
-                // The rest of the body is not read: the connection closes after the answer.
+                // The rest of the body is not read (`BodyLimitHandler` cut it): the connection closes after the answer.
                 var answer = Self.json(["received": true])
                 answer.headers[.connection] = "close"
                 return answer
@@ -110,21 +118,43 @@ public struct PullAPI: Sendable {
         }
     }
 
+    /// The HTTP/1.1 server to run `router()` on: bodies over their limit are refused there, unread
+    /// (`BodyLimitHandler`): a webhook's with Flowpay's 200, any other with 413.
+    public var httpServer: HTTPServerBuilder {
+        let webhooks = webhooks
+        let refused: @Sendable (String) -> Void = { path in
+            if path == Self.webhookPath { webhooks.drop("oversized", "body over \(Self.webhookBodyLimit) bytes (from its Content-Length)") }
+        }
+        return .http1(configuration: .init(additionalChannelHandlers: [BodyLimitHandler(rule: { Self.bodyRule($0) }, refused: refused)]))
+    }
+
+    /// What a path's body may hold. Only the webhook takes a body; the rest get the same bound, so nothing is
+    /// ever read past 16 KiB.
+    static func bodyRule(_ path: String) -> BodyLimitHandler.Rule {
+        path == webhookPath ? .init(limit: webhookBodyLimit, status: .ok, body: #"{"received":true}"#)
+            : .init(limit: webhookBodyLimit, status: .contentTooLarge, body: #"{"message":"Content Too Large"}"#)
+    }
+
     /// Where Flowpay posts its webhooks: always answered 200.
     static let webhookPath = "/webhooks/flowpay"
+
+    static let apiKeyHeader = HTTPField.Name("X-API-Key")!
 
     /// Bytes a webhook body may have (16 KiB).
     static let webhookBodyLimit = 16 << 10
 
     func authenticate(_ request: Request) async throws -> APIKeyGrant {
-        guard let presented = request.headers[HTTPField.Name("X-API-Key")!], !presented.isEmpty, presented.count <= 200 else {
+        guard let presented = request.headers[Self.apiKeyHeader], !presented.isEmpty, presented.count <= 200 else {
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is missing"])
         }
         // The key and the merchant the request names, in one round trip.
         let merchantID = request.uri.queryParameters.get("merchantId").map { String($0) }
         guard let grant = try await pool.withReadStore({ try $0.authenticate(apiKey: presented, merchantID: merchantID) }) else {
+            await knownKeys.forget(Store.apiKeyHash(presented))
             throw APIError(status: .unauthorized, message: "Unauthorized", errors: ["X-API-Key is not valid"])
         }
+        // From now on this key's requests count only against its own limit, not its address's.
+        await knownKeys.learn(Store.apiKeyHash(presented))
         if let wait = await limiter.admit(grant.id) {
             throw APIError(status: .tooManyRequests, message: "Too Many Requests", errors: ["request rate exceeded for this key"],
                            headers: [.retryAfter: String(wait)])

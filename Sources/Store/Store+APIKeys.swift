@@ -73,5 +73,12 @@ extension Store {
         return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
     }
 
-    static func apiKeyHash(_ key: String) -> [UInt8] { Array(SHA256.hash(data: Data(key.utf8))) }
+    /// The SHA-256 of a key, as stored (never the key itself).
+    public static func apiKeyHash(_ key: String) -> [UInt8] { Array(SHA256.hash(data: Data(key.utf8))) }
+
+    /// The hashes of every key that is not revoked: `serve` tells a valid key from an anonymous request without a
+    /// lookup per request (the lookup that grants access still happens per request).
+    public func activeAPIKeyHashes() throws -> Set<[UInt8]> {
+        Set(try connection.query("SELECT hash FROM api_keys WHERE revoked_at IS NULL").map { try $0.decode([UInt8].self, at: 0) })
+    }
 }

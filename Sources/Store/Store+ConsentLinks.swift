@@ -47,8 +47,10 @@ extension Store {
         try connection.execute("UPDATE consent_links SET used_at = now(), outcome = $2 WHERE id = $1 AND used_at IS NULL", [id, outcome]) == 1
     }
 
-    public func noteConsentLink(id: Int64, outcome: String) throws {
-        try connection.execute("UPDATE consent_links SET outcome = $2 WHERE id = $1", [id, outcome])
+    /// Sets the link's outcome; false when it already was that (nothing changed).
+    @discardableResult
+    public func noteConsentLink(id: Int64, outcome: String) throws -> Bool {
+        try connection.execute("UPDATE consent_links SET outcome = $2 WHERE id = $1 AND outcome IS DISTINCT FROM $2", [id, outcome]) == 1
     }
 
     /// The consent is real: register the customer (or point an existing one at the new consent, keeping its

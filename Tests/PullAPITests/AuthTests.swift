@@ -49,15 +49,18 @@ import TestSupport
     }
 
     /// A flood from one address is cut off before any key is looked up: invalid keys get 401 until the address
-    /// is over its rate, then 429 with Retry-After — valid keys from that address too; health probes are exempt.
-    @Test func oneAddressOverItsRateGets429BeforeAuthentication() async throws {
+    /// is over its rate, then 429 with Retry-After. A valid key from that address is not counted there at all,
+    /// only against its own limit: the poller keeps its answers. Health probes are exempt.
+    @Test func oneAddressOverItsRateGets429BeforeAuthenticationButAValidKeyDoesNot() async throws {
         // One request a minute: timing-proof on a loaded machine (the second comes well within the minute).
         try await PullAPIHarness.with(requestsPerMinutePerAddress: 1) { api in
             let path = "/flowpay/v1/bank-accounts?merchantId=merchant-1"
             #expect(try await api.get(path, key: "bsk_wrong").status == 401)
-            let limited = try await api.get(path)
+            let limited = try await api.get(path, key: "bsk_wrong_again")
             #expect(limited.status == 429)
             #expect(Int(limited.headers.first { $0.0.lowercased() == "retry-after" }?.1 ?? "") ?? 0 >= 1)
+            #expect(try await api.getWithoutKey(path).status == 429)
+            for _ in 0..<5 { #expect(try await api.get(path).status == 200, "a valid key counts only against its own limit") }
             #expect(try await api.getWithoutKey("/healthz").status == 200)
         }
     }

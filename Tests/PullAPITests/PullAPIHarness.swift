@@ -41,7 +41,7 @@ struct PullAPIHarness: Sendable {
             settings.requestsPerMinutePerAddress = requestsPerMinutePerAddress
             let api = PullAPI(pool: pool, webhooks: webhooks, settings: settings, logger: logger)
             let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-            let app = Application(router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            let app = Application(router: api.router(), server: api.httpServer, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                                   onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
             let server = Task { try await app.run() }
             let processor = Task { try await webhooks.run() }

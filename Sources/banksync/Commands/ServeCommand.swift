@@ -20,8 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080), /metrics on BANKSYNC_METRICS_LISTEN (default 127.0.0.1:9464). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
 
     func run() async throws {
-        let (settings, listen, secret, rate, expectedVersion, metricsListen, addressRate) = try await reportingErrors {
-            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)?, Int) in
+        let (settings, listen, secret, rate, expectedVersion, metricsListen, addressRate, trustedProxies) = try await reportingErrors {
+            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)?, Int, TrustedProxies) in
             let environment = Environment()
             let settings = try DatabaseSettings.load(environment)
             let listen = try Self.listenAddress(environment.value("BANKSYNC_LISTEN") ?? "127.0.0.1:8080")
@@ -35,9 +35,10 @@ struct ServeCommand: AsyncParsableCommand {
             guard let addressRate = Int(addressRateText), addressRate > 0 else {
                 throw ConfigError(setting: "BANKSYNC_CLIENT_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(addressRateText)'")
             }
+            let trustedProxies = try Self.trustedProxies(environment)
             try Self.requireSchemaOfThisBuild(settings.connectionString)
             return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, Store.schemaVersionOfThisBuild, metricsListen,
-                    addressRate)
+                    addressRate, trustedProxies)
         }
         let logger = Logger(label: "banksync.serve")
         if secret == nil { logger.warning("FLOWPAY_WEBHOOK_SECRET is not set: webhooks are recorded but never trusted") }
@@ -53,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
         var apiSettings = PullAPI.Settings(expectedSchemaVersion: expectedVersion)
         apiSettings.requestsPerMinute = rate
         apiSettings.requestsPerMinutePerAddress = addressRate
+        apiSettings.trustedProxies = trustedProxies
         let goCardless = try await reportingErrors { try GoCardlessSettings.load() }
         // Consent callbacks ask the aggregator or the bank: never following a redirect elsewhere.
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: SourceHTTPClient.configuration(readTimeout: 90))
@@ -71,7 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
                             logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                         }, logger: logger)
         }
-        let app = Application(router: api.router(), configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
+        let app = Application(router: api.router(), server: api.httpServer,
+                              configuration: .init(address: .hostname(listen.0, port: listen.1), serverName: "banksync"),
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
@@ -131,6 +134,17 @@ struct ServeCommand: AsyncParsableCommand {
             throw ConfigError(setting: "BANKSYNC_PRIORITY_SYNC_POLL", problem: "'\(text)' is not a duration like 10s")
         }
         return interval == .zero ? nil : interval
+    }
+
+    /// `BANKSYNC_TRUSTED_PROXIES`: the ingress or load balancer addresses whose forwarded-for headers name the
+    /// client (comma-separated CIDRs; default none, and then those headers are ignored).
+    static func trustedProxies(_ environment: Environment) throws -> TrustedProxies {
+        guard let text = environment.value("BANKSYNC_TRUSTED_PROXIES") else { return .none }
+        do {
+            return try TrustedProxies(parsing: text)
+        } catch {
+            throw ConfigError(setting: "BANKSYNC_TRUSTED_PROXIES", problem: error.description)
+        }
     }
 
     static func listenAddress(_ text: String, setting: String = "BANKSYNC_LISTEN") throws -> (String, Int) {
