@@ -45,26 +45,35 @@ public struct Migrator: Sendable {
     }
 
     public func migrate(_ connection: PostgresConnection) async throws -> Report {
-        try await connection.withAdvisoryLock(Self.lockKey) {
-            try connection.execute("""
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version     integer PRIMARY KEY,
-                    name        text        NOT NULL,
-                    checksum    text        NOT NULL,
-                    applied_at  timestamptz NOT NULL DEFAULT now()
-                )
-                """)
-            let applied = try appliedMigrations(connection)
-            let notes = try verify(applied)
-            var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
-            for migration in migrations where applied[migration.version] == nil {
-                report.lockRetries += try await apply(migration, connection)
-                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
-                report.applied.append(migration.name)
-                report.version = migration.version
-            }
-            return report
+        // The lock is polled, not waited for in `pg_advisory_lock`: a session waiting inside that statement is an open
+        // transaction, and a CREATE INDEX CONCURRENTLY in the session holding the lock waits for every open
+        // transaction to end — the two deadlocked (40P01) when two migrates raced into 0022.
+        while !(try connection.tryAdvisoryLock(Self.lockKey)) {
+            try await Task.sleep(for: .milliseconds(100))
         }
+        defer { _ = try? connection.advisoryUnlock(Self.lockKey) }
+        return try await locked(connection)
+    }
+
+    private func locked(_ connection: PostgresConnection) async throws -> Report {
+        try connection.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version     integer PRIMARY KEY,
+                name        text        NOT NULL,
+                checksum    text        NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        let applied = try appliedMigrations(connection)
+        let notes = try verify(applied)
+        var report = Report(applied: [], version: applied.keys.max() ?? 0, notes: notes)
+        for migration in migrations where applied[migration.version] == nil {
+            report.lockRetries += try await apply(migration, connection)
+            logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+            report.applied.append(migration.name)
+            report.version = migration.version
+        }
+        return report
     }
 
     /// Applies one migration and records it; returns how many lock timeouts it met.
