@@ -21,10 +21,12 @@ extension Store {
     /// - another booking under a reused id when this fetch returned the old version too: both kept; `source_id_reused`;
     /// - undecided when the old version's day lies outside this fetch's window: the new row is held
     ///   (`possible_correction`) until ops decide (`banksync held`).
-    func recognizeCorrections(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> CorrectionReview {
+    /// `released`: keys of held rows released by this transaction (not this fetch's new rows).
+    func recognizeCorrections(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8],
+                              runID: Int64?) throws -> CorrectionReview {
         var review = CorrectionReview()
         var decided = Set<[UInt8]>()
-        let rows = try connection.query(Self.sameSourceID, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to],
+        let rows = try connection.query(Self.sameSourceID, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to, released],
                                          planning: .perExecution)
         for row in rows {
             let newKey = try row.decode([UInt8].self, at: 0)
@@ -103,7 +105,8 @@ extension Store {
         RETURNING t.flowpay_id, old.version, t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency
         """
 
-    /// $1 account, $2 its customer, $3 the booked keys fetched (32 bytes each), $4…$5 the window. This ingest's new
+    /// $1 account, $2 its customer, $3 the booked keys fetched (32 bytes each), $4…$5 the window, $6 keys of held rows
+    /// this transaction released (not its new rows). This ingest's new
     /// booked rows whose source id the account stores on another booking, with that booking: whether this fetch
     /// returned it and whether its day lies in the window. New rows through the feed index; their namesakes through
     /// `transactions_source_id` (migration 0016) — without it every new row re-read all of the account's rows.
@@ -119,6 +122,8 @@ extension Store {
              AND o.tx_key <> f.tx_key AND o.status = 'booked' AND o.ingest_xid <> pg_current_xact_id()
         WHERE f.customer_id = $2 AND f.ingest_xid = pg_current_xact_id()
           AND f.account_id = $1 AND f.status = 'booked' AND f.source_tx_id IS NOT NULL AND f.push_state = 'queued'
+          AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($6::bytea) / 32 - 1) AS j
+                          WHERE substring($6::bytea FROM j * 32 + 1 FOR 32) = f.tx_key)
         ORDER BY f.id, o.tx_key IN (SELECT tx_key FROM fetched) DESC, o.id
         """
 }

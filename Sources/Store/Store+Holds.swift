@@ -34,7 +34,7 @@ struct HoldReview {
     var releasedKeys: [UInt8] = []
     /// The old version stayed away a second fetch running: the bank edited it; the stored row took the new content.
     var confirmedEdits = 0
-    /// The held row went away and the booking it resembled came back: the bank withdrew it; deleted, never sent.
+    /// The bank no longer reports the held row: deleted, never sent (stored again as new if it comes back).
     var withdrawn = 0
 }
 
@@ -45,7 +45,8 @@ public enum HoldError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notHeld(let id): "no held transaction has Flowpay id \(id) (banksync held list shows them)"
-        case .noCandidate(let id): "held transaction \(id) has no stored booking left to merge into: release it instead"
+        case .noCandidate(let id): "held transaction \(id) has no stored booking to merge into (gone, held, or not of its account): "
+            + "name one with --into, or release it"
         }
     }
 }
@@ -83,15 +84,19 @@ extension Store {
     /// decided by it — the second fetch in a row that agrees.
     func reviewHolds(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], runID: Int64?) throws -> HoldReview {
         var review = HoldReview()
-        let holds = try connection.query(Self.holdsInWindow, [account.id, fetchedBookedKeys, window.from, window.to], planning: .perExecution)
+        let holds = try connection.query(Self.holdsInWindow, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID],
+                                         planning: .perExecution)
         for hold in holds {
             let held = try hold.decode([UInt8].self, at: 0)
             let candidate = try hold.decode([UInt8]?.self, at: 1)
             let heldFetched = try hold.decode(Bool.self, at: 2)
             let candidateFetched = try hold.decode(Bool.self, at: 3)
-            // A booking of an earlier consent or source is never fetched again by its old key: no fetch decides.
-            if try hold.decode(String.self, at: 5) == "possible_duplicate" { continue }
+            // A booking of an earlier consent or source that this fetch returned by its old key after all is not the held
+            // row's: that one is new. Otherwise (while the held row is still reported) no fetch decides which it is.
+            if try hold.decode(String.self, at: 5) == "possible_duplicate", heldFetched, !candidateFetched { continue }
             switch (heldFetched, candidateFetched, candidate) {
+            case (true, false, _?) where try hold.decode(Int.self, at: 6) > 0:
+                break   // another row claims the same stored booking (its edit may be that one): ops decide
             case (true, false, let old?):
                 if try hold.decode(String.self, at: 5) == "possible_correction" {
                     try applyCorrection(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a fetch covering the old version's day")
@@ -106,15 +111,16 @@ extension Store {
                                     + "came back (or is gone); queued for Flowpay")
                 review.released += 1
                 review.releasedKeys += held
-            case (false, true, _):
+            case (false, _, _):
+                // The bank no longer reports the held row in a fetch covering its day (an intermediate version of an
+                // edit, a row the bank withdrew). It was never sent, so nothing is lost: if the bank reports it
+                // again, it is stored as a new row again and judged afresh.
                 try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, held])
                 try connection.execute("DELETE FROM transactions WHERE account_id = $1 AND tx_key = $2", [account.id, held])
                 try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "hold_withdrawn",
-                                message: "held booking \(try hold.decode(String.self, at: 4)) withdrawn: the bank no longer reports it and "
-                                    + "reports the booking it resembled again; never sent")
+                                message: "held booking \(try hold.decode(String.self, at: 4)) withdrawn: the bank no longer reports it; "
+                                    + "never sent")
                 review.withdrawn += 1
-            case (false, false, _):
-                break   // neither returned: wait for a fetch that shows either (bounded: `holdLimit`)
             }
         }
         return review
@@ -181,35 +187,39 @@ extension Store {
         }
     }
 
-    /// An operator decides a held row: `merge` makes it the stored booking's edit (nothing sent), otherwise it is a
+    /// An operator decides a held row: `merge` makes it the edit of a stored booking (the one it was held beside, or
+    /// `mergeInto`, another stored booking of its account named by Flowpay id) and nothing is sent; otherwise it is a
     /// new booking and is queued. Recorded with the reason as a `hold_decided` event.
-    public func decideHold(flowpayID: String, merge: Bool, reason: String, operator who: String) async throws {
+    public func decideHold(flowpayID: String, merge: Bool, mergeInto: String? = nil, reason: String, operator who: String) async throws {
         try await connection.withTransaction {
-            guard let row = try connection.query("""
-                SELECT h.account_id, h.customer_id, h.tx_key, h.candidate_key, (o.tx_key IS NOT NULL), h.reason
-                FROM held_transactions h JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
-                LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
-                WHERE t.flowpay_id = $1
-                FOR UPDATE OF h
-                """, [flowpayID]).first else { throw HoldError.notHeld(flowpayID: flowpayID) }
-            let account = AccountRef(id: try row.decode(at: 0), customerID: try row.decode(at: 1))
-            let key = try row.decode([UInt8].self, at: 2)
-            // The account's ingest lock, as an ingest takes it: no sync decides this hold meanwhile.
+            guard let account = try connection.query("""
+                SELECT h.account_id, h.customer_id FROM held_transactions h
+                JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key WHERE t.flowpay_id = $1
+                """, [flowpayID]).first.map({ AccountRef(id: try $0.decode(at: 0), customerID: try $0.decode(at: 1)) }) else {
+                throw HoldError.notHeld(flowpayID: flowpayID)
+            }
+            // The account's ingest lock first, as an ingest takes it: no sync decides this hold meanwhile.
             try connection.execute("SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))")
-            guard try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM held_transactions WHERE account_id = $1 AND tx_key = $2)",
-                                            [account.id, key]) else { throw HoldError.notHeld(flowpayID: flowpayID) }
+            guard let row = try connection.query("""
+                SELECT h.tx_key, h.reason, COALESCE(m.tx_key, o.tx_key)
+                FROM held_transactions h JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
+                LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key AND $2::text IS NULL
+                LEFT JOIN transactions m ON m.account_id = h.account_id AND m.flowpay_id = $2::text AND m.status = 'booked'
+                                        AND m.push_state IS NOT NULL
+                WHERE h.account_id = $3 AND t.flowpay_id = $1
+                """, [flowpayID, mergeInto, account.id]).first else { throw HoldError.notHeld(flowpayID: flowpayID) }
+            let key = try row.decode([UInt8].self, at: 0)
             if merge {
-                guard let candidate = try row.decode([UInt8]?.self, at: 3), try row.decode(Bool.self, at: 4) else {
-                    throw HoldError.noCandidate(flowpayID: flowpayID)
-                }
-                switch try row.decode(String.self, at: 5) {
+                guard let target = try row.decode([UInt8]?.self, at: 2) else { throw HoldError.noCandidate(flowpayID: flowpayID) }
+                let decided = "merged by \(who): \(reason)"
+                switch try row.decode(String.self, at: 1) {
                 case "possible_correction":
-                    try applyCorrection(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
+                    try applyCorrection(account: account, oldKey: target, newKey: key, runID: nil, decidedBy: decided)
                 case "possible_duplicate":
                     try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, key])
-                    try connection.execute(Self.adoptAcrossSources, [account.id, candidate, key])
+                    try connection.execute(Self.adoptAcrossSources, [account.id, target, key])
                 default:
-                    try applyEdit(account: account, oldKey: candidate, newKey: key, runID: nil, decidedBy: "merged by \(who): \(reason)")
+                    try applyEdit(account: account, oldKey: target, newKey: key, runID: nil, decidedBy: decided)
                 }
                 try connection.execute("""
                     UPDATE watermarks SET edits = edits + 1, booked_stored = booked_stored - 1 WHERE account_id = $1
@@ -218,8 +228,9 @@ extension Store {
                 try release(account: account, key: key)
             }
             try recordEvent(customerID: account.customerID, accountID: account.id, runID: nil, level: .info, code: "hold_decided",
-                            message: "held booking \(flowpayID) \(merge ? "merged into the booking it resembled" : "released as a new booking") "
-                                + "by \(who): \(reason)")
+                            message: "held booking \(flowpayID) "
+                                + (merge ? "merged into booking \(mergeInto ?? "it was held beside")" : "released as a new booking")
+                                + " by \(who): \(reason)")
         }
     }
 
@@ -232,14 +243,23 @@ extension Store {
         SELECT $1, $2, $3, 'possible_edit', $4 FROM held
         """
 
-    /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window. The account's holds whose
-    /// row and candidate lie in the window: whether this fetch returned each; column 4 the held row's Flowpay id, 5 the reason.
+    /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window, $5 its customer. The account's
+    /// holds whose row and candidate lie in the window: whether this fetch returned each; column 4 the held row's Flowpay id,
+    /// 5 the reason, 6 how many other rows claim the same stored booking (other holds, this fetch's new rows of its day and
+    /// amount): with any, "the old version stayed away" no longer says which of them is its edit.
     static let holdsInWindow = """
         WITH fetched AS (
             SELECT substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
         )
         SELECT h.tx_key, o.tx_key, h.tx_key IN (SELECT tx_key FROM fetched), COALESCE(o.tx_key IN (SELECT tx_key FROM fetched), false),
-               t.flowpay_id, h.reason
+               t.flowpay_id, h.reason,
+               -- other claims on the same stored booking: rows held for it, and this fetch's new rows of its day and amount
+               (SELECT count(*) FROM held_transactions r WHERE r.account_id = h.account_id AND r.candidate_key = h.candidate_key
+                                                             AND r.tx_key <> h.tx_key)
+               + (SELECT count(*) FROM transactions f
+                  WHERE f.customer_id = $5 AND f.ingest_xid = pg_current_xact_id() AND f.account_id = $1 AND f.status = 'booked'
+                    AND f.push_state = 'queued' AND f.booking_date = o.booking_date AND f.amount_minor = o.amount_minor
+                    AND f.currency = o.currency) AS rivals
         FROM held_transactions h
         JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
         LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key

@@ -165,6 +165,7 @@ extension Store {
                 }
                 if admission.result.newBooked > admission.result.holdsReleased {
                     let switched = try matchAcrossSources(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
+                                                          released: released, adoptedByContent: admission.result.adopted,
                                                           keyGeneration: keyGeneration, runID: runID)
                     admission.result.adopted += switched.adopted
                     admission.result.duplicates += switched.adopted
@@ -175,7 +176,7 @@ extension Store {
                 if admission.result.newBooked > admission.result.holdsReleased {
                     if sourceIDsAreStable {
                         let corrections = try recognizeCorrections(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
-                                                                   runID: runID)
+                                                                   released: released, runID: runID)
                         admission.result.sourceIDsReused = corrections.reused
                         admission.result.corrected = corrections.corrected
                         admission.result.held += corrections.held

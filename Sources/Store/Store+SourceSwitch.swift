@@ -17,14 +17,18 @@ extension Store {
     /// sent again under a new id. Such rows are matched on what every source agrees on: booking date, amount and
     /// currency, and the counterparty's account where both sides have one; the remittance text breaks ties.
     /// - A new row paired with exactly one stored row of an earlier generation that this fetch did not return by key
-    ///   (and that one with exactly it) is that booking: the stored row takes its key and keeps its Flowpay id.
+    ///   (and that one with exactly it) is that booking — when the fetch shows the source writes bookings differently
+    ///   (most earlier rows it covers were not recognised exactly): the stored row takes its key and keeps its
+    ///   Flowpay id. Otherwise the pair is held: the stored row may just be missing from this fetch.
     /// - A new row with several possible stored rows, or sharing its possibilities with other new rows, is held
     ///   (`possible_duplicate`) rather than guessed.
     /// - A new row no stored row could be is new.
-    func matchAcrossSources(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], keyGeneration: Int32,
-                            runID: Int64?) throws -> SwitchMatch {
+    /// `released`: keys of held rows released by this transaction (not this fetch's new rows); `adoptedByContent`: rows
+    /// this ingest recognised by content under a new key.
+    func matchAcrossSources(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8], adoptedByContent: Int,
+                            keyGeneration: Int32, runID: Int64?) throws -> SwitchMatch {
         let rows = try connection.query(Self.switchCandidates, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to,
-                                                                keyGeneration], planning: .perExecution)
+                                                                keyGeneration, released], planning: .perExecution)
         guard rows.rowCount > 0 else { return SwitchMatch() }
         var stored: [Candidate] = [], fetched: [Candidate] = []
         for row in rows {
@@ -33,11 +37,21 @@ extension Store {
             if try row.decode(Bool.self, at: 0) { fetched.append(candidate) } else { stored.append(candidate) }
         }
         guard !stored.isEmpty else { return SwitchMatch() }
+        // Evidence that the new consent or source writes bookings differently: most earlier rows this fetch covers
+        // were not recognised exactly (by key, or by content in this ingest). Where most were, the source writes
+        // them as before, and an earlier row it did not return is more likely missing from this fetch than
+        // rewritten: a new row resembling it may be another booking (the A/B case), so pairs are held, not adopted.
+        let recognisedExactly = (try rows.first.map { try $0.decode(Int.self, at: 7) } ?? 0) + adoptedByContent
+        let rewritten = stored.count >= 2 && stored.count >= 2 * recognisedExactly
         var match = SwitchMatch()
         let storedByBooking = Dictionary(grouping: stored, by: \.booking)
         for (booking, news) in Dictionary(grouping: fetched, by: \.booking) {
             guard let olds = storedByBooking[booking] else { continue }
-            let (pairs, undecided) = Self.pair(news, olds)
+            var (pairs, undecided) = Self.pair(news, olds)
+            if !rewritten {
+                undecided += pairs
+                pairs = []
+            }
             for (new, old) in pairs {
                 try connection.execute(Self.adoptAcrossSources, [account.id, old.key, new.key])
                 match.adopted += 1
@@ -105,7 +119,7 @@ extension Store {
     }
 
     /// $1 account, $2 its customer, $3 the booked keys fetched (32 bytes each), $4…$5 the window, $6 the customer's key
-    /// generation. Column 0 true: this ingest's new booked rows; false: booked rows stored under an earlier generation,
+    /// generation, $7 keys of held rows this transaction released. Column 0 true: this ingest's new booked rows; false: booked rows stored under an earlier generation,
     /// in the window, already queued or sent, that this fetch did not return by key. Only days and amounts both sides have.
     static let switchCandidates = """
         WITH fetched AS (
@@ -115,6 +129,8 @@ extension Store {
             FROM transactions t
             WHERE t.customer_id = $2 AND t.ingest_xid = pg_current_xact_id() AND t.account_id = $1 AND t.status = 'booked'
               AND t.push_state = 'queued' AND t.booking_date BETWEEN $4::date AND $5::date
+              AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($7::bytea) / 32 - 1) AS j
+                              WHERE substring($7::bytea FROM j * 32 + 1 FOR 32) = t.tx_key)
         ), earlier AS (
             SELECT false AS fresh, t.tx_key, t.booking_date, t.amount_minor, t.currency, t.counterparty_iban, t.remittance
             FROM transactions t
@@ -125,9 +141,11 @@ extension Store {
             SELECT false, t.tx_key, t.booking_date, t.amount_minor, t.currency, t.counterparty_iban, t.remittance
             FROM fetched f JOIN transactions t ON t.account_id = $1 AND t.tx_key = f.tx_key
         )
-        SELECT * FROM fresh WHERE (booking_date, amount_minor) IN (SELECT booking_date, amount_minor FROM earlier)
-        UNION ALL
-        SELECT * FROM earlier
+        SELECT *, (SELECT count(*) FROM fetched f JOIN transactions t ON t.account_id = $1 AND t.tx_key = f.tx_key
+                   WHERE t.key_generation < $6::integer) AS returned_by_key
+        FROM (SELECT * FROM fresh WHERE (booking_date, amount_minor) IN (SELECT booking_date, amount_minor FROM earlier)
+              UNION ALL
+              SELECT * FROM earlier) candidates
         """
 
     /// $1 account, $2 the stored row's key, $3 the new row's key: the new row goes, the stored row takes its key, source

@@ -100,9 +100,21 @@ import TestSupport
                 let store = Store(connection: try database.connect())
                 let migrations = try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))
                 _ = try await Migrator(migrations: migrations.filter { $0.version <= 17 }).migrate(store.connection)
-                var fixture = PushFixture(store: store)
-                let target = try await fixture.addCustomer(transactions: 7)
+                let fixture = PushFixture(store: store)
                 let connection = fixture.store.connection
+                // Seven queued rows as the 0017 release stored them (this build's ingest needs this build's schema).
+                let flowpayID = UUID()
+                let customerID = try store.addCustomer(flowpayCustomerID: flowpayID, merchantID: "m-\(flowpayID)", source: .gocardless, sourceRef: "r")
+                let accountID = try await store.upsertAccount(customerID: customerID, BankAccount(
+                    sourceAccountID: "acc-\(flowpayID)", iban: "CZ6508000000192000145399", bic: "GIBACZPXXXX", currency: "CZK"))
+                try connection.execute("""
+                    INSERT INTO transactions (account_id, customer_id, tx_key, content_key, status, booking_date, value_date, amount_minor,
+                                              currency, counterparty_name, remittance, push_state)
+                    SELECT $1, $2, k.key, k.key, 'booked', date '2026-11-25' - i, date '2026-11-25' - i, -1000 - i, 'CZK', 'Shop', 'legacy ' || i,
+                           'queued'
+                    FROM generate_series(0, 6) AS i, LATERAL (SELECT sha256(int4send(i)) AS key) k
+                    """, [accountID, customerID])
+                let target = PushTarget(customerID: customerID, flowpayCustomerID: flowpayID)
                 // Before 0018: two rows already pushed in a sent batch, three in a batch still sending.
                 let sent = try connection.queryValue(Int64.self, """
                     INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, state)

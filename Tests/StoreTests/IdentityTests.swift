@@ -329,20 +329,25 @@ import TestSupport
         }
     }
 
-    /// A hold no fetch decides (neither version comes back) becomes an interruption after the hold limit, and ops
-    /// decide it: `release` queues it, `merge` makes it the stored booking's edit; each decision is recorded.
+    /// Two new rows claim one stored booking that no fetch returns any more (each could be its edit, or another
+    /// booking): no fetch decides, so they stay held, become an interruption after the hold limit, and ops decide:
+    /// `release` queues one, `merge` makes the other the stored booking's edit; each decision is recorded. A held row
+    /// the bank stops reporting is withdrawn (never sent).
     @Test func aHoldNoFetchDecidesIsAnInterruptionOpsDecide() async throws {
         try await TestDatabase.with { database in
             let fixture = try await IngestFixture.make(database)
-            let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y")
-            let c = booked("2026-11-21", "-3.00", "kiosk"), d = booked("2026-11-21", "-3.00", "kiosk 42")
-            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a, c]]))
+            let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y"), c = booked("2026-11-20", "-9.99", "SHOP X2")
+            let other = booked("2026-11-21", "-3.00", "kiosk")
+            _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a, other]]))
             try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
             #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
-                                                   pages: pages([[b, d]])).held == 2)
-            // Neither A, B, C nor D comes back: nothing decides.
+                                                   pages: pages([[b, other]])).held == 1)
+            // A is still missing, and C of the same day and amount arrives: is B or C the edit of A?
             #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
-                                                   pages: pages([[]])).held == 0)
+                                                   pages: pages([[b, c, other]])).held == 1)
+            let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                       pages: pages([[b, c, other]]))
+            #expect(again.held == 0 && again.edited == 0 && again.holdsReleased == 0 && again.newBooked == 0)
             #expect(try fixture.store.heldTransactions().count == 2)
             #expect(try fixture.store.interruptions().isEmpty, "within the hold limit: shown in lag only")
             try fixture.store.connection.execute("UPDATE held_transactions SET held_since = now() - interval '4 days'")
@@ -352,19 +357,28 @@ import TestSupport
 
             let held = try fixture.store.heldTransactions()
             let shopY = try #require(held.first { $0.remittance == "SHOP Y" })
-            let kiosk = try #require(held.first { $0.remittance == "kiosk 42" })
-            #expect(shopY.candidate?.remittance == "SHOP X")
+            let shopX2 = try #require(held.first { $0.remittance == "SHOP X2" })
+            #expect(shopY.candidate?.remittance == "SHOP X" && shopX2.candidate?.remittance == "SHOP X")
             try await fixture.store.decideHold(flowpayID: shopY.flowpayID, merge: false, reason: "two purchases", operator: "ops")
-            try await fixture.store.decideHold(flowpayID: kiosk.flowpayID, merge: true, reason: "the bank renamed the kiosk", operator: "ops")
-            await #expect(throws: HoldError.notHeld(flowpayID: kiosk.flowpayID)) {
-                try await fixture.store.decideHold(flowpayID: kiosk.flowpayID, merge: false, reason: "again", operator: "ops")
+            try await fixture.store.decideHold(flowpayID: shopX2.flowpayID, merge: true, reason: "the bank renamed the shop", operator: "ops")
+            await #expect(throws: HoldError.notHeld(flowpayID: shopX2.flowpayID)) {
+                try await fixture.store.decideHold(flowpayID: shopX2.flowpayID, merge: false, reason: "again", operator: "ops")
             }
             #expect(try fixture.count("remittance = 'SHOP Y' AND push_state = 'queued'") == 1)
-            #expect(try fixture.count("remittance = 'kiosk 42' AND push_state = 'pushed'") == 1, "C took D's text and stays delivered")
+            #expect(try fixture.count("remittance = 'SHOP X2' AND push_state = 'pushed'") == 1, "A took C's text and stays delivered")
             #expect(try fixture.count() == 3)
             #expect(try fixture.store.heldTransactions().isEmpty)
             #expect(try fixture.store.interruptions().isEmpty)
             #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'hold_decided'") == 2)
+
+            // A held row the bank stops reporting is withdrawn.
+            let d = booked("2026-11-21", "-3.00", "kiosk 42")
+            #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                   pages: pages([[booked("2026-11-20", "-9.99", "SHOP X2"), b, d]])).held == 1)
+            let withdrawn = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
+                                                           pages: pages([[booked("2026-11-20", "-9.99", "SHOP X2"), b, other]]))
+            #expect(withdrawn.holdsWithdrawn == 1 && withdrawn.held == 0)
+            #expect(try fixture.count("remittance = 'kiosk 42'") == 0)
         }
     }
 

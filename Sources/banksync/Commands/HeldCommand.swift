@@ -53,15 +53,17 @@ struct HeldCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decide that a held booking is the bank's edit of the stored booking beside it: that one takes its content, nothing is sent.")
         @Argument(help: "The held booking's id (bs_…, from held list).") var flowpayID: String
+        @Option(name: .customLong("into"), help: "Another stored booking of the account to merge into (bs_…); default: the one it was held beside.")
+        var mergeInto: String?
         @Option(help: "Why (recorded with the decision).") var reason: String
 
         func run() async throws {
-            try await HeldCommand.decide(flowpayID, merge: true, reason: reason)
+            try await HeldCommand.decide(flowpayID, merge: true, mergeInto: mergeInto, reason: reason)
             print("merged \(flowpayID) into the stored booking it resembled (nothing sent; see lag's edits column)")
         }
     }
 
-    static func decide(_ flowpayID: String, merge: Bool, reason: String) async throws {
+    static func decide(_ flowpayID: String, merge: Bool, mergeInto: String? = nil, reason: String) async throws {
         try await reportingErrors {
             guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ConfigError.missing("--reason", "say why, it is recorded with the decision")
@@ -71,7 +73,7 @@ struct HeldCommand: AsyncParsableCommand {
             try store.requireSchemaOfThisBuild()
             let who = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "an operator"
             do {
-                try await store.decideHold(flowpayID: flowpayID, merge: merge, reason: reason, operator: who)
+                try await store.decideHold(flowpayID: flowpayID, merge: merge, mergeInto: mergeInto, reason: reason, operator: who)
             } catch let error as HoldError {
                 fail(error.description, code: ExitStatus.partialFailure)
             }

@@ -1,0 +1,153 @@
+import BankSyncCore
+import Foundation
+import PropertyBased
+import Store
+import Testing
+import TestSupport
+
+/// For random histories of one account — bookings added, a booking missing from one fetch (alone or beside a new
+/// booking of the same day and amount), the bank's text edits, re-dated bookings and settled amounts under a stable
+/// id, consent renewals with new ids — against the real server, with a model of Flowpay that takes every queued row:
+/// each Flowpay id is one booking, and each booking reaches Flowpay under exactly one id.
+@Suite struct IdentityPropertyTests {
+    @Test func everyBookingHasOneFlowpayIDAndEveryIDOneBooking() async throws {
+        try await TestDatabase.with { database in
+            let base = try await IngestFixture.make(database)
+            await propertyCheck(count: 40, input: Gen.int(in: 0...Int.max), Gen.bool) { seed, stableIDs in
+                do {
+                    let fixture = try await IngestFixture.another(base.store)
+                    var history = EventfulHistory(seed: UInt64(seed), stableIDs: stableIDs)
+                    try await history.run(against: fixture)
+                } catch {
+                    Issue.record("seed \(seed) stable \(stableIDs): \(error)")
+                }
+            }
+        }
+    }
+}
+
+/// One account's bookings as the bank reports them, each with a hidden identity carried in its raw row.
+struct EventfulHistory {
+    struct Booking {
+        let identity: Int
+        var day: Int
+        var amountMinor: Int64
+        var text: String
+        var sourceID: String
+    }
+
+    let stableIDs: Bool
+    let start = Day(iso: "2026-10-01")!
+    let horizon = 20
+    var random: SplitMix
+    var bookings: [Booking] = []
+    var generation: Int32 = 1
+    var renewals = 0
+    var log: [String] = []
+    /// What Flowpay holds: id → the bookings sent under it, booking → the ids it was sent under.
+    var bookingsOfID: [String: Set<Int>] = [:]
+    var idsOfBooking: [Int: Set<String>] = [:]
+
+    init(seed: UInt64, stableIDs: Bool) {
+        self.stableIDs = stableIDs
+        random = SplitMix(seed: seed)
+        for _ in 0..<random.int(3...25) { addBooking() }
+    }
+
+    mutating func addBooking(day: Int? = nil, amountMinor: Int64? = nil) {
+        let identity = bookings.count
+        bookings.append(Booking(identity: identity, day: day ?? random.int(0...horizon),
+                                amountMinor: amountMinor ?? [-999, -12_000, 150_000][random.int(0...2)],
+                                text: "booking \(identity)", sourceID: "s\(identity)"))
+    }
+
+    var window: SyncWindow { SyncWindow(from: start, to: start.adding(days: horizon + 5), isFirstSync: false) }
+
+    func fetched(omitting omitted: Int? = nil) -> [BankTransaction] {
+        bookings.filter { $0.identity != omitted }.map { booking in
+            let day = start.adding(days: booking.day)
+            return BankTransaction(status: .booked, bookingDate: day, valueDate: day,
+                                   amount: Money(minorUnits: booking.amountMinor, currency: czk), counterpartyName: "Shop",
+                                   remittance: booking.text, sourceID: booking.sourceID, rawJSON: #"{"h":\#(booking.identity)}"#)
+        }
+    }
+
+    mutating func run(against fixture: IngestFixture) async throws {
+        try await fetch(fixture)
+        for _ in 0..<random.int(3...12) {
+            var omitted: Int?
+            let target = random.int(0...(bookings.count - 1))
+            switch random.int(0...4) {
+            case 0:
+                addBooking()
+                log.append("new booking")
+            case 1:
+                omitted = target
+                if random.int(0...1) == 0 {   // beside a new booking of the same day and amount (the A/B case)
+                    addBooking(day: bookings[target].day, amountMinor: bookings[target].amountMinor)
+                }
+                log.append("booking \(target) missing once")
+            case 2 where stableIDs:
+                bookings[target].day = min(horizon, bookings[target].day + random.int(1...2))
+                log.append("booking \(target) re-dated")
+            case 3 where stableIDs:
+                bookings[target].amountMinor -= Int64(random.int(1...99))
+                log.append("booking \(target) settled")
+            case 2, 3:
+                bookings[target].text += " (corrected)"
+                log.append("booking \(target) edited")
+            default:
+                renewals += 1
+                generation += 1
+                if stableIDs { for index in bookings.indices { bookings[index].sourceID = "r\(renewals)-\(index)" } }
+                log.append("renewal")
+            }
+            try await fetch(fixture, omitting: omitted)
+        }
+        // Two complete fetches decide every hold they can; ops decide the rest, with the evidence (here: the truth).
+        try await fetch(fixture)
+        try await fetch(fixture)
+        let heldIDs = try fixture.store.connection.query("""
+            SELECT t.flowpay_id FROM held_transactions h JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
+            WHERE h.account_id = $1 ORDER BY t.id
+            """, [fixture.account.id]).map { try $0.decode(String.self, at: 0) }
+        for id in heldIDs {
+            // As ops would, from the evidence (here: the truth): the stored booking it is, if any.
+            guard let identity = try fixture.store.connection.query("""
+                SELECT (raw->>'h')::integer FROM transactions WHERE account_id = $1 AND flowpay_id = $2
+                """, [fixture.account.id, id]).first.map({ try $0.decode(Int.self, at: 0) }) else { continue }
+            let same = try fixture.store.connection.query("""
+                SELECT flowpay_id FROM transactions WHERE account_id = $1 AND (raw->>'h')::integer = $2 AND push_state IS NOT NULL
+                """, [fixture.account.id, identity]).first.map { try $0.decode(String.self, at: 0) }
+            try await fixture.store.decideHold(flowpayID: id, merge: same != nil, mergeInto: same, reason: "property test", operator: "test")
+            log.append("ops \(same != nil ? "merged" : "released") booking \(identity)")
+        }
+        try await fetch(fixture)
+
+        let story = log.joined(separator: ", ")
+        for (id, sent) in bookingsOfID {
+            #expect(sent.count == 1, "id \(id) was sent for bookings \(sent.sorted()) (\(story))")
+        }
+        for booking in bookings {
+            #expect(idsOfBooking[booking.identity]?.count == 1,
+                    "booking \(booking.identity) reached Flowpay under \(idsOfBooking[booking.identity]?.sorted() ?? []) (\(story))")
+        }
+        #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM held_transactions WHERE account_id = $1",
+                                                        [fixture.account.id]) == 0, "every hold decided (\(story))")
+    }
+
+    /// One ingest, then Flowpay takes every queued row.
+    mutating func fetch(_ fixture: IngestFixture, omitting omitted: Int? = nil) async throws {
+        _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: stableIDs,
+                                           keyGeneration: generation, pages: pages([fetched(omitting: omitted)]))
+        let queued = try fixture.store.connection.query("""
+            UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1 AND push_state = 'queued'
+            RETURNING flowpay_id, (raw->>'h')::integer
+            """, [fixture.account.id])
+        for row in queued {
+            let id = try row.decode(String.self, at: 0), identity = try row.decode(Int.self, at: 1)
+            bookingsOfID[id, default: []].insert(identity)
+            idsOfBooking[identity, default: []].insert(id)
+        }
+    }
+}
