@@ -17,9 +17,15 @@ public protocol BankDataSource: Sendable {
     /// the mapping cannot read go to `refused` instead; the rest of the page is yielded.
     func transactions(of account: SourceAccount, window: SyncWindow, refused: RefusedRowCollector)
         -> AsyncThrowingStream<[BankTransaction], any Error>
+
+    /// The account as the source described it while answering `transactions` (Fio's one call answers both: the
+    /// balances at the window's edges), stored after the window; nil for sources whose `accounts` said it all.
+    func accountAfterRead(_ account: SourceAccount) -> BankAccount?
 }
 
 extension BankDataSource {
+    public func accountAfterRead(_: SourceAccount) -> BankAccount? { nil }
+
     /// Everything read afresh (a first sync, a consent just linked).
     public func accounts() async throws(SourceError) -> SourceSnapshot {
         try await accounts(known: KnownAccounts())
@@ -132,6 +138,9 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The customer's consent does not let us read this account, or this part of it (GoCardless's 403s by their
     /// `type`): not our credentials; the next step depends on `refusal`.
     case accountRefused(account: String?, AccountRefusal, detail: String)
+    /// Not now: the source may not be called yet (Fio's one call per token per interval, its 409, or its 422 for
+    /// history not authorised). Nothing was read; the sync engine gives the customer back and tries again later.
+    case deferred(CallDeferred)
 
     public var description: String {
         switch self {
@@ -145,6 +154,7 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorised(let detail): "credentials refused by the source: \(detail)"
         case .accountRefused(let account, let refusal, let detail):
             "\(refusal.summary)\(account.map { " (account \($0))" } ?? ""): \(detail)"
+        case .deferred(let deferral): deferral.description
         }
     }
 
@@ -158,6 +168,7 @@ public enum SourceError: Error, Sendable, Equatable, CustomStringConvertible {
         case .malformed: "malformed_data"
         case .unauthorised: "source_unauthorised"
         case .accountRefused(_, let refusal, _): refusal.rawValue
+        case .deferred(let deferral): deferral.reason == .historyLocked ? "history_short" : "rate_limited"
         }
     }
 }

@@ -101,7 +101,7 @@ public struct FlowpayClient: Sendable {
                 guard RetryPolicy.isRetryable(status: status) else {
                     let error = FlowpayError.rejected(status: status, message: envelope?.message ?? "HTTP \(status)",
                                                       logref: envelope?.logref,
-                                                      errors: envelope?._embedded?.errors?.map { $0.message } ?? [])
+                                                      errors: envelope?._embedded?.errors?.map { FlowpayError.Detail(message: $0.message, path: $0.path) } ?? [])
                     logger.warning("Flowpay rejected", metadata: metadata.merging(["logref": "\(envelope?.logref ?? "-")"]) { $1 })
                     throw error
                 }

@@ -198,7 +198,12 @@ public enum FlowpayContract {
     /// The error envelope of every non-2xx answer.
     public struct ErrorEnvelope: Codable, Sendable, Equatable {
         public struct Embedded: Codable, Sendable, Equatable {
-            public struct Message: Codable, Sendable, Equatable { public var message: String }
+            /// One error. `path` is optional (Flowpay's envelope is Micronaut's vnd.error, whose errors may carry
+            /// the JSON pointer of what they are about, e.g. `/3/counterName`).
+            public struct Message: Codable, Sendable, Equatable {
+                public var message: String
+                public var path: String?
+            }
             public var errors: [Message]?
         }
         public struct Links: Codable, Sendable, Equatable {
@@ -217,7 +222,7 @@ public enum FlowpayContract {
         public init(message: String, logref: String, errors: [String], path: String) {
             self.message = message
             self.logref = logref
-            _embedded = Embedded(errors: errors.map { Embedded.Message(message: $0) })
+            _embedded = Embedded(errors: errors.map { Embedded.Message(message: $0, path: nil) })
             _links = Links(self: Links.Link(href: path, templated: false))
         }
     }

@@ -88,6 +88,9 @@ public struct ConsentCallbacks: Sendable {
                 guard status == "valid" else { return (status, nil) }
                 return (status, try await source.accounts())
             }
+        case .fio:
+            // A Fio token is registered, not linked through a redirect: no consent link names this source.
+            throw SourceFactoryMissing()
         }
     }
 

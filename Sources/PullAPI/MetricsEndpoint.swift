@@ -63,6 +63,8 @@ public struct MetricsEndpoint: Sendable {
         Gauge(label: "banksync_transactions_stored").record(figures.transactionsStored)
         Gauge(label: "banksync_transactions_pushed").record(figures.transactionsPushed)
         Gauge(label: "banksync_transactions_waiting_to_push").record(figures.transactionsQueued)
+        Gauge(label: "banksync_transactions_unsendable").record(figures.transactionsUnsendable)
+        Gauge(label: "banksync_outbox_oldest_queued_seconds").record(figures.oldestQueuedSeconds)
         Gauge(label: "banksync_push_batches_rejected").record(figures.batchesRejected)
         Gauge(label: "banksync_push_batches_parked").record(figures.batchesParked)
         // Every known reason is exposed, 0 when no customer has it, so alert rules always find their series.

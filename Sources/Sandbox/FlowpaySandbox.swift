@@ -121,6 +121,11 @@ public enum FlowpaySandbox {
     /// Validates and records one admitted request; the answer is what Flowpay would say.
     static func process(path: String, customer: String, key: String, body: [UInt8], state: FlowpaySandboxState,
                         kind: Kind) async -> (status: HTTPResponse.Status, body: [UInt8]) {
+        if let reason = await state.customerRefusal(customer) {
+            // Flowpay's business validation of the customer itself: one error naming no row.
+            return (.unprocessableContent, envelopeBytes("Unprocessable Entity", path: path, errors: [reason],
+                                                         logref: await state.refusalLogref))
+        }
         switch kind {
         case .accounts:
             switch FlowpaySandboxValidation.accounts(body) {
@@ -135,10 +140,16 @@ public enum FlowpaySandbox {
                 return (problem.status, envelopeBytes(problem.message, path: path, errors: problem.errors))
             case .success(let batch):
                 // Business rule stand-in for "one row Flowpay cannot take" (an over-long name, an odd IBAN).
+                // Each refused row is named as Micronaut's validation names it: its property path in the
+                // message and its JSON pointer in `path` (or, with `namingIDs`, by its id in the message).
                 let refused = await state.refusedRows(batch)
                 if !refused.isEmpty {
-                    return (.unprocessableContent, envelopeBytes("Unprocessable Entity", path: path,
-                                                                 errors: refused.map { "[\($0)].counterName: exceeds the maximum length" },
+                    let namingIDs = await state.refusalNamesIDs
+                    let errors = refused.map { index in
+                        namingIDs ? SandboxEnvelope.Message(message: "transaction \(batch[index].id) has a counterName over the maximum length")
+                            : SandboxEnvelope.Message(message: "[\(index)].counterName: exceeds the maximum length", path: "/\(index)/counterName")
+                    }
+                    return (.unprocessableContent, envelopeBytes("Unprocessable Entity", path: path, details: errors,
                                                                  logref: await state.refusalLogref))
                 }
                 await state.accept(transactions: batch, customer: customer, key: key)
@@ -155,9 +166,13 @@ public enum FlowpaySandbox {
     }
 
     static func envelopeBytes(_ message: String, path: String, errors: [String], logref: String? = nil) -> [UInt8] {
+        envelopeBytes(message, path: path, details: errors.map { SandboxEnvelope.Message(message: $0) }, logref: logref)
+    }
+
+    static func envelopeBytes(_ message: String, path: String, details: [SandboxEnvelope.Message], logref: String? = nil) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let envelope = SandboxEnvelope(message: message, logref: logref ?? String(UUID().uuidString.lowercased().prefix(18)), errors: errors, path: path)
+        let envelope = SandboxEnvelope(message: message, logref: logref ?? String(UUID().uuidString.lowercased().prefix(18)), errors: details, path: path)
         return Array((try? encoder.encode(envelope)) ?? Data("{}".utf8))
     }
 
@@ -175,7 +190,11 @@ public enum FlowpaySandbox {
 
 /// Flowpay's error envelope, as the sandbox writes it.
 struct SandboxEnvelope: Encodable {
-    struct Message: Encodable { let message: String }
+    struct Message: Encodable {
+        var message: String
+        /// The JSON pointer of what the error is about, when it is about a part of the body.
+        var path: String? = nil
+    }
     struct Embedded: Encodable { let errors: [Message] }
     struct Link: Encodable { let href: String; let templated: Bool }
     struct Links: Encodable { let `self`: Link }
@@ -184,10 +203,10 @@ struct SandboxEnvelope: Encodable {
     let _embedded: Embedded
     let _links: Links
 
-    init(message: String, logref: String, errors: [String], path: String) {
+    init(message: String, logref: String, errors: [Message], path: String) {
         self.message = message
         self.logref = logref
-        _embedded = Embedded(errors: errors.map(Message.init))
+        _embedded = Embedded(errors: errors)
         _links = Links(self: Link(href: path, templated: false))
     }
 }

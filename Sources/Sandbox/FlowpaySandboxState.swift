@@ -65,6 +65,8 @@ public actor FlowpaySandboxState {
     var faults: [Fault] = []
     var refusedIDs: Set<String> = []
     var refusalLogref: String?
+    var refusalNamesIDs = false
+    var refusedCustomers: [String: String] = [:]
 
     /// A fixed "today" (tests, replays); nil is the real UTC date.
     var today: Day?
@@ -200,11 +202,24 @@ public actor FlowpaySandboxState {
 
     func financing(_ id: UUID) -> UUID? { financings[id] }
 
-    /// Transaction ids whose batches are refused with 422 (answered with `logref`) until `refuse([])`.
-    public func refuse(_ ids: Set<String>, logref: String? = nil) {
+    /// Transaction ids whose batches are refused with 422 (answered with `logref`) until `refuse([])`. Each
+    /// error names its row by position (message and `path`), or by its id with `namingIDs`.
+    public func refuse(_ ids: Set<String>, logref: String? = nil, namingIDs: Bool = false) {
         refusedIDs = ids
         refusalLogref = logref
+        refusalNamesIDs = namingIDs
     }
+
+    /// Every partner call for `customer` is refused with 422 and one error naming no row (`reason`, e.g. a service
+    /// not activated, an IBAN Flowpay does not know for it), answered with `logref`, until `acceptCustomer`.
+    public func refuseCustomer(_ customer: UUID, because reason: String, logref: String? = nil) {
+        refusedCustomers[customer.uuidString.lowercased()] = reason
+        refusalLogref = logref
+    }
+
+    public func acceptCustomer(_ customer: UUID) { refusedCustomers[customer.uuidString.lowercased()] = nil }
+
+    func customerRefusal(_ customer: String) -> String? { refusedCustomers[customer.lowercased()] }
 
     func refusedRows(_ batch: [Transaction]) -> [Int] {
         batch.indices.filter { refusedIDs.contains(batch[$0].id) }

@@ -45,17 +45,14 @@ public struct Migrator: Sendable {
     }
 
     public func migrate(_ connection: PostgresConnection) async throws -> Report {
-        // The lock is polled, not waited for in `pg_advisory_lock`: a session waiting inside that statement is an open
-        // transaction, and a CREATE INDEX CONCURRENTLY in the session holding the lock waits for every open
-        // transaction to end — the two deadlocked (40P01) when two migrates raced into 0022.
-        while !(try connection.tryAdvisoryLock(Self.lockKey)) {
-            try await Task.sleep(for: .milliseconds(100))
+        // The lock is waited for by polling, never inside a statement: a migrator blocked in pg_advisory_lock
+        // holds a snapshot, which the lock holder's CREATE INDEX CONCURRENTLY waits for — a deadlock (0021 met it).
+        var delay = Duration.milliseconds(20)
+        while try !connection.tryAdvisoryLock(Self.lockKey) {
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
         }
         defer { _ = try? connection.advisoryUnlock(Self.lockKey) }
-        return try await locked(connection)
-    }
-
-    private func locked(_ connection: PostgresConnection) async throws -> Report {
         try connection.execute("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version     integer PRIMARY KEY,

@@ -19,43 +19,27 @@ extension Store {
 
     private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
         let ibanKey = Normalization.iban(account.iban)
-        // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart. Both lookups in
-        // one round trip.
-        let found = try connection.query("""
-            SELECT (SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
-                    WHERE $2::text IS NOT NULL AND a.customer_id = $1 AND a.iban_key = $2
-                      AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
-                    ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
-                    LIMIT 1),
-                   (SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $4)
-            """, [customerID, ibanKey, account.currency, account.sourceAccountID], planning: .perExecution).first
-        let byIBAN = try found?.decode(Int64?.self, at: 0)
-        let bySourceID = try found?.decode(Int64?.self, at: 1)
-        if let byIBAN, let bySourceID, byIBAN != bySourceID {
-            // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
-            try connection.execute("""
-                UPDATE accounts SET source_account_id = source_account_id || ' (superseded by account ' || $2 || ')',
-                       active = false, inactive_since = COALESCE(inactive_since, now())
-                WHERE id = $1
-                """, [bySourceID, String(byIBAN)])
-        }
-        let accountID: Int64
-        if let existing = byIBAN ?? bySourceID {
-            accountID = existing
-            try connection.execute("""
-                UPDATE accounts SET source_account_id = $2, iban = COALESCE($3, iban), iban_key = COALESCE($4, iban_key),
-                       bic = COALESCE($5, bic), currency = $6, name = $7, product = $8, owner_name = $9, updated_at = now(),
-                       active = true, inactive_since = NULL
-                WHERE id = $1
-                """, [existing, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
-                      account.product, account.ownerName])
-        } else {
-            accountID = try connection.queryValue(Int64.self, """
+        // Flowpay requires a BIC: where the bank gives none, the one its bank code stands for (CZ, SK), stored so
+        // the outbox and the lag report see the same account the accounts call sends.
+        var account = account
+        account.bic = account.bic ?? BankCodeDirectory.bic(forIBAN: ibanKey)
+        var accountID: Int64?
+        // At most twice round: a concurrent writer (a consent callback while a sync runs) that inserts the same
+        // account first makes our insert do nothing (the unique key `accounts_identity`, migration 0021, or
+        // the source id's), and the second look finds its row — this statement sees what committed before it.
+        for _ in 0..<2 where accountID == nil {
+            accountID = try findAndUpdateAccount(customerID: customerID, account, ibanKey: ibanKey)
+            guard accountID == nil else { break }
+            accountID = try connection.query("""
                 INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency, name, product, owner_name)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                ON CONFLICT DO NOTHING
                 RETURNING id
                 """, [customerID, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
-                      account.product, account.ownerName])
+                      account.product, account.ownerName]).first.map { try $0.decode(Int64.self, at: 0) }
+        }
+        guard let accountID else {
+            throw PostgresError.noRows(statement: "upsert of account \(account.sourceAccountID): neither found nor inserted")
         }
         // The source ids seen and the balances (the last of each type, currency and day), in one statement.
         var latest: [String: Balance] = [:]
@@ -130,5 +114,43 @@ extension Store {
     public func bookedThrough(accountID: Int64) throws -> Day? {
         try connection.query("SELECT booked_through FROM watermarks WHERE account_id = $1", [accountID])
             .first?.decode(Day?.self, at: 0)
+    }
+}
+
+extension Store {
+    /// The customer's stored account for `account` — by normalised IBAN (and currency), else by the source's
+    /// account id — refreshed with what the source reports now; nil when there is none yet.
+    fileprivate func findAndUpdateAccount(customerID: Int64, _ account: BankAccount, ibanKey: String?) throws -> Int64? {
+        // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart. Both lookups in
+        // one round trip.
+        let found = try connection.query("""
+            SELECT (SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                    WHERE $2::text IS NOT NULL AND a.customer_id = $1 AND a.iban_key = $2
+                      AND (a.currency IS NOT DISTINCT FROM $3 OR a.currency IS NULL OR $3::text IS NULL)
+                    ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $3) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
+                    LIMIT 1),
+                   (SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $4)
+            """, [customerID, ibanKey, account.currency, account.sourceAccountID], planning: .perExecution).first
+        let byIBAN = try found?.decode(Int64?.self, at: 0)
+        let bySourceID = try found?.decode(Int64?.self, at: 1)
+        if let byIBAN, let bySourceID, byIBAN != bySourceID {
+            // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
+            try connection.execute("""
+                UPDATE accounts SET source_account_id = source_account_id || ' (superseded by account ' || $2 || ')',
+                       active = false, inactive_since = COALESCE(inactive_since, now())
+                WHERE id = $1
+                """, [bySourceID, String(byIBAN)])
+        }
+        guard let existing = byIBAN ?? bySourceID else { return nil }
+        // A source that omits the currency this time never erases the stored one: that would merge the
+        // sub-accounts of a multi-currency account (the lookup above takes a NULL currency as "any").
+        try connection.execute("""
+            UPDATE accounts SET source_account_id = $2, iban = COALESCE($3, iban), iban_key = COALESCE($4, iban_key),
+                   bic = COALESCE($5, bic), currency = COALESCE($6, currency), name = $7, product = $8, owner_name = $9,
+                   updated_at = now(), active = true, inactive_since = NULL
+            WHERE id = $1
+            """, [existing, account.sourceAccountID, account.iban, ibanKey, account.bic, account.currency, account.name,
+                  account.product, account.ownerName])
+        return existing
     }
 }

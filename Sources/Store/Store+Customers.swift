@@ -5,7 +5,7 @@ import Postgres
 /// A customer as registered with BankSync: Flowpay's id for PUSH, the partner's merchant id for PULL.
 public struct Customer: Sendable, Equatable {
     public enum Source: String, Sendable, CaseIterable {
-        case gocardless, berlingroup
+        case gocardless, berlingroup, fio
     }
 
     public var id: Int64

@@ -36,6 +36,13 @@ public struct LagRow: Sendable, Equatable {
     /// and since when the oldest waits.
     public var held: Int = 0
     public var heldSince: Date?
+    /// Queued transactions that cannot be sent while their account lacks what Flowpay requires (an IBAN, a BIC):
+    /// counted here, not in `waitingToPush`, which then only counts rows the outbox can send.
+    public var unsendable: Int = 0
+    /// Days of history never read (a window after a long consent lapse started later than the last day read),
+    /// in all; and whether one was found in the last 30 days (then also an interruption, `history_gap`).
+    public var gapDays: Int = 0
+    public var recentGap = false
     /// Reconciliation against the bank's booked balances (`Store+Reconciliation`): the last day through which
     /// every reconcilable account agrees (the earliest of them), and in words: `ok`, `waiting` (one balance day
     /// so far), the difference, or why the bank's balances cannot be used.
@@ -81,18 +88,23 @@ extension Store {
         let rows = try connection.query("""
             WITH account_state AS (
                 SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
-                       -- customer_id too: the outbox index then reads only this customer's queued rows
-                       (SELECT count(*) FROM transactions t
-                        WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') AS waiting,
+                       -- customer_id too: the outbox index then reads only this customer's queued rows. Rows of an
+                       -- account without an IBAN or BIC cannot be sent: their own column, not "waiting".
+                       CASE WHEN a.iban IS NOT NULL AND a.bic IS NOT NULL THEN q.queued ELSE 0 END AS waiting,
+                       CASE WHEN a.iban IS NULL OR a.bic IS NULL THEN q.queued ELSE 0 END AS unsendable,
+                       a.iban IS NOT NULL AND a.bic IS NULL AS missing_bic,
                        COALESCE(w.edits, 0) AS edits,
                        (SELECT count(*) FROM transactions t
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received,
                        w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings, hd.held, hd.held_since,
+                       COALESCE(w.gap_days, 0) AS gap_days, w.last_gap_at > now() - interval '30 days' AS recent_gap,
                        r.state AS rec_state, r.reason AS rec_reason, r.reconciled_through, r.mismatch_from, r.mismatch_to,
                        r.difference_minor, r.currency AS rec_currency
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                 LEFT JOIN account_reconciliation r ON r.account_id = a.id
+                CROSS JOIN LATERAL (SELECT count(*) AS queued FROM transactions t
+                                    WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') q
                 CROSS JOIN LATERAL (SELECT count(*) AS held, min(h.held_since) AS held_since FROM held_transactions h
                                     WHERE h.account_id = a.id) hd
                 -- An account the current consent no longer reports is not lagging, but rows of it still waiting for
@@ -120,6 +132,9 @@ extension Store {
                        min(s.last_rescan_at) FILTER (WHERE s.active) AS last_rescan_at,
                        COALESCE(sum(s.late_bookings) FILTER (WHERE s.active), 0) AS late_bookings,
                        COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since,
+                       COALESCE(sum(s.unsendable), 0) AS unsendable,
+                       count(s.id) FILTER (WHERE s.active AND s.missing_bic) AS missing_bic,
+                       COALESCE(sum(s.gap_days), 0) AS gap_days, COALESCE(bool_or(s.recent_gap), false) AS recent_gap,
                        min(s.reconciled_through) FILTER (WHERE s.active AND s.rec_state IN ('reconciled', 'mismatch')) AS reconciled_through,
                        count(*) FILTER (WHERE s.active AND s.rec_state = 'mismatch') AS mismatched,
                        count(*) FILTER (WHERE s.active AND s.rec_state = 'not_reconcilable') AS not_reconcilable,
@@ -144,7 +159,8 @@ extension Store {
                         ELSE floor(extract(epoch FROM now() - COALESCE(g.last_pull_at, g.created_at)))::bigint END AS lag_seconds,
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
                    q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint, g.held::bigint, g.held_since,
-                   g.held_since < now() - make_interval(secs => $2) AS held_too_long,
+                   g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint,
+                   g.gap_days::bigint, g.recent_gap,
                    g.reconciled_through::text, g.mismatched::bigint, g.not_reconcilable::bigint, g.waiting_balances::bigint, g.checked::bigint,
                    g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
@@ -152,7 +168,8 @@ extension Store {
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
             ORDER BY CASE WHEN g.status <> 'active' THEN 0
-                          WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2) THEN 1
+                          WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
+                               OR g.missing_bic > 0 OR g.recent_gap THEN 1
                           ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
             """, [perAccount, Self.holdLimit])
@@ -163,7 +180,8 @@ extension Store {
             let parked = try row.decode(Int.self, at: 21)
             let heldTooLong = try row.decode(Bool?.self, at: 26) ?? false
             let code = try row.decode(String?.self, at: 11)
-                ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held" : nil)
+                ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held"
+                    : try row.decode(Int.self, at: 28) > 0 ? "missing_bic" : try row.decode(Bool.self, at: 30) ? "history_gap" : nil)
             let quarantineMessage = try row.decode(String?.self, at: 19)
             return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
@@ -174,27 +192,28 @@ extension Store {
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
                           quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
-                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25),
-                          reconciledThrough: try row.decode(at: 27), reconciliation: try Self.reconciliationWords(row),
-                          differenceMinor: try row.decode(at: 33), differenceCurrency: try row.decode(at: 34), differenceFrom: try row.decode(at: 35),
-                          differenceTo: try row.decode(at: 36), unreconciledAccounts: try row.decode(at: 28))
+                          held: try row.decode(at: 24), heldSince: try row.decode(at: 25), unsendable: try row.decode(at: 27),
+                          gapDays: try row.decode(at: 29), recentGap: try row.decode(at: 30),
+                          reconciledThrough: try row.decode(at: 31), reconciliation: try Self.reconciliationWords(row),
+                          differenceMinor: try row.decode(at: 37), differenceCurrency: try row.decode(at: 38), differenceFrom: try row.decode(at: 39),
+                          differenceTo: try row.decode(at: 40), unreconciledAccounts: try row.decode(at: 32))
         }
     }
 
     /// The reconciliation column in words: the earliest difference first, then why balances cannot be used, then
     /// `waiting`, else `ok` (`-` when no account was checked yet).
     static func reconciliationWords(_ row: Row) throws -> String {
-        let mismatched = try row.decode(Int.self, at: 28)
-        let notReconcilable = try row.decode(Int.self, at: 29)
-        let waiting = try row.decode(Int.self, at: 30)
-        let checked = try row.decode(Int.self, at: 31)
-        if mismatched > 0, let difference = try row.decode(Int64?.self, at: 33) {
-            let range = "\(try row.decode(String?.self, at: 35) ?? "?")…\(try row.decode(String?.self, at: 36) ?? "?")"
-            return "\(Reconciliation.minorText(difference)) \(try row.decode(String?.self, at: 34) ?? "") \(range)"
+        let mismatched = try row.decode(Int.self, at: 32)
+        let notReconcilable = try row.decode(Int.self, at: 33)
+        let waiting = try row.decode(Int.self, at: 34)
+        let checked = try row.decode(Int.self, at: 35)
+        if mismatched > 0, let difference = try row.decode(Int64?.self, at: 37) {
+            let range = "\(try row.decode(String?.self, at: 39) ?? "?")…\(try row.decode(String?.self, at: 40) ?? "?")"
+            return "\(Reconciliation.minorText(difference)) \(try row.decode(String?.self, at: 38) ?? "") \(range)"
                 + (mismatched > 1 ? " (+\(mismatched - 1) account(s))" : "")
         }
         if checked == 0 { return "-" }
-        if notReconcilable == checked { return try row.decode(String?.self, at: 32) ?? Reconciliation.noBookedBalance }
+        if notReconcilable == checked { return try row.decode(String?.self, at: 36) ?? Reconciliation.noBookedBalance }
         var words = waiting == checked ? "waiting" : "ok"
         if notReconcilable > 0 { words += " (\(notReconcilable) not reconcilable)" }
         return words
@@ -259,9 +278,33 @@ extension Store {
             WHERE r.state = 'mismatch' AND a.active AND r.deep_read_from = r.mismatch_from + 1 AND r.deep_read_to = r.mismatch_to
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
-            -- Batches that kept failing: parked until ops requeue them (or a day passes and they are tried again).
+            -- Accounts with an IBAN but no BIC (the bank gave none, its bank code is not in BankCodeDirectory): left
+            -- out of the accounts call, their transactions waiting with them, until the BIC is known.
+            SELECT 'missing_bic', c.flowpay_customer_id, c.merchant_id, c.source, min(COALESCE(o.since, a.updated_at)),
+                   count(*) || ' account(s) without a BIC are not sent to Flowpay, ' || COALESCE(sum(o.waiting), 0)
+                       || ' transaction(s) wait with them: ' || string_agg(a.iban, ', ' ORDER BY a.iban),
+                   NULL, NULL, NULL
+            FROM accounts a JOIN customers c ON c.id = a.customer_id
+            CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(t.arrived_at) AS since FROM transactions t
+                                WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') o
+            WHERE a.active AND a.iban IS NOT NULL AND a.bic IS NULL
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            UNION ALL
+            -- Days never read after a long consent lapse (CustomerSync), for 30 days after they were found: the source
+            -- allows no further back, so only the customer's bank statements can fill them.
+            SELECT 'history_gap', c.flowpay_customer_id, c.merchant_id, c.source, min(w.last_gap_at),
+                   string_agg(COALESCE(a.iban, a.source_account_id) || ': ' || (w.last_gap_to - w.last_gap_from + 1) || ' day(s) never read ('
+                              || w.last_gap_from || ' to ' || w.last_gap_to || ')', '; ' ORDER BY a.id)
+                       || ' — the window after the consent lapse could reach no further back',
+                   NULL, NULL, NULL
+            FROM watermarks w JOIN accounts a ON a.id = w.account_id JOIN customers c ON c.id = a.customer_id
+            WHERE w.last_gap_at > now() - interval '30 days'
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            UNION ALL
+            -- Batches that kept failing, or that Flowpay refused for the customer: parked until ops requeue them (or a
+            -- day passes and they are tried again); the newest one's reason is shown (Flowpay's, for a refusal).
             SELECT 'batch_parked', c.flowpay_customer_id, c.merchant_id, c.source, min(b.finished_at),
-                   count(*) || ' batch(es) parked after failing in every run: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
+                   count(*) || ' batch(es) parked: ' || (array_agg(coalesce(b.last_error, '?') ORDER BY b.id DESC))[1],
                    -- transaction batches are retried a day after parking; an accounts batch waits for ops
                    NULL, NULL, min(b.finished_at) FILTER (WHERE b.kind <> 'accounts') + interval '1 day'
             FROM push_batches b JOIN customers c ON c.id = b.customer_id

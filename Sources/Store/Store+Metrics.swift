@@ -5,7 +5,12 @@ import Postgres
 public struct StoredFigures: Sendable {
     public var transactionsStored = 0
     public var transactionsPushed = 0
+    /// Queued rows the outbox can send (their account has an IBAN and a BIC).
     public var transactionsQueued = 0
+    /// Queued rows of accounts without an IBAN or a BIC: they cannot be sent until the account has both.
+    public var transactionsUnsendable = 0
+    /// Seconds since the oldest sendable queued row arrived (0 when none waits): stuck rows show here.
+    public var oldestQueuedSeconds: Double = 0
     public var batchesRejected = 0
     /// Bookings the banks edited after they were stored, and stable ids a source reused for another booking.
     public var transactionsEdited = 0
@@ -35,7 +40,8 @@ extension Store {
         if let row = try connection.query("""
             SELECT (SELECT COALESCE(sum(booked_stored), 0)::bigint FROM watermarks),
                    (SELECT COALESCE(sum(booked_pushed), 0)::bigint FROM watermarks),
-                   (SELECT count(*) FROM transactions WHERE push_state = 'queued'),   -- the outbox index
+                   (SELECT count(*) FROM transactions t JOIN accounts a ON a.id = t.account_id   -- the outbox index
+                    WHERE t.push_state = 'queued' AND a.iban IS NOT NULL AND a.bic IS NOT NULL),
                    (SELECT count(*) FROM push_batches WHERE state = 'rejected'),
                    (SELECT COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
                       FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
@@ -45,7 +51,15 @@ extension Store {
                    (SELECT COALESCE(sum(ids_reused), 0)::bigint FROM watermarks),
                    (SELECT count(*) FROM transactions WHERE push_state = 'quarantined'),   -- a partial index
                    (SELECT COALESCE(sum(late_bookings), 0)::bigint FROM watermarks),
-                   (SELECT count(*) FROM push_batches WHERE state = 'parked')
+                   (SELECT count(*) FROM push_batches WHERE state = 'parked'),
+                   (SELECT count(*) FROM transactions t JOIN accounts a ON a.id = t.account_id
+                    WHERE t.push_state = 'queued' AND (a.iban IS NULL OR a.bic IS NULL)),
+                   -- Per customer, its first sendable queued row in id (arrival) order, through the outbox index.
+                   (SELECT COALESCE(extract(epoch FROM now() - min(o.arrived_at)), 0)::float8
+                    FROM customers c CROSS JOIN LATERAL (
+                        SELECT t.arrived_at FROM transactions t JOIN accounts a ON a.id = t.account_id
+                        WHERE t.customer_id = c.id AND t.push_state = 'queued' AND a.iban IS NOT NULL AND a.bic IS NOT NULL
+                        ORDER BY t.id LIMIT 1) o)
             """).first {
             figures.transactionsStored = try row.decode(at: 0)
             figures.transactionsPushed = try row.decode(at: 1)
@@ -58,6 +72,8 @@ extension Store {
             figures.transactionsQuarantined = try row.decode(at: 8)
             figures.lateBookings = try row.decode(at: 9)
             figures.batchesParked = try row.decode(at: 10)
+            figures.transactionsUnsendable = try row.decode(at: 11)
+            figures.oldestQueuedSeconds = try row.decode(at: 12)
         }
         // One row per account (account_reconciliation), the accounts' primary key for `active`.
         for row in try connection.query("""

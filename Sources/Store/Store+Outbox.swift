@@ -146,8 +146,9 @@ extension Store {
     /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
     /// records them as one batch with the exact body `encode` makes of them and the list of their ids — all in
     /// one transaction, before anything is sent. The rows themselves are not written: a batch holds its rows
-    /// while it is `sending` or `parked`, and a new batch skips them. Rows of accounts without an IBAN cannot be
-    /// sent (Flowpay requires it) and stay queued.
+    /// while it is `sending` or `parked`, and a new batch skips them. Rows of accounts without an IBAN or a BIC cannot
+    /// be sent (Flowpay requires both, and the accounts call leaves such an account out: Flowpay would get
+    /// transactions of an account it does not know) and stay queued, counted as `unsendable`.
     public func recordTransactionBatch(customerID: Int64, limit: Int,
                                        encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> PushBatch? {
         try await connection.withTransaction {
@@ -156,7 +157,7 @@ extension Store {
             _ = try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.outboxLockKey(customerID)])
             let rows = try connection.query("""
                 SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
-                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL
+                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL AND a.bic IS NOT NULL
                   AND t.id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
                                    WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
                 ORDER BY t.id LIMIT $2

@@ -20,7 +20,11 @@ extension Store {
     /// row, in id order): a row is sent exactly as first recorded, and nothing needs rebuilding — an account
     /// that lost its IBAN since does not stop the split. Only a batch recorded without a body (before
     /// migration 0010) is encoded again from its rows.
-    public func splitBatch(_ batch: PushBatch, encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> [PushBatch] {
+    ///
+    /// With `isolating` (positions in the batch that Flowpay's answer named), the batch is cut there instead: the
+    /// first batch returned holds exactly those rows, the second (if any row is left) all the others.
+    public func splitBatch(_ batch: PushBatch, isolating positions: Set<Int>? = nil,
+                           encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> [PushBatch] {
         try await connection.withTransaction {
             // First, and only from `sending`: the batch row stays locked to commit, so a second splitter of the same
             // batch (none runs while the customer's lock is held, but nothing else stops one) waits here and then
@@ -33,26 +37,37 @@ extension Store {
                 """, [Self.rowsOfParameter(batch), batch.customerID])
             let ids = try rows.map { try $0.decode(Int64.self, at: 0) }
             let elements = try batch.payload.flatMap { Self.bodyElements($0, flowpayIDs: try rows.map { try $0.decode(String.self, at: 1) }) }
-            func body(_ range: Range<Int>) throws -> [UInt8] {
+            func body(_ positions: [Int]) throws -> [UInt8] {
                 if let elements {
-                    return Array("[".utf8) + Array(elements[range].joined(separator: [UInt8(ascii: ",")])) + Array("]".utf8)
+                    return Array("[".utf8) + Array(positions.map { elements[$0] }.joined(separator: [UInt8(ascii: ",")])) + Array("]".utf8)
                 }
-                return try encode(batchTransactions(rowIDs: Array(ids[range])))
+                return try encode(batchTransactions(rowIDs: positions.map { ids[$0] }))
+            }
+            func record(_ positions: [Int]) throws -> PushBatch {
+                try recordBatch(customerID: batch.customerID, rowIDs: positions.map { ids[$0] }, payload: body(positions))
             }
             if !batch.listsItsRows {   // recorded before migration 0018: its rows named it
                 try connection.execute("""
                     UPDATE transactions SET push_batch_id = NULL WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
                     """, [batch.id, batch.customerID])
             }
-            guard ids.count > 1 else {
-                return try ids.isEmpty ? [] : [recordBatch(customerID: batch.customerID, rowIDs: ids, payload: body(0..<ids.count))]
+            if let positions {
+                let named = ids.indices.filter { positions.contains($0) }
+                let rest = ids.indices.filter { !positions.contains($0) }
+                return try [named, rest].filter { !$0.isEmpty }.map(record)
             }
+            guard ids.count > 1 else { return try ids.isEmpty ? [] : [record(Array(ids.indices))] }
             let half = ids.count / 2
-            return [
-                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[..<half]), payload: body(0..<half)),
-                try recordBatch(customerID: batch.customerID, rowIDs: Array(ids[half...]), payload: body(half..<ids.count)),
-            ]
+            return [try record(Array(0..<half)), try record(Array(half..<ids.count))]
         }
+    }
+
+    /// The Flowpay ids of a transactions batch's rows, in id order: the order of its body's elements.
+    public func batchFlowpayIDs(_ batch: PushBatch) throws -> [String] {
+        try connection.query("""
+            SELECT t.flowpay_id FROM transactions t
+            WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch)) ORDER BY t.id
+            """, [Self.rowsOfParameter(batch), batch.customerID]).map { try $0.decode(String.self, at: 0) }
     }
 
     /// A batch body's elements, verbatim, when it holds exactly one per row with the rows' Flowpay ids in order;
@@ -119,8 +134,9 @@ extension Store {
                             + "banksync push --requeue-rejected --batch \(batch.id) sends it again")
     }
 
-    /// A batch Flowpay refused whole, the same way whatever rows it held: parked with Flowpay's answer (shown by
-    /// the lag report, reopened after a day or by `push --requeue-rejected`), its rows kept with it.
+    /// A batch Flowpay refused for the customer (its answer names no row: an unknown IBAN, a service not
+    /// activated): parked with Flowpay's answer (shown by the lag report, reopened after a day or by
+    /// `push --requeue-rejected`), its rows kept with it, none quarantined.
     public func park(_ batch: PushBatch, because reason: String, logref: String?, runID: Int64?) throws {
         try connection.execute("""
             UPDATE push_batches SET state = 'parked', last_error = $2, logref = $3, finished_at = now()

@@ -16,6 +16,9 @@ public struct CustomerOutcome: Sendable {
     public var pushed = 0
     /// Set when the customer's sync failed or was cut short: the interruption code and message.
     public var problem: (code: String, message: String)?
+    /// Set when the source may not be called yet (Fio's one call per token per interval, or its 409): the sync did
+    /// nothing and the customer is given back, to be synced again in this run from this instant on.
+    public var deferred: CallDeferred?
 
     public var succeeded: Bool { problem == nil }
 }
@@ -57,6 +60,17 @@ public struct CustomerSync: Sendable {
         var outcome = CustomerOutcome(flowpayCustomerID: record.customer.flowpayCustomerID)
         do {
             try await pull(record, runID: runID, outcome: &outcome)
+        } catch SourceError.deferred(let deferral) where deferral.reason != .historyLocked {
+            if deferral.reason == .conflict {
+                try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .warning, code: "rate_limited",
+                                       message: "\(deferral)")
+            }
+            outcome.deferred = deferral
+            return outcome
+        } catch SourceError.deferred(let deferral) {
+            // Fio's 90-day lock: not a failure of the run; the next step is the merchant's authorisation.
+            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .warning, code: "history_short",
+                                   message: "\(deferral); next step: \(Self.fioDeepHistoryStep(record))")
         } catch {
             note(error, record, runID: runID, outcome: &outcome)
         }
@@ -105,7 +119,7 @@ public struct CustomerSync: Sendable {
     }
 
     func pull(_ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) async throws {
-        let source = try await sources.source(for: record)
+        let source = try await sources.source(for: record, session: store, today: today)
         // What earlier syncs stored stands in for what rarely changes (consent terms, account details): a daily
         // run spends its rate-limited calls on balances and transactions only.
         let known = KnownAccounts(details: try store.storedAccountDetails(customerID: record.customer.id),
@@ -159,7 +173,15 @@ public struct CustomerSync: Sendable {
                         "customer": "\(record.customer.flowpayCustomerID)", "account": "\(accountID)", "window": "\(window)",
                         "outside": "\(result.outsideWindow)", "dropped": "\(result.outsideWindowDropped)"])
                 }
+                if let described = source.accountAfterRead(sourceAccount) {
+                    _ = try await store.upsertAccount(customerID: record.customer.id, described)
+                }
                 try noteShortHistory(record, accountID: accountID, window: window, result: result, runID: runID)
+                // After a long lapse the window starts where the allowed history does, maybe after the day following
+                // the last one read: those days are never read again (the watermark moves past them) and say so.
+                if !window.isFirstSync, let bookedThrough = state.bookedThrough, window.from > bookedThrough.adding(days: 1) {
+                    try store.noteHistoryGap(accountID: accountID, from: bookedThrough.adding(days: 1), to: window.from.adding(days: -1))
+                }
                 if window.isFirstSync {
                     try store.noteFullRead(accountID: accountID)
                 } else if deep {
@@ -182,6 +204,7 @@ public struct CustomerSync: Sendable {
                 }
             } catch let error as SourceError {
                 if case .consentExpired = error { throw error }
+                if case .deferred = error { throw error }   // the whole customer waits (or records its history_short)
                 // A deep read the source cannot serve (too old a dateFrom, a timeout) waits a period: the daily
                 // window runs again from the next run instead of failing every day.
                 if deep { try? store.deferRescan(accountID: accountID) }
@@ -252,12 +275,22 @@ public struct CustomerSync: Sendable {
     /// 90 days only right after the customer's authentication, so the shortfall cannot be fetched later.
     func noteShortHistory(_ record: CustomerRecord, accountID: Int64, window: SyncWindow, result: IngestResult, runID: Int64) throws {
         guard window.isFirstSync else { return }
-        let requested = window.to - window.from
+        // Fio gives 90 days until the holder authorises more: the shortfall against the customer's history counts.
+        let fioLocked = record.customer.source == .fio && window.cappedAtDays != nil
+        let requested = fioLocked ? record.customer.historyDays : window.to - window.from
         let received = result.oldestBooked.map { window.to - $0 } ?? 0
         guard received * 10 < requested * 9 else { return }
         try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning, code: "history_short",
                               message: "the first sync asked for \(requested) days of history and received \(received) (oldest booking "
-                                  + "\(result.oldestBooked.map(String.init(describing:)) ?? "none")); the bank may allow more only right after a new consent")
+                                  + "\(result.oldestBooked.map(String.init(describing:)) ?? "none")); "
+                                  + (record.customer.source == .fio ? "next step: \(Self.fioDeepHistoryStep(record))"
+                                                                    : "the bank may allow more only right after a new consent"))
+    }
+
+    /// What gets a Fio customer more than 90 days: the holder's authorisation, then the deep backfill.
+    static func fioDeepHistoryStep(_ record: CustomerRecord) -> String {
+        "the merchant authorises older history in Fio Internetbanking, guided by banksync link --source fio --customer "
+            + "\(record.customer.flowpayCustomerID.uuidString.lowercased()) --history-days \(record.customer.historyDays)"
     }
 }
 

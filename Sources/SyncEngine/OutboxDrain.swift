@@ -10,8 +10,9 @@ import Store
 /// transactions in batches of at most 1,000 in id order, then one bank-accounts-updated.
 ///
 /// It never sends a batch it has not recorded first, and never marks anything pushed before a 2xx. A
-/// transactions batch Flowpay refuses (400/422) is split until the refused rows are isolated: those are
-/// quarantined, the rest delivered in the same run. Any other refusal (401/403/404…) or exhausted retries
+/// transactions batch Flowpay refuses (400/413/422) is decided from Flowpay's error envelope: rows it names are
+/// quarantined and the rest delivered in the same run; a refusal naming no row parks the batch (the customer's
+/// problem); only what the envelope leaves undecided is bisected. Any other refusal (401/403/404…) or exhausted retries
 /// stop this customer's drain for this run and are tried again next run; a batch that has failed in
 /// `parkAfterRuns` runs is parked so the batches after it flow.
 public struct OutboxDrain: Sendable {
@@ -24,7 +25,7 @@ public struct OutboxDrain: Sendable {
         public var rejected: [String] = []
         /// Accounts left out of the accounts call (no IBAN or no BIC), by source-side description.
         public var accountsSkipped = 0
-        /// Flowpay refused whole batches the same way, whatever rows they held: the drain stopped for this run.
+        /// Flowpay refused a batch naming no row (the customer's refusal): the drain stopped for this run.
         public var customerRefused = false
 
         public init() {}
@@ -76,12 +77,11 @@ public struct OutboxDrain: Sendable {
     }
 
     func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
+        // An account without an IBAN or BIC is left out, and its transactions wait with it (the outbox takes none of
+        // them); one with an IBAN but no BIC is the `missing_bic` interruption, read from the accounts themselves
+        // (an event written here, before the run's `synced`, would never show).
         let (accounts, missing) = try ContractMapping.accounts(try store.accountsForPush(customerID: target.customerID))
-        for account in missing {
-            outcome.accountsSkipped += 1
-            try store.recordEvent(customerID: target.customerID, accountID: account.accountID, runID: runID, level: .warning,
-                                  code: "missing_bic", message: "account \(account.accountID) has no \(account.iban == nil ? "IBAN" : "BIC") and is not pushed")
-        }
+        outcome.accountsSkipped += missing.count
         guard !accounts.isEmpty else { return }
         let payload = FlowpayContract.encode(accounts: accounts)
         let hash = Array(SHA256.hash(data: payload))
@@ -91,11 +91,8 @@ public struct OutboxDrain: Sendable {
         try await send(batch, target, runID: runID, outcome: &outcome)
     }
 
-    /// Sends one batch. With `parent` (the refusal of the batch this one was split from), a refusal just like
-    /// the parent's is returned for the caller to judge instead of being handled here.
-    @discardableResult
-    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome,
-              parent: Refusal? = nil) async throws -> Refusal? {
+    /// Sends one batch.
+    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
         try store.noteAttempt(batchID: batch.id)
         let customer = target.flowpayCustomerID
         do {
@@ -109,12 +106,11 @@ public struct OutboxDrain: Sendable {
                 try await flowpay.postBankAccountsUpdated(customer: customer, idempotencyKey: batch.idempotencyKey)
             }
         } catch let FlowpayError.rejected(status, message, logref, errors) where Self.refusesContent(status) {
-            let refusal = Refusal(status: status, detail: ([message] + errors).joined(separator: "; "), logref: logref)
+            let refusal = Refusal(status: status, message: message, errors: errors, logref: logref)
             logger.warning("batch refused", metadata: ["customer": "\(customer)", "batch": "\(batch.id)", "rows": "\(batch.rowCount)",
                                                       "logref": "\(logref ?? "-")"])
-            if let parent, refusal.isAlike(parent) { return refusal }
             try await refused(batch, refusal, target, runID: runID, outcome: &outcome)
-            return nil
+            return
         } catch {
             // Not a verdict on the content (401/403/404, retries exhausted, the network): this customer's drain
             // stops for this run and the batch is sent again next run (parked after `parkAfterRuns` runs).
@@ -128,60 +124,91 @@ public struct OutboxDrain: Sendable {
         case .transactions: outcome.transactionsPushed += batch.rowCount
         case .updated: break
         }
-        return nil
     }
 
-    /// Flowpay's verdict on a batch's content.
+    /// Flowpay's verdict on a batch's content: its error envelope.
     struct Refusal: Sendable {
         let status: Int
-        let detail: String
+        let message: String
+        let errors: [FlowpayError.Detail]
         let logref: String?
 
-        func isAlike(_ other: Refusal) -> Bool { status == other.status && detail == other.detail }
+        var detail: String { ([message] + errors.map(\.message)).joined(separator: "; ") }
     }
 
-    /// A refused transactions batch is split until the refused rows are alone, and those are quarantined. When
-    /// both halves are refused exactly like the whole, and then both halves of the first half again (two levels:
-    /// one bad row in each half with a message that names no row can fool one level), the refusal is not about
-    /// rows (an unknown customer or IBAN, a service not activated): bisecting on would cost about two requests a
-    /// row and quarantine them all, so the parts are parked (retried after a day, or by `push --requeue-rejected`)
-    /// and the customer's drain stops for this run — five requests in all.
-    func refused(_ batch: PushBatch, _ refusal: Refusal, _ target: PushTarget, runID: Int64?, outcome: inout Outcome,
-                 alikeLevels: Int = 0) async throws {
+    /// What a refusal of a transactions batch is about, decided from Flowpay's envelope.
+    enum Verdict: Equatable {
+        /// Its errors name these rows (positions in the batch): only they are refused.
+        case rows(Set<Int>)
+        /// Its errors name no row (an unknown IBAN, a service not activated): the customer's, not the data's.
+        case customer
+        /// The envelope cannot say (a size refusal, a row reference outside the batch): bisect.
+        case undecided
+    }
+
+    static func verdict(_ refusal: Refusal, ids: [String]) -> Verdict {
+        // A body too large is about its size: halves answer it.
+        if refusal.status == 413 { return .undecided }
+        let named = RefusalRowReferences(refusal.errors, ids: ids)
+        if named.unresolvedErrors > 0 { return .undecided }
+        return named.positions.isEmpty ? .customer : .rows(named.positions)
+    }
+
+    /// A refused transactions batch is decided from Flowpay's answer, and only what stays undecided is bisected.
+    /// - Errors naming rows (by position or id): the batch is cut exactly there; the named rows are quarantined
+    ///   with Flowpay's answer and the rest goes in one request (whose own answer, if refused, is decided again).
+    ///   k bad rows named cost 2 requests; named one at a time, about k·log₂n at most.
+    /// - Errors naming no row: the customer's refusal (an unknown IBAN, a service not activated). The batch is
+    ///   parked whole with Flowpay's reason (retried after a day, or by `push --requeue-rejected`), no row is
+    ///   quarantined, and the customer's drain stops for this run: one request, two with the accounts call.
+    /// - Undecided (a 413, a reference to a row the batch does not have): halves, each decided again.
+    func refused(_ batch: PushBatch, _ refusal: Refusal, _ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
         guard batch.kind == .transactions else {
             // One body, nothing to split: kept as refused, sent again when its content changes.
             try await store.markRejected(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
             outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
             return
         }
-        if outcome.customerRefused {
-            // A sibling's parts showed the refusal is the customer's: parked with them, not sent again this run.
-            return try store.park(batch, because: Self.customerLevel(refusal), logref: refusal.logref, runID: runID)
-        }
-        guard batch.rowCount > 1 else {
-            try await store.quarantine(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
-            outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
-            return
-        }
-        let halves = try await store.splitBatch(batch, encode: Self.body)
-        var alike: [(PushBatch, Refusal)] = []
-        for half in halves {
-            if let again = try await send(half, target, runID: runID, outcome: &outcome, parent: refusal) { alike.append((half, again)) }
-        }
-        let allAlike = alike.count == halves.count && halves.count > 1 && halves.allSatisfy { $0.rowCount > 1 }
-        if allAlike, alikeLevels >= 1 {
-            for (half, again) in alike { try store.park(half, because: Self.customerLevel(again), logref: again.logref, runID: runID) }
+        let ids = try store.batchFlowpayIDs(batch)
+        switch Self.verdict(refusal, ids: ids) {
+        case .customer:
+            // Its rows wait in a copy recorded under a new key, parked and never sent yet: Flowpay (or a proxy) may
+            // keep this key's refusal and answer it again to the same key once the customer is activated.
+            for copy in try await store.splitBatch(batch, isolating: Set(ids.indices), encode: Self.body) {
+                try store.park(copy, because: Self.customerLevel(refusal), logref: refusal.logref, runID: runID)
+            }
             outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
             outcome.customerRefused = true
-            return
-        }
-        for (half, again) in alike {
-            try await refused(half, again, target, runID: runID, outcome: &outcome, alikeLevels: allAlike ? alikeLevels + 1 : 0)
+        case .rows(let positions) where positions.count == ids.count:
+            try await store.quarantine(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
+            outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
+        case .rows(let positions):
+            let parts = try await store.splitBatch(batch, isolating: positions, encode: Self.body)
+            guard let named = parts.first else { return }
+            try await store.quarantine(named, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
+            outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
+            for rest in parts.dropFirst() where !outcome.customerRefused {
+                try await send(rest, target, runID: runID, outcome: &outcome)
+            }
+        case .undecided:
+            guard batch.rowCount > 1 else {
+                try await store.quarantine(batch, httpStatus: refusal.status, logref: refusal.logref, message: refusal.detail, runID: runID)
+                outcome.rejected.append(refusal.logref ?? "HTTP \(refusal.status)")
+                return
+            }
+            for half in try await store.splitBatch(batch, encode: Self.body) {
+                if outcome.customerRefused {
+                    // A sibling half showed the refusal is the customer's: parked with it, not sent this run.
+                    try store.park(half, because: Self.customerLevel(refusal), logref: refusal.logref, runID: runID)
+                } else {
+                    try await send(half, target, runID: runID, outcome: &outcome)
+                }
+            }
         }
     }
 
     static func customerLevel(_ refusal: Refusal) -> String {
-        "Flowpay refused every part of its batch the same way (HTTP \(refusal.status): \(refusal.detail)); not a row's problem"
+        "Flowpay refused the batch naming no row, so for the customer, not a row (HTTP \(refusal.status): \(refusal.detail))"
     }
 
     /// Statuses that judge the request's content (syntax, business rules, size): splitting can isolate them.

@@ -1,5 +1,6 @@
 import Aggregators
 import AsyncHTTPClient
+import BankSyncCore
 import Foundation
 import Store
 
@@ -19,12 +20,47 @@ public actor SourceFactory {
     }
 
     let goCardless: GoCardlessConfiguration?
+    let fio: FioConfiguration
+    /// Opens Fio customers' sealed tokens; nil when `BANKSYNC_SECRETS_KEY` is not configured.
+    let vault: TokenVault?
     private var goCardlessClient: GoCardlessClient?
+    private var fioClient: HTTPClient?
     private var httpClients: [HTTPClient] = []
     private var berlinGroupClients: [String: HTTPClient] = [:]
 
-    public init(goCardless: GoCardlessConfiguration?) {
+    public init(goCardless: GoCardlessConfiguration?, fio: FioConfiguration = FioConfiguration(), vault: TokenVault? = nil) {
         self.goCardless = goCardless
+        self.fio = fio
+        self.vault = vault
+    }
+
+    /// The source of a customer syncing on `session`: a Fio customer's token is opened from the store, and its calls
+    /// go through the token's slot in that database (`Store.claimFioCall`). `today`: the day windows end on.
+    /// `historyDays`: what Fio gives now (more than 90 only right after the holder authorised it).
+    public func source(for record: CustomerRecord, session store: Store, today: Day,
+                       fioHistoryDays: Int = FioConfiguration.unlockedHistoryDays) throws -> any BankDataSource {
+        guard record.customer.source == .fio else { return try source(for: record) }
+        guard let vault else {
+            throw Failure.notConfigured("BANKSYNC_SECRETS_KEY (or BANKSYNC_SECRETS_KEY_FILE) is needed to sync Fio customers")
+        }
+        guard let sealed = try store.sealedSecret(customerID: record.customer.id) else {
+            throw Failure.badSourceConfig(customer: record.customer.flowpayCustomerID, "no Fio token is stored: banksync customers add --source fio --token-file")
+        }
+        let token: String
+        do { token = try vault.open(sealed) } catch {
+            throw Failure.badSourceConfig(customer: record.customer.flowpayCustomerID, "\(error) (BANKSYNC_SECRETS_KEY)")
+        }
+        if fioClient == nil {
+            let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                    configuration: SourceHTTPClient.configuration(readTimeout: 120, connectionsPerHost: 16))
+            fioClient = client
+            httpClients.append(client)
+        }
+        let key = TokenVault.fingerprint(ofToken: token)
+        let interval = fio.minInterval
+        let gate = FioCallGate(claim: { try store.claimFioCall(tokenKey: key, interval: interval) },
+                               finish: { status in try? store.finishFioCall(tokenKey: key, interval: interval, status: status) })
+        return FioSource(configuration: fio, token: token, httpClient: fioClient!, gate: gate, today: today, historyDays: fioHistoryDays)
     }
 
     public func source(for record: CustomerRecord) throws -> any BankDataSource {
@@ -54,6 +90,8 @@ public actor SourceFactory {
                 httpClients.append(http)
             }
             return BerlinGroupSource(configuration: configuration, httpClient: http)
+        case .fio:
+            throw Failure.notConfigured("a Fio customer's source is built on its database session (source(for:session:today:))")
         }
     }
 
@@ -71,5 +109,6 @@ public actor SourceFactory {
         httpClients = []
         berlinGroupClients = [:]
         goCardlessClient = nil
+        fioClient = nil
     }
 }

@@ -119,14 +119,29 @@ public struct SyncRun: Sendable {
                 store = session
                 guard let claim = try await session.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
                                                               only: options.only, priorityOnly: options.priorityOnly,
-                                                              excluding: await counter.givenUp) else { break }
+                                                              excluding: await counter.excluded) else {
+                    // Customers waiting for their source's next allowed call (Fio's interval) are this run's too:
+                    // wait for the first of them without holding any customer, then look again.
+                    guard let next = await counter.nextDeferral() else { break }
+                    try await Task.sleep(for: .milliseconds(max(50, min(Int64(next.timeIntervalSinceNow * 1_000) + 20, 60_000))))
+                    continue
+                }
                 failures = 0
                 inFlight = claim.customerID
                 guard let record = try session.customer(id: claim.customerID) else { try session.release(claim); continue }
                 let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
                                         today: today, logger: logger, lease: (options.lease, options.worker),
                                         rescan: options.rescan, backfillPieceDays: options.backfillPieceDays)
-                let outcome = await sync.sync(record, runID: runID)
+                var outcome = await sync.sync(record, runID: runID)
+                if let deferral = outcome.deferred {
+                    // Given back without counting as synced; after two 409s in a run, left for the next run.
+                    if await counter.postpone(claim.customerID, until: deferral.retryAt, conflict: deferral.reason == .conflict) {
+                        try session.releaseDeferred(claim)
+                        inFlight = nil
+                        continue
+                    }
+                    outcome.problem = ("rate_limited", "\(deferral); left for the next run")
+                }
                 outcomes.append(outcome)
                 progress(await counter.increment(), total, outcome)
                 try session.release(claim)
@@ -184,4 +199,31 @@ actor Counter {
     func connectionLost(_ customerID: Int64) { losses[customerID, default: 0] += 1 }
     /// Customers whose sync lost the connection twice in this run: not claimed again by it.
     var givenUp: [Int64] { losses.filter { $0.value >= 2 }.map(\.key) }
+    /// Customers waiting for their source's next allowed call, until when; and 409s counted per customer.
+    var deferred: [Int64: Date] = [:]
+    var conflicts: [Int64: Int] = [:]
+
+    /// Records a deferral; false when the customer had its second 409 in this run (give up on it for this run).
+    func postpone(_ customerID: Int64, until: Date, conflict: Bool) -> Bool {
+        if conflict {
+            conflicts[customerID, default: 0] += 1
+            if conflicts[customerID, default: 0] >= 2 { deferred[customerID] = nil; return false }
+        }
+        deferred[customerID] = until
+        return true
+    }
+
+    /// Not to be claimed now: given up, or deferred to a later instant.
+    var excluded: [Int64] {
+        let now = Date()
+        return givenUp + deferred.filter { $0.value > now }.map(\.key)
+    }
+
+    /// The earliest instant a deferred customer may be tried again, while any is deferred. One whose instant has
+    /// passed and that no claim found is someone else's now (another worker or process synced it): forgotten.
+    func nextDeferral() -> Date? {
+        let now = Date()
+        deferred = deferred.filter { $0.value > now }
+        return deferred.values.min()
+    }
 }

@@ -77,6 +77,13 @@ enum InterruptionNotice {
             return "BankSync could not tell whether new bookings are the bank's edits of stored ones or further bookings, so it sent neither "
                 + "and no later fetch decided. BankSync ops compare them (`banksync held list --customer \(id)`), then "
                 + "`banksync held release <id> --reason …` (a new booking: sent) or `banksync held merge <id> --reason …` (the bank's edit: nothing sent)."
+        case "missing_bic":
+            return "The bank gives no BIC for this account and its bank code is in no bundled list, so Flowpay (which requires one) does "
+                + "not get the account, and its transactions wait with it. BankSync ops add the bank code to BankCodeDirectory, or the "
+                + "bank reports the BIC; then everything waiting is sent on the next run."
+        case "history_gap":
+            return "The customer's consent lapsed longer than the bank lets BankSync read back, so these days were never read and "
+                + "cannot be now; the customer's bank statements for them are the only source. Nothing else is missing."
         case "history_short":
             return "The bank gave less history than asked (most give over 90 days only right after authentication); a fresh link gets the rest."
         default:

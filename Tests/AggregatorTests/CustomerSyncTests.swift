@@ -51,6 +51,38 @@ import TestSupport
         }
     }
 
+    /// A consent that lapsed longer than the history allowed (200 days without a read, 90 days allowed): the
+    /// renewed window cannot reach back to the day after the last one read, and the 109 days in between are
+    /// recorded for the account — in `lag` and as an interruption — instead of being skipped in silence.
+    @Test func aLapseLongerThanTheAllowedHistoryIsRecordedAsAGap() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m-gap", source: .gocardless, sourceRef: "sandbox-req-1")
+                #expect(try await sync(store, peers, customer).succeeded)
+                let accounts = await peers.goCardless.requisitionAccounts("sandbox-req-1")
+                let lapsed = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[0]])
+                let other = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[1]])
+                try store.connection.execute("UPDATE customers SET history_days = 90 WHERE id = $1", [customer])
+                try store.connection.execute("UPDATE watermarks SET booked_through = $2 WHERE account_id = $1", [lapsed, today.adding(days: -200)])
+
+                #expect(try await sync(store, peers, customer).succeeded)
+                #expect(try store.connection.queryValue(Int64?.self, "SELECT gap_days FROM watermarks WHERE account_id = $1", [lapsed]) == 109)
+                #expect(try store.connection.queryValue(String.self, "SELECT last_gap_from || ' ' || last_gap_to FROM watermarks WHERE account_id = $1",
+                                                        [lapsed]) == "\(today.adding(days: -199)) \(today.adding(days: -91))")
+                #expect(try store.connection.queryValue(Int64?.self, "SELECT gap_days FROM watermarks WHERE account_id = $1", [other]) == nil)
+                let lag = try #require(try store.lagReport().first { $0.merchantID == "m-gap" })
+                #expect(lag.gapDays == 109 && lag.status == "history_gap")
+                let gap = try #require(try store.interruptions().first { $0.reason == "history_gap" })
+                #expect(gap.customers.first?.message.contains("109 day(s) never read") == true, "\(gap.customers)")
+
+                // The next run reads from the new watermark: no further gap.
+                #expect(try await sync(store, peers, customer).succeeded)
+                #expect(try store.connection.queryValue(Int64?.self, "SELECT gap_days FROM watermarks WHERE account_id = $1", [lapsed]) == 109)
+            }
+        }
+    }
+
     @Test func anExpiredConsentMarksTheCustomer() async throws {
         try await TestDatabase.with { database in
             try await SandboxPeers.with { peers in

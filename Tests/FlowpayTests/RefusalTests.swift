@@ -51,8 +51,8 @@ import TestSupport
         }
     }
 
-    /// A batch of 1,000 refused for three rows: split until the three are alone, quarantined with Flowpay's
-    /// answer; the other 2,342 delivered in the same drain, each once.
+    /// A batch of 1,000 refused for three rows: the three are cut out, quarantined with Flowpay's answer; the
+    /// other 2,342 delivered in the same drain, each once.
     @Test func refusedRowsAreIsolatedAndEverythingElseDelivered() async throws {
         try await TestDatabase.with { database in
             try await FlowpayHarness.with { flowpay in
@@ -65,7 +65,7 @@ import TestSupport
                         "SELECT flowpay_id FROM transactions WHERE customer_id = $1 ORDER BY id OFFSET 1500 LIMIT 1", [target.customerID])])
                 await flowpay.state.refuse(refused, logref: "lr-refused")
                 let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
-                #expect(outcome.rejected.count == 4)
+                #expect(outcome.rejected.count == 2, "one refusal per batch: the rows each answer named are quarantined together")
                 #expect(!outcome.signalled, "no bank-accounts-updated in a run that left data behind")
                 let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
                 #expect(received.count == 2_345 - 4)
@@ -92,37 +92,91 @@ import TestSupport
         }
     }
 
-    /// Flowpay refuses a whole batch, both its halves and both quarters of the first half the same way (an
-    /// unknown customer, a service not yet activated): not a row's problem. The parts are parked after five
-    /// requests instead of bisecting to single rows, nothing is quarantined, the drain stops for the run; once
-    /// requeued, all arrive once.
-    @Test func aRefusalOfEveryPartIsParkedNotBisectedToRows() async throws {
+    /// Flowpay refuses the customer (a service not activated, an IBAN it does not know for it): its answer
+    /// names no row. Whatever the batch size, that costs at most 2 requests (the accounts call and one
+    /// transactions batch), nothing is quarantined, the batch is parked with Flowpay's reason (an interruption
+    /// naming it), and other customers carry on; once Flowpay accepts the customer, everything arrives once.
+    @Test(arguments: [1, 3, 2_345])
+    func aCustomerLevelRefusalCostsAtMostTwoRequests(rows: Int) async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: rows)
+                let other = try await fixture.addCustomer(transactions: 2)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                await flowpay.state.refuseCustomer(target.flowpayCustomerID, because: "customer: service not activated", logref: "lr-customer")
+                let outcome = try await drain.drain(target)
+                #expect(outcome.customerRefused && !outcome.signalled && outcome.transactionsPushed == 0)
+                let requests = await flowpay.state.snapshot().requests
+                #expect(requests.count <= 2, "the accounts call and one batch: \(requests.map { "\($0.path) \($0.status)" })")
+                #expect(requests.filter { $0.path.hasSuffix("/bank-transactions") }.count == 1)
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 0, "no row is to blame")
+                #expect(try fixture.store.connection.queryValue(Int.self,
+                    "SELECT count(*) FROM push_batches WHERE kind = 'transactions' AND state = 'parked' AND logref = 'lr-customer'") == 1)
+                let interruption = try #require(try fixture.store.interruptions().first { $0.reason == "batch_parked" })
+                #expect(interruption.customers.first?.message.contains("service not activated") == true, "names Flowpay's reason: \(interruption.customers)")
+                #expect(try await drain.drain(other).transactionsPushed == 2, "other customers carry on")
+
+                await flowpay.state.acceptCustomer(target.flowpayCustomerID)
+                _ = try await fixture.store.requeueRejected(customerID: target.customerID)
+                let again = try await drain.drain(target)
+                #expect(again.transactionsPushed == rows && again.signalled)
+                let all = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(all.count == rows && Set(all.map(\.id)).count == rows)
+            }
+        }
+    }
+
+    /// Flowpay's answer names the refused rows (by position and JSON pointer, or by id): the batch is cut exactly
+    /// there, no bisecting. Three bad rows in the first batch of 1,000 and one in the second cost two requests
+    /// per batch: the refused whole, then the rest in one request.
+    @Test(arguments: [false, true])
+    func rowsTheAnswerNamesAreCutOutInOneStep(namingIDs: Bool) async throws {
         try await TestDatabase.with { database in
             try await FlowpayHarness.with { flowpay in
                 var fixture = try await PushFixture.make(database)
                 let target = try await fixture.addCustomer(transactions: 2_345)
-                let other = try await fixture.addCustomer(transactions: 2)
                 let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
                 var accounts = OutboxDrain.Outcome()
                 try await drain.pushAccountsIfChanged(target, runID: nil, outcome: &accounts)
-                await flowpay.state.inject(.init(status: 422, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 5, logref: "lr-customer"))
+                let refused = Set(try fixture.store.connection.query("""
+                    SELECT flowpay_id FROM transactions WHERE customer_id = $1 AND id IN (
+                        SELECT id FROM transactions WHERE customer_id = $1 ORDER BY id OFFSET 7 LIMIT 3)
+                       OR id = (SELECT id FROM transactions WHERE customer_id = $1 ORDER BY id OFFSET 1500 LIMIT 1)
+                    """, [target.customerID]).map { try $0.decode(String.self, at: 0) })
+                #expect(refused.count == 4)
+                await flowpay.state.refuse(refused, logref: "lr-named", namingIDs: namingIDs)
                 let outcome = try await drain.drain(target)
-                #expect(outcome.customerRefused && outcome.rejected == ["lr-customer"] && !outcome.signalled)
-                #expect(outcome.transactionsPushed == 0)
-                #expect(try fixture.count("push_state = 'quarantined'", target) == 0, "no row is to blame")
-                #expect(try fixture.store.connection.queryValue(Int.self,
-                    "SELECT sum(row_count) FROM push_batches WHERE state = 'parked' AND logref = 'lr-customer'") == 1_000)
-                #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state = 'parked'") == 3)
-                #expect(try fixture.store.interruptions().isEmpty == false, "parked batches are an interruption")
-                #expect(await flowpay.state.snapshot().requests.filter { $0.status == 422 }.count == 5, "the whole, its halves, two quarters")
-                #expect(try await drain.drain(other).transactionsPushed == 2, "other customers carry on")
+                let posts = await flowpay.state.snapshot().requests.filter { $0.path.hasSuffix("/bank-transactions") }
+                #expect(posts.map(\.status) == [422, 200, 422, 200, 200], "each batch refused once, then its rest in one request")
+                #expect(outcome.transactionsPushed == 2_341 && !outcome.customerRefused)
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 4)
+                let quarantined = Set(try fixture.store.connection.query(
+                    "SELECT flowpay_id FROM transactions WHERE customer_id = $1 AND push_state = 'quarantined'", [target.customerID])
+                    .map { try $0.decode(String.self, at: 0) })
+                #expect(quarantined == refused, "exactly the rows the answer named")
+                let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
+                #expect(received.count == 2_341 && Set(received.map(\.id)).isDisjoint(with: refused))
+            }
+        }
+    }
 
-                let resolution = try await fixture.store.requeueRejected(customerID: target.customerID)
-                #expect(resolution.batchesReopened == 3)
-                let again = try await drain.drain(target)
-                #expect(again.transactionsPushed == 2_345 && again.signalled)
-                let all = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
-                #expect(all.count == 2_345 && Set(all.map(\.id)).count == 2_345)
+    /// An answer that cannot say which rows (a 413, about the body's size) is bisected: the halves go out and
+    /// are accepted, nothing is quarantined or parked.
+    @Test func anUndecidedRefusalIsBisected() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 8)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                var accounts = OutboxDrain.Outcome()
+                try await drain.pushAccountsIfChanged(target, runID: nil, outcome: &accounts)
+                await flowpay.state.inject(.init(status: 413, retryAfter: nil, delayMilliseconds: nil, drop: nil, count: 1, logref: "lr-size"))
+                let outcome = try await drain.drain(target)
+                let posts = await flowpay.state.snapshot().requests.filter { $0.path.hasSuffix("/bank-transactions") }
+                #expect(posts.map(\.status) == [413, 200, 200])
+                #expect(outcome.transactionsPushed == 8 && !outcome.customerRefused)
+                #expect(try fixture.count("push_state = 'quarantined'", target) == 0)
             }
         }
     }

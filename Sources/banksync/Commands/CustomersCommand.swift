@@ -3,12 +3,16 @@ import BankSyncCore
 import Foundation
 import Postgres
 import Store
+import SyncEngine
 
 struct CustomersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "customers",
         abstract: "Register, list, show and remove the customers BankSync syncs.",
-        discussion: "Example: banksync customers add --flowpay-id 0f8e… --merchant-id m-42 --source gocardless --requisition 8126e9fb-…",
+        discussion: """
+            Example: banksync customers add --flowpay-id 0f8e… --merchant-id m-42 --source gocardless --requisition 8126e9fb-…
+            or: banksync customers add --flowpay-id 0f8e… --merchant-id m-43 --source fio --token-file /run/secrets/m-43.fio
+            """,
         subcommands: [Add.self, Import.self, List.self, Show.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
@@ -18,7 +22,11 @@ struct CustomersCommand: AsyncParsableCommand {
         var flowpayID: String
         @Option(help: "The partner's own merchant id (used by the PULL feeds).")
         var merchantID: String
-        @Option(help: "gocardless or berlingroup.")
+        @Option(help: """
+            gocardless (a GoCardless requisition), berlingroup (a bank's Berlin Group consent) or fio (Fio banka: the \
+            merchant's read-only API token, sealed at rest with BANKSYNC_SECRETS_KEY; one call per 30 s, 90 days of \
+            history until the merchant authorises more, see banksync link --source fio).
+            """)
         var source: String
         @Option(help: "GoCardless requisition id (with --source gocardless).")
         var requisition: String?
@@ -32,6 +40,8 @@ struct CustomersCommand: AsyncParsableCommand {
         var clientKey: String?
         @Flag(help: "The bank's transactionId values are stable (Berlin Group); otherwise fingerprints are used.")
         var stableTransactionIds = false
+        @Option(help: "File holding the Fio API token (with --source fio); the token is never accepted on the command line.")
+        var tokenFile: String?
         @Option(help: "Days of history to keep, 90…730.")
         var historyDays = SyncWindow.defaultHistoryDays
 
@@ -41,7 +51,7 @@ struct CustomersCommand: AsyncParsableCommand {
                     throw ConfigError(setting: "--flowpay-id", problem: "'\(flowpayID)' is not a UUID")
                 }
                 guard let kind = Customer.Source(rawValue: source) else {
-                    throw ConfigError(setting: "--source", problem: "unknown source '\(source)'; use gocardless or berlingroup")
+                    throw ConfigError(setting: "--source", problem: "unknown source '\(source)'; use gocardless, berlingroup or fio")
                 }
                 guard SyncWindow.historyDaysRange.contains(historyDays) else {
                     throw ConfigError(setting: "--history-days", problem: "\(historyDays) is outside 90…730")
@@ -66,6 +76,21 @@ struct CustomersCommand: AsyncParsableCommand {
                     config["clientCertificate"] = clientCertificate
                     config["clientKey"] = clientKey
                     config["stableTransactionIds"] = stableTransactionIds
+                case .fio:
+                    guard let tokenFile else { throw ConfigError.missing("--token-file", "Fio customers need the file holding their API token") }
+                    let token = try FioSettings.token(fromFile: tokenFile, setting: "--token-file")
+                    guard let vault = try FioSettings.vault(required: true) else { return }
+                    let store = try Store.connect(try DatabaseSettings.load().connectionString)
+                    defer { store.connection.close() }
+                    let fingerprint: String
+                    do {
+                        fingerprint = try await FioSettings.register(store: store, flowpayID: flowpayUUID, merchantID: merchantID, token: token,
+                                                                     historyDays: historyDays, vault: vault)
+                    } catch let error as PostgresError where error.isUniqueViolation {
+                        throw ConfigError(setting: "--flowpay-id/--merchant-id", problem: "a customer with this Flowpay id or merchant id already exists")
+                    }
+                    print("added customer \(flowpayUUID.uuidString.lowercased()) (merchant \(merchantID), fio \(fingerprint), token sealed, \(historyDays) days)")
+                    return
                 }
                 let configText = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)

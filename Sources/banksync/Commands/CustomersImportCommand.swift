@@ -3,6 +3,7 @@ import BankSyncCore
 import Foundation
 import Postgres
 import Store
+import SyncEngine
 
 extension CustomersCommand {
     /// Bulk onboarding: many customers whose consents already exist, from a CSV file.
@@ -11,6 +12,8 @@ extension CustomersCommand {
             abstract: "Register many customers from a CSV file (header: flowpay_customer_id,merchant_id,source,reference[,history_days][,bank_url]).",
             discussion: """
                 reference is the GoCardless requisition id or the Berlin Group consent id; bank_url is needed for Berlin Group. \
+                For source fio, reference is the path of a file holding the customer's Fio API token (never the token itself): \
+                the token is sealed with BANKSYNC_SECRETS_KEY as it is stored. \
                 A bad line is reported with its number and skipped; customers already registered are counted, not changed. \
                 Exits 1 when any line was bad. Example: banksync customers import customers.csv
                 """)
@@ -37,13 +40,27 @@ extension CustomersCommand {
                 defer { store.connection.close() }
                 try store.requireSchemaOfThisBuild()
                 var added = 0, existing = 0, bad = 0
+                var vault: TokenVault?
                 for (offset, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                     let number = offset + 2
                     do {
                         let row = try CustomerRow(line: String(line), header: header)
                         do {
-                            _ = try store.addCustomer(flowpayCustomerID: row.flowpayID, merchantID: row.merchantID, source: row.source,
-                                                      sourceRef: row.reference, historyDays: row.historyDays, sourceConfig: row.sourceConfig)
+                            if row.source == .fio {
+                                let token = try FioSettings.token(fromFile: row.reference, setting: "reference")
+                                if vault == nil {
+                                    // The key is the whole file's problem, not this line's: exit 2 naming the setting.
+                                    do { vault = try FioSettings.vault(required: true) } catch let error as ConfigError {
+                                        fail(error.description, code: ExitStatus.configuration)
+                                    }
+                                }
+                                guard let vault else { continue }
+                                _ = try await FioSettings.register(store: store, flowpayID: row.flowpayID, merchantID: row.merchantID, token: token,
+                                                                   historyDays: row.historyDays, vault: vault)
+                            } else {
+                                _ = try store.addCustomer(flowpayCustomerID: row.flowpayID, merchantID: row.merchantID, source: row.source,
+                                                          sourceRef: row.reference, historyDays: row.historyDays, sourceConfig: row.sourceConfig)
+                            }
                             added += 1
                         } catch let error as PostgresError where error.isUniqueViolation {
                             // The same customer again is fine; a Flowpay id or merchant id taken by another is a bad line.
@@ -88,7 +105,7 @@ struct CustomerRow {
         }
         guard let merchant = cell("merchant_id") else { throw ConfigError(setting: "merchant_id", problem: "is empty") }
         guard let source = cell("source").flatMap(Customer.Source.init(rawValue:)) else {
-            throw ConfigError(setting: "source", problem: "'\(cell("source") ?? "")' is not gocardless or berlingroup")
+            throw ConfigError(setting: "source", problem: "'\(cell("source") ?? "")' is not gocardless, berlingroup or fio")
         }
         guard let reference = cell("reference") else { throw ConfigError(setting: "reference", problem: "is empty") }
         let days = cell("history_days").map { Int($0) } ?? SyncWindow.defaultHistoryDays

@@ -54,15 +54,15 @@ struct LagCommand: AsyncParsableCommand {
 }
 
 enum LagFormat {
-    static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "consent days",
-                         "status", "lag", "history", "deep read", "late", "edits", "refused", "held", "reconciled through", "difference",
+    static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "unsendable", "consent days",
+                         "status", "lag", "history", "gap", "deep read", "late", "edits", "refused", "held", "reconciled through", "difference",
                          "last error", "logref"]
 
     static func cells(_ row: LagRow, perAccount: Bool) -> [String] {
         [perAccount ? "\(row.merchantID) \(row.account ?? "-")" : row.merchantID, row.flowpayCustomerID.uuidString.lowercased(), row.source,
          String(row.accounts), row.bookedThrough ?? "-", row.lastPullAt.map(iso) ?? "never", row.lastPushAt.map(iso) ?? "never",
-         String(row.waitingToPush), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
-         history(row), row.lastDeepReadAt.map { String(iso($0).prefix(10)) } ?? "-", String(row.lateBookings), String(row.edits), String(row.quarantined),
+         String(row.waitingToPush), String(row.unsendable), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
+         history(row), row.gapDays == 0 ? "-" : "\(row.gapDays)d", row.lastDeepReadAt.map { String(iso($0).prefix(10)) } ?? "-", String(row.lateBookings), String(row.edits), String(row.quarantined),
          row.held == 0 ? "0" : "\(row.held) possible edit(s) since \(row.heldSince.map(iso) ?? "?")",
          row.reconciledThrough ?? "-", row.reconciliation, String((row.lastError ?? "").prefix(80)),
          row.logref ?? ""]
@@ -102,6 +102,8 @@ enum LagFormat {
             object["logref"] = row.logref
             object["edits"] = row.edits
             object["quarantined"] = row.quarantined
+            object["unsendable"] = row.unsendable
+            object["gapDays"] = row.gapDays
             object["held"] = row.held
             object["heldSince"] = row.heldSince.map(iso)
             object["lastDeepReadAt"] = row.lastDeepReadAt.map(iso)

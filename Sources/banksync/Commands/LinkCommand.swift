@@ -12,11 +12,17 @@ struct LinkCommand: AsyncParsableCommand {
         discussion: """
             The bank sends the customer back to BANKSYNC_PUBLIC_URL/consents/<source>/callback, which `banksync serve` answers \
             (and then syncs the customer at once). Example: banksync link --customer 0f8e… --merchant-id m-42 --source gocardless --institution SANDBOXFINANCE_SFIN0000
+
+            Fio banka (a customer registered with customers add --source fio): Fio gives 90 days of history until the account \
+            holder authorises more in Internetbanking, and then only for 10 minutes. `link --source fio --customer X \
+            --history-days 730` prints, in Czech and English, what the merchant must authorise, waits for a line on standard \
+            input (the merchant's confirmation), then reads the history within those 10 minutes, one call per token per \
+            FIO_MIN_INTERVAL (30 s), in pieces of --piece-days.
             """)
 
     @Option(help: "Flowpay customer id (UUID).") var customer: String
     @Option(help: "The partner's merchant id (needed when the customer is new).") var merchantID: String?
-    @Option(help: "gocardless or berlingroup.") var source: String
+    @Option(help: "gocardless, berlingroup or fio (the deep history of a registered Fio customer).") var source: String
     @Option(help: "GoCardless institution id, e.g. SANDBOXFINANCE_SFIN0000.") var institution: String?
     @Option(help: "Berlin Group bank API base URL.") var bankURL: String?
     @Option(help: "Days of history, 90…730.") var historyDays = SyncWindow.defaultHistoryDays
@@ -24,18 +30,24 @@ struct LinkCommand: AsyncParsableCommand {
     @Option(help: "PEM client certificate for the bank's mutual TLS (Berlin Group); a renewal keeps the stored one unless given.")
     var clientCertificate: String?
     @Option(help: "PEM private key for the client certificate (Berlin Group).") var clientKey: String?
+    @Option(help: "Fio: days per call of the deep backfill (730: the whole history in one call; smaller when one answer is too large).")
+    var pieceDays = 730
 
     func run() async throws {
         try await reportingErrors {
             let environment = Environment()
             guard let customerID = UUID(uuidString: customer) else { throw ConfigError(setting: "--customer", problem: "'\(customer)' is not a UUID") }
             guard let kind = Customer.Source(rawValue: source) else {
-                throw ConfigError(setting: "--source", problem: "unknown source '\(source)'; use gocardless or berlingroup")
+                throw ConfigError(setting: "--source", problem: "unknown source '\(source)'; use gocardless, berlingroup or fio")
             }
             guard SyncWindow.historyDaysRange.contains(historyDays) else {
                 throw ConfigError(setting: "--history-days", problem: "\(historyDays) is outside 90…730")
             }
             guard (1...180).contains(accessDays) else { throw ConfigError(setting: "--access-days", problem: "must be 1…180") }
+            if kind == .fio {
+                try await FioLink(customerID: customerID, historyDays: historyDays, pieceDays: pieceDays, environment: environment).run()
+                return
+            }
             guard let publicURL = environment.value("BANKSYNC_PUBLIC_URL"), publicURL.hasPrefix("http") else {
                 throw ConfigError.missing("BANKSYNC_PUBLIC_URL", "set it to the address where `banksync serve` is reachable by customers")
             }
@@ -119,6 +131,8 @@ struct LinkCommand: AsyncParsableCommand {
             try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
                                         sourceConfig: config, historyDays: historyDays, state: state)
             return consent.link
+        case .fio:
+            throw ConfigError(setting: "--source", problem: "fio is linked without a bank link (see banksync link --help)")
         }
     }
 }

@@ -5,7 +5,7 @@ import Sandbox
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
-        abstract: "Run the built-in sandbox peers on 127.0.0.1: Flowpay's partner API, GoCardless Bank Account Data and a Berlin Group bank.",
+        abstract: "Run the built-in sandbox peers on 127.0.0.1: Flowpay's partner API, GoCardless Bank Account Data, a Berlin Group bank and Fio banka.",
         discussion: "Prints the environment settings that point banksync at them. Stops on SIGTERM or Ctrl-C. Example: banksync sandbox --env-file /tmp/sandbox.env")
 
     @Option(help: "Port of the Flowpay sandbox (0 picks a free one).")
@@ -14,6 +14,10 @@ struct SandboxCommand: AsyncParsableCommand {
     var gocardlessPort = 0
     @Option(help: "Port of the Berlin Group bank sandbox (0 picks a free one).")
     var berlingroupPort = 0
+    @Option(help: "Port of the Fio banka sandbox (0 picks a free one); its demo token is in SANDBOX_FIO_TOKEN_FILE.")
+    var fioPort = 0
+    @Option(help: "The Fio sandbox's interval between two calls for one token (Fio's is 30s; shorter for tests and the demo, e.g. 1s or 500ms).")
+    var fioInterval = "30s"
     @Option(help: "Lifetime of issued Flowpay access tokens, in seconds.")
     var tokenLifetime = 86_400
     @Option(help: "Write the printed settings to this file as well (KEY=value lines), for scripts.")
@@ -64,6 +68,15 @@ struct SandboxCommand: AsyncParsableCommand {
             await berlinGroupState.advanceDay()
             return await flowpayState.advanceDay().description
         }
+        let fioIntervalValue = fioInterval.hasSuffix("ms") ? Int(fioInterval.dropLast(2)).map { Duration.milliseconds($0) } : parseDuration(fioInterval)
+        guard let fioIntervalValue, fioIntervalValue > .zero else { throw ValidationError("--fio-interval must be a duration like 30s or 500ms") }
+        let fioState = FioSandboxState(interval: fioIntervalValue, today: today)
+        await fioState.seedDemo()
+        let (fioPortBound, fio) = try await startServer(router: FioSandbox.router(state: fioState), port: fioPort, name: "fio")
+        // The demo token goes to a file (tokens are never command-line arguments), readable only by this user.
+        let fioTokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("banksync-sandbox-fio-\(ProcessInfo.processInfo.processIdentifier).token").path
+        _ = FileManager.default.createFile(atPath: fioTokenFile, contents: Data(FioSandboxState.demoToken.utf8), attributes: [.posixPermissions: 0o600])
+        defer { try? FileManager.default.removeItem(atPath: fioTokenFile) }
         let urls = PublicURLs()
         let (flowpayPortBound, flowpay) = try await startServer(router: flowpayRouter, port: flowpayPort, name: "flowpay")
         let (goCardlessPortBound, goCardless) = try await startServer(
@@ -80,6 +93,9 @@ struct SandboxCommand: AsyncParsableCommand {
             GOCARDLESS_API_URL=http://127.0.0.1:\(goCardlessPortBound)
             SANDBOX_BERLINGROUP_URL=http://127.0.0.1:\(berlinGroupPortBound)
             SANDBOX_BERLINGROUP_PSD2_URL=http://127.0.0.1:\(psd2PortBound)/psd2
+            FIO_API_URL=http://127.0.0.1:\(fioPortBound)/v1/rest
+            SANDBOX_FIO_CONTROL_URL=http://127.0.0.1:\(fioPortBound)/_sandbox/fio
+            SANDBOX_FIO_TOKEN_FILE=\(fioTokenFile)
 
             """
         if let fleetSpec, let fleetCSV {
@@ -88,7 +104,7 @@ struct SandboxCommand: AsyncParsableCommand {
         if let envFile { try settings.write(toFile: envFile, atomically: true, encoding: .utf8) }
         FileHandle.standardOutput.write(Data(("sandbox peers running:\n" + settings).utf8))
         try await waitForTermination()
-        for server in [flowpay, goCardless, berlinGroup, psd2] { server.cancel() }
+        for server in [flowpay, goCardless, berlinGroup, psd2, fio] { server.cancel() }
     }
 }
 

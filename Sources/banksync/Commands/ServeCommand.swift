@@ -78,7 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
         var services: [any Service] = [webhooks] + (metricsApp.map { [$0] } ?? []) + [app]
         // Priority syncs need Flowpay credentials; without them serve only serves.
-        let prioritySources = SourceFactory(goCardless: goCardless)
+        let prioritySources = try await reportingErrors {
+            SourceFactory(goCardless: goCardless, fio: try FioSettings.load(), vault: try FioSettings.vault(required: false))
+        }
         let priorityInterval = try await reportingErrors { try Self.priorityInterval() }
         if let priorityInterval, let flowpay {
             services.insert(PrioritySyncs(connectionString: settings.connectionString, sources: prioritySources,

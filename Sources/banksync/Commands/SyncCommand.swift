@@ -75,7 +75,9 @@ struct SyncCommand: AsyncParsableCommand {
             }
             let database = try DatabaseSettings.load()
             let flowpayConfiguration = noPush ? nil : try FlowpaySettings.load()
-            let sources = SourceFactory(goCardless: try GoCardlessSettings.load())
+            let vault = try FioSettings.vault(required: false)
+            if vault == nil { try FioSettings.requireKeyForFioCustomers(database) }
+            let sources = SourceFactory(goCardless: try GoCardlessSettings.load(), fio: try FioSettings.load(), vault: vault)
             let http = flowpayConfiguration.map(FlowpayClient.makeHTTPClient)
             var flowpay: FlowpayClient?
             if let flowpayConfiguration, let http { flowpay = FlowpayClient(configuration: flowpayConfiguration, http: http) }

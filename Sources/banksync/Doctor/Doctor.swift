@@ -58,6 +58,7 @@ struct Doctor {
                     } catch {
                         record(.failed("customers", "cannot read the customers table: \(error)", fix: "run `banksync migrate`"))
                     }
+                    record(fioCheck(store))
                 }
             }
         } else {
