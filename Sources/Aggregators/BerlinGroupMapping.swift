@@ -77,10 +77,17 @@ enum BerlinGroupMapping {
             } catch {
                 throw .malformed(account: account, field: "\(place).balanceAmount", detail: error.description)
             }
-            let reference = try day(json["referenceDate"], account: account, field: "\(place).referenceDate")
-                ?? (JSONShape.string(json["lastChangeDateTime"]).flatMap { Day(iso: $0) })
-                ?? Day(utcSecondsSince1970: Date().timeIntervalSince1970)
-            balances.append(Balance(kind: kind, amount: amount, referenceDate: reference))
+            // A balance's day: its referenceDate, else the date of lastChangeDateTime; without either it is shown as of
+            // the day it was read but never reconciled (Reconciliation.anchors).
+            let balance: Balance
+            if let reference = try day(json["referenceDate"], account: account, field: "\(place).referenceDate") {
+                balance = Balance(kind: kind, amount: amount, referenceDate: reference, datedBy: .referenceDate)
+            } else if let changed = JSONShape.string(json["lastChangeDateTime"]).flatMap({ Day(iso: String($0.prefix(10))) }) {
+                balance = Balance(kind: kind, amount: amount, referenceDate: changed, datedBy: .lastChangeDateTime)
+            } else {
+                balance = Balance(kind: kind, amount: amount, referenceDate: Day(utcSecondsSince1970: Date().timeIntervalSince1970), datedBy: .fetched)
+            }
+            balances.append(balance)
         }
         return balances
     }

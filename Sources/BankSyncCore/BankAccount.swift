@@ -29,13 +29,26 @@ public struct Balance: Sendable, Equatable {
         case closingBooked, expected, openingBooked, interimAvailable, interimBooked, forwardAvailable, nonInvoiced
     }
 
+    /// Where `referenceDate` came from: a balance the bank did not date is kept for display, never reconciled.
+    public enum DatedBy: String, Sendable, CaseIterable {
+        case referenceDate, lastChangeDateTime
+        /// The bank sent neither: the day it was read stands in.
+        case fetched
+    }
+
     public var kind: Kind
     public var amount: Money
     public var referenceDate: Day
+    public var datedBy: DatedBy
 
-    public init(kind: Kind, amount: Money, referenceDate: Day) {
+    public init(kind: Kind, amount: Money, referenceDate: Day, datedBy: DatedBy = .referenceDate) {
         self.kind = kind
         self.amount = amount
         self.referenceDate = referenceDate
+        self.datedBy = datedBy
     }
+
+    /// The booked balance types: the only ones reconciliation uses (available and expected ones include
+    /// credit lines, reservations and future bookings).
+    public var isBooked: Bool { kind == .closingBooked || kind == .openingBooked || kind == .interimBooked }
 }

@@ -70,6 +70,8 @@ public enum FlowpayContract {
         public var name: String?
         public var ownerName: String?
         public var balances: [AccountBalance]
+        /// PULL only (the push body has no such field): whether the bank's booked balances agree with the bookings.
+        public var reconciliation: AccountReconciliation?
 
         public init(iban: String, bic: String, name: String?, ownerName: String?, balances: [AccountBalance]) {
             self.iban = iban
@@ -77,6 +79,26 @@ public enum FlowpayContract {
             self.name = name
             self.ownerName = ownerName
             self.balances = balances
+        }
+    }
+
+    /// An account's reconciliation against the bank's booked balances, as the PULL bank-accounts feed carries it
+    /// (our addition, documented in /openapi.yaml): `state` is reconciled, waiting, mismatch or not_reconcilable.
+    public struct AccountReconciliation: Sendable, Equatable {
+        public var state: String
+        public var detail: String?
+        public var reconciledThrough: Day?
+        public var differenceFrom: Day?
+        public var differenceTo: Day?
+        public var difference: Money?
+
+        public init(state: String, detail: String?, reconciledThrough: Day?, differenceFrom: Day?, differenceTo: Day?, difference: Money?) {
+            self.state = state
+            self.detail = detail
+            self.reconciledThrough = reconciledThrough
+            self.differenceFrom = differenceFrom
+            self.differenceTo = differenceTo
+            self.difference = difference
         }
     }
 
@@ -134,6 +156,19 @@ public enum FlowpayContract {
                         object.number("amount", balance.amount.decimalString)
                         object.string("type", balance.type)
                         object.string("referenceDate", balance.referenceDate.description)
+                    }
+                }
+                if let reconciliation = account.reconciliation {
+                    object.object("reconciliation") { object in
+                        object.string("state", reconciliation.state)
+                        object.string("detail", reconciliation.detail)
+                        object.string("reconciledThrough", reconciliation.reconciledThrough?.description)
+                        object.string("differenceFrom", reconciliation.differenceFrom?.description)
+                        object.string("differenceTo", reconciliation.differenceTo?.description)
+                        if let difference = reconciliation.difference {
+                            object.number("difference", difference.decimalString)
+                            object.string("currency", difference.currency.code)
+                        }
                     }
                 }
             }

@@ -85,5 +85,10 @@ public struct JSONWriter {
             key(name)
             json.array(items, element)
         }
+
+        public mutating func object(_ name: String, _ fields: (inout ObjectWriter) -> Void) {
+            key(name)
+            json.object(fields)
+        }
     }
 }

@@ -71,6 +71,13 @@ public struct MetricsEndpoint: Sendable {
         for reason in reported.reasons(adding: figures.customersInterrupted.keys) {
             Gauge(label: "banksync_customers_interrupted", dimensions: [("reason", reason)]).record(figures.customersInterrupted[reason] ?? 0)
         }
+        // The bank's balances against the stored bookings: accounts that disagree, and by how much per currency
+        // (major units; every reconciled currency has two decimals).
+        Gauge(label: "banksync_accounts_unreconciled").record(figures.accountsUnreconciled)
+        Gauge(label: "banksync_accounts_not_reconcilable").record(figures.accountsNotReconcilable)
+        for (currency, minor) in figures.reconciliationDifferenceMinor {
+            Gauge(label: "banksync_reconciliation_difference", dimensions: [("currency", currency)]).record(Double(minor) / 100)
+        }
         Gauge(label: "banksync_transactions_edited").record(figures.transactionsEdited)
         Gauge(label: "banksync_transactions_quarantined").record(figures.transactionsQuarantined)
         Gauge(label: "banksync_late_bookings").record(figures.lateBookings)
@@ -102,7 +109,7 @@ final class ReportedMerchants: Sendable {
     private let interruptionReasons = Mutex<Set<String>>([
         "consent_expired", "consent_pending", "bank_unavailable", "rate_limited", "source_unauthorised", "malformed_data",
         "unreadable_rows", "rejected", "batch_parked", "flowpay_unavailable", "sync_failed", "ingest_failed", "held",
-        "agreement_scope", "agreement_invalid", "account_forbidden", "resource_unavailable",
+        "agreement_scope", "agreement_invalid", "account_forbidden", "resource_unavailable", "unreconciled",
     ])
 
     /// The reasons to expose: the known ones and every one seen since the server started (a cleared reason reads 0).

@@ -60,6 +60,27 @@ public enum OpenAPISpec {
             name: {type: string}
             ownerName: {type: string}
             balances: {type: array, items: {$ref: "#/components/schemas/Balance"}}
+            reconciliation: {$ref: "#/components/schemas/Reconciliation"}
+        Reconciliation:
+          type: object
+          description: >-
+            BankSync's addition: whether the bank's own booked balances agree with the booked transactions it
+            delivered for this account. For two booked balances B1 at the end of day d1 and B2 at the end of d2, the
+            transactions booked after d1 through d2 must add up to B2 - B1 to the cent. `reconciled`: every such range
+            agrees from the account's first balance day through `reconciledThrough`. `mismatch`: the earliest range
+            that does not, booking days `differenceFrom` to `differenceTo`, by `difference` (the bank's balance
+            movement minus the delivered amounts: positive, the bank has more). `waiting`: one balance day so far.
+            `not_reconcilable`: the bank gives no usable booked balance (`detail` says why). Absent before the
+            account's first sync.
+          required: [state]
+          properties:
+            state: {type: string, enum: [reconciled, waiting, mismatch, not_reconcilable]}
+            detail: {type: string}
+            reconciledThrough: {type: string, format: date}
+            differenceFrom: {type: string, format: date}
+            differenceTo: {type: string, format: date}
+            difference: {type: number}
+            currency: {type: string, pattern: "^[A-Z]{3}$"}
         BankTransaction:
           type: object
           required: [id, iban, currency, bookingDate, amount]

@@ -176,8 +176,10 @@ public struct PullAPI: Sendable {
 
     func bankAccounts(_ request: Request, _ grant: APIKeyGrant) async throws -> Response {
         let customerID = try await merchant(request, grant)
-        let accounts = try await pool.withReadStore { try $0.accountsForPush(customerID: customerID) }
-        let body = FlowpayContract.encode(accounts: try ContractMapping.accounts(accounts).ready)
+        let (accounts, reconciliations) = try await pool.withReadStore {
+            (try $0.accountsForPush(customerID: customerID), try $0.reconciliations(customerID: customerID))
+        }
+        let body = FlowpayContract.encode(accounts: try ContractMapping.accounts(accounts, reconciliations: reconciliations))
         return Self.raw(Array(#"{"data":"#.utf8) + body + Array("}".utf8))
     }
 

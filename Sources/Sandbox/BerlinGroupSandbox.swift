@@ -197,10 +197,10 @@ public actor BerlinGroupSandboxState {
         return .json(200, jsonBytes(["accounts": list]))
     }
 
+    /// The bank's booked balances of its last closed day and what is available today, in the account's currency:
+    /// they agree with the bookings it lists (SyntheticBank).
     func balances(_ id: String) -> [[String: Any]] {
-        let amount = Money(minorUnits: bank(of: id)?.balance(today: currentDay) ?? 0, currency: try! Currency(code: "EUR"))
-        return [["balanceAmount": ["amount": amount.decimalString, "currency": "EUR"], "balanceType": "closingBooked",
-                 "referenceDate": currentDay.adding(days: -1).description]]
+        bank(of: id)?.balancesJSON(today: currentDay) ?? []
     }
 
     func balances(consentID: String?, account: String) -> Outcome {

@@ -68,6 +68,8 @@ public actor GoCardlessSandboxState {
     var apiRateLimited = 0
     /// Error answers armed per "account/scope" (`GoCardlessSandboxFaults.swift`).
     var faults: [String: GoCardlessFault] = [:]
+    /// Faults in an account's books (`SandboxLedgerFaults.swift`).
+    var ledgerFaults: [String: SandboxLedgerFault] = [:]
     /// token/new calls left that answer 429 with `Retry-After: 1`.
     var tokenRateLimited = 0
     /// Synthetic customers generated on demand (`sandbox --fleet`); budgets then reset each day, as GoCardless's do.
@@ -275,6 +277,11 @@ public actor GoCardlessSandboxState {
         return id
     }
 
+    /// The late chargebacks set on an account (`lateBooking`), by day: the bank's balances include them.
+    func lateAmounts(_ id: String) -> [(day: Day, amountMinor: Int64)] {
+        (lateBookings[id] ?? []).filter { $0 <= currentDay }.map { ($0, -43_210) }
+    }
+
     /// A late booking: a chargeback with its own id, a counterparty given by a domestic account number (BBAN).
     static func lateBooking(_ day: Day) -> [String: Any] {
         ["transactionAmount": ["amount": "-432.10", "currency": "CZK"], "bookingDate": day.description, "valueDate": day.description,
@@ -358,13 +365,11 @@ public actor GoCardlessSandboxState {
             return .ok(["account": ["resourceId": id, "iban": account.iban, "currency": account.bank.currency, "ownerName": "ACME s.r.o.",
                                     "name": "Business account", "product": "Business Current", "cashAccountType": "CACC"]], remaining: remaining)
         case "balances":
-            let amount = Money(minorUnits: account.bank.balance(today: currentDay), currency: try! Currency(code: account.bank.currency))
-            return .ok(["balances": [
-                ["balanceAmount": ["amount": amount.decimalString, "currency": account.bank.currency], "balanceType": "closingBooked",
-                 "referenceDate": currentDay.adding(days: -1).description],
-                ["balanceAmount": ["amount": amount.decimalString, "currency": account.bank.currency], "balanceType": "interimAvailable",
-                 "referenceDate": currentDay.description],
-            ]], remaining: remaining)
+            // Booked balances that agree with the bookings listed (SyntheticBank), late chargebacks included.
+            let fault = ledgerFaults[id] ?? SandboxLedgerFault()
+            return .ok(["balances": account.bank.balancesJSON(today: currentDay, extra: lateAmounts(id), shiftMinor: fault.shiftMinor ?? 0,
+                                                              kinds: fault.kinds.map(Set.init), dated: !(fault.undated ?? false),
+                                                              currency: fault.currency)], remaining: remaining)
         default:
             if malformedAccounts.contains(id) {
                 return .ok(["transactions": ["booked": [["bookingDate": "2026-02-30", "transactionAmount": ["amount": "1.00", "currency": "CZK"]]]]],
@@ -378,14 +383,24 @@ public actor GoCardlessSandboxState {
             let poison: [[String: Any]] = (poisonedAccounts.contains(id) && to >= currentDay ? Self.poisonRows(day: currentDay) : [])
                 + (lateBookings[id] ?? []).filter { $0 >= from && $0 <= min(to, currentDay) }.map(Self.lateBooking)
             var editedToday: Set<Day> = []
-            return .ok(["transactions": ["booked": visible.booked.map { transaction in
-                                             var json = account.bank.json(transaction, pending: false)
-                                             // The bank corrects the first booking of an edited day: a fuller text.
-                                             if edited.contains(transaction.bookingDay), editedToday.insert(transaction.bookingDay).inserted {
-                                                 json["remittanceInformationUnstructured"] = transaction.remittance + " (corrected by the bank)"
-                                             }
-                                             return json
-                                         } + poison,
+            // Banks with transaction ids write the balance after each booking of a closed day (SyntheticBank).
+            let fault = ledgerFaults[id] ?? SandboxLedgerFault()
+            let after = (fault.chain ?? institution.withIDs) ? account.bank.balancesAfter(visible.booked, today: currentDay, extra: lateAmounts(id)) : []
+            let rows = visible.booked.enumerated().map { index, transaction in
+                var json = account.bank.json(transaction, pending: false)
+                // The bank corrects the first booking of an edited day: a fuller text.
+                if edited.contains(transaction.bookingDay), editedToday.insert(transaction.bookingDay).inserted {
+                    json["remittanceInformationUnstructured"] = transaction.remittance + " (corrected by the bank)"
+                }
+                if index < after.count, let balance = after[index] {
+                    json["balanceAfterTransaction"] = ["balanceAmount": ["amount": Money(minorUnits: balance, currency: try! Currency(code: account.bank.currency)).decimalString,
+                                                                         "currency": account.bank.currency], "balanceType": "closingBooked"]
+                }
+                return (transaction: transaction, json: json)
+            }
+            let listed = fault.apply(to: rows, idFields: ["internalTransactionId", "transactionId"])
+            if listed.dropped { ledgerFaults[id]?.dropTimes = (fault.dropTimes ?? 1) - 1 }
+            return .ok(["transactions": ["booked": listed.rows + poison,
                                          "pending": visible.pending.map { account.bank.json($0, pending: true) }]],
                        remaining: remaining)
         }
@@ -426,6 +441,10 @@ public actor GoCardlessSandboxState {
         public var faultType: String?
         public var faultTimes: Int?
         public var faultLocation: String?
+        /// Faults in this account's books (`SandboxLedgerFault`): a booking dropped from a list or listed twice,
+        /// balances shifted, of other types, undated or in another currency. Replaces the account's earlier ones.
+        public var ledgerAccount: String?
+        public var ledger: SandboxLedgerFault?
         /// The next this many token/new calls answer 429 with `Retry-After: 1`.
         public var tokenRateLimited: Int?
         public var createRequisition: String?
@@ -448,6 +467,7 @@ public actor GoCardlessSandboxState {
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
         armFault(control)
+        if let id = control.ledgerAccount { ledgerFaults[id] = control.ledger ?? SandboxLedgerFault() }
         if let count = control.tokenRateLimited { tokenRateLimited = count }
         var answer: [String: Any] = ["ok": true]
         if let id = control.createRequisition {

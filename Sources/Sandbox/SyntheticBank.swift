@@ -154,8 +154,108 @@ public struct SyntheticBank: Sendable {
         return object
     }
 
-    public func balance(today: Day) -> Int64 {
-        Int64(seed % 50_000_000) + 1_000_000
+    // MARK: the ledger's balances
+
+    /// The bank closes a day's books once nothing can be back-dated into it: bookings show up to 5 days late, so
+    /// the last closed day is six days back. Its booked balances (`closingBooked`, `openingBooked`) are final; the
+    /// days after it are still moving (only `interimAvailable` covers them).
+    public static let booksCloseAfterDays = 6
+    /// The running balance starts at the end of this day with `openingBalance`; every booking after it moves it.
+    public static let ledgerEpoch = Day(daysSinceEpoch: 18_262)   // 2020-01-01
+
+    public var openingBalance: Int64 { Int64(seed % 50_000_000) + 1_000_000 }
+
+    public func closedDay(today: Day) -> Day { today.adding(days: -Self.booksCloseAfterDays) }
+
+    /// The amounts booked on `day` in the bank's order: `transactions(bookedOn:)` without building the rows (the same
+    /// random draws), cheap enough to run from the epoch for every balance asked.
+    public func amounts(bookedOn day: Day) -> [Int64] {
+        var random = SandboxRandom(seed: seed &* 0x9E37_79B9 ^ UInt64(bitPattern: Int64(day.daysSinceEpoch)))
+        var result: [Int64] = []
+        let count = Int(random.next() % 4)
+        for _ in 0..<(dailyTransactions ?? count) {
+            if random.next() % 7 == 0 { _ = random.next() }   // lag
+            let pending = random.next() % 5 == 0
+            let incoming = random.next() % 4 == 0
+            let magnitude = Int64(100 + random.next() % 2_500_000)
+            _ = random.next()                                   // name
+            if pending { _ = random.next() }                    // pendingFrom
+            _ = random.next()                                   // counterparty account
+            let amount = incoming ? magnitude * 3 : -magnitude
+            result.append(amount)
+            if random.next() % 20 == 0 { result.append(amount) }   // the identical twin
+        }
+        if day.civil.day == 1 { result.append(-9_900) }
+        return result
+    }
+
+    /// The booked balance at the end of `day`: the opening balance plus every booking up to it (all of them: for a
+    /// closed day every booking is visible).
+    public func balance(endOf day: Day) -> Int64 {
+        var balance = openingBalance
+        if day >= Self.ledgerEpoch {
+            var current = Self.ledgerEpoch.adding(days: 1)
+            while current <= day {
+                for amount in amounts(bookedOn: current) { balance += amount }
+                current = current.adding(days: 1)
+            }
+        } else {
+            var current = day.adding(days: 1)
+            while current <= Self.ledgerEpoch {
+                for amount in amounts(bookedOn: current) { balance -= amount }
+                current = current.adding(days: 1)
+            }
+        }
+        return balance
+    }
+
+    /// What the bank shows as available now: the last closed day's balance plus what is visible since.
+    public func availableBalance(today: Day) -> Int64 {
+        let closed = closedDay(today: today)
+        return balance(endOf: closed) + visible(today: today, from: closed.adding(days: 1), to: today).booked.reduce(0) { $0 + $1.amountMinor }
+    }
+
+    /// `balanceAfterTransaction` for each booked row of `booked` (in the bank's order, as `visible` lists them) whose
+    /// day is closed; nil for the others. `extra`: bookings outside the synthetic ones (a late chargeback), by day.
+    public func balancesAfter(_ booked: [Transaction], today: Day, extra: [(day: Day, amountMinor: Int64)] = []) -> [Int64?] {
+        guard let first = booked.first?.bookingDay else { return [] }
+        let closed = closedDay(today: today)
+        var running = balance(endOf: first.adding(days: -1)) + extra.filter { $0.day < first }.reduce(0) { $0 + $1.amountMinor }
+        var day = first
+        return booked.map { transaction in
+            guard transaction.bookingDay <= closed else { return nil }
+            while day < transaction.bookingDay {
+                // the previous day's extra bookings come after its synthetic ones
+                running += extra.filter { $0.day == day }.reduce(0) { $0 + $1.amountMinor }
+                day = day.adding(days: 1)
+            }
+            running += transaction.amountMinor
+            return running
+        }
+    }
+
+    /// The account's booked and available balances as Berlin Group types them, consistent with what it lists:
+    /// `closingBooked` and `openingBooked` of the last closed day, `interimAvailable` of today. `extra` bookings
+    /// count from their day; `shiftMinor` moves the booked ones (a fault: a bank whose balance is off).
+    public func balancesJSON(today: Day, extra: [(day: Day, amountMinor: Int64)] = [], shiftMinor: Int64 = 0,
+                             kinds: Set<String>? = nil, dated: Bool = true, currency reported: String? = nil) -> [[String: Any]] {
+        let closed = closedDay(today: today)
+        func extraThrough(_ day: Day) -> Int64 { extra.filter { $0.day <= day }.reduce(0) { $0 + $1.amountMinor } }
+        let closing = balance(endOf: closed) + extraThrough(closed) + shiftMinor
+        let opening = balance(endOf: closed.adding(days: -1)) + extraThrough(closed.adding(days: -1)) + shiftMinor
+        let available = availableBalance(today: today) + extraThrough(today)
+        let code = reported ?? currency
+        let money = { (minor: Int64) -> [String: Any] in
+            ["amount": Money(minorUnits: minor, currency: (try? Currency(code: code)) ?? (try! Currency(code: "EUR"))).decimalString, "currency": code]
+        }
+        var list: [[String: Any]] = []
+        for (kind, amount, day) in [("closingBooked", closing, closed), ("openingBooked", opening, closed), ("interimAvailable", available, today)]
+        where kinds?.contains(kind) ?? true {
+            var object: [String: Any] = ["balanceAmount": money(amount), "balanceType": kind]
+            if dated { object["referenceDate"] = day.description }
+            list.append(object)
+        }
+        return list
     }
 }
 

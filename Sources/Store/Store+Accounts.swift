@@ -46,7 +46,7 @@ extension Store {
         for balance in account.balances { latest["\(balance.kind.rawValue)|\(balance.amount.currency.code)|\(balance.referenceDate)"] = balance }
         let balances = latest.values.map { balance -> [String: Any] in
             ["type": balance.kind.rawValue, "currency": balance.amount.currency.code, "reference_date": balance.referenceDate.description,
-             "amount_minor": balance.amount.minorUnits]
+             "amount_minor": balance.amount.minorUnits, "dated_by": balance.datedBy.rawValue]
         }
         let balancesJSON = String(decoding: try JSONSerialization.data(withJSONObject: balances), as: UTF8.self)
         try connection.execute("""
@@ -55,11 +55,11 @@ extension Store {
                 SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
                 ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
             )
-            INSERT INTO balances (account_id, type, currency, reference_date, amount_minor)
-            SELECT $1, b.type, b.currency, b.reference_date, b.amount_minor
-            FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint)
+            INSERT INTO balances (account_id, type, currency, reference_date, amount_minor, dated_by)
+            SELECT $1, b.type, b.currency, b.reference_date, b.amount_minor, b.dated_by
+            FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint, dated_by text)
             ON CONFLICT (account_id, type, currency, reference_date)
-            DO UPDATE SET amount_minor = EXCLUDED.amount_minor, fetched_at = now()
+            DO UPDATE SET amount_minor = EXCLUDED.amount_minor, dated_by = EXCLUDED.dated_by, fetched_at = now()
             """, [accountID, account.sourceAccountID, customerID, JSONText(balancesJSON)], planning: .perExecution)
         return accountID
     }

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Postgres
 
@@ -42,6 +43,18 @@ public struct LagRow: Sendable, Equatable {
     /// in all; and whether one was found in the last 30 days (then also an interruption, `history_gap`).
     public var gapDays: Int = 0
     public var recentGap = false
+    /// Reconciliation against the bank's booked balances (`Store+Reconciliation`): the last day through which
+    /// every reconcilable account agrees (the earliest of them), and in words: `ok`, `waiting` (one balance day
+    /// so far), the difference, or why the bank's balances cannot be used.
+    public var reconciledThrough: String?
+    public var reconciliation: String = "-"
+    /// The earliest disagreement: the bank's balance movement minus the stored booked amounts, its currency and
+    /// booking days from…to; accounts that disagree.
+    public var differenceMinor: Int64?
+    public var differenceCurrency: String?
+    public var differenceFrom: String?
+    public var differenceTo: String?
+    public var unreconciledAccounts: Int = 0
 }
 
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
@@ -85,8 +98,11 @@ extension Store {
                         WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'quarantined') AS quarantined,
                        w.history_requested_days AS history_requested, w.history_received_days AS history_received,
                        w.last_rescan_at, COALESCE(w.late_bookings, 0) AS late_bookings, hd.held, hd.held_since,
-                       COALESCE(w.gap_days, 0) AS gap_days, w.last_gap_at > now() - interval '30 days' AS recent_gap
+                       COALESCE(w.gap_days, 0) AS gap_days, w.last_gap_at > now() - interval '30 days' AS recent_gap,
+                       r.state AS rec_state, r.reason AS rec_reason, r.reconciled_through, r.mismatch_from, r.mismatch_to,
+                       r.difference_minor, r.currency AS rec_currency
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                LEFT JOIN account_reconciliation r ON r.account_id = a.id
                 CROSS JOIN LATERAL (SELECT count(*) AS queued FROM transactions t
                                     WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') q
                 CROSS JOIN LATERAL (SELECT count(*) AS held, min(h.held_since) AS held_since FROM held_transactions h
@@ -118,7 +134,17 @@ extension Store {
                        COALESCE(sum(s.held), 0) AS held, min(s.held_since) AS held_since,
                        COALESCE(sum(s.unsendable), 0) AS unsendable,
                        count(s.id) FILTER (WHERE s.active AND s.missing_bic) AS missing_bic,
-                       COALESCE(sum(s.gap_days), 0) AS gap_days, COALESCE(bool_or(s.recent_gap), false) AS recent_gap
+                       COALESCE(sum(s.gap_days), 0) AS gap_days, COALESCE(bool_or(s.recent_gap), false) AS recent_gap,
+                       min(s.reconciled_through) FILTER (WHERE s.active AND s.rec_state IN ('reconciled', 'mismatch')) AS reconciled_through,
+                       count(*) FILTER (WHERE s.active AND s.rec_state = 'mismatch') AS mismatched,
+                       count(*) FILTER (WHERE s.active AND s.rec_state = 'not_reconcilable') AS not_reconcilable,
+                       count(*) FILTER (WHERE s.active AND s.rec_state = 'waiting') AS waiting_balances,
+                       count(*) FILTER (WHERE s.active AND s.rec_state IS NOT NULL) AS checked,
+                       (array_agg(s.rec_reason) FILTER (WHERE s.active AND s.rec_state = 'not_reconcilable'))[1] AS rec_reason,
+                       (array_agg(s.difference_minor ORDER BY s.mismatch_from) FILTER (WHERE s.active AND s.rec_state = 'mismatch'))[1] AS difference,
+                       (array_agg(s.rec_currency ORDER BY s.mismatch_from) FILTER (WHERE s.active AND s.rec_state = 'mismatch'))[1] AS difference_currency,
+                       min(s.mismatch_from) FILTER (WHERE s.active AND s.rec_state = 'mismatch') AS mismatch_from,
+                       (array_agg(s.mismatch_to ORDER BY s.mismatch_from) FILTER (WHERE s.active AND s.rec_state = 'mismatch'))[1] AS mismatch_to
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
@@ -134,7 +160,9 @@ extension Store {
                    g.edits::bigint, g.history_requested, g.history_received, g.quarantined::bigint,
                    q.message, q.logref, pb.parked, g.last_rescan_at, g.late_bookings::bigint, g.held::bigint, g.held_since,
                    g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint,
-                   g.gap_days::bigint, g.recent_gap
+                   g.gap_days::bigint, g.recent_gap,
+                   g.reconciled_through::text, g.mismatched::bigint, g.not_reconcilable::bigint, g.waiting_balances::bigint, g.checked::bigint,
+                   g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
@@ -165,8 +193,30 @@ extension Store {
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
                           quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
                           held: try row.decode(at: 24), heldSince: try row.decode(at: 25), unsendable: try row.decode(at: 27),
-                          gapDays: try row.decode(at: 29), recentGap: try row.decode(at: 30))
+                          gapDays: try row.decode(at: 29), recentGap: try row.decode(at: 30),
+                          reconciledThrough: try row.decode(at: 31), reconciliation: try Self.reconciliationWords(row),
+                          differenceMinor: try row.decode(at: 37), differenceCurrency: try row.decode(at: 38), differenceFrom: try row.decode(at: 39),
+                          differenceTo: try row.decode(at: 40), unreconciledAccounts: try row.decode(at: 32))
         }
+    }
+
+    /// The reconciliation column in words: the earliest difference first, then why balances cannot be used, then
+    /// `waiting`, else `ok` (`-` when no account was checked yet).
+    static func reconciliationWords(_ row: Row) throws -> String {
+        let mismatched = try row.decode(Int.self, at: 32)
+        let notReconcilable = try row.decode(Int.self, at: 33)
+        let waiting = try row.decode(Int.self, at: 34)
+        let checked = try row.decode(Int.self, at: 35)
+        if mismatched > 0, let difference = try row.decode(Int64?.self, at: 37) {
+            let range = "\(try row.decode(String?.self, at: 39) ?? "?")…\(try row.decode(String?.self, at: 40) ?? "?")"
+            return "\(Reconciliation.minorText(difference)) \(try row.decode(String?.self, at: 38) ?? "") \(range)"
+                + (mismatched > 1 ? " (+\(mismatched - 1) account(s))" : "")
+        }
+        if checked == 0 { return "-" }
+        if notReconcilable == checked { return try row.decode(String?.self, at: 36) ?? Reconciliation.noBookedBalance }
+        var words = waiting == checked ? "waiting" : "ok"
+        if notReconcilable > 0 { words += " (\(notReconcilable) not reconcilable)" }
+        return words
     }
 
     /// Customers whose data is interrupted, grouped by reason, each with since-when: consent expired, bank
@@ -215,6 +265,17 @@ extension Store {
                    NULL, NULL, NULL
             FROM held_transactions h JOIN customers c ON c.id = h.customer_id
             WHERE h.held_since < now() - make_interval(secs => $1)
+            GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
+            UNION ALL
+            -- Balances that disagree with the transactions after the one deep read of that range: until they agree.
+            SELECT 'unreconciled', c.flowpay_customer_id, c.merchant_id, c.source, min(r.mismatch_since),
+                   (array_agg('the bank''s balances disagree with its transactions between ' || (r.mismatch_from + 1) || ' and ' || r.mismatch_to
+                              || ' by ' || to_char(r.difference_minor / 100.0, 'FM999999999999990.00') || ' ' || COALESCE(r.currency, '')
+                              || ' (account ' || COALESCE(a.iban, a.source_account_id) || ')' ORDER BY r.mismatch_from))[1]
+                       || CASE WHEN count(*) > 1 THEN ' and ' || (count(*) - 1) || ' more account(s)' ELSE '' END,
+                   NULL, NULL, NULL
+            FROM account_reconciliation r JOIN accounts a ON a.id = r.account_id JOIN customers c ON c.id = a.customer_id
+            WHERE r.state = 'mismatch' AND a.active AND r.deep_read_from = r.mismatch_from + 1 AND r.deep_read_to = r.mismatch_to
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL
             -- Accounts with an IBAN but no BIC (the bank gave none, its bank code is not in BankCodeDirectory): left

@@ -25,6 +25,11 @@ public struct StoredFigures: Sendable {
     public var batchesParked = 0
     /// Customers with an open interruption, per reason (`lag --interruptions`).
     public var customersInterrupted: [String: Int] = [:]
+    /// Active accounts whose bank balances disagree with the stored bookings, those the bank gives no usable booked
+    /// balance for, and the absolute differences in minor units per currency.
+    public var accountsUnreconciled = 0
+    public var accountsNotReconcilable = 0
+    public var reconciliationDifferenceMinor: [String: Int64] = [:]
 }
 
 extension Store {
@@ -69,6 +74,17 @@ extension Store {
             figures.batchesParked = try row.decode(at: 10)
             figures.transactionsUnsendable = try row.decode(at: 11)
             figures.oldestQueuedSeconds = try row.decode(at: 12)
+        }
+        // One row per account (account_reconciliation), the accounts' primary key for `active`.
+        for row in try connection.query("""
+            SELECT COALESCE(r.currency, '?'), count(*) FILTER (WHERE r.state = 'mismatch'), count(*) FILTER (WHERE r.state = 'not_reconcilable'),
+                   COALESCE(sum(abs(r.difference_minor)) FILTER (WHERE r.state = 'mismatch'), 0)::bigint
+            FROM account_reconciliation r JOIN accounts a ON a.id = r.account_id
+            WHERE a.active GROUP BY 1
+            """) {
+            figures.accountsUnreconciled += try row.decode(Int.self, at: 1)
+            figures.accountsNotReconcilable += try row.decode(Int.self, at: 2)
+            figures.reconciliationDifferenceMinor[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 3)
         }
         for interruption in try interruptions() {
             figures.customersInterrupted[interruption.reason] = interruption.customers.count

@@ -6,6 +6,7 @@ extension Store {
     /// `batchSize` rows, each batch its own short transaction (no long locks, bounded WAL per commit).
     /// Rows still waiting to be pushed are kept: pruning must never lose data Flowpay has not received.
     /// Returns how many rows were deleted.
+    /// Balances older than that go too (the evidence for days whose bookings are gone).
     public func prune(today: Day, overlapDays: Int = SyncWindow.defaultOverlapDays, batchSize: Int = 10_000) throws -> Int {
         var total = 0
         while true {
@@ -33,7 +34,13 @@ extension Store {
                 SELECT count(*) FROM deleted
                 """, [today, overlapDays, batchSize], planning: .perExecution)
             total += deleted
-            if deleted < batchSize { return total }
+            if deleted < batchSize { break }
         }
+        // Balances go with the transactions they reconcile: a few rows per account and day, one statement.
+        try connection.execute("""
+            DELETE FROM balances b USING accounts a JOIN customers c ON c.id = a.customer_id
+            WHERE b.account_id = a.id AND b.reference_date < $1::date - (c.history_days + $2)
+            """, [today, overlapDays], planning: .perExecution)
+        return total
     }
 }

@@ -25,4 +25,23 @@ public enum ContractMapping {
         }
         return (ready, missing)
     }
+
+    /// The PULL bank-accounts feed: the accounts Flowpay can take, each with its reconciliation state.
+    public static func accounts(_ accounts: [PushAccount], reconciliations: [Int64: StoredReconciliation]) throws -> [FlowpayContract.Account] {
+        var ready: [FlowpayContract.Account] = []
+        for account in accounts where account.iban != nil && account.bic != nil {
+            var mapped = try Self.accounts([account]).ready[0]
+            if let stored = reconciliations[account.accountID] {
+                let outcome = stored.outcome
+                mapped.reconciliation = FlowpayContract.AccountReconciliation(
+                    state: outcome.state.rawValue, detail: outcome.reason ?? outcome.mismatch?.chainBreak, reconciledThrough: outcome.reconciledThrough,
+                    differenceFrom: outcome.mismatch?.from.adding(days: 1), differenceTo: outcome.mismatch?.to,
+                    difference: try outcome.mismatch.flatMap { mismatch in
+                        try stored.currency.map { Money(minorUnits: mismatch.differenceMinor, currency: try Currency(code: $0)) }
+                    })
+            }
+            ready.append(mapped)
+        }
+        return ready
+    }
 }

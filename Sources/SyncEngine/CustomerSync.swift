@@ -188,6 +188,20 @@ public struct CustomerSync: Sendable {
                     try store.noteRescan(account: ref, runID: runID, missedBefore: daily.from, today: today,
                                          updatesSchedule: rescan.forcedDays.map { $0 >= rescan.days } ?? true)
                 }
+                // The bank's balances are the evidence: the stored booked amounts must add up to their moves.
+                do {
+                    try await reconcile(ref, window: window, of: sourceAccount, from: source, record: record, runID: runID, leaseKeeper: leaseKeeper)
+                } catch let error as SourceError {
+                    if case .consentExpired = error { throw error }
+                    try? store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning,
+                                           code: "reconciliation_failed", message: "not reconciled this run: \(error)")
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // The window is stored; only the check failed (the connection dropped): the next run checks again.
+                    try? store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning,
+                                           code: "reconciliation_failed", message: "not reconciled this run: \(error)")
+                }
             } catch let error as SourceError {
                 if case .consentExpired = error { throw error }
                 if case .deferred = error { throw error }   // the whole customer waits (or records its history_short)

@@ -11,7 +11,7 @@ enum InterruptionNotice {
         "malformed_data": "malformed bank data", "unreadable_rows": "unreadable bank rows", "batch_parked": "deliveries to Flowpay parked",
         "flowpay_unavailable": "Flowpay unavailable", "sync_failed": "sync failed", "ingest_failed": "storing failed",
         "account_inactive": "account no longer reported", "history_short": "less history than asked",
-        "held": "bookings held, undecided",
+        "held": "bookings held, undecided", "unreconciled": "bank balances disagree with its transactions",
         "agreement_scope": "agreement does not cover an account resource", "agreement_invalid": "no valid agreement for an account",
         "account_forbidden": "bank forbids access to an account", "resource_unavailable": "account lacks a resource",
     ]
@@ -68,6 +68,11 @@ enum InterruptionNotice {
             return "Flowpay's API was unavailable; everything is queued and delivered on the next run. Nothing is lost."
         case "account_inactive":
             return "The bank no longer reports this account under the consent (closed or deselected); nothing to do unless the customer says otherwise."
+        case "unreconciled":
+            return "The bank's booked balances and the transactions it lists disagree for those days, and re-reading them did not change it: "
+                + "nothing sent to Flowpay was changed. BankSync ops check those days' bookings with the bank (`banksync lag --accounts` "
+                + "names the account, range and difference); a missing booking arrives by itself once the bank lists it, and the account "
+                + "reconciles again."
         case "held":
             return "BankSync could not tell whether new bookings are the bank's edits of stored ones or further bookings, so it sent neither "
                 + "and no later fetch decided. BankSync ops compare them (`banksync held list --customer \(id)`), then "

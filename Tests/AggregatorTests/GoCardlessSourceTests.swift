@@ -17,7 +17,9 @@ import TestSupport
             let account = try #require(snapshot.accounts.first)
             #expect(account.account.iban?.hasPrefix("CZ65") == true)
             #expect(account.account.bic == "SFINCZPPXXX")
-            #expect(account.account.balances.map(\.kind) == [.closingBooked, .interimAvailable])
+            // The bank's books of a day close six days later (SyntheticBank): its booked balances are of that day.
+            #expect(account.account.balances.map(\.kind) == [.closingBooked, .openingBooked, .interimAvailable])
+            #expect(account.account.balances.first?.referenceDate == today.adding(days: -SyntheticBank.booksCloseAfterDays))
 
             let window = SyncWindow.next(today: today, bookedThrough: nil, historyDays: 730, sourceMaxHistoryDays: snapshot.maxHistoryDays)
             let (pages, transactions) = try await collect(source.transactions(of: account, window: window))

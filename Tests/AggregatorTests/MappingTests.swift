@@ -9,6 +9,19 @@ import Testing
         try BerlinGroupMapping.transaction(json, status: .booked, account: "acc", index: 0, idFields: ["transactionId"])
     }
 
+    /// A balance's day: its referenceDate, else the date of lastChangeDateTime, else none (read today: display only).
+    @Test func aBalanceIsDatedByReferenceDateElseLastChangeDateTimeElseNotAtAll() throws {
+        let amount: [String: Any] = ["amount": "1250.00", "currency": "CZK"]
+        let balances = try BerlinGroupMapping.balances([
+            ["balanceAmount": amount, "balanceType": "closingBooked", "referenceDate": "2026-11-30"],
+            ["balanceAmount": amount, "balanceType": "interimBooked", "lastChangeDateTime": "2026-12-01T16:20:00.123+01:00"],
+            ["balanceAmount": amount, "balanceType": "openingBooked"],
+        ], account: "acc")
+        #expect(balances.map(\.datedBy) == [.referenceDate, .lastChangeDateTime, .fetched])
+        #expect(balances[0].referenceDate == Day(iso: "2026-11-30") && balances[1].referenceDate == Day(iso: "2026-12-01"))
+        #expect(balances.allSatisfy { $0.isBooked })
+    }
+
     @Test func aBookingWithoutBookingDateTakesTheNextDateTheBankGave() throws {
         let amount: [String: Any] = ["amount": "-1.00", "currency": "EUR"]
         #expect(try map(["transactionAmount": amount, "bookingDateTime": "2026-11-20T23:10:00+01:00"]).bookingDate == Day(iso: "2026-11-20"))

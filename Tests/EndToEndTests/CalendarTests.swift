@@ -32,6 +32,10 @@ import TestSupport
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
             #expect(try connection.queryValue(Int.self,
                 "SELECT count(*) FROM watermarks WHERE booked_through IS DISTINCT FROM $1::date", [start.adding(days: 3)]) == 0)
+            // The bank's balances agree with every account's bookings to the cent, through its last closed day.
+            #expect(try connection.queryValue(Int.self, """
+                SELECT count(*) FROM account_reconciliation WHERE state = 'reconciled' AND reconciled_through = $1::date
+                """, [start.adding(days: 3 - SyntheticBank.booksCloseAfterDays)]) == 6)
             let lag = try await e2e.run(["lag", "--format", "json"])
             #expect(lag.status == 0)
             let rows = try #require(try JSONSerialization.jsonObject(with: Data(lag.stdout.utf8)) as? [[String: Any]])

@@ -105,8 +105,11 @@ import TestSupport
                 // Seven queued rows as the 0017 release stored them (this build's ingest needs this build's schema).
                 let flowpayID = UUID()
                 let customerID = try store.addCustomer(flowpayCustomerID: flowpayID, merchantID: "m-\(flowpayID)", source: .gocardless, sourceRef: "r")
-                let accountID = try await store.upsertAccount(customerID: customerID, BankAccount(
-                    sourceAccountID: "acc-\(flowpayID)", iban: "CZ6508000000192000145399", bic: "GIBACZPXXXX", currency: "CZK"))
+                // The account too, by SQL: this build's account statement writes the balances' `dated_by` (0025).
+                let accountID = try connection.queryValue(Int64.self, """
+                    INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency)
+                    VALUES ($1, $2, 'CZ6508000000192000145399', 'CZ6508000000192000145399', 'GIBACZPXXXX', 'CZK') RETURNING id
+                    """, [customerID, "acc-\(flowpayID)"])
                 try connection.execute("""
                     INSERT INTO transactions (account_id, customer_id, tx_key, content_key, status, booking_date, value_date, amount_minor,
                                               currency, counterparty_name, remittance, push_state)

@@ -1,5 +1,7 @@
+import BankSyncCore
 import Foundation
 import Postgres
+import Store
 import Testing
 import TestSupport
 
@@ -57,6 +59,30 @@ import TestSupport
             #expect(empty.json["nextPage"] == nil, "an empty page is the last page")
             let accounts = try await api.get("/flowpay/v1/bank-accounts?merchantId=merchant-1")
             #expect((accounts.json["data"] as? [[String: Any]])?.first?["iban"] as? String == "CZ6508000000192000145399")
+        }
+    }
+
+    /// The bank-accounts feed carries each account's reconciliation with the bank's booked balances (an added
+    /// field, /openapi.yaml `Reconciliation`), absent before the account was ever reconciled.
+    @Test func bankAccountsCarryTheReconciliationState() async throws {
+        try await PullAPIHarness.with { api in
+            let before = try await api.get("/flowpay/v1/bank-accounts?merchantId=merchant-1")
+            #expect((before.json["data"] as? [[String: Any]])?.first?["reconciliation"] == nil)
+            let day = Day(iso: "2026-11-02")!
+            let czk = try Currency(code: "CZK")
+            _ = try await api.store.upsertAccount(customerID: api.customerID, BankAccount(
+                sourceAccountID: "a1", iban: "CZ6508000000192000145399", bic: "GIBACZPX", currency: "CZK",
+                balances: [Balance(kind: .openingBooked, amount: Money(minorUnits: 500_00, currency: czk), referenceDate: day),
+                           Balance(kind: .closingBooked, amount: Money(minorUnits: 475_50, currency: czk), referenceDate: day)]))
+            let result = try api.store.reconcile(account: AccountRef(id: api.accountID, customerID: api.customerID), checkFrom: day.adding(days: -1),
+                                                 today: day.adding(days: 1))
+            #expect(result.now.outcome.state == .mismatch, "no booking stored for the -24.50 the bank booked")
+            let answer = try await api.get("/flowpay/v1/bank-accounts?merchantId=merchant-1")
+            let reconciliation = try #require((answer.json["data"] as? [[String: Any]])?.first?["reconciliation"] as? [String: Any])
+            #expect(reconciliation["state"] as? String == "mismatch")
+            #expect(reconciliation["differenceFrom"] as? String == "2026-11-02" && reconciliation["differenceTo"] as? String == "2026-11-02")
+            #expect((reconciliation["difference"] as? NSNumber)?.doubleValue == -24.5 && reconciliation["currency"] as? String == "CZK")
+            #expect(reconciliation["reconciledThrough"] as? String == "2026-11-01")
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BankSyncCore
 import Foundation
 import Store
 
@@ -54,14 +55,16 @@ struct LagCommand: AsyncParsableCommand {
 
 enum LagFormat {
     static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "unsendable", "consent days",
-                         "status", "lag", "history", "gap", "deep read", "late", "edits", "refused", "held", "last error", "logref"]
+                         "status", "lag", "history", "gap", "deep read", "late", "edits", "refused", "held", "reconciled through", "difference",
+                         "last error", "logref"]
 
     static func cells(_ row: LagRow, perAccount: Bool) -> [String] {
         [perAccount ? "\(row.merchantID) \(row.account ?? "-")" : row.merchantID, row.flowpayCustomerID.uuidString.lowercased(), row.source,
          String(row.accounts), row.bookedThrough ?? "-", row.lastPullAt.map(iso) ?? "never", row.lastPushAt.map(iso) ?? "never",
          String(row.waitingToPush), String(row.unsendable), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
          history(row), row.gapDays == 0 ? "-" : "\(row.gapDays)d", row.lastDeepReadAt.map { String(iso($0).prefix(10)) } ?? "-", String(row.lateBookings), String(row.edits), String(row.quarantined),
-         row.held == 0 ? "0" : "\(row.held) possible edit(s) since \(row.heldSince.map(iso) ?? "?")", String((row.lastError ?? "").prefix(80)),
+         row.held == 0 ? "0" : "\(row.held) possible edit(s) since \(row.heldSince.map(iso) ?? "?")",
+         row.reconciledThrough ?? "-", row.reconciliation, String((row.lastError ?? "").prefix(80)),
          row.logref ?? ""]
     }
 
@@ -107,6 +110,13 @@ enum LagFormat {
             object["lateBookings"] = row.lateBookings
             object["historyRequestedDays"] = row.historyRequestedDays
             object["historyReceivedDays"] = row.historyReceivedDays
+            object["reconciledThrough"] = row.reconciledThrough
+            object["reconciliation"] = row.reconciliation
+            object["difference"] = row.differenceMinor.map(Reconciliation.minorText)
+            object["differenceCurrency"] = row.differenceCurrency
+            object["differenceFrom"] = row.differenceFrom
+            object["differenceTo"] = row.differenceTo
+            object["unreconciledAccounts"] = row.unreconciledAccounts
             return object
         }
         let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
