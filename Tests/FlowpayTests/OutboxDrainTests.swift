@@ -105,7 +105,7 @@ import TestSupport
                 // Seven queued rows as the 0017 release stored them (this build's ingest needs this build's schema).
                 let flowpayID = UUID()
                 let customerID = try store.addCustomer(flowpayCustomerID: flowpayID, merchantID: "m-\(flowpayID)", source: .gocardless, sourceRef: "r")
-                // The account too, by SQL: this build's account statement writes the balances' `dated_by` (0025).
+                // The account too, by SQL: this build's account statement writes the balances' `dated_by` (0024).
                 let accountID = try connection.queryValue(Int64.self, """
                     INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency)
                     VALUES ($1, $2, 'CZ6508000000192000145399', 'CZ6508000000192000145399', 'GIBACZPXXXX', 'CZK') RETURNING id
