@@ -111,7 +111,9 @@ import TestSupport
             #expect(lag.stdout.contains("fio-m") && lag.stdout.contains("fio"))
 
             let calls = await fio.calls(of: token)
-            #expect(calls.count >= 8)
+            // At least the sequential ones: the first sync, link's two pieces, two daily runs and the last run (how many of
+            // the concurrent runs found the customer free depends on scheduling).
+            #expect(calls.count >= 6)
             #expect(calls.allSatisfy { $0.status == 200 }, "no 409: the interval was kept across processes")
             let gap = try #require(await fio.shortestGap(of: token))
             #expect(gap >= .milliseconds(500))
