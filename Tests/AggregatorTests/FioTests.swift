@@ -146,8 +146,14 @@ import TestSupport
             // made long enough that our call surely falls inside it).
             await h.fio.setInterval(.seconds(30))
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
-            _ = try await http.execute(HTTPClientRequest(url: "\(h.baseURL)/periods/\(token)/\(h.today)/\(h.today)/transactions.json"), timeout: .seconds(5))
+            // Shut down whatever happens: a client dropped unshut stops the whole test process (AsyncHTTPClient's deinit).
+            var otherTool: (any Error)?
+            do {
+                _ = try await http.execute(HTTPClientRequest(url: "\(h.baseURL)/periods/\(token)/\(h.today)/\(h.today)/transactions.json"),
+                                           timeout: .seconds(60))
+            } catch { otherTool = error }
             try await http.shutdown()
+            if let otherTool { throw otherTool }
             let outcome = try await h.sync(customer, waitDeferrals: false)
             #expect(outcome.deferred?.reason == .conflict)
             #expect(try h.count("SELECT count(*) FROM fio_call_slots WHERE last_status = 409") == 1, "the 409 is recorded on the slot")
