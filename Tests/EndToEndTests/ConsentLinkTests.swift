@@ -17,7 +17,7 @@ import TestSupport
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
             defer { Task { try? await http.shutdown() } }
             func get(_ url: String) async throws -> (Int, String, String?) {
-                let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(20))
+                let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
                 let body = try await response.body.collect(upTo: 1 << 20)
                 return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Location"))
             }

@@ -71,7 +71,7 @@ import TestSupport
         try await EndToEnd.with { e2e in
             _ = try await e2e.addGoCardlessCustomers(2)
             _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self,
-                                                                     from: Data(#"{"responseDelayMilliseconds": 1500}"#.utf8)))
+                                                                     from: Data(#"{"responseDelayMilliseconds": 3000}"#.utf8)))
             let connection = try e2e.connect()
             defer { connection.close() }
             let (process, out, err) = try BankSyncProcess.start(["sync", "--concurrency", "2"], environment: e2e.environment)
@@ -89,9 +89,10 @@ import TestSupport
             let run = await BankSyncProcess.finish(process, out, err)
             #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
             #expect(samples > 20, "the run lasted long enough to watch")
-            // A transaction held across a bank call lasts at least the bank's 1.5 s; the run's own transactions (a
-            // 730-day piece's COPY) stay far below it even on a loaded machine (0.64 s seen with a 0.6 s line).
-            #expect(longest < 1.2, "a transaction stayed open \(longest) s while the bank took 1.5 s to answer")
+            // A transaction held across a bank call lasts at least the bank's 3 s; the run's own transactions (a
+            // 730-day piece's COPY) stay below it even on a loaded machine (0.64 s seen with a 0.6 s line, 1.21 s with
+            // the whole suite running beside it).
+            #expect(longest < 2.4, "a transaction stayed open \(longest) s while the bank took 3 s to answer")
             #expect(try connection.queryValue(Int.self, "SELECT min(history_requested_days) FROM watermarks") == 730)
             #expect(try connection.queryValue(Int.self, "SELECT min(history_received_days) FROM watermarks") >= 700)
             let (stored, received, distinct) = try await e2e.assertExactlyOnce()

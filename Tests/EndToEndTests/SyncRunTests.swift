@@ -43,7 +43,7 @@ import TestSupport
             defer { connection.close() }
             let (process, out, err) = try BankSyncProcess.start(["sync", "--concurrency", "3"], environment: e2e.environment)
             // Kill once work is under way (however slow the machine), at a random point after that.
-            for _ in 0..<600 where try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 0 {
+            for _ in 0..<2400 where try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 0 {
                 try await Task.sleep(for: .milliseconds(50))
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 50...600)))

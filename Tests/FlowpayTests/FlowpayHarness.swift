@@ -29,7 +29,7 @@ struct FlowpayHarness {
     static func configuration(port: Int) -> FlowpayConfiguration {
         FlowpayConfiguration(apiURL: "http://127.0.0.1:\(port)", tokenURL: "http://127.0.0.1:\(port)/oauth/token",
                              audience: "https://api.test.partner.flowpay.io", clientID: clientID, clientSecret: clientSecret,
-                             retry: RetryPolicy(maxAttempts: 6, baseDelay: .milliseconds(20), maxDelay: .milliseconds(200), maxTotal: .seconds(20)))
+                             retry: RetryPolicy(maxAttempts: 6, baseDelay: .milliseconds(20), maxDelay: .milliseconds(200), maxTotal: .seconds(90)))
     }
 
     var configuration: FlowpayConfiguration { Self.configuration(port: port) }
