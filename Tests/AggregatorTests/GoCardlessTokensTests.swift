@@ -9,15 +9,25 @@ import TestSupport
 @Suite struct GoCardlessTokensTests {
     @Test func concurrentCustomersShareOneTokenRequest() async throws {
         try await SandboxPeers.with { peers in
-            let client = GoCardlessClient(configuration: peers.goCardlessConfiguration, httpClient: peers.http)
+            // The client a run gives its GoCardless customers (a pool sized for them: the default 8 connections made 16
+            // customers wait past the pool's timeout under load).
+            let http = peers.goCardlessConfiguration.makeHTTPClient()
+            let client = GoCardlessClient(configuration: peers.goCardlessConfiguration, httpClient: http)
             let requisitions = ["sandbox-req-1", "sandbox-req-2", "sandbox-req-3"]
-            let read = try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<16 {
-                    let source = GoCardlessSource(client: client, requisitionID: requisitions[index % requisitions.count])
-                    group.addTask { try await source.accounts().accounts.count }
+            let read: Int
+            do {
+                read = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<16 {
+                        let source = GoCardlessSource(client: client, requisitionID: requisitions[index % requisitions.count])
+                        group.addTask { try await source.accounts().accounts.count }
+                    }
+                    return try await group.reduce(0, +)
                 }
-                return try await group.reduce(0, +)
+            } catch {
+                try await http.shutdown()
+                throw error
             }
+            try await http.shutdown()
             #expect(read > 16)
             #expect(await peers.goCardless.tokenRequests == 1, "16 customers at once, one token/new")
             #expect(await peers.goCardless.refreshRequests == 0)
