@@ -68,7 +68,7 @@ import TestSupport
                 let connection = try e2e.connect()
                 defer { connection.close() }
                 var outcome: String?
-                for _ in 0..<200 where outcome == nil {
+                for _ in 0..<1200 where outcome == nil {
                     try await Task.sleep(for: .milliseconds(50))
                     outcome = try connection.query("SELECT outcome FROM webhooks").first?.decode(String?.self, at: 0)
                 }
