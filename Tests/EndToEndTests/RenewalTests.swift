@@ -65,24 +65,8 @@ import TestSupport
 
     @Test func aMoveFromGoCardlessToABerlinGroupBankWithTheSameIBANsPushesNothingTwice() async throws {
         try await EndToEnd.with { e2e in
-            let customer = try #require(try await e2e.addGoCardlessCustomers(1, accountsEach: 2).first)
-            #expect(try await e2e.run(["sync"]).status == 0)
-            let before = try await delivered(e2e, customer)
-            let accounts = await e2e.goCardless.bankAccounts(ofRequisition: "gc-req-0")
-
-            try await ServeHarness.with(e2e) { serve in
-                let link = try await serve.link(["--customer", customer.uuidString, "--source", "berlingroup", "--bank-url", e2e.berlinGroupURL])
-                #expect(link.status == 0, "\(link.stderr)")
-                let consent = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last.map(String.init))
-                // The bank authorises the consent over the customer's accounts (same IBANs, same bookings, its own ids).
-                await e2e.berlinGroup.makeValidConsent(id: consent, mirroring: accounts, stableIDs: false)
-                let connection = try e2e.connect()
-                defer { connection.close() }
-                let state = try connection.queryValue(String.self, "SELECT state FROM consent_links WHERE source_ref = $1", [consent])
-                let done = try await serve.get("\(serve.baseURL)/consents/berlingroup/callback?state=\(state)")
-                #expect(done.status == 200, "\(done.body)")
-            }
-            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before.count)
+            let (customer, before) = try await moveToBerlinGroup(e2e, stableIDs: false, dialect: .aggregator)
+            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before)
         }
     }
 
@@ -92,31 +76,39 @@ import TestSupport
     /// twice, nothing held, and the deep read over 35 days adopts the rest.
     @Test func aMoveToABankThatWritesBookingsItsOwnWayPushesNothingTwice() async throws {
         try await EndToEnd.with { e2e in
-            let customer = try #require(try await e2e.addGoCardlessCustomers(1, accountsEach: 2).first)
-            #expect(try await e2e.run(["sync"]).status == 0)
-            let before = try await delivered(e2e, customer)
-            let accounts = await e2e.goCardless.bankAccounts(ofRequisition: "gc-req-0")
-
-            try await ServeHarness.with(e2e) { serve in
-                let link = try await serve.link(["--customer", customer.uuidString, "--source", "berlingroup", "--bank-url", e2e.berlinGroupURL])
-                #expect(link.status == 0, "\(link.stderr)")
-                let consent = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last.map(String.init))
-                await e2e.berlinGroup.makeValidConsent(id: consent, mirroring: accounts, stableIDs: true, dialect: .bankAPI)
-                let connection = try e2e.connect()
-                defer { connection.close() }
-                let state = try connection.queryValue(String.self, "SELECT state FROM consent_links WHERE source_ref = $1", [consent])
-                let done = try await serve.get("\(serve.baseURL)/consents/berlingroup/callback?state=\(state)")
-                #expect(done.status == 200, "\(done.body)")
-            }
+            let (customer, before) = try await moveToBerlinGroup(e2e, stableIDs: true, dialect: .bankAPI)
             let deep = try await e2e.run(["sync", "--customer", customer.uuidString, "--rescan-days", "35"])
             #expect(deep.status == 0, "\(deep.stdout) \(deep.stderr)")
             #expect(deep.stdout.contains("0 new transactions, 0 pushed"), "\(deep.stdout)")
             let connection = try e2e.connect()
             defer { connection.close() }
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM held_transactions") == 0)
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'") == before.count)
-            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before.count)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'") == before)
+            try await expectRenewedCleanly(e2e, customer, deliveredBefore: before)
         }
+    }
+
+    /// A GoCardless customer with two accounts, backfilled, moves to the Berlin Group bank through `link` and the bank's
+    /// redirect back to `serve`; the bank serves the same IBANs and bookings with its own ids, written in `dialect`.
+    /// Returns the customer and how many bookings Flowpay held before the move.
+    func moveToBerlinGroup(_ e2e: EndToEnd, stableIDs: Bool, dialect: SyntheticBank.Dialect) async throws -> (UUID, Int) {
+        let customer = try #require(try await e2e.addGoCardlessCustomers(1, accountsEach: 2).first)
+        #expect(try await e2e.run(["sync"]).status == 0)
+        let before = try await delivered(e2e, customer).count
+        let accounts = await e2e.goCardless.bankAccounts(ofRequisition: "gc-req-0")
+        try await ServeHarness.with(e2e) { serve in
+            let link = try await serve.link(["--customer", customer.uuidString, "--source", "berlingroup", "--bank-url", e2e.berlinGroupURL])
+            #expect(link.status == 0, "\(link.stderr)")
+            let consent = try #require(link.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").last.map(String.init))
+            // The bank authorises the consent over the customer's accounts (same IBANs, same bookings, its own ids).
+            await e2e.berlinGroup.makeValidConsent(id: consent, mirroring: accounts, stableIDs: stableIDs, dialect: dialect)
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            let state = try connection.queryValue(String.self, "SELECT state FROM consent_links WHERE source_ref = $1", [consent])
+            let done = try await serve.get("\(serve.baseURL)/consents/berlingroup/callback?state=\(state)")
+            #expect(done.status == 200, "\(done.body)")
+        }
+        return (customer, before)
     }
 
     /// After the new consent is linked: the next sync stores and pushes nothing new, the accounts are the same
