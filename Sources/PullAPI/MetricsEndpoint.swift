@@ -76,7 +76,12 @@ public struct MetricsEndpoint: Sendable {
         Gauge(label: "banksync_accounts_unreconciled").record(figures.accountsUnreconciled)
         Gauge(label: "banksync_accounts_not_reconcilable").record(figures.accountsNotReconcilable)
         for (currency, minor) in figures.reconciliationDifferenceMinor {
-            Gauge(label: "banksync_reconciliation_difference", dimensions: [("currency", currency)]).record(Double(minor) / 100)
+            Gauge(label: Self.differenceLabel, dimensions: [("currency", currency)]).record(Double(minor) / 100)
+        }
+        // A currency no active account reconciles any more (its accounts closed or removed) leaves the exposition,
+        // rather than repeating its last difference for ever.
+        for currency in reported.replace(currencies: Set(figures.reconciliationDifferenceMinor.keys)) {
+            Gauge(label: Self.differenceLabel, dimensions: [("currency", currency)]).destroy()
         }
         Gauge(label: "banksync_transactions_edited").record(figures.transactionsEdited)
         Gauge(label: "banksync_transactions_quarantined").record(figures.transactionsQuarantined)
@@ -101,11 +106,13 @@ public struct MetricsEndpoint: Sendable {
 
     static let lagLabel = "banksync_sync_lag_seconds"
     static let consentLabel = "banksync_consent_days_left"
+    static let differenceLabel = "banksync_reconciliation_difference"
 }
 
-/// The merchants of the last refresh, per gauge, and the interruption reasons ever reported.
+/// The merchants and reconciliation currencies of the last refresh, per gauge, and the interruption reasons ever reported.
 final class ReportedMerchants: Sendable {
     private let merchants = Mutex<(lag: Set<String>, consent: Set<String>)>(([], []))
+    private let differenceCurrencies = Mutex<Set<String>>([])
     private let interruptionReasons = Mutex<Set<String>>([
         "consent_expired", "consent_pending", "bank_unavailable", "rate_limited", "source_unauthorised", "malformed_data",
         "unreadable_rows", "rejected", "batch_parked", "flowpay_unavailable", "sync_failed", "ingest_failed", "held",
@@ -125,6 +132,14 @@ final class ReportedMerchants: Sendable {
         merchants.withLock { previous in
             defer { previous = (lag, consent) }
             return (previous.lag.subtracting(lag), previous.consent.subtracting(consent))
+        }
+    }
+
+    /// Records this refresh's reconciliation currencies and returns those the previous refresh had and this one has not.
+    func replace(currencies: Set<String>) -> Set<String> {
+        differenceCurrencies.withLock { previous in
+            defer { previous = currencies }
+            return previous.subtracting(currencies)
         }
     }
 }

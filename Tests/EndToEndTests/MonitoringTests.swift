@@ -35,4 +35,28 @@ import TestSupport
             #expect(check.status == 0, "\(check.stdout)\n\(check.stderr)")
         }
     }
+
+    /// A reconciliation difference is exposed per currency while an active account has it, and leaves the
+    /// exposition once no active account reconciles in that currency (it does not repeat its last value for ever).
+    @Test func aReconciliationDifferenceLeavesTheScrapeWithItsLastAccount() async throws {
+        try await EndToEnd.with { e2e in
+            _ = try await e2e.addGoCardlessCustomers(1)
+            #expect(try await e2e.run(["sync"]).status == 0)
+            let connection = try e2e.connect()
+            defer { connection.close() }
+            try connection.execute("""
+                INSERT INTO account_reconciliation (account_id, state, currency, mismatch_from, mismatch_to, difference_minor)
+                SELECT id, 'mismatch', 'XTS', current_date - 3, current_date - 2, 1234 FROM accounts ORDER BY id LIMIT 1
+                ON CONFLICT (account_id) DO UPDATE SET state = 'mismatch', currency = 'XTS', difference_minor = 1234
+                """)
+            let series = #"banksync_reconciliation_difference{currency="XTS"}"#
+            let (before, after) = try await ServeHarness.with(e2e) { serve in
+                let before = try await serve.get(serve.metricsURL)
+                try connection.execute("UPDATE accounts SET active = false WHERE id = (SELECT account_id FROM account_reconciliation WHERE currency = 'XTS')")
+                return (before, try await serve.get(serve.metricsURL))
+            }
+            #expect(before.body.contains("\(series) 12.34"), "\(before.body)")
+            #expect(!after.body.contains(series), "\(after.body)")
+        }
+    }
 }
