@@ -32,19 +32,24 @@ public enum Reconciliation {
     }
 
     /// A stored booked row as reconciliation sees it: its booking day, amount, the bank's balance after it (when
-    /// sent), and whether it is held from Flowpay.
+    /// sent), whether it is held from Flowpay, and what names it to ops (the source's transaction id).
     public struct Booking: Sendable, Equatable {
         public var day: Day
         public var amountMinor: Int64
         public var balanceAfterMinor: Int64?
         public var held: Bool
+        public var label: String?
 
-        public init(day: Day, amountMinor: Int64, balanceAfterMinor: Int64? = nil, held: Bool = false) {
+        public init(day: Day, amountMinor: Int64, balanceAfterMinor: Int64? = nil, held: Bool = false, label: String? = nil) {
             self.day = day
             self.amountMinor = amountMinor
             self.balanceAfterMinor = balanceAfterMinor
             self.held = held
+            self.label = label
         }
+
+        var balanceBeforeMinor: Int64? { balanceAfterMinor.map { $0 - amountMinor } }
+        var named: String { "\(label ?? "a booking") (\(minorText(amountMinor)), balance after \(balanceAfterMinor.map(minorText) ?? "?"))" }
     }
 
     /// The earliest range whose bookings do not add up: booking days (`from`, `to`].
@@ -136,9 +141,11 @@ public enum Reconciliation {
         var byDay: [Day: [Booking]] = [:]
         for booking in bookings { byDay[booking.day, default: []].append(booking) }
         var first = true
+        var previousEnd: Int64?   // the end of the last booking day, when its chain was whole
         for day in byDay.keys.sorted() {
             let rows = byDay[day]!
-            guard rows.allSatisfy({ $0.balanceAfterMinor != nil }) else { first = false; continue }
+            defer { first = false }
+            guard rows.allSatisfy({ $0.balanceAfterMinor != nil }) else { previousEnd = nil; continue }
             var ends: [Int64: Int] = [:]
             for row in rows { ends[row.balanceAfterMinor!, default: 0] += 1 }
             var starts: [Int64: Int] = [:]
@@ -151,13 +158,42 @@ public enum Reconciliation {
                                           rank: chainOpeningRank))
                 }
                 anchors.append(Anchor(day: day, amountMinor: unmatchedEnds[0], source: "balanceAfterTransaction", rank: 3))
+                previousEnd = unmatchedEnds[0]
             } else if !(unmatchedEnds.isEmpty && unmatchedStarts.isEmpty) {
                 breaks.append((day, "the balanceAfterTransaction chain breaks on \(day): \(unmatchedEnds.count) bookings end a chain "
-                                  + "(balances after them: \(unmatchedEnds.prefix(3).map(minorText).joined(separator: ", "))) where one should"))
+                                  + "(balances after them: \(unmatchedEnds.prefix(3).map(minorText).joined(separator: ", "))) where one should; "
+                                  + whereTheChainBreaks(rows, dayOpening: previousEnd)))
+                previousEnd = nil
+            } else {
+                previousEnd = nil   // a loop: no end to carry
             }
-            first = false
         }
         return (anchors, breaks)
+    }
+
+    /// The bookings of a broken day the break is next to, in words: a booking listed twice (same amount, same
+    /// balance after), or the bookings whose balance before no other booking of the day ends at (nor the day's
+    /// opening, when the day before's chain gives it) — right after each, a booking of the difference is missing.
+    static func whereTheChainBreaks(_ rows: [Booking], dayOpening: Int64?) -> String {
+        var seen: [Int64: [Booking]] = [:]
+        for row in rows { seen[row.balanceAfterMinor!, default: []].append(row) }
+        let twice = seen.values.filter { group in group.count > 1 && Set(group.map(\.amountMinor)).count == 1 }
+        if let group = twice.sorted(by: { $0[0].balanceAfterMinor! < $1[0].balanceAfterMinor! }).first {
+            return "\(group[0].named) is listed \(group.count) times"
+        }
+        let ends = Set(rows.compactMap(\.balanceAfterMinor))
+        let orphans = rows.filter { row in !ends.contains(row.balanceBeforeMinor!) && row.balanceBeforeMinor! != dayOpening }
+            .sorted { $0.balanceAfterMinor! < $1.balanceAfterMinor! }
+        let named = orphans.prefix(3).map { "\($0.named), which starts from \(minorText($0.balanceBeforeMinor!))" }
+        if orphans.isEmpty {
+            return "every booking of the day starts where another ends or at the day's opening, yet more than one ends a chain: "
+                + "a booking that belongs to another day or account may be among them"
+        }
+        if dayOpening != nil, orphans.count == 1 {
+            return "a booking is missing right before \(named[0]): no booking of the day ends at that balance"
+        }
+        return "a booking is missing right before one of: \(named.joined(separator: "; ")) (no booking of the day ends at those balances"
+            + (dayOpening == nil ? "; one of them is the day's first booking, the day's opening balance is not known)" : ")")
     }
 
     /// The verdict over `anchors` (any order; the best-ranked per day counts) and the stored booked rows after the

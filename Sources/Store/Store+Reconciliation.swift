@@ -36,7 +36,8 @@ extension Store {
             WHERE b.account_id = $1 AND b.dated_by IS NOT NULL AND b.reference_date >= s.day
               AND b.type IN ('closingBooked', 'openingBooked', 'interimBooked')
             UNION ALL
-            SELECT 2, t.booking_date, t.amount_minor, NULL, t.currency, NULL, t.raw #>> '{balanceAfterTransaction,balanceAmount,amount}',
+            SELECT 2, t.booking_date, t.amount_minor, COALESCE('source id ' || t.source_tx_id, 'booking ' || t.flowpay_id), t.currency, NULL,
+                   t.raw #>> '{balanceAfterTransaction,balanceAmount,amount}',
                    t.push_state IS NULL AND EXISTS (SELECT 1 FROM held_transactions h WHERE h.account_id = t.account_id AND h.tx_key = t.tx_key),
                    NULL
             FROM transactions t, s
@@ -61,7 +62,8 @@ extension Store {
                 let currency = try row.decode(String.self, at: 4)
                 let after = try row.decode(String?.self, at: 6).flatMap { try? Money(parsing: $0, currencyCode: currency).minorUnits }
                 bookings.append((Reconciliation.Booking(day: try row.decode(Day.self, at: 1), amountMinor: try row.decode(Int64.self, at: 2),
-                                                        balanceAfterMinor: after, held: try row.decode(Bool.self, at: 7)), currency))
+                                                        balanceAfterMinor: after, held: try row.decode(Bool.self, at: 7),
+                                                        label: try row.decode(String?.self, at: 3)), currency))
             }
         }
         let (balanceAnchors, whyNone) = Reconciliation.anchors(balances, currency: accountCurrency, today: today)

@@ -110,6 +110,33 @@ import Testing
         #expect(Reconciliation.check(anchors: anchors, bookings: bookings).mismatch?.differenceMinor == 2_00)
     }
 
+    @Test func aChainBreakNamesTheBookingRightAfterTheGap() {
+        // Day 0 ends at 100.00; day 1: +10 → 110, [missing -3 → 107], -2 → 105, +1 → 106 (listed out of order).
+        let bookings = [Reconciliation.Booking(day: day(0), amountMinor: 1_00, balanceAfterMinor: 100_00, label: "tx-0"),
+                        Reconciliation.Booking(day: day(1), amountMinor: 1_00, balanceAfterMinor: 106_00, label: "tx-3"),
+                        Reconciliation.Booking(day: day(1), amountMinor: -2_00, balanceAfterMinor: 105_00, label: "tx-2"),
+                        Reconciliation.Booking(day: day(1), amountMinor: 10_00, balanceAfterMinor: 110_00, label: "tx-1")]
+        let detail = Reconciliation.chainAnchors(bookings).breaks.first?.detail ?? ""
+        #expect(detail.contains("missing right before tx-2 (-2.00, balance after 105.00), which starts from 107.00"), "\(detail)")
+        #expect(!detail.contains("tx-1") && !detail.contains("tx-3"), "\(detail)")
+    }
+
+    @Test func aChainBreakOnTheFirstDayNamesTheCandidates() {
+        // No day before: the day's first booking and the one after the gap both start where nothing ends.
+        let bookings = [Reconciliation.Booking(day: day(1), amountMinor: 10_00, balanceAfterMinor: 110_00, label: "tx-1"),
+                        Reconciliation.Booking(day: day(1), amountMinor: -2_00, balanceAfterMinor: 105_00, label: "tx-2")]
+        let detail = Reconciliation.chainAnchors(bookings).breaks.first?.detail ?? ""
+        #expect(detail.contains("one of: tx-2") && detail.contains("tx-1") && detail.contains("opening balance is not known"), "\(detail)")
+    }
+
+    @Test func aBookingListedTwiceIsNamed() {
+        let bookings = [Reconciliation.Booking(day: day(1), amountMinor: 5_00, balanceAfterMinor: 105_00, label: "tx-a"),
+                        Reconciliation.Booking(day: day(1), amountMinor: -2_00, balanceAfterMinor: 103_00, label: "tx-b"),
+                        Reconciliation.Booking(day: day(1), amountMinor: -2_00, balanceAfterMinor: 103_00, label: "tx-b")]
+        let detail = Reconciliation.chainAnchors(bookings).breaks.first?.detail ?? ""
+        #expect(detail.contains("tx-b (-2.00, balance after 103.00) is listed 2 times"), "\(detail)")
+    }
+
     @Test func amountsAreWrittenWithTwoDecimals() {
         #expect(Reconciliation.minorText(-43_210) == "-432.10")
         #expect(Reconciliation.minorText(5) == "0.05")

@@ -130,6 +130,9 @@ import TestSupport
             #expect(state["mismatch_from"] as? String == closed.adding(days: -1).description && state["mismatch_to"] as? String == closed.description)
             #expect((state["difference_minor"] as? NSNumber)?.int64Value == -booking.amountMinor, "the bank has it once, BankSync twice")
             #expect(state["deep_read_from"] as? String == closed.description, "the range was re-read once")
+            // The bank's balanceAfterTransaction chain names the booking, not just the day.
+            #expect((state["chain_break"] as? String)?.contains("source id \(booking.internalID)") == true, "\(state)")
+            #expect((state["chain_break"] as? String)?.contains("is listed 2 times") == true, "\(state)")
             // Both stay stored and sent: nothing is changed on a guess.
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE source_tx_id IN ($1, $1 || '-dup')", [booking.internalID]) == 2)
             let (stored, received, distinct) = try await e2e.assertExactlyOnce()
