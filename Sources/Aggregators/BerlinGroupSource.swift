@@ -11,41 +11,62 @@ public struct BerlinGroupConfiguration: Sendable, Equatable {
     /// PEM files for mutual TLS (eIDAS QWAC), when the bank requires it.
     public var clientCertificatePath: String?
     public var clientKeyPath: String?
+    /// A PEM file of the certificate authority that signed the bank's server certificate, for a bank whose API is
+    /// served under a private CA (a test environment, a private network); else the system's trust store.
+    public var bankCAPath: String?
     /// Whether this bank's `transactionId`s are stable (many banks' are not; then fingerprints are used).
     public var stableTransactionIDs: Bool
 
     public init(baseURL: String, consentID: String, clientCertificatePath: String? = nil, clientKeyPath: String? = nil,
-                stableTransactionIDs: Bool = false) {
+                bankCAPath: String? = nil, stableTransactionIDs: Bool = false) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.consentID = consentID
         self.clientCertificatePath = clientCertificatePath
         self.clientKeyPath = clientKeyPath
+        self.bankCAPath = bankCAPath
         self.stableTransactionIDs = stableTransactionIDs
     }
 
     /// A customer's stored bank settings (`source_config`: `{"baseURL", "clientCertificate"?, "clientKey"?,
-    /// "stableTransactionIds"?}`) under `consentID`; nil without a usable `baseURL`. Every path to a bank (sync,
+    /// "bankCA"?, "stableTransactionIds"?}`) under `consentID`; nil without a usable `baseURL`. Every path to a bank (sync,
     /// link, consent callback) builds its configuration here, so none drops the client certificate.
     public init?(sourceConfig: String, consentID: String) {
         let json = (try? JSONSerialization.jsonObject(with: Data(sourceConfig.utf8))) as? [String: Any] ?? [:]
         guard let baseURL = json["baseURL"] as? String, baseURL.hasPrefix("http") else { return nil }
         self.init(baseURL: baseURL, consentID: consentID, clientCertificatePath: json["clientCertificate"] as? String,
-                  clientKeyPath: json["clientKey"] as? String, stableTransactionIDs: (json["stableTransactionIds"] as? Bool) ?? false)
+                  clientKeyPath: json["clientKey"] as? String, bankCAPath: json["bankCA"] as? String, stableTransactionIDs: (json["stableTransactionIds"] as? Bool) ?? false)
     }
 
-    /// An HTTP client for this bank, presenting the client certificate when one is configured.
+    /// Whether this bank needs an HTTP client of its own (a client certificate to present, or its own CA to trust).
+    public var needsOwnHTTPClient: Bool { clientCertificatePath != nil || bankCAPath != nil }
+
+    /// The TLS settings an HTTP client for this bank is built with: banks with equal ones can share a client.
+    public var httpClientIdentity: String { "\(baseURL)|\(clientCertificatePath ?? "")|\(clientKeyPath ?? "")|\(bankCAPath ?? "")" }
+
+    /// An HTTP client for this bank, presenting the client certificate when one is configured and trusting the
+    /// bank's own CA when one is given.
     public func makeHTTPClient(connectTimeout: Int64 = 10) throws(SourceError) -> HTTPClient {
         var settings = SourceHTTPClient.configuration(connectTimeout: connectTimeout, readTimeout: 60)
+        guard clientCertificatePath != nil || bankCAPath != nil else {
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
         if let certificate = clientCertificatePath, let key = clientKeyPath {
             do {
-                var tls = TLSConfiguration.makeClientConfiguration()
                 tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-                settings.tlsConfiguration = tls
             } catch {
                 throw .unauthorised("cannot load the client certificate or key (\(certificate), \(key)): \(error)")
             }
         }
+        if let bankCAPath {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(bankCAPath))
+            } catch {
+                throw .unauthorised("cannot load the bank's CA certificate (\(bankCAPath)): \(error)")
+            }
+        }
+        settings.tlsConfiguration = tls
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     }
 }

@@ -113,7 +113,7 @@ public struct ConsentCallbacks: Sendable {
     /// presents it, shut down afterwards.
     func withBerlinGroup<T: Sendable>(_ link: ConsentLink, _ body: (BerlinGroupSource) async throws -> T) async throws -> T {
         let configuration = try Self.berlinGroupConfiguration(link)
-        guard configuration.clientCertificatePath != nil else {
+        guard configuration.needsOwnHTTPClient else {
             return try await body(BerlinGroupSource(configuration: configuration, httpClient: http))
         }
         let client = try configuration.makeHTTPClient()

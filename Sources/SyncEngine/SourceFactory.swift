@@ -78,7 +78,7 @@ public actor SourceFactory {
             return GoCardlessSource(client: goCardlessClient!, requisitionID: record.customer.sourceRef)
         case .berlingroup:
             let configuration = try Self.berlinGroupConfiguration(record)
-            let key = "\(configuration.baseURL)|\(configuration.clientCertificatePath ?? "")|\(configuration.clientKeyPath ?? "")"
+            let key = configuration.httpClientIdentity
             let http: HTTPClient
             if let existing = berlinGroupClients[key] {
                 http = existing

@@ -7,7 +7,16 @@ import TestSupport
 /// upstream can trust it without trusting a client that connects directly from 127.0.0.1.
 struct NginxProxy {
     let port: Int
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    let scheme: String
+    var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
+
+    /// TLS in front of the upstream, the way a bank's API gateway does it: nginx presents `certificate`, and with
+    /// `clientCA` it requires a client certificate signed by it (mutual TLS) and refuses the request without one.
+    struct TLS {
+        var certificate: String
+        var key: String
+        var clientCA: String?
+    }
 
     /// The address nginx connects to the upstream from.
     static let sourceAddress = "127.0.0.2"
@@ -18,13 +27,18 @@ struct NginxProxy {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func with<T>(upstreamPort: Int, _ body: (NginxProxy) async throws -> T) async throws -> T {
+    static func with<T>(upstreamPort: Int, tls: TLS? = nil, _ body: (NginxProxy) async throws -> T) async throws -> T {
         guard let binary else { throw NginxError.notInstalled }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("banksync-nginx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let port = FreePort.pick()
         let path = folder.path
+        let listen = tls == nil ? "listen 127.0.0.1:\(port);" : """
+            listen 127.0.0.1:\(port) ssl;
+                    ssl_certificate \(tls!.certificate);
+                    ssl_certificate_key \(tls!.key);
+            """ + (tls!.clientCA.map { "\n        ssl_client_certificate \($0);\n        ssl_verify_client on;" } ?? "")
         let configuration = """
             daemon off;
             master_process off;
@@ -40,7 +54,7 @@ struct NginxProxy {
                 uwsgi_temp_path \(path)/uwsgi;
                 scgi_temp_path \(path)/scgi;
                 server {
-                    listen 127.0.0.1:\(port);
+                    \(listen)
                     location / {
                         proxy_pass http://127.0.0.1:\(upstreamPort);
                         proxy_bind \(sourceAddress);
@@ -65,7 +79,7 @@ struct NginxProxy {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        let proxy = NginxProxy(port: port)
+        let proxy = NginxProxy(port: port, scheme: tls == nil ? "http" : "https")
         var listening = false
         for _ in 0..<100 where process.isRunning {
             if !FreePort.isListening(port) { try await Task.sleep(for: .milliseconds(50)); continue }

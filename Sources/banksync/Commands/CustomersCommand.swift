@@ -38,6 +38,8 @@ struct CustomersCommand: AsyncParsableCommand {
         var clientCertificate: String?
         @Option(help: "PEM private key for the client certificate (Berlin Group).")
         var clientKey: String?
+        @Option(help: "PEM certificate of the CA that signed the bank's server certificate, when not a public one (Berlin Group).")
+        var bankCa: String?
         @Flag(help: "The bank's transactionId values are stable (Berlin Group); otherwise fingerprints are used.")
         var stableTransactionIds = false
         @Option(help: "File holding the Fio API token (with --source fio); the token is never accepted on the command line.")
@@ -75,6 +77,7 @@ struct CustomersCommand: AsyncParsableCommand {
                     config["baseURL"] = bankURL
                     config["clientCertificate"] = clientCertificate
                     config["clientKey"] = clientKey
+                    config["bankCA"] = bankCa
                     config["stableTransactionIds"] = stableTransactionIds
                 case .fio:
                     guard let tokenFile else { throw ConfigError.missing("--token-file", "Fio customers need the file holding their API token") }

@@ -30,6 +30,8 @@ struct LinkCommand: AsyncParsableCommand {
     @Option(help: "PEM client certificate for the bank's mutual TLS (Berlin Group); a renewal keeps the stored one unless given.")
     var clientCertificate: String?
     @Option(help: "PEM private key for the client certificate (Berlin Group).") var clientKey: String?
+    @Option(help: "PEM certificate of the CA that signed the bank's server certificate, when not a public one (Berlin Group); a renewal keeps the stored one unless given.")
+    var bankCa: String?
     @Option(help: "Fio: days per call of the deep backfill (730: the whole history in one call; smaller when one answer is too large).")
     var pieceDays = 730
 
@@ -108,13 +110,14 @@ struct LinkCommand: AsyncParsableCommand {
                 settings["clientCertificate"] = clientCertificate
                 settings["clientKey"] = clientKey
             }
+            if let bankCa { settings["bankCA"] = bankCa }
             let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
             // The consent is asked for as the bank will be read: with the client certificate when it requires one.
             guard let bank = BerlinGroupConfiguration(sourceConfig: config, consentID: "") else {
                 throw ConfigError(setting: "--bank-url", problem: "'\(bankURL)' is not a usable bank API base URL")
             }
             let consent: (id: String, link: String)
-            if bank.clientCertificatePath != nil {
+            if bank.needsOwnHTTPClient {
                 let bankHTTP = try bank.makeHTTPClient()
                 do {
                     consent = try await BerlinGroupSource.createConsent(baseURL: bank.baseURL, http: bankHTTP, validUntil: validUntil,
