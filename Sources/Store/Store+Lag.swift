@@ -119,7 +119,7 @@ extension Store {
                   AND e.at >= COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = e.customer_id AND s.code = 'synced'), '-infinity')
                 ORDER BY e.customer_id, e.at DESC
             ), grouped AS (
-                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at,
+                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at, c.paused_at,
                        CASE WHEN $1 THEN s.label END AS account,
                        count(s.id) FILTER (WHERE s.active) AS accounts, count(s.id) AS listed,
                        min(s.booked_through) FILTER (WHERE s.active) AS booked_through,
@@ -162,12 +162,13 @@ extension Store {
                    g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint,
                    g.gap_days::bigint, g.recent_gap,
                    g.reconciled_through::text, g.mismatched::bigint, g.not_reconcilable::bigint, g.waiting_balances::bigint, g.checked::bigint,
-                   g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text
+                   g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text,
+                   g.paused_at IS NOT NULL
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
-            ORDER BY CASE WHEN g.status <> 'active' THEN 0
+            ORDER BY CASE WHEN g.status <> 'active' OR g.paused_at IS NOT NULL THEN 0
                           WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
                                OR g.missing_bic > 0 OR g.recent_gap THEN 1
                           ELSE 2 END,
@@ -187,7 +188,8 @@ extension Store {
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
                           lastPullAt: try row.decode(at: 6), lastPushAt: try row.decode(at: 7), waitingToPush: try row.decode(at: 8),
                           consentDaysLeft: try row.decode(at: 9),
-                          status: status != "active" ? status : (code ?? "ok"),
+                          // A paused customer (ops console) is not synced: that is its status, whatever was last recorded.
+                          status: try row.decode(Bool.self, at: 41) ? "paused" : status != "active" ? status : (code ?? "ok"),
                           lastError: try row.decode(String?.self, at: 12) ?? quarantineMessage,
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
