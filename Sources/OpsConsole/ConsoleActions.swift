@@ -71,7 +71,8 @@ struct ConsoleActions: Sendable {
         case .syncNow:
             let customer = try uuid(target)
             let asked = try await pool.withStore { try $0.requestPrioritySync(flowpayCustomerID: customer, by: who) }
-            let next = asked.nextReadAllowed.map { " The bank allows the next read at \(ConsoleTime.iso($0))." } ?? ""
+            // The bank's own limits decide when the read happens: a spent daily read budget (Berlin Group) is recorded.
+            let next = " Next read allowed at " + (asked.nextReadAllowed.map(ConsoleTime.iso) ?? "once serve polls (no read limit recorded)") + "."
             return (nil, "priority sync asked at \(ConsoleTime.iso(asked.requestedAt))",
                     "sync asked: serve's priority syncs take it at their next poll.\(next)")
         case .releaseHeld, .mergeHeld:

@@ -133,7 +133,7 @@ enum ConsolePages {
         let form: HTML = keyConfigured ? """
             <form method="post" action="/console/sign-in" class="sign-in">
             <label for="key">Console API key (break-glass)</label>
-            <input id="key" name="key" type="password" required autocomplete="off">
+            <input id="key" name="key" type="password" required autocomplete="current-password">
             <button type="submit">Sign in</button></form>
             """ : "<p>No break-glass key is configured (BANKSYNC_CONSOLE_KEY): sign in through the single sign-on proxy.</p>"
         return page("Sign in", section: nil, frame: nil, """

@@ -33,15 +33,15 @@ SELECT a.id, 'mismatch', 'CZK', DATE '2026-11-01', DATE '2026-11-19', DATE '2026
        DATE '2026-11-20', DATE '2026-11-20', now() - interval '1 day'
 FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.merchant_id = 'acme-<script>';
 
--- A held row beside the booking of 25 November (a fuller text: maybe the bank's edit of it).
+-- Two held rows, beside the bookings of 25 and 26 November (a fuller text: maybe the bank's edits of them).
 INSERT INTO transactions (account_id, customer_id, tx_key, content_key, status, booking_date, value_date, amount_minor, currency,
                           counterparty_name, remittance, push_state, flowpay_id)
-SELECT a.id, a.customer_id, sha256('acme-held'::bytea), sha256('acme-held'::bytea), 'booked', DATE '2026-11-25', DATE '2026-11-25', 10000, 'CZK',
-       'Customer 25 s.r.o.', 'Invoice 25 (paid in full)', NULL, 'bs_acmeheld'
-FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.merchant_id = 'acme-<script>';
+SELECT a.id, a.customer_id, sha256(('acme-held-' || d)::bytea), sha256(('acme-held-' || d)::bytea), 'booked', DATE '2026-11-01' + d - 1,
+       DATE '2026-11-01' + d - 1, 10000, 'CZK', 'Customer ' || d || ' s.r.o.', 'Invoice ' || d || ' (paid in full)', NULL, 'bs_acmeheld' || d
+FROM accounts a JOIN customers c ON c.id = a.customer_id, generate_series(25, 26) d WHERE c.merchant_id = 'acme-<script>';
 INSERT INTO held_transactions (account_id, tx_key, customer_id, reason, candidate_key, held_since)
-SELECT a.id, sha256('acme-held'::bytea), a.customer_id, 'possible_edit', sha256('acme-25'::bytea), now() - interval '4 days'
-FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.merchant_id = 'acme-<script>';
+SELECT a.id, sha256(('acme-held-' || d)::bytea), a.customer_id, 'possible_edit', sha256(('acme-' || d)::bytea), now() - interval '4 days'
+FROM accounts a JOIN customers c ON c.id = a.customer_id, generate_series(25, 26) d WHERE c.merchant_id = 'acme-<script>';
 
 -- A row Flowpay refused (422) in its own batch, quarantined.
 INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, state, attempts, http_status, logref, last_error, finished_at)
