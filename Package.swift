@@ -157,6 +157,11 @@ let package = Package(
             "Flowpay", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
+        .testTarget(name: "OpsConsoleTests", dependencies: [
+            "OpsConsole", "PullAPI", "Store", "Postgres", "TestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .target(name: "TestSupport", dependencies: ["Postgres", "BankSyncCore"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]

@@ -166,8 +166,8 @@ extension Store {
             """, [limit]).compactMap { row in try consoleReconciliation(accountID: try row.decode(at: 0), days: 0) }
     }
 
-    /// An account's reconciliation with its last `days` days of booked balances beside the balance the stored
-    /// booked rows imply (the first balance of the range plus every booked amount since).
+    /// An account's reconciliation with its last `days` days of booked balances beside the balance implied by what
+    /// Flowpay holds (the first balance of the range plus every booked amount sent or queued since).
     public func consoleReconciliation(accountID: Int64, days: Int = 90) throws -> ConsoleReconciliation? {
         guard let row = try connection.query("""
             SELECT a.id, c.flowpay_customer_id, c.merchant_id, COALESCE(a.iban, a.source_account_id), COALESCE(r.currency, a.currency),
@@ -192,6 +192,7 @@ extension Store {
                 SELECT d.day, d.amount_minor,
                        f.amount_minor + COALESCE((SELECT sum(t.amount_minor) FROM transactions t
                                                   WHERE t.account_id = $1 AND t.status = 'booked' AND t.currency = $2
+                                                    AND t.push_state IN ('pushed', 'queued')   -- sent or on its way: held and refused rows are not
                                                     AND t.booking_date > f.day AND t.booking_date <= d.day), 0)::bigint
                 FROM daily d CROSS JOIN first f ORDER BY d.day
                 """, [accountID, currency, days], planning: .perExecution).map { point in
