@@ -5,6 +5,8 @@
 --   after, and the equivalent `banksync …` command. Append-only by the console; keyset-paged by id.
 -- * customers.paused_at/paused_by/paused_reason: an approver pauses a customer; sync claims skip a paused customer
 --   and `lag` shows it as `paused`. Nullable columns without a default: a catalog change only.
+-- * watermarks.deep_read_from: an operator asked for a deep read of the account back to this day; the next sync of
+--   the customer (a priority sync, asked at the same time) reads from there and clears it.
 -- * account_reconciliation.acknowledged_*: an operator acknowledged the current difference (its range and amount),
 --   so Needs attention stops listing it until the difference changes.
 CREATE TABLE IF NOT EXISTS console_sessions (
@@ -37,3 +39,5 @@ ALTER TABLE customers ADD COLUMN IF NOT EXISTS paused_reason text;
 ALTER TABLE account_reconciliation ADD COLUMN IF NOT EXISTS acknowledged_at timestamptz;
 ALTER TABLE account_reconciliation ADD COLUMN IF NOT EXISTS acknowledged_by text;
 ALTER TABLE account_reconciliation ADD COLUMN IF NOT EXISTS acknowledged_difference bigint;
+
+ALTER TABLE watermarks ADD COLUMN IF NOT EXISTS deep_read_from date;

@@ -7,13 +7,14 @@ public enum ConsoleAction: String, Sendable, CaseIterable {
     case releaseHeld = "release-held"
     case retryRefused = "retry-refused"
     case acknowledgeDifference = "acknowledge-difference"
+    case deepRead = "deep-read"
     case mergeHeld = "merge-held"
     case pauseCustomer = "pause-customer"
     case resumeCustomer = "resume-customer"
 
     public var role: ConsoleRole {
         switch self {
-        case .syncNow, .releaseHeld, .retryRefused, .acknowledgeDifference: .operator
+        case .syncNow, .releaseHeld, .retryRefused, .acknowledgeDifference, .deepRead: .operator
         case .mergeHeld, .pauseCustomer, .resumeCustomer: .approver
         }
     }
@@ -21,7 +22,7 @@ public enum ConsoleAction: String, Sendable, CaseIterable {
     /// Actions that change what Flowpay gets or stop a customer need a reason in the audit log.
     var needsReason: Bool {
         switch self {
-        case .syncNow, .retryRefused: false
+        case .syncNow, .retryRefused, .deepRead: false
         case .releaseHeld, .mergeHeld, .acknowledgeDifference, .pauseCustomer, .resumeCustomer: true
         }
     }
@@ -32,6 +33,7 @@ public enum ConsoleAction: String, Sendable, CaseIterable {
         case .releaseHeld: "Release as a new booking"
         case .retryRefused: "Send again"
         case .acknowledgeDifference: "Acknowledge difference"
+        case .deepRead: "Deep-read the account"
         case .mergeHeld: "Merge into the candidate"
         case .pauseCustomer: "Pause customer"
         case .resumeCustomer: "Resume customer"
@@ -44,7 +46,7 @@ public enum ConsoleAction: String, Sendable, CaseIterable {
         case .syncNow, .pauseCustomer, .resumeCustomer: "customer"
         case .releaseHeld, .mergeHeld: "held"
         case .retryRefused: "batch"
-        case .acknowledgeDifference: "account"
+        case .acknowledgeDifference, .deepRead: "account"
         }
     }
 
@@ -58,6 +60,7 @@ public enum ConsoleAction: String, Sendable, CaseIterable {
         case .mergeHeld: "banksync held merge \(target) --reason \(why)"
         case .retryRefused: "banksync push --requeue-rejected --batch \(target)"
         case .acknowledgeDifference: "banksync lag --accounts   # console only: the CLI shows the difference, it has no acknowledgement"
+        case .deepRead: "banksync sync --customer <its customer> --rescan-days <days back>   # reads every account of the customer"
         case .pauseCustomer: "# console only: the CLI has no pause (banksync customers show \(target) shows it)"
         case .resumeCustomer: "# console only: the CLI has no resume (banksync customers show \(target) shows it)"
         }

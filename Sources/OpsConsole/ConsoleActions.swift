@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Logging
 import Metrics
@@ -34,14 +35,16 @@ struct ConsoleActions: Sendable {
             result.outcome = "refused: \(action.targetField) is missing"
         } else {
             do {
-                (result.before, result.after, result.outcome) = try await run(action, target: target, reason: reason ?? "", who: identity.who)
+                let done = try await run(action, target: target, form: form, reason: reason ?? "", who: identity.who)
+                (result.before, result.after, result.outcome) = (done.before, done.after, done.outcome)
+                if let command = done.command { result.command = command }
                 result.done = true
             } catch {
                 result.outcome = "failed: \(error)"
             }
         }
         result.auditID = await audit(action, identity: identity, target: target, reason: reason, before: result.before, after: result.after,
-                                     outcome: result.done ? "done: " + result.outcome : result.outcome, command: command)
+                                     outcome: result.done ? "done: " + result.outcome : result.outcome, command: result.command)
         return result
     }
 
@@ -65,7 +68,16 @@ struct ConsoleActions: Sendable {
         }
     }
 
-    private func run(_ action: ConsoleAction, target: String, reason: String, who: String) async throws -> (String?, String?, String) {
+    typealias Done = (before: String?, after: String?, outcome: String, command: String?)
+
+    private func run(_ action: ConsoleAction, target: String, form: [String: String], reason: String, who: String) async throws -> Done {
+        let (before, after, outcome) = try await run(action, target: target, reason: reason, who: who, deepReadFrom: form["from"])
+        guard action == .deepRead, let from = form["from"].flatMap({ Day(iso: $0) }), let customer = after else { return (before, after, outcome, nil) }
+        let days = Day(utcSecondsSince1970: Date().timeIntervalSince1970).daysSinceEpoch - from.daysSinceEpoch
+        return (before, "deep read back to \(from) asked", outcome, "banksync sync --customer \(customer) --rescan-days \(days)   # every account of the customer")
+    }
+
+    private func run(_ action: ConsoleAction, target: String, reason: String, who: String, deepReadFrom: String?) async throws -> (String?, String?, String) {
         let actor = "\(who) (console)"
         switch action {
         case .syncNow:
@@ -89,6 +101,16 @@ struct ConsoleActions: Sendable {
             guard let account = Int64(target) else { throw ConsoleInputError(field: "account", problem: "not an account id") }
             let before = try await pool.withStore { try $0.acknowledgeDifference(accountID: account, by: who, reason: reason) }
             return (before, "acknowledged by \(who)", "difference on account \(account) acknowledged")
+        case .deepRead:
+            guard let account = Int64(target) else { throw ConsoleInputError(field: "account", problem: "not an account id") }
+            let today = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+            guard let from = deepReadFrom.flatMap({ Day(iso: $0) }), from <= today, from >= today.adding(days: -730) else {
+                throw ConsoleInputError(field: "from", problem: "a day within the last 730 days, like 2026-11-01")
+            }
+            let customer = try await pool.withStore { try $0.requestDeepRead(accountID: account, from: from, by: who) }
+            // The customer's id goes back as `after` for the CLI command; the result says what happens next.
+            return (nil, customer.uuidString.lowercased(),
+                    "deep read of account \(account) back to \(from) asked: serve's priority syncs read it at their next poll")
         case .pauseCustomer, .resumeCustomer:
             let customer = try uuid(target)
             let paused = action == .pauseCustomer

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Hummingbird
 import Store
@@ -30,11 +31,21 @@ extension ConsolePages {
         } else {
             diff = "<p>No difference: what Flowpay holds agrees with the bank's balances\(data.reconciledThrough.map { " through \($0.description)" } ?? "").</p>"
         }
+        let deepRead: HTML = frame.may(.deepRead) ? """
+            <section aria-labelledby="h-deep"><h2 id="h-deep">Read again from the bank</h2>
+            <form method="post" action="/console/actions/deep-read" class="action">\
+            <input type="hidden" name="form_token" value="\(frame.identity.formToken)">\
+            <input type="hidden" name="account" value="\(String(data.accountID))"><input type="hidden" name="back" value="\(back)">\
+            <label for="deep-from">Read back to (day)</label>\
+            <input id="deep-from" name="from" type="date" required value="\((data.mismatchFrom?.adding(days: -1) ?? Day(utcSecondsSince1970: frame.now.timeIntervalSince1970).adding(days: -35)).description)">\
+            <button type="submit">\(ConsoleAction.deepRead.title)</button></form></section>
+            """ : ""
         let body: HTML = """
             <p>Account \(copyable(data.label)) of \(customerLink(data.flowpayCustomerID, data.merchantID)) · state \(state) · \
             reconciled through <strong>\(data.reconciledThrough?.description ?? "-")</strong></p>
             <figure>\(BalanceChart.svg(data))<figcaption>The chart's figures are in the table below.</figcaption></figure>
             \(diff)
+            \(deepRead)
             \(table("Booked balance per day (the chart's data)", columns: ["Day", "The bank says", "Flowpay's bookings imply", "Agreement"],
                     rows: rows, empty: "no booked balances in the last 90 days"))
             """

@@ -202,6 +202,14 @@ def main():
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         text = submit_action(driver, "acknowledge-difference", account, reason="bank confirmed a fee booked on the 20th")
         check("acknowledged" in text, "acknowledge difference: done")
+        driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
+        form = driver.find_element(By.CSS_SELECTOR, 'form[action="/console/actions/deep-read"]')
+        check(form.find_element(By.NAME, "from").get_attribute("value") == "2026-11-19", "deep read proposes the day before the difference")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        text = result_text(driver, "deep-read")
+        check("deep read of account" in text and "back to 2026-11-19" in text and f"banksync sync --customer {ACME} --rescan-days" in text,
+              "deep read: asked, with the CLI command")
+        check(sql(f"SELECT deep_read_from::text FROM watermarks WHERE account_id = {account}")[0][0] == "2026-11-19", "deep read is recorded on the watermark")
         driver.get(f"{CONSOLE}/console/refused")
         text = submit_action(driver, "retry-refused", batch)
         check("1 row(s) queued again" in text and f"banksync push --requeue-rejected --batch {batch}" in text, "retry refused: requeued, CLI shown")
@@ -217,7 +225,7 @@ def main():
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "resume-customer", ACME, reason="account stays open after all")
         check("customer resumed" in text, "resume customer: done")
-        screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "acknowledge-difference", "retry-refused", "merge-held",
+        screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "acknowledge-difference", "deep-read", "retry-refused", "merge-held",
                                                                  "pause-customer", "resume-customer"])
     finally:
         driver.quit()
@@ -347,7 +355,7 @@ def main():
     token = form_token(page)
     check(token is not None and 'action="/console/actions/' not in page, "read-only pages show no action (the sign-out form has the token)")
     targets = {"sync-now": ("customer", ACME), "release-held": ("held", "bs_acmeheld25"), "retry-refused": ("batch", batch),
-               "acknowledge-difference": ("account", account), "merge-held": ("held", "bs_acmeheld26"), "pause-customer": ("customer", ACME),
+               "acknowledge-difference": ("account", account), "deep-read": ("account", account), "merge-held": ("held", "bs_acmeheld26"), "pause-customer": ("customer", ACME),
                "resume-customer": ("customer", ACME)}
     for action, (field, value) in targets.items():
         code, _, _ = post(f"{READ_ONLY}/console/actions/{action}", {field: value, "reason": "r", "confirm": "yes", "form_token": token},
@@ -356,7 +364,7 @@ def main():
 
     print("audit rows")
     done = {row[0]: row for row in sql("SELECT action, who, role, reason, before, after, command FROM console_audit WHERE outcome LIKE 'done%' ORDER BY id")}
-    for action, who in [("sync-now", "alice"), ("acknowledge-difference", "alice"), ("retry-refused", "alice"), ("merge-held", "alice"),
+    for action, who in [("sync-now", "alice"), ("acknowledge-difference", "alice"), ("deep-read", "alice"), ("retry-refused", "alice"), ("merge-held", "alice"),
                         ("pause-customer", "alice"), ("resume-customer", "alice"), ("release-held", "olga")]:
         row = done.get(action)
         check(row is not None and row[1] == who and row[6] != "", f"audit row for {action}: who {who}, role, command" + ("" if row else " (missing)"))
@@ -367,7 +375,7 @@ def main():
     check(sum(1 for r in refused if "read-only" in r[3]) == len(targets), "every read-only refusal is in the audit log")
     events = sql(f"SELECT code FROM sync_events e JOIN customers c ON c.id = e.customer_id WHERE c.flowpay_customer_id = '{ACME}'")
     codes = {row[0] for row in events}
-    check({"sync_requested", "customer_paused", "customer_resumed", "hold_decided", "difference_acknowledged"} <= codes,
+    check({"sync_requested", "deep_read_requested", "customer_paused", "customer_resumed", "hold_decided", "difference_acknowledged"} <= codes,
           "the actions are on the customer's timeline")
 
     print()
