@@ -18,10 +18,13 @@ struct AttentionData: Sendable {
 extension ConsolePages {
     static let listLimit = 50
 
-    static func nextStep(_ reason: String) -> HTML {
+    static func nextStep(_ reason: String, customer: InterruptedCustomer) -> HTML {
         switch reason {
         case "consent_expired", "consent_pending":
-            "Send the customer a renewal link: " + copyable("banksync link --customer <id> --source <source>")
+            "Send the customer a renewal link: "
+                + copyable("banksync link --customer \(customer.flowpayCustomerID.uuidString.lowercased()) --source \(customer.source)")
+        case "rate_limited" where customer.retryAt != nil:
+            "Nothing: the bank's read budget is spent; the sync retries " + ConsoleTime.html(customer.retryAt) + "."
         case "rate_limited": "Nothing: the bank's read budget is spent; the sync retries at the time shown."
         case "rejected", "batch_parked": "Fix the rows Flowpay refused, then send them again on " + link("/console/refused", "Refused & unreadable") + "."
         case "unreadable_rows": "Look at the raw rows on " + link("/console/refused", "Refused & unreadable") + "; dismiss with " + copyable("banksync unreadable dismiss")
@@ -37,7 +40,7 @@ extension ConsolePages {
         let interruptionRows = data.interruptions.flatMap { group in
             group.customers.map { customer -> [HTML] in
                 [customerLink(customer.flowpayCustomerID, customer.merchantID), status(group.reason), ConsoleTime.html(customer.since, now: frame.now),
-                 "\(customer.message)", nextStep(group.reason)]
+                 "\(customer.message)", nextStep(group.reason, customer: customer)]
             }
         }
         let expiringRows = data.expiring.map { consent -> [HTML] in

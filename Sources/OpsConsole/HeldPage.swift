@@ -36,7 +36,7 @@ extension ConsolePages {
                 """
         }
         let intro: HTML = rows.isEmpty ? "<p class=\"empty\">No row is held.</p>"
-            : "<p>\(rows.count) row(s) held, oldest first\(rows.count > listLimit ? "; the oldest \(listLimit) are shown" : "").</p>"
+            : "<p>\(rows.count > listLimit ? "More than \(listLimit)" : String(rows.count)) row(s) held, oldest first\(rows.count > listLimit ? "; the oldest \(listLimit) are shown (decide them, or use banksync held list)" : "").</p>"
         return page("Held rows", section: .held, frame: frame, intro + sections.joined())
     }
 }

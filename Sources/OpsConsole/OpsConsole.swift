@@ -53,7 +53,7 @@ public struct OpsConsole: Sendable {
             return ConsolePages.reconciliation(data, frame: try frame(context))
         }
         router.get("/console/held") { _, context in
-            ConsolePages.held(try await read { try $0.heldTransactions() }, frame: try frame(context))
+            ConsolePages.held(try await read { try $0.heldTransactions(limit: ConsolePages.listLimit + 1) }, frame: try frame(context))
         }
         router.get("/console/refused") { request, context in
             let after = Self.query(request)["after"].flatMap { Int64($0) }
@@ -90,7 +90,7 @@ public struct OpsConsole: Sendable {
         let limit = ConsolePages.listLimit
         let data = try await read { store in
             AttentionData(interruptions: try store.interruptions(), expiring: try store.consoleConsents(after: nil, withinDays: 14, limit: limit),
-                          held: Array(try store.heldTransactions().prefix(limit)), differences: try store.consoleDifferences(limit: limit),
+                          held: try store.heldTransactions(limit: limit), differences: try store.consoleDifferences(limit: limit),
                           refused: try store.consoleRefusedRows(after: nil, limit: limit), unreadable: try store.unreadableRows(customerID: nil, limit: limit),
                           backlog: try store.consoleOutboxBacklog(), lastRun: try store.consoleLastRun())
         }
