@@ -7,6 +7,8 @@
 --   and `lag` shows it as `paused`. Nullable columns without a default: a catalog change only.
 -- * watermarks.deep_read_from: an operator asked for a deep read of the account back to this day; the next sync of
 --   the customer (a priority sync, asked at the same time) reads from there and clears it.
+-- * consent_links.link: the bank link `banksync link` printed, kept so the console shows the current renewal link to
+--   copy (it is what ops send the customer anyway; pages carry Referrer-Policy: no-referrer).
 -- * account_reconciliation.acknowledged_*: an operator acknowledged the current difference (its range and amount),
 --   so Needs attention stops listing it until the difference changes.
 CREATE TABLE IF NOT EXISTS console_sessions (
@@ -41,3 +43,4 @@ ALTER TABLE account_reconciliation ADD COLUMN IF NOT EXISTS acknowledged_by text
 ALTER TABLE account_reconciliation ADD COLUMN IF NOT EXISTS acknowledged_difference bigint;
 
 ALTER TABLE watermarks ADD COLUMN IF NOT EXISTS deep_read_from date;
+ALTER TABLE consent_links ADD COLUMN IF NOT EXISTS link text;

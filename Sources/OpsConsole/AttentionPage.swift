@@ -45,7 +45,7 @@ extension ConsolePages {
         }
         let expiringRows = data.expiring.map { consent -> [HTML] in
             [customerLink(consent.flowpayCustomerID, consent.merchantID), "\(consent.source)", ConsoleTime.html(consent.consentExpiresAt, now: frame.now),
-             consent.linkExpiresAt.map { "open until " + ConsoleTime.html($0, now: frame.now) } ?? "none"]
+             renewalLink(consent, frame: frame)]
         }
         let differenceRows = data.differences.map { difference -> [HTML] in
             [link("/console/accounts/\(difference.accountID)/reconciliation", difference.label),

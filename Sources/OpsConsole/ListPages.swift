@@ -36,7 +36,7 @@ extension ConsolePages {
             let id = consent.flowpayCustomerID.uuidString.lowercased()
             return [customerLink(consent.flowpayCustomerID, consent.merchantID), "\(consent.source)",
                     status(consent.pausedAt != nil ? "paused" : consent.status), ConsoleTime.html(consent.consentExpiresAt, now: frame.now),
-                    consent.linkExpiresAt.map { "open until " + ConsoleTime.html($0, now: frame.now) } ?? "none",
+                    renewalLink(consent, frame: frame),
                     consent.readsResumeOn.map { "none left today; reads resume \($0)" as HTML } ?? "available",
                     copyable("banksync link --customer \(id) --source \(consent.source)")]
         }
@@ -49,6 +49,12 @@ extension ConsolePages {
             <p class="pager">\(first) \(next)</p>
             """
         return page("Consents", section: .consents, frame: frame, body)
+    }
+
+    /// The open renewal link to copy (when `banksync link` recorded it) and until when it works.
+    static func renewalLink(_ consent: ConsoleConsent, frame: Frame) -> HTML {
+        guard let expiry = consent.linkExpiresAt else { return "none open" }
+        return (consent.link.map { copyable($0) + " " } ?? "") + "open until " + ConsoleTime.html(expiry, now: frame.now)
     }
 
     /// The keyset cursor of the consents page: expiry (ISO, or `-` for none) and merchant.

@@ -49,6 +49,8 @@ public struct ConsoleConsent: Sendable, Equatable {
     /// The newest renewal link not used and not expired: its state (the link's token) and expiry.
     public var linkState: String?
     public var linkExpiresAt: Date?
+    /// That link's bank address (recorded by `banksync link` from migration 0026 on).
+    public var link: String?
     public var readsResumeOn: String?
 }
 
@@ -138,11 +140,11 @@ extension Store {
     public func consoleConsents(after: (Date, String)?, withinDays: Int?, limit: Int) throws -> [ConsoleConsent] {
         try connection.query("""
             SELECT c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.consent_expires_at, c.paused_at, c.paused_reason,
-                   l.state, l.expires_at,
+                   l.state, l.expires_at, l.link,
                    (SELECT min(w.reads_resume_on)::text FROM watermarks w JOIN accounts a ON a.id = w.account_id
                     WHERE a.customer_id = c.id AND w.reads_resume_on > (now() AT TIME ZONE 'UTC')::date)
             FROM customers c
-            LEFT JOIN LATERAL (SELECT state, expires_at FROM consent_links k
+            LEFT JOIN LATERAL (SELECT state, expires_at, link FROM consent_links k
                                WHERE k.flowpay_customer_id = c.flowpay_customer_id AND k.used_at IS NULL AND k.expires_at > now()
                                ORDER BY k.id DESC LIMIT 1) l ON true
             WHERE ($1::timestamptz IS NULL OR (COALESCE(c.consent_expires_at, 'infinity'), c.merchant_id) > ($1, $2::text))
@@ -152,7 +154,7 @@ extension Store {
             ConsoleConsent(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                            status: try row.decode(at: 3), consentExpiresAt: try row.decode(at: 4), pausedAt: try row.decode(at: 5),
                            pausedReason: try row.decode(at: 6), linkState: try row.decode(at: 7), linkExpiresAt: try row.decode(at: 8),
-                           readsResumeOn: try row.decode(at: 9))
+                           link: try row.decode(at: 9), readsResumeOn: try row.decode(at: 10))
         }
     }
 

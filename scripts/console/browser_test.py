@@ -187,7 +187,8 @@ def main():
         screen(driver, "held", "/console/held", ["bs_acmeheld25", "Invoice 25 (paid in full)", "Invoice 25", "possible_edit",
                                                  "Release as a new booking", "Merge into the candidate"])
         screen(driver, "refused", "/console/refused", ["amount must not be zero", "LR-4711", "transactionAmount.amount", "12,5O", "Send again"])
-        screen(driver, "consents", "/console/consents", ["Consents, soonest expiry first", "acme-<script>", "bravo", "banksync link --customer"])
+        screen(driver, "consents", "/console/consents", ["Consents, soonest expiry first", "acme-<script>", "bravo", "banksync link --customer",
+                                                         "https://ob.gocardless.example/psd2/start/req-acme-2/SANDBOXFINANCE_SFIN0000", "open until"])
         screen(driver, "audit", "/console/audit", ["Audit log"])
         check("<script>" not in driver.page_source.replace("<script src=\"/console/assets/console.js\" defer=\"\"></script>", ""),
               "merchant text is escaped, never markup")

@@ -63,6 +63,11 @@ SELECT a.id, a.customer_id, sha256('bravo-raw'::bytea), 'transactionAmount.amoun
        '{"transactionId":"T-77","transactionAmount":{"amount":"12,5O","currency":"CZK"}}', now() - interval '2 days', now() - interval '3 hours'
 FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.merchant_id = 'bravo';
 
+-- acme's renewal link, sent yesterday and not used yet.
+INSERT INTO consent_links (state, flowpay_customer_id, merchant_id, source, source_ref, history_days, created_at, expires_at, link)
+VALUES (repeat('ab', 32), '0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>', 'gocardless', 'req-acme-2', 365, now() - interval '1 day',
+        now() + interval '6 days', 'https://ob.gocardless.example/psd2/start/req-acme-2/SANDBOXFINANCE_SFIN0000');
+
 INSERT INTO sync_runs (started_at, finished_at, worker, status) VALUES (now() - interval '2 hours 5 minutes', now() - interval '2 hours', 'console-test', 'succeeded');
 INSERT INTO sync_events (customer_id, level, code, message, at)
 SELECT id, 'info', 'synced', 'synced: 30 new booking(s), 0 edits', now() - interval '2 hours' FROM customers;
