@@ -102,7 +102,7 @@ public struct OpsConsole: Sendable {
         let before = Self.query(request)["before"].flatMap { Int64($0) }
         guard let data = try await read({ store -> CustomerData? in
             guard let record = try store.customer(flowpayCustomerID: id) else { return nil }
-            return CustomerData(record: record, lag: try store.lagReport().first { $0.flowpayCustomerID == id },
+            return CustomerData(record: record, lag: try store.lagReport(flowpayCustomerID: id).first,
                                 pause: try store.customerPause(flowpayCustomerID: id), accounts: try store.consoleAccounts(customerID: record.customer.id),
                                 timeline: try store.consoleTimeline(customerID: record.customer.id, before: before, limit: ConsolePages.timelinePage))
         }) else { throw HTTPError(.notFound) }
