@@ -48,16 +48,18 @@ struct ConsoleActions: Sendable {
         return result
     }
 
-    /// Records a refused or done action; a failure to record is logged (the action's own outcome stands).
+    /// Records a refused or done action (the audit row only with `record`); a failure to record is logged (the
+    /// action's own outcome stands).
     @discardableResult
     func audit(_ action: ConsoleAction, identity: ConsoleIdentity?, target: String, reason: String?, before: String?, after: String?,
-               outcome: String, command: String) async -> Int64? {
+               outcome: String, command: String, record: Bool = true) async -> Int64? {
         let who = identity?.who ?? "anonymous"
         let role = identity?.role.rawValue ?? "none"
         let kind = outcome.hasPrefix("done") ? "done" : outcome.hasPrefix("failed") ? "failed" : "refused"
         Counter(label: "banksync_console_actions_total", dimensions: [("action", action.rawValue), ("outcome", kind)]).increment()
         logger.notice("console action", metadata: ["action": "\(action.rawValue)", "who": "\(who)", "role": "\(role)", "target": "\(target)",
                                                    "outcome": "\(outcome)"])
+        guard record else { return nil }
         let entry = ConsoleAuditEntry(who: who, role: role, action: action.rawValue, target: target, reason: reason, before: before, after: after,
                                       outcome: outcome, command: command)
         do {

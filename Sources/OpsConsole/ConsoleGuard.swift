@@ -47,19 +47,21 @@ struct ConsoleGuard: RouterMiddleware {
         guard let access = ConsoleAccess.of(request.method, request.uri.path) else {
             return ConsolePages.error(status: .notFound, message: "There is no such page.")
         }
+        context.identity = try await authenticator.identify(request, peer: context.remoteAddress?.ipAddress)
         if request.method == .post {
             guard isSameOrigin(request) else {
                 logger.warning("console: cross-origin POST refused", metadata: ["path": "\(request.uri.path)"])
+                // Audited when it names someone (their browser was used from another site); an anonymous one is only
+                // logged and counted, so nobody can fill the audit log without signing in.
                 if case .action(let action) = access {
-                    await actions.audit(action, identity: nil, target: "-", reason: nil, before: nil, after: nil,
-                                        outcome: "refused: not same-origin", command: "-")
+                    await actions.audit(action, identity: context.identity, target: "-", reason: nil, before: nil, after: nil,
+                                        outcome: "refused: not same-origin", command: "-", record: context.identity != nil)
                 }
                 return ConsolePages.error(status: .forbidden, message: "Refused: this form was not sent from the console itself.")
             }
             let body = try await request.collectBody(upTo: 16_384)
             context.form = ConsoleForm.parse(String(buffer: body))
         }
-        context.identity = try await authenticator.identify(request, peer: context.remoteAddress?.ipAddress)
         switch access {
         case .open:
             return try await next(request, context)
@@ -83,7 +85,8 @@ struct ConsoleGuard: RouterMiddleware {
             if let refusal {
                 await actions.audit(action, identity: context.identity, target: context.form[action.targetField] ?? "-",
                                     reason: context.form["reason"], before: nil, after: nil, outcome: refusal,
-                                    command: action.command(target: context.form[action.targetField] ?? "", reason: context.form["reason"]))
+                                    command: action.command(target: context.form[action.targetField] ?? "", reason: context.form["reason"]),
+                                    record: context.identity != nil)
                 return ConsolePages.error(status: .forbidden, message: refusal.prefix(1).uppercased() + refusal.dropFirst() + ".")
             }
             return try await next(request, context)
