@@ -63,7 +63,7 @@ struct ConsoleActions: Sendable {
         let entry = ConsoleAuditEntry(who: who, role: role, action: action.rawValue, target: target, reason: reason, before: before, after: after,
                                       outcome: outcome, command: command)
         do {
-            return try await pool.withStore { try $0.recordConsoleAudit(entry) }
+            return try await write { try $0.recordConsoleAudit(entry) }
         } catch {
             logger.error("console: audit row not written", metadata: ["action": "\(action.rawValue)", "problem": "\(error)"])
             return nil
@@ -84,24 +84,24 @@ struct ConsoleActions: Sendable {
         switch action {
         case .syncNow:
             let customer = try uuid(target)
-            let asked = try await pool.withStore { try $0.requestPrioritySync(flowpayCustomerID: customer, by: who) }
+            let asked = try await write { try $0.requestPrioritySync(flowpayCustomerID: customer, by: who) }
             // The bank's own limits decide when the read happens: a spent daily read budget (Berlin Group) is recorded.
             let next = " Next read allowed at " + (asked.nextReadAllowed.map(ConsoleTime.iso) ?? "once serve polls (no read limit recorded)") + "."
             return (nil, "priority sync asked at \(ConsoleTime.iso(asked.requestedAt))",
                     "sync asked: serve's priority syncs take it at their next poll.\(next)")
         case .releaseHeld, .mergeHeld:
             let merge = action == .mergeHeld
-            try await pool.withStore { try await $0.decideHold(flowpayID: target, merge: merge, reason: reason, operator: actor) }
+            try await write { try await $0.decideHold(flowpayID: target, merge: merge, reason: reason, operator: actor) }
             return ("held", merge ? "merged into the booking it was held beside" : "released as a new booking (queued for Flowpay)",
                     merge ? "held booking \(target) merged" : "held booking \(target) released")
         case .retryRefused:
             guard let batch = Int64(target) else { throw ConsoleInputError(field: "batch", problem: "not a batch id") }
-            let resolution = try await pool.withStore { try await $0.requeueRejected(batchID: batch) }
+            let resolution = try await write { try await $0.requeueRejected(batchID: batch) }
             return ("refused by Flowpay (quarantined)", "\(resolution.rowsRequeued) row(s) queued again, \(resolution.batchesReopened) batch(es) reopened",
                     "batch \(batch) will be sent again by the next push")
         case .acknowledgeDifference:
             guard let account = Int64(target) else { throw ConsoleInputError(field: "account", problem: "not an account id") }
-            let before = try await pool.withStore { try $0.acknowledgeDifference(accountID: account, by: who, reason: reason) }
+            let before = try await write { try $0.acknowledgeDifference(accountID: account, by: who, reason: reason) }
             return (before, "acknowledged by \(who)", "difference on account \(account) acknowledged")
         case .deepRead:
             guard let account = Int64(target) else { throw ConsoleInputError(field: "account", problem: "not an account id") }
@@ -109,15 +109,31 @@ struct ConsoleActions: Sendable {
             guard let from = deepReadFrom.flatMap({ Day(iso: $0) }), from <= today, from >= today.adding(days: -730) else {
                 throw ConsoleInputError(field: "from", problem: "a day within the last 730 days, like 2026-11-01")
             }
-            let customer = try await pool.withStore { try $0.requestDeepRead(accountID: account, from: from, by: who) }
+            let customer = try await write { try $0.requestDeepRead(accountID: account, from: from, by: who) }
             // The customer's id goes back as `after` for the CLI command; the result says what happens next.
             return (nil, customer.uuidString.lowercased(),
                     "deep read of account \(account) back to \(from) asked: serve's priority syncs read it at their next poll")
         case .pauseCustomer, .resumeCustomer:
             let customer = try uuid(target)
             let paused = action == .pauseCustomer
-            let change = try await pool.withStore { try await $0.setCustomerPaused(flowpayCustomerID: customer, paused: paused, by: who, reason: reason) }
+            let change = try await write { try await $0.setCustomerPaused(flowpayCustomerID: customer, paused: paused, by: who, reason: reason) }
             return (change.before, change.after, paused ? "customer paused: syncs skip it until it is resumed" : "customer resumed")
+        }
+    }
+
+    /// An action's statements on a console connection, each cancelled after 10 s: a hold decision waits for the
+    /// account's ingest lock, and a console request must not hang behind a long sync.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
+        try await pool.withStore { store in
+            try store.connection.execute("SET statement_timeout = 10000")
+            do {
+                let result = try await body(store)
+                _ = try? store.connection.execute("RESET statement_timeout")
+                return result
+            } catch {
+                _ = try? store.connection.execute("RESET statement_timeout")
+                throw error
+            }
         }
     }
 
