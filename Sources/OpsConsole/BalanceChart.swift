@@ -48,6 +48,8 @@ enum BalanceChart {
             <title id="chart-title">\(title)</title>\(marks)\
             <polyline points="\(line { $0.bankMinor })" fill="none" stroke="#123c8c" stroke-width="2.5"/>\
             <polyline points="\(line { $0.impliedMinor })" fill="none" stroke="#b35c00" stroke-width="2" stroke-dasharray="6 4"/>\
+            <text x="\(Int(margin.left) + 4)" y="\(Int(margin.top) + 12)" font-size="11" fill="#222">\(Reconciliation.minorText(Int64(high))) \(reconciliation.currency ?? "")</text>\
+            <text x="\(Int(margin.left) + 4)" y="\(Int(height - margin.bottom) - 4)" font-size="11" fill="#222">\(Reconciliation.minorText(Int64(low))) \(reconciliation.currency ?? "")</text>\
             <text x="\(Int(margin.left))" y="\(Int(height - 8))" font-size="11" fill="#222">\(first.description)</text>\
             <text x="\(Int(width - margin.right))" y="\(Int(height - 8))" font-size="11" text-anchor="end" fill="#222">\(last.description)</text>\
             </svg>
