@@ -98,10 +98,21 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(
+            name: "OpsConsole",
+            dependencies: [
+                "BankSyncCore", "Store", "PullAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .executableTarget(
             name: "banksync",
             dependencies: [
-                "PullAPI",
+                "PullAPI", "OpsConsole",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -145,6 +156,11 @@ let package = Package(
         .testTarget(name: "FlowpayTests", dependencies: [
             "Flowpay", "Sandbox", "SyncEngine", "Store", "BankSyncCore", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .testTarget(name: "OpsConsoleTests", dependencies: [
+            "OpsConsole", "PullAPI", "Store", "Postgres", "TestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .target(name: "TestSupport", dependencies: ["Postgres", "BankSyncCore"], path: "Tests/TestSupport"),
     ],

@@ -51,6 +51,7 @@ extension Store {
           AND ($2::uuid IS NULL OR c.flowpay_customer_id = $2)
           AND (NOT $3::boolean OR c.last_sync_at IS NULL OR c.priority_sync_at > c.last_sync_at)
           AND NOT (c.id = ANY($7::bigint[]))
+          AND c.paused_at IS NULL   -- an approver paused it in the ops console
         """
 
     /// Due customers without a lease (never claimed, or released: `release` clears it), through
@@ -142,7 +143,7 @@ extension Store {
             SELECT count(*) FROM customers
             WHERE (status = 'active' OR \(Self.consentRecheckDue.replacingOccurrences(of: "c.", with: "")))
               AND (last_sync_at IS NULL OR last_sync_at < $1 OR priority_sync_at > last_sync_at)
-              AND ($2::uuid IS NULL OR flowpay_customer_id = $2)
+              AND ($2::uuid IS NULL OR flowpay_customer_id = $2) AND paused_at IS NULL
               AND (NOT $3::boolean OR ((last_sync_at IS NULL OR priority_sync_at > last_sync_at)
                                        AND (lease_until IS NULL OR lease_until < now())))   -- not being synced right now
             """, [dueBefore, flowpayCustomerID, priorityOnly], planning: .perExecution)

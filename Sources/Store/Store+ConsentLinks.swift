@@ -17,12 +17,14 @@ public struct ConsentLink: Sendable, Equatable {
 extension Store {
     /// Records a link; returns its one-time state value (random, 32 bytes, hex).
     public func createConsentLink(flowpayCustomerID: UUID, merchantID: String, source: Customer.Source, sourceRef: String,
-                                  sourceConfig: String = "{}", historyDays: Int, validFor: Duration = .seconds(7 * 86_400), state: String) throws {
+                                  sourceConfig: String = "{}", historyDays: Int, validFor: Duration = .seconds(7 * 86_400), state: String,
+                                  link: String? = nil) throws {
+        // `link`: the bank link the customer is sent, shown by the ops console (Consents) until it is used or expires.
         try connection.execute("""
-            INSERT INTO consent_links (state, flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now() + make_interval(secs => $8))
+            INSERT INTO consent_links (state, flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, expires_at, link)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now() + make_interval(secs => $8), $9)
             """, [state, flowpayCustomerID, merchantID, source.rawValue, sourceRef, JSONText(sourceConfig), historyDays,
-                  Double(validFor.components.seconds)])
+                  Double(validFor.components.seconds), link])
     }
 
     public static func newLinkState() -> String {

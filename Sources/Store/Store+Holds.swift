@@ -171,8 +171,8 @@ extension Store {
 
     // MARK: Operators
 
-    /// Every held row, oldest first, optionally of one customer.
-    public func heldTransactions(flowpayCustomerID: UUID? = nil) throws -> [HeldTransaction] {
+    /// Every held row (or the oldest `limit`), oldest first, optionally of one customer.
+    public func heldTransactions(flowpayCustomerID: UUID? = nil, limit: Int? = nil) throws -> [HeldTransaction] {
         try connection.query("""
             SELECT c.flowpay_customer_id, c.merchant_id, COALESCE(a.iban, a.source_account_id), t.flowpay_id, t.booking_date, t.amount_minor,
                    t.currency, t.counterparty_name, t.remittance, h.reason, h.held_since, o.flowpay_id, o.counterparty_name, o.remittance
@@ -181,8 +181,8 @@ extension Store {
             JOIN accounts a ON a.id = h.account_id JOIN customers c ON c.id = h.customer_id
             LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
             WHERE $1::uuid IS NULL OR c.flowpay_customer_id = $1::uuid
-            ORDER BY h.held_since, t.id
-            """, [flowpayCustomerID]).map { row in
+            ORDER BY h.held_since, t.id LIMIT $2
+            """, [flowpayCustomerID, limit]).map { row in
             let candidateID = try row.decode(String?.self, at: 11)
             return HeldTransaction(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), account: try row.decode(at: 2),
                                    flowpayID: try row.decode(at: 3), bookingDate: try row.decode(at: 4), amountMinor: try row.decode(at: 5),

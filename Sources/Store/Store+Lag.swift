@@ -84,7 +84,8 @@ public struct InterruptedCustomer: Sendable, Equatable {
 
 extension Store {
     /// Per customer (or per account), worst first: failing and expired before stale before fresh, then by lag.
-    public func lagReport(perAccount: Bool = false) throws -> [LagRow] {
+    /// `flowpayCustomerID`: only that customer's row (the ops console's customer page), planned for it.
+    public func lagReport(perAccount: Bool = false, flowpayCustomerID: UUID? = nil) throws -> [LagRow] {
         let rows = try connection.query("""
             WITH account_state AS (
                 SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
@@ -109,17 +110,19 @@ extension Store {
                                     WHERE h.account_id = a.id) hd
                 -- An account the current consent no longer reports is not lagging, but rows of it still waiting for
                 -- Flowpay or refused by it are counted (its freshness is not: FILTER (WHERE s.active) below).
-                WHERE a.active OR hd.held > 0 OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
-                                                                                       AND t.push_state IN ('queued', 'quarantined'))
+                WHERE ($3::uuid IS NULL OR a.customer_id = (SELECT id FROM customers WHERE flowpay_customer_id = $3))
+                  AND (a.active OR hd.held > 0 OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
+                                                                                       AND t.push_state IN ('queued', 'quarantined')))
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id
                 WHERE e.level IN ('warning', 'error') AND e.code NOT IN ('rejected_rows', 'unreadable_rows')   -- quarantines count below
+                  AND ($3::uuid IS NULL OR c.flowpay_customer_id = $3)
                   AND (c.last_success_at IS NULL OR e.at > c.last_success_at - interval '1 second')
                   AND e.at >= COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = e.customer_id AND s.code = 'synced'), '-infinity')
                 ORDER BY e.customer_id, e.at DESC
             ), grouped AS (
-                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at,
+                SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.created_at, c.consent_expires_at, c.paused_at,
                        CASE WHEN $1 THEN s.label END AS account,
                        count(s.id) FILTER (WHERE s.active) AS accounts, count(s.id) AS listed,
                        min(s.booked_through) FILTER (WHERE s.active) AS booked_through,
@@ -146,6 +149,7 @@ extension Store {
                        min(s.mismatch_from) FILTER (WHERE s.active AND s.rec_state = 'mismatch') AS mismatch_from,
                        (array_agg(s.mismatch_to ORDER BY s.mismatch_from) FILTER (WHERE s.active AND s.rec_state = 'mismatch'))[1] AS mismatch_to
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
+                WHERE $3::uuid IS NULL OR c.flowpay_customer_id = $3
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
             )
             SELECT g.flowpay_customer_id, g.merchant_id, g.source, g.account, g.accounts::bigint, g.booked_through::text,
@@ -162,17 +166,18 @@ extension Store {
                    g.held_since < now() - make_interval(secs => $2) AS held_too_long, g.unsendable::bigint, g.missing_bic::bigint,
                    g.gap_days::bigint, g.recent_gap,
                    g.reconciled_through::text, g.mismatched::bigint, g.not_reconcilable::bigint, g.waiting_balances::bigint, g.checked::bigint,
-                   g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text
+                   g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text,
+                   g.paused_at IS NOT NULL
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
-            ORDER BY CASE WHEN g.status <> 'active' THEN 0
+            ORDER BY CASE WHEN g.status <> 'active' OR g.paused_at IS NOT NULL THEN 0
                           WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
                                OR g.missing_bic > 0 OR g.recent_gap THEN 1
                           ELSE 2 END,
                      lag_seconds DESC, g.merchant_id, g.account
-            """, [perAccount, Self.holdLimit])
+            """, [perAccount, Self.holdLimit, flowpayCustomerID], planning: flowpayCustomerID == nil ? .cached : .perExecution)
         return try rows.map { row in
             let status = try row.decode(String.self, at: 10)
             let quarantined = try row.decode(Int.self, at: 18)
@@ -187,7 +192,8 @@ extension Store {
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
                           lastPullAt: try row.decode(at: 6), lastPushAt: try row.decode(at: 7), waitingToPush: try row.decode(at: 8),
                           consentDaysLeft: try row.decode(at: 9),
-                          status: status != "active" ? status : (code ?? "ok"),
+                          // A paused customer (ops console) is not synced: that is its status, whatever was last recorded.
+                          status: try row.decode(Bool.self, at: 41) ? "paused" : status != "active" ? status : (code ?? "ok"),
                           lastError: try row.decode(String?.self, at: 12) ?? quarantineMessage,
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),

@@ -7,6 +7,8 @@ public struct AccountReadState: Sendable {
     public var deferred: (until: Day, reason: String)?
     public var bookedThrough: Day?
     public var lastRescan: Date?
+    /// A deep read ops asked for (ops console): the window reaches back to this day once.
+    public var deepReadFrom: Day?
 }
 
 extension Store {
@@ -15,12 +17,13 @@ extension Store {
     /// the booked-through watermark, the last deep re-read.
     public func accountReadState(accountID: Int64, today: Day) throws -> AccountReadState {
         guard let row = try connection.query("""
-            SELECT CASE WHEN reads_resume_on > $2::date THEN reads_resume_on END, reads_deferred_reason, booked_through, last_rescan_at
+            SELECT CASE WHEN reads_resume_on > $2::date THEN reads_resume_on END, reads_deferred_reason, booked_through, last_rescan_at,
+                   deep_read_from
             FROM watermarks WHERE account_id = $1
             """, [accountID, today]).first else { return AccountReadState() }
         let until = try row.decode(Day?.self, at: 0)
         return AccountReadState(deferred: try until.map { ($0, try row.decode(String?.self, at: 1) ?? "read budget used up") },
-                                bookedThrough: try row.decode(at: 2), lastRescan: try row.decode(at: 3))
+                                bookedThrough: try row.decode(at: 2), lastRescan: try row.decode(at: 3), deepReadFrom: try row.decode(at: 4))
     }
 
     /// After a deep re-read: the booked rows it stored that the daily window had missed (booked before
@@ -49,6 +52,29 @@ extension Store {
                                 + "\(try row.decode(Int.self, at: 1)) days late (oldest booked \(try row.decode(String.self, at: 2)))")
         }
         return count
+    }
+
+    /// Ops asked for a deep read of the account back to `from` (ops console): recorded on its watermark, and the
+    /// customer's priority sync asked, so `serve` (or the next `sync`) reads it. Returns the customer's Flowpay id.
+    public func requestDeepRead(accountID: Int64, from: Day, by who: String) throws -> UUID {
+        guard let row = try connection.query("""
+            WITH marked AS (
+                INSERT INTO watermarks (account_id, deep_read_from) VALUES ($1, $2)
+                ON CONFLICT (account_id) DO UPDATE SET deep_read_from = excluded.deep_read_from
+                RETURNING account_id
+            )
+            UPDATE customers c SET priority_sync_at = now() FROM accounts a, marked m
+            WHERE a.id = m.account_id AND c.id = a.customer_id
+            RETURNING c.id, c.flowpay_customer_id
+            """, [accountID, from]).first else { throw PostgresError.noRows(statement: "requestDeepRead") }
+        try recordEvent(customerID: try row.decode(at: 0), accountID: accountID, runID: nil, level: .info, code: "deep_read_requested",
+                        message: "deep read back to \(from) asked for by \(who) in the ops console")
+        return try row.decode(at: 1)
+    }
+
+    /// The deep read ops asked for ran (or the source could not serve it: the event says so): asked no more.
+    public func clearDeepReadRequest(accountID: Int64) throws {
+        try connection.execute("UPDATE watermarks SET deep_read_from = NULL WHERE account_id = $1", [accountID])
     }
 
     /// A deep read the source could not serve: the next one waits a period, the daily window goes on.

@@ -160,8 +160,16 @@ public struct CustomerSync: Sendable {
                                         historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
                                         overlapDays: overlapDays)
             let deep = rescan.isDue(accountID: accountID, window: daily, lastRescan: state.lastRescan, today: today)
-            let window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
+            var window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
                                               sourceMaxHistoryDays: snapshot.maxHistoryDays) : daily
+            // A deep read ops asked for (ops console) reaches back to its day once, within the history allowed.
+            let requestedDeepRead = window.isFirstSync ? nil : state.deepReadFrom
+            if let from = requestedDeepRead {
+                let allowed = min(record.customer.historyDays, snapshot.maxHistoryDays ?? record.customer.historyDays)
+                window = SyncWindow(from: min(window.from, max(from, today.adding(days: -allowed))), to: window.to, isFirstSync: false,
+                                    cappedAtDays: window.cappedAtDays)
+            }
+            if state.deepReadFrom != nil { try store.clearDeepReadRequest(accountID: accountID) }
             do {
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
                 let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,

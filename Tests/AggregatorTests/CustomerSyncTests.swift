@@ -83,6 +83,32 @@ import TestSupport
         }
     }
 
+    /// A deep read ops asked for in the console (`watermarks.deep_read_from`): the next sync's window reaches back to
+    /// that day once — rows the daily window would never read again come back — and the request is cleared.
+    @Test func aRequestedDeepReadReachesBackOnce() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m-deep", source: .gocardless, sourceRef: "sandbox-req-1")
+                #expect(try await sync(store, peers, customer).succeeded)
+                let accounts = await peers.goCardless.requisitionAccounts("sandbox-req-1")
+                let account = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[0]])
+                let missing = "SELECT count(*) FROM transactions WHERE account_id = $1 AND booking_date BETWEEN $2 AND $3"
+                let range: [any PostgresEncodable] = [account, today.adding(days: -60), today.adding(days: -30)]
+                let stored = try count(store, missing, range)
+                #expect(stored > 0)
+                try store.connection.execute("DELETE FROM transactions WHERE account_id = $1 AND booking_date BETWEEN $2 AND $3", range)
+
+                #expect(try await sync(store, peers, customer).succeeded)   // the daily window does not reach them
+                #expect(try count(store, missing, range) == 0)
+                _ = try store.requestDeepRead(accountID: account, from: today.adding(days: -61), by: "test")
+                #expect(try await sync(store, peers, customer).succeeded)
+                #expect(try count(store, missing, range) == stored)
+                #expect(try store.connection.queryValue(String?.self, "SELECT deep_read_from::text FROM watermarks WHERE account_id = $1", [account]) == nil)
+            }
+        }
+    }
+
     @Test func anExpiredConsentMarksTheCustomer() async throws {
         try await TestDatabase.with { database in
             try await SandboxPeers.with { peers in

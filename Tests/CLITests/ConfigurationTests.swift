@@ -31,6 +31,23 @@ import TestSupport
         #expect(outcome.stderr.contains("BANKSYNC_TODAY"))
     }
 
+    /// The ops console never shares the public (or metrics) listener, and its settings are checked before anything starts.
+    @Test func theConsoleRefusesThePublicListenerAndBadSettings() async throws {
+        let database = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
+        let same = try await BankSyncProcess.run(["serve"], environment: ["DATABASE_URL": database, "BANKSYNC_LISTEN": "127.0.0.1:18080",
+                                                                          "BANKSYNC_CONSOLE_LISTEN": "127.0.0.1:18080"])
+        #expect(same.status == 2 && same.stderr.contains("BANKSYNC_CONSOLE_LISTEN") && same.stderr.contains("BANKSYNC_LISTEN"))
+        let wildcard = try await BankSyncProcess.run(["serve"], environment: ["DATABASE_URL": database, "BANKSYNC_METRICS_LISTEN": "127.0.0.1:19464",
+                                                                              "BANKSYNC_CONSOLE_LISTEN": "0.0.0.0:19464"])
+        #expect(wildcard.status == 2 && wildcard.stderr.contains("BANKSYNC_METRICS_LISTEN"))
+        let mode = try await BankSyncProcess.run(["serve"], environment: ["DATABASE_URL": database, "BANKSYNC_CONSOLE_LISTEN": "127.0.0.1:18081",
+                                                                          "BANKSYNC_CONSOLE_MODE": "admin"])
+        #expect(mode.status == 2 && mode.stderr.contains("BANKSYNC_CONSOLE_MODE"))
+        let key = try await BankSyncProcess.run(["serve"], environment: ["DATABASE_URL": database, "BANKSYNC_CONSOLE_LISTEN": "127.0.0.1:18081",
+                                                                         "BANKSYNC_CONSOLE_KEY": "short-Hunter2"])
+        #expect(key.status == 2 && key.stderr.contains("BANKSYNC_CONSOLE_KEY") && !key.stderr.contains("Hunter2"))
+    }
+
     @Test func helpSaysWhatBankSyncDoesAndEachCommandHasAnExample() async throws {
         let help = try await BankSyncProcess.run(["--help"], environment: [:])
         #expect(help.stdout.contains("First commands, in order: `banksync migrate`"))

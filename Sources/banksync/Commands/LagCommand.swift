@@ -53,86 +53,17 @@ struct LagCommand: AsyncParsableCommand {
     }
 }
 
+/// `lag`'s formats: the CSV and JSON ones are `LagExport`'s (the ops console exports the same bytes).
 enum LagFormat {
-    static let header = ["merchant", "flowpay id", "source", "accounts", "booked through", "last pull", "last push", "waiting", "unsendable", "consent days",
-                         "status", "lag", "history", "gap", "deep read", "late", "edits", "refused", "held", "reconciled through", "difference",
-                         "last error", "logref"]
-
-    static func cells(_ row: LagRow, perAccount: Bool) -> [String] {
-        [perAccount ? "\(row.merchantID) \(row.account ?? "-")" : row.merchantID, row.flowpayCustomerID.uuidString.lowercased(), row.source,
-         String(row.accounts), row.bookedThrough ?? "-", row.lastPullAt.map(iso) ?? "never", row.lastPushAt.map(iso) ?? "never",
-         String(row.waitingToPush), String(row.unsendable), row.consentDaysLeft.map(String.init) ?? "-", row.status, humanDuration(row.lagSeconds),
-         history(row), row.gapDays == 0 ? "-" : "\(row.gapDays)d", row.lastDeepReadAt.map { String(iso($0).prefix(10)) } ?? "-", String(row.lateBookings), String(row.edits), String(row.quarantined),
-         row.held == 0 ? "0" : "\(row.held) possible edit(s) since \(row.heldSince.map(iso) ?? "?")",
-         row.reconciledThrough ?? "-", row.reconciliation, String((row.lastError ?? "").prefix(80)),
-         row.logref ?? ""]
-    }
-
-    /// `received/requested` days of the first sync, flagged when the bank gave much less than asked.
-    static func history(_ row: LagRow) -> String {
-        guard let requested = row.historyRequestedDays, let received = row.historyReceivedDays else { return "-" }
-        return "\(received)/\(requested)d" + (isShort(row) ? " SHORT" : "")
-    }
-
-    static func isShort(_ row: LagRow) -> Bool {
-        guard let requested = row.historyRequestedDays, let received = row.historyReceivedDays else { return false }
-        return received * 10 < requested * 9
-    }
-
     static func table(_ rows: [LagRow], perAccount: Bool) -> String {
-        Table.render(header: header, rows: rows.map { cells($0, perAccount: perAccount) })
+        Table.render(header: LagExport.header, rows: rows.map { LagExport.cells($0, perAccount: perAccount) })
     }
 
-    static func csv(_ rows: [LagRow], perAccount: Bool) -> String {
-        Table.csv(header: header, rows: rows.map { cells($0, perAccount: perAccount) })
-    }
+    static func csv(_ rows: [LagRow], perAccount: Bool) -> String { LagExport.csv(rows, perAccount: perAccount) }
 
-    static func json(_ rows: [LagRow]) -> String {
-        let objects: [[String: Any]] = rows.map { row in
-            var object: [String: Any] = [
-                "flowpayCustomerId": row.flowpayCustomerID.uuidString.lowercased(), "merchantId": row.merchantID, "source": row.source,
-                "accounts": row.accounts, "waitingToPush": row.waitingToPush, "status": row.status, "lagSeconds": row.lagSeconds,
-            ]
-            object["account"] = row.account
-            object["bookedThrough"] = row.bookedThrough
-            object["lastPullAt"] = row.lastPullAt.map(iso)
-            object["lastPushAt"] = row.lastPushAt.map(iso)
-            object["consentDaysLeft"] = row.consentDaysLeft
-            object["lastError"] = row.lastError
-            object["logref"] = row.logref
-            object["edits"] = row.edits
-            object["quarantined"] = row.quarantined
-            object["unsendable"] = row.unsendable
-            object["gapDays"] = row.gapDays
-            object["held"] = row.held
-            object["heldSince"] = row.heldSince.map(iso)
-            object["lastDeepReadAt"] = row.lastDeepReadAt.map(iso)
-            object["lateBookings"] = row.lateBookings
-            object["historyRequestedDays"] = row.historyRequestedDays
-            object["historyReceivedDays"] = row.historyReceivedDays
-            object["reconciledThrough"] = row.reconciledThrough
-            object["reconciliation"] = row.reconciliation
-            object["difference"] = row.differenceMinor.map(Reconciliation.minorText)
-            object["differenceCurrency"] = row.differenceCurrency
-            object["differenceFrom"] = row.differenceFrom
-            object["differenceTo"] = row.differenceTo
-            object["unreconciledAccounts"] = row.unreconciledAccounts
-            return object
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func json(_ rows: [LagRow]) -> String { LagExport.json(rows) }
 
-    static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    static func iso(_ date: Date) -> String { LagExport.iso(date) }
 
-    static func humanDuration(_ seconds: Int) -> String {
-        if seconds < 120 { return "\(seconds)s" }
-        if seconds < 7200 { return "\(seconds / 60)m" }
-        if seconds < 172_800 { return "\(seconds / 3600)h" }
-        return "\(seconds / 86_400)d"
-    }
+    static func humanDuration(_ seconds: Int) -> String { LagExport.humanDuration(seconds) }
 }

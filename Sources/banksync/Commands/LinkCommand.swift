@@ -91,7 +91,7 @@ struct LinkCommand: AsyncParsableCommand {
             let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
                                                                  redirect: base + "/consents/gocardless/callback", reference: state)
             try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
-                                        sourceRef: requisition.id, historyDays: historyDays, state: state)
+                                        sourceRef: requisition.id, historyDays: historyDays, state: state, link: requisition.link)
             return requisition.link
         case .berlingroup:
             guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
@@ -132,7 +132,7 @@ struct LinkCommand: AsyncParsableCommand {
                                                                     redirect: base + "/consents/berlingroup/callback?state=" + state)
             }
             try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
-                                        sourceConfig: config, historyDays: historyDays, state: state)
+                                        sourceConfig: config, historyDays: historyDays, state: state, link: consent.link)
             return consent.link
         case .fio:
             throw ConfigError(setting: "--source", problem: "fio is linked without a bank link (see banksync link --help)")

@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import OpsConsole
 import Postgres
 import Prometheus
 import PullAPI
@@ -17,11 +18,11 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve Flowpay's PULL feeds, the Flowpay webhook receiver and health endpoints.",
-        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080), /metrics on BANKSYNC_METRICS_LISTEN (default 127.0.0.1:9464). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
+        discussion: "Listens on BANKSYNC_LISTEN (default 127.0.0.1:8080), /metrics on BANKSYNC_METRICS_LISTEN (default 127.0.0.1:9464), the ops console on BANKSYNC_CONSOLE_LISTEN (off by default; README \"Ops console\"). SIGTERM: stop accepting, finish in-flight requests, close the database. Example: BANKSYNC_LISTEN=0.0.0.0:8080 banksync serve")
 
     func run() async throws {
-        let (settings, listen, secret, rate, expectedVersion, metricsListen, addressRate, trustedProxies) = try await reportingErrors {
-            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)?, Int, TrustedProxies) in
+        let (settings, listen, secret, rate, expectedVersion, metricsListen, addressRate, trustedProxies, console) = try await reportingErrors {
+            () async throws -> (DatabaseSettings, (String, Int), String?, Int, Int, (String, Int)?, Int, TrustedProxies, ConsoleConfiguration?) in
             let environment = Environment()
             let settings = try DatabaseSettings.load(environment)
             let listen = try Self.listenAddress(environment.value("BANKSYNC_LISTEN") ?? "127.0.0.1:8080")
@@ -36,9 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ConfigError(setting: "BANKSYNC_CLIENT_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(addressRateText)'")
             }
             let trustedProxies = try Self.trustedProxies(environment)
+            let console = try ConsoleConfiguration.load(environment, publicListen: listen, metricsListen: metricsListen, trustedProxies: trustedProxies)
             try Self.requireSchemaOfThisBuild(settings.connectionString)
             return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, Store.schemaVersionOfThisBuild, metricsListen,
-                    addressRate, trustedProxies)
+                    addressRate, trustedProxies, console)
         }
         let logger = Logger(label: "banksync.serve")
         if secret == nil { logger.warning("FLOWPAY_WEBHOOK_SECRET is not set: webhooks are recorded but never trusted") }
@@ -78,8 +80,18 @@ struct ServeCommand: AsyncParsableCommand {
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
+        // The ops console: its own listener and its own small pool (a slow console page never takes the API's connections).
+        let consolePool = console.map { _ in ConnectionPool(connectionString: settings.connectionString, size: 2) }
+        let consoleApp = console.flatMap { console in consolePool.map { pool in
+            Application(router: OpsConsole(pool: pool, settings: console.settings, logger: Logger(label: "banksync.console")).router(),
+                        configuration: .init(address: .hostname(console.listen.0, port: console.listen.1), serverName: "banksync-console"),
+                        onServerRunning: { channel in
+                            logger.info("console listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")",
+                                                                        "mode": "\(console.settings.mode.rawValue)"])
+                        }, logger: logger)
+        } }
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
-        var services: [any Service] = [webhooks] + (metricsApp.map { [$0] } ?? []) + [app]
+        var services: [any Service] = [webhooks] + (metricsApp.map { [$0] } ?? []) + (consoleApp.map { [$0] } ?? []) + [app]
         // Priority syncs need Flowpay credentials; without them serve only serves.
         let prioritySources = try await reportingErrors {
             SourceFactory(goCardless: goCardless, fio: try FioSettings.load(), vault: try FioSettings.vault(required: false))
@@ -103,12 +115,14 @@ struct ServeCommand: AsyncParsableCommand {
             await prioritySources.shutdown()
             try? await flowpayHTTP?.shutdown()
             await pool.close()
+            await consolePool?.close()
             try? await http.shutdown()
             fail("serve stopped: \(error)", code: ExitStatus.cannotRun)
         }
         await prioritySources.shutdown()
         try? await flowpayHTTP?.shutdown()
         await pool.close()
+        await consolePool?.close()
         try? await http.shutdown()
     }
 
