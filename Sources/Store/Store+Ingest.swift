@@ -312,6 +312,7 @@ extension Store {
         writer.field(bytes: contentKey)
         writer.field(Int64(keyGeneration))
         writer.field(flowpayID)
+        writer.field(transaction.mappingVersion.map(Int64.init))
         try writer.endRow()
         if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }
@@ -319,7 +320,7 @@ extension Store {
     static let copyTransactions = """
         COPY transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                            counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
-                           first_seen_run, push_state, content_key, key_generation, flowpay_id)
+                           first_seen_run, push_state, content_key, key_generation, flowpay_id, mapping_version)
         FROM STDIN
         """
 
