@@ -6,5 +6,5 @@
 -- (mapped again once). accounts.mapping_version: every row of the account with a raw JSON is of this version
 -- (NULL: not known yet), so a daily sync asks one question per customer, not one per row.
 -- Nullable columns without defaults: no table rewrite, only a brief lock (under the migrator's lock_timeout).
-ALTER TABLE transactions ADD COLUMN mapping_version smallint;
-ALTER TABLE accounts ADD COLUMN mapping_version smallint;
+ALTER TABLE transactions ADD COLUMN mapping_version bigint;
+ALTER TABLE accounts ADD COLUMN mapping_version bigint;

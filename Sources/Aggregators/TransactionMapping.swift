@@ -13,7 +13,7 @@ import Foundation
 public enum TransactionMapping {
     /// 1: the mapping of migration 0027's release (counterparty from `iban`, `bban`, `other.identification`,
     /// `maskedPan`, `pan`; `remittanceInformationStructuredArray`; `valueDateTime`; `bookingDateTime`; NUL removed).
-    public static let version: Int16 = 1
+    public static let version: Int64 = 1
 
     /// A stored row mapped again by the current mapping: `raw` as stored (jsonb text), the row's stored `status`
     /// and source id (the identity a source gave it stays as stored; the id field a source reads is a setting,

@@ -22,7 +22,7 @@ public struct BankTransaction: Sendable, Equatable {
     public var rawJSON: String?
     /// The version of the mapping that read `rawJSON` into these fields (`TransactionMapping.version`, Aggregators),
     /// stored with the row: rows of an older version are mapped again from their raw JSON and re-keyed.
-    public var mappingVersion: Int16?
+    public var mappingVersion: Int64?
 
     public init(status: Status, bookingDate: Day?, valueDate: Day? = nil, amount: Money,
                 counterpartyIBAN: String? = nil, counterpartyName: String? = nil, remittance: String? = nil,

@@ -312,7 +312,7 @@ extension Store {
         writer.field(bytes: contentKey)
         writer.field(Int64(keyGeneration))
         writer.field(flowpayID)
-        writer.field(transaction.mappingVersion.map(Int64.init))
+        writer.field(transaction.mappingVersion)
         try writer.endRow()
         if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }

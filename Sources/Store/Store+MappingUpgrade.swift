@@ -9,7 +9,7 @@ public struct StoredRow: Sendable {
     public let flowpayID: String
     /// The raw JSON as stored (jsonb text); nil for rows stored before raw rows were kept.
     public let raw: String?
-    public let mappingVersion: Int16?
+    public let mappingVersion: Int64?
     /// The row's fields as stored (its `rawJSON` nil): what a row that cannot be mapped again is counted by.
     public let stored: BankTransaction
 
@@ -54,14 +54,14 @@ public struct RemapOutcome: Sendable, Equatable {
 extension Store {
     /// The customer's accounts not known to be wholly of mapping `version` (any row with raw JSON of another), with
     /// their currency (a Fio movement without one is in the account's). One round trip per customer and sync.
-    public func accountsBehindMapping(customerID: Int64, version: Int16) throws -> [(id: Int64, currency: String?)] {
+    public func accountsBehindMapping(customerID: Int64, version: Int64) throws -> [(id: Int64, currency: String?)] {
         try connection.query("SELECT id, currency FROM accounts WHERE customer_id = $1 AND mapping_version IS DISTINCT FROM $2 ORDER BY id",
                              [customerID, version]).map { (try $0.decode(Int64.self, at: 0), try $0.decode(String?.self, at: 1)) }
     }
 
     /// The account's booking days (booking date, else value date; nil for an undated pending row) holding rows with
     /// raw JSON of another mapping version, with how many, oldest first.
-    public func daysBehindMapping(accountID: Int64, version: Int16) throws -> [(day: Day?, rows: Int)] {
+    public func daysBehindMapping(accountID: Int64, version: Int64) throws -> [(day: Day?, rows: Int)] {
         try connection.query("""
             SELECT COALESCE(booking_date, value_date), count(*) FROM transactions
             WHERE account_id = $1 AND mapping_version IS DISTINCT FROM $2 AND raw IS NOT NULL
@@ -81,7 +81,7 @@ extension Store {
     /// arriving under it later gets a reissued id) and holds follow their rows. A new key another stored row holds
     /// is a collision: the row keeps its key and both ids are returned, never merged. Committed per call: an
     /// upgrade cut short resumes with the days still behind.
-    public func remapDays(account: AccountRef, from: Day?, through: Day?, version: Int16,
+    public func remapDays(account: AccountRef, from: Day?, through: Day?, version: Int64,
                           remap: ([StoredRow]) -> [RemappedRow]) async throws -> RemapOutcome {
         try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))") {
             let rows = try storedRows(accountID: account.id, from: from, through: through)
@@ -172,7 +172,7 @@ extension Store {
     }
 
     /// Every row has been mapped again (or cannot be): the account is of `version` until the next bump.
-    public func markAccountMapped(accountID: Int64, version: Int16) throws {
+    public func markAccountMapped(accountID: Int64, version: Int64) throws {
         try connection.execute("UPDATE accounts SET mapping_version = $2 WHERE id = $1", [accountID, version])
     }
 
@@ -193,7 +193,7 @@ extension Store {
             stored.bankTransactionCode = try row.decode(String?.self, at: 13)
             return StoredRow(key: try row.decode([UInt8].self, at: 0), contentKey: try row.decode([UInt8].self, at: 1),
                              flowpayID: try row.decode(String.self, at: 2), raw: try row.decode(String?.self, at: 4),
-                             mappingVersion: try row.decode(Int16?.self, at: 5), stored: stored)
+                             mappingVersion: try row.decode(Int64?.self, at: 5), stored: stored)
         }
     }
 

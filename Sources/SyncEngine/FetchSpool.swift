@@ -170,7 +170,7 @@ enum SpoolRecord {
         }
         if let version = transaction.mappingVersion {
             out.append(1)
-            integer(UInt64(UInt16(bitPattern: version)), bytes: 2, into: &out)
+            integer(UInt64(bitPattern: version), bytes: 8, into: &out)
         } else {
             out.append(0)
         }
@@ -217,7 +217,7 @@ enum SpoolRecord {
         transaction.bankTransactionCode = try takeOptionalText()
         transaction.sourceID = try takeOptionalText()
         transaction.rawJSON = try takeOptionalText()
-        if try take(1).first == 1 { transaction.mappingVersion = Int16(bitPattern: UInt16(try takeInteger(2))) }
+        if try take(1).first == 1 { transaction.mappingVersion = Int64(bitPattern: try takeInteger(8)) }
         guard cursor == end else { throw FetchSpool.Problem.corrupt }
         position = end
         return transaction

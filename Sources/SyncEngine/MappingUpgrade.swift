@@ -12,7 +12,7 @@ import Store
 /// Costs one round trip per customer and sync once every account is of the current version.
 struct MappingUpgrade {
     let store: Store
-    var version: Int16 = TransactionMapping.version
+    var version: Int64 = TransactionMapping.version
     var batchRows = 1_000
 
     /// What one customer's upgrade did.
