@@ -382,7 +382,8 @@ public actor GoCardlessSandboxState {
             let to = dateTo.flatMap { Day(iso: $0) } ?? currentDay
             let earliest = currentDay.adding(days: -institution.totalDays)
             let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
-            let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
+            let visible = account.bank.dialect == .everyField ? account.bank.visibleByValueDate(today: currentDay, from: from, to: min(to, currentDay))
+                                                              : account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
             let edited = editedDays[id] ?? []
             let poison: [[String: Any]] = (poisonedAccounts.contains(id) && to >= currentDay ? Self.poisonRows(day: currentDay) : [])
                 + (lateBookings[id] ?? []).filter { $0 >= from && $0 <= min(to, currentDay) }.map(Self.lateBooking)

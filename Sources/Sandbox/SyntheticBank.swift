@@ -113,6 +113,24 @@ public struct SyntheticBank: Sendable {
         return (booked, pending)
     }
 
+    /// The value day of a booked transaction: its booking day, but for the `everyField` dialect, where about half
+    /// settle two days later.
+    public func valueDay(of transaction: Transaction) -> Day {
+        dialect == .everyField && !transaction.isFee && (transaction.amountMinor.magnitude / 7) % 2 == 0
+            ? transaction.bookingDay.adding(days: 2) : transaction.bookingDay
+    }
+
+    /// What a bank that filters by value date shows (the `everyField` dialect's banks): booked rows whose value day lies
+    /// in `from…to` — some booked before `from` — and the pending rows as `visible` has them.
+    public func visibleByValueDate(today: Day, from: Day, to: Day) -> (booked: [Transaction], pending: [Transaction]) {
+        let wide = visible(today: today, from: from.adding(days: -2), to: to)
+        let booked = wide.booked.filter { transaction in
+            let value = valueDay(of: transaction)
+            return value >= from && value <= to
+        }
+        return (booked, visible(today: today, from: from, to: to).pending)
+    }
+
     /// Berlin Group / GoCardless JSON for one transaction.
     public func json(_ transaction: Transaction, pending: Bool) -> [String: Any] {
         let amount = Money(minorUnits: transaction.amountMinor, currency: (try? Currency(code: currency)) ?? (try! Currency(code: "EUR")))
@@ -155,9 +173,9 @@ public struct SyntheticBank: Sendable {
             }
             object["bookingDate"] = transaction.bookingDay.description
             if shape % 3 == 2 {
-                object["valueDateTime"] = "\(transaction.bookingDay)T10:15:00+01:00"
+                object["valueDateTime"] = "\(valueDay(of: transaction))T10:15:00+01:00"
             } else {
-                object["valueDate"] = transaction.bookingDay.description
+                object["valueDate"] = valueDay(of: transaction).description
             }
             if withIDs {
                 object["internalTransactionId"] = transaction.internalID
