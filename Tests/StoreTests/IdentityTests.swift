@@ -110,6 +110,34 @@ import TestSupport
         }
     }
 
+    /// A row held for a whole-day read that the read of its whole day no longer returns is withdrawn: never sent, the
+    /// stored booking untouched, nothing left held.
+    @Test func aRowHeldForItsWholeDayThatTheBankNoLongerReturnsIsWithdrawn() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let history = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
+            _ = try await fixture.store.ingest(account: fixture.account, window: history, sourceIDsAreStable: true,
+                                               pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "old-1")]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let first = try #require(try flowpayIDs(fixture)["old-1"])
+            let daily = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
+            let held = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true, keyGeneration: 2,
+                                                      pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-2")]]))
+            #expect(held.held == 1 && held.newBooked == 0)
+            #expect(try fixture.count("push_state IS NULL") == 1, "held: stored, not queued")
+
+            let deep = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
+            let whole = try await fixture.store.ingest(account: fixture.account, window: deep, sourceIDsAreStable: true, keyGeneration: 2,
+                                                       pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-1")]]))
+            #expect(whole.holdsWithdrawn == 1 && whole.adopted == 1 && whole.newBooked == 0)
+            #expect(try flowpayIDs(fixture)["new-1"] == first)
+            #expect(try fixture.count() == 1 && fixture.count("push_state = 'queued'") == 0)
+            #expect(try fixture.store.heldTransactions().isEmpty)
+            #expect(try fixture.store.connection.queryValue(Int64.self, "SELECT booked_stored FROM watermarks WHERE account_id = $1",
+                                                            [fixture.account.id]) == 1, "the account's stored total follows")
+        }
+    }
+
     /// Switching key strategy (stable ids on, then off again) adopts by content both ways.
     @Test func switchingBetweenFingerprintsAndStableIDsQueuesNothing() async throws {
         try await TestDatabase.with { database in
