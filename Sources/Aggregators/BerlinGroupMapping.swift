@@ -51,9 +51,11 @@ enum BerlinGroupMapping {
         let code = JSONShape.string(json["bankTransactionCode"]) ?? JSONShape.string(json["proprietaryBankTransactionCode"])
         let sourceID = idFields.lazy.compactMap { JSONShape.string(json[$0]) }.first
         let raw = rawJSON ?? (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
-        return BankTransaction(status: status, bookingDate: bookingDate, valueDate: valueDate, amount: amount,
-                               counterpartyIBAN: counterpartyIBAN, counterpartyName: JSONShape.string(json["\(party)Name"]),
-                               remittance: remittance, bankTransactionCode: code, sourceID: sourceID, rawJSON: raw)
+        var transaction = BankTransaction(status: status, bookingDate: bookingDate, valueDate: valueDate, amount: amount,
+                                          counterpartyIBAN: counterpartyIBAN, counterpartyName: JSONShape.string(json["\(party)Name"]),
+                                          remittance: remittance, bankTransactionCode: code, sourceID: sourceID, rawJSON: raw)
+        transaction.mappingVersion = TransactionMapping.version
+        return transaction
     }
 
     static func balances(_ list: Any?, account: String) throws(SourceError) -> [Balance] {

@@ -73,10 +73,12 @@ enum FioMapping {
             if let symbol = text(json, number) { parts.append("\(label):\(symbol)") }
         }
         let raw = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
-        return BankTransaction(status: .booked, bookingDate: booked, valueDate: nil, amount: amount,
-                               counterpartyIBAN: counterparty(number: text(json, 2), bankCode: text(json, 3)),
-                               counterpartyName: text(json, 10), remittance: parts.isEmpty ? nil : parts.joined(separator: " "),
-                               bankTransactionCode: text(json, 8), sourceID: text(json, 22), rawJSON: raw)
+        var transaction = BankTransaction(status: .booked, bookingDate: booked, valueDate: nil, amount: amount,
+                                          counterpartyIBAN: counterparty(number: text(json, 2), bankCode: text(json, 3)),
+                                          counterpartyName: text(json, 10), remittance: parts.isEmpty ? nil : parts.joined(separator: " "),
+                                          bankTransactionCode: text(json, 8), sourceID: text(json, 22), rawJSON: raw)
+        transaction.mappingVersion = TransactionMapping.version
+        return transaction
     }
 
     /// The counter-account as an IBAN where it can be one (see the type's comment).

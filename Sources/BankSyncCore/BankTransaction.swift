@@ -18,8 +18,11 @@ public struct BankTransaction: Sendable, Equatable {
     public var bankTransactionCode: String?
     /// The source's own id for this transaction, when it has one (used as dedup key if the source's ids are stable).
     public var sourceID: String?
-    /// The source's JSON for this transaction, kept verbatim for audits.
+    /// The source's JSON for this transaction, kept verbatim for audits and for mapping it again.
     public var rawJSON: String?
+    /// The version of the mapping that read `rawJSON` into these fields (`TransactionMapping.version`, Aggregators),
+    /// stored with the row: rows of an older version are mapped again from their raw JSON and re-keyed.
+    public var mappingVersion: Int64?
 
     public init(status: Status, bookingDate: Day?, valueDate: Day? = nil, amount: Money,
                 counterpartyIBAN: String? = nil, counterpartyName: String? = nil, remittance: String? = nil,

@@ -94,6 +94,9 @@ public actor GoCardlessSandboxState {
         makeLinkedRequisition(id: "sandbox-req-1", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 2)
         makeLinkedRequisition(id: "sandbox-req-2", institution: "NOIDBANK_NOIDCZPP", accountCount: 1)
         makeLinkedRequisition(id: "sandbox-req-3", institution: "SHORTBANK_SHRTCZPP", accountCount: 1)
+        // Every field shape the mapping reads (`SyntheticBank.Dialect.everyField`): the 0008-era upgrade fixture.
+        makeLinkedRequisition(id: "sandbox-req-fields-1", institution: "SANDBOXFINANCE_SFIN0000", accountCount: 1, dialect: .everyField)
+        makeLinkedRequisition(id: "sandbox-req-fields-2", institution: "NOIDBANK_NOIDCZPP", accountCount: 1, dialect: .everyField)
     }
 
     var currentDay: Day { today ?? todayUTC() }
@@ -254,26 +257,27 @@ public actor GoCardlessSandboxState {
     /// that requisition's accounts under new ids (see `decide`).
     @discardableResult
     public func makeLinkedRequisition(id: String, institution: String, accountCount: Int, renewing: String? = nil,
-                                      dailyTransactions: Int? = nil) -> [String] {
+                                      dailyTransactions: Int? = nil, dialect: SyntheticBank.Dialect = .aggregator) -> [String] {
         let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
         let agreement = Agreement(id: "agr-" + id, institution: bank.id, maxHistoricalDays: bank.totalDays, accessValidForDays: 180,
                                   created: Date())
         agreements[agreement.id] = agreement
         let earlier = renewing.flatMap { requisitions[$0]?.accounts } ?? []
         let accountIDs = earlier.isEmpty
-            ? (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id, dailyTransactions: dailyTransactions) }
+            ? (0..<accountCount).map { makeAccount(requisition: id, index: $0, institution: bank.id, dailyTransactions: dailyTransactions, dialect: dialect) }
             : earlier.enumerated().map { renewAccount($0.element, requisition: id, index: $0.offset) }
         requisitions[id] = Requisition(id: id, status: "LN", institution: bank.id, agreement: agreement.id, accounts: accountIDs,
                                        redirect: "http://127.0.0.1/", reference: id)
         return accountIDs
     }
 
-    func makeAccount(requisition: String, index: Int, institution: String, dailyTransactions: Int? = nil) -> String {
+    func makeAccount(requisition: String, index: Int, institution: String, dailyTransactions: Int? = nil,
+                     dialect: SyntheticBank.Dialect = .aggregator) -> String {
         let seed = stableHash(requisition + "#\(index)")
         let id = uuidLike(seed)
         let bank = Self.institutions.first { $0.id == institution } ?? Self.institutions[0]
         accounts[id] = Account(id: id, iban: "CZ65" + String(format: "%020llu", seed % 10_000_000_000_000_000_000), institution: institution,
-                               bank: SyntheticBank(seed: seed, currency: "CZK", withIDs: bank.withIDs, dailyTransactions: dailyTransactions))
+                               bank: SyntheticBank(seed: seed, currency: "CZK", withIDs: bank.withIDs, dailyTransactions: dailyTransactions, dialect: dialect))
         return id
     }
 
@@ -305,7 +309,7 @@ public actor GoCardlessSandboxState {
         let id = uuidLike(stableHash(requisition + "#\(index)"))
         accounts[id] = Account(id: id, iban: old.iban, institution: old.institution,
                                bank: SyntheticBank(seed: old.bank.seed, currency: old.bank.currency, withIDs: old.bank.withIDs,
-                                                   idSalt: stableHash("renewal:" + requisition)))
+                                                   idSalt: stableHash("renewal:" + requisition), dialect: old.bank.dialect))
         return id
     }
 
@@ -378,7 +382,8 @@ public actor GoCardlessSandboxState {
             let to = dateTo.flatMap { Day(iso: $0) } ?? currentDay
             let earliest = currentDay.adding(days: -institution.totalDays)
             let from = max(dateFrom.flatMap { Day(iso: $0) } ?? currentDay.adding(days: -90), earliest)
-            let visible = account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
+            let visible = account.bank.dialect == .everyField ? account.bank.visibleByValueDate(today: currentDay, from: from, to: min(to, currentDay))
+                                                              : account.bank.visible(today: currentDay, from: from, to: min(to, currentDay))
             let edited = editedDays[id] ?? []
             let poison: [[String: Any]] = (poisonedAccounts.contains(id) && to >= currentDay ? Self.poisonRows(day: currentDay) : [])
                 + (lateBookings[id] ?? []).filter { $0 >= from && $0 <= min(to, currentDay) }.map(Self.lateBooking)

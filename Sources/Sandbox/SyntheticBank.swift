@@ -41,12 +41,18 @@ public struct SyntheticBank: Sendable {
     /// bookings (counterparties always as IBANs, the text as an array of parts, its own bank codes, no value date).
     public var dialect: Dialect = .aggregator
 
-    public enum Dialect: Sendable { case aggregator, bankAPI }
+    /// `everyField`: as an aggregator, with every shape GoCardless's published TransactionSchema allows for what the
+    /// mapping reads — counterparties as `bban` (`19-2000145399/0800`), `other.identification` or `maskedPan`, the
+    /// text as `remittanceInformationStructuredArray`, `valueDateTime` instead of `valueDate` — and always a
+    /// `bookingDate` (what the 0008-era releases needed: the upgrade fixture is made by one).
+    public enum Dialect: Sendable { case aggregator, bankAPI, everyField }
 
     static let names = ["ČEZ a.s.", "Tesco Stores ČR a.s.", "Alza.cz a.s.", "Kavárna Slavia", "Flowpay s.r.o.",
                         "O2 Czech Republic a.s.", "Rohlik.cz", "Shell Czech Republic", "ACME Distribution GmbH"]
 
-    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true, idSalt: UInt64 = 0, dailyTransactions: Int? = nil) {
+    public init(seed: UInt64, currency: String = "CZK", withIDs: Bool = true, idSalt: UInt64 = 0, dailyTransactions: Int? = nil,
+                dialect: Dialect = .aggregator) {
+        self.dialect = dialect
         self.seed = seed
         self.currency = currency
         self.withIDs = withIDs
@@ -107,6 +113,24 @@ public struct SyntheticBank: Sendable {
         return (booked, pending)
     }
 
+    /// The value day of a booked transaction: its booking day, but for the `everyField` dialect, where about half
+    /// settle two days later.
+    public func valueDay(of transaction: Transaction) -> Day {
+        dialect == .everyField && !transaction.isFee && (transaction.amountMinor.magnitude / 7) % 2 == 0
+            ? transaction.bookingDay.adding(days: 2) : transaction.bookingDay
+    }
+
+    /// What a bank that filters by value date shows (the `everyField` dialect's banks): booked rows whose value day lies
+    /// in `from…to` — some booked before `from` — and the pending rows as `visible` has them.
+    public func visibleByValueDate(today: Day, from: Day, to: Day) -> (booked: [Transaction], pending: [Transaction]) {
+        let wide = visible(today: today, from: from.adding(days: -2), to: to)
+        let booked = wide.booked.filter { transaction in
+            let value = valueDay(of: transaction)
+            return value >= from && value <= to
+        }
+        return (booked, visible(today: today, from: from, to: to).pending)
+    }
+
     /// Berlin Group / GoCardless JSON for one transaction.
     public func json(_ transaction: Transaction, pending: Bool) -> [String: Any] {
         let amount = Money(minorUnits: transaction.amountMinor, currency: (try? Currency(code: currency)) ?? (try! Currency(code: "EUR")))
@@ -134,6 +158,29 @@ public struct SyntheticBank: Sendable {
             object["proprietaryBankTransactionCode"] = transaction.amountMinor < 0 ? "DEBIT" : "CREDIT"
             object["bookingDate"] = transaction.bookingDay.description
             if withIDs { object["transactionId"] = "bank-" + transaction.internalID }
+            return object
+        }
+        if dialect == .everyField, !pending {
+            switch shape % 5 {
+            case 0: object["\(party)Account"] = ["bban": "19-" + String(transaction.counterpartyIBAN.suffix(10)) + "/0800"]
+            case 1: object["\(party)Account"] = ["other": ["identification": "CARD-" + String(transaction.counterpartyIBAN.suffix(6)), "schemeName": "BANK"]]
+            case 2: object["\(party)Account"] = ["maskedPan": "5168 44XX XXXX " + String(transaction.counterpartyIBAN.suffix(4))]
+            default: break
+            }
+            if shape % 4 == 1 {
+                object["remittanceInformationUnstructured"] = nil
+                object["remittanceInformationStructuredArray"] = transaction.remittance.split(separator: " ").map(String.init)
+            }
+            object["bookingDate"] = transaction.bookingDay.description
+            if shape % 3 == 2 {
+                object["valueDateTime"] = "\(valueDay(of: transaction))T10:15:00+01:00"
+            } else {
+                object["valueDate"] = valueDay(of: transaction).description
+            }
+            if withIDs {
+                object["internalTransactionId"] = transaction.internalID
+                object["transactionId"] = transaction.internalID
+            }
             return object
         }
         if pending {

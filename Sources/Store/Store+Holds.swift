@@ -224,7 +224,7 @@ extension Store {
                     if try applyCorrection(account: account, oldKey: target, newKey: key, runID: nil, decidedBy: decided) {
                         try connection.execute("UPDATE watermarks SET booked_pushed = booked_pushed - 1 WHERE account_id = $1", [account.id])
                     }
-                case "possible_duplicate":
+                case "possible_duplicate", "awaiting_whole_day":
                     try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, key])
                     try connection.execute(Self.adoptAcrossSources, [account.id, target, key])
                 default:
@@ -274,7 +274,7 @@ extension Store {
         FROM held_transactions h
         JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
         LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
-        WHERE h.account_id = $1 AND t.booking_date BETWEEN $3::date AND $4::date
+        WHERE h.account_id = $1 AND h.reason <> 'awaiting_whole_day' AND t.booking_date BETWEEN $3::date AND $4::date
           AND (o.tx_key IS NULL OR o.booking_date BETWEEN $3::date AND $4::date)
         ORDER BY t.id
         """

@@ -49,7 +49,6 @@ extension IngestResult {
     public mutating func merge(_ piece: IngestResult) {
         add(piece)
         edited += piece.edited
-        held += piece.held
         corrected += piece.corrected
         holdsReleased += piece.holdsReleased
         holdsWithdrawn += piece.holdsWithdrawn
@@ -66,6 +65,7 @@ extension IngestResult {
         newPending += chunk.newPending
         duplicates += chunk.duplicates
         adopted += chunk.adopted
+        held += chunk.held
         outsideWindowDropped += chunk.outsideWindowDropped
     }
 }
@@ -153,17 +153,26 @@ extension Store {
                 if chunk.count > 0 {
                     admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
                 }
+                // Rows held for a whole-day read are stored (in the account's total) but not new bookings yet.
                 var delta = admission.result.newBooked
+                admission.result.newBooked -= admission.result.held
                 var released: [UInt8] = []
                 if try head.decode(Bool.self, at: 5) {
+                    let wholeDay = try reviewWholeDayHolds(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, runID: runID)
+                    admission.result.newBooked += wholeDay.released
+                    admission.result.holdsReleased += wholeDay.released
+                    admission.result.adopted += wholeDay.merged
+                    admission.result.holdsWithdrawn += wholeDay.withdrawn
+                    delta -= wholeDay.merged + wholeDay.withdrawn
+                    released = wholeDay.releasedKeys
                     // Holds first: a row held by this very fetch waits for the next one.
                     let review = try reviewHolds(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, runID: runID)
-                    admission.result.holdsReleased = review.released
+                    admission.result.holdsReleased += review.released
                     admission.result.newBooked += review.released
                     admission.result.edited = review.confirmedEdits
-                    admission.result.holdsWithdrawn = review.withdrawn
+                    admission.result.holdsWithdrawn += review.withdrawn
                     delta -= review.confirmedEdits + review.withdrawn
-                    released = review.releasedKeys
+                    released += review.releasedKeys
                     redelivered += review.redelivered
                 }
                 if admission.result.newBooked > admission.result.holdsReleased {
@@ -254,13 +263,10 @@ extension Store {
             try connection.execute("UPDATE transactions SET content_key = $3 WHERE account_id = $1 AND tx_key = $2",
                                    [account.id, Array(chunk.key(at: index)), Array(chunk.contentKey(at: index))])
         }
-        for index in 0..<chunk.count where stored[index] == .byContent && !chunk.ordinalIsReliable[index] {
-            // Outside the window, part of its day: the stored booking it matches, under an earlier consent's id, or an
-            // identical twin of it the bank has just booked? Neither stored nor sent now (taking the stored row would
-            // lose the twin, a new row would send the booking twice); a read with its whole day inside the window
-            // tells them apart.
-            added.outsideWindowDropped += 1
-        }
+        // Outside the window, part of its day: the stored booking it matches, under an earlier consent's id, or an
+        // identical twin of it the bank has just booked? Stored and held, not sent (taking the stored row would lose the
+        // twin, sending it would send the booking twice); a read with its whole day decides (`holdForWholeDay`).
+        let awaitingWholeDay = stored.indices.filter { stored[$0] == .byContent && !chunk.ordinalIsReliable[$0] }
         for index in 0..<chunk.count where stored[index] == .byContent && chunk.ordinalIsReliable[index] {
             let transaction = chunk.transactions[index]
             try connection.execute(Self.adoptKey, [account.id, Array(chunk.contentKey(at: index)), Array(chunk.key(at: index)),
@@ -268,9 +274,10 @@ extension Store {
                                                    chunk.packedKeys])
             added.adopted += 1
         }
-        let isNew = stored.map { $0 == .new || $0 == .newUnderRetiredKey }
+        var isNew = stored.map { $0 == .new || $0 == .newUnderRetiredKey }
+        for index in awaitingWholeDay { isNew[index] = true }
         let newCount = isNew.count { $0 }
-        added.duplicates = chunk.count - newCount - added.outsideWindowDropped
+        added.duplicates = chunk.count - newCount
         guard newCount > 0 else { return added }
         var reissues: [Int: Int32] = [:]
         for index in 0..<chunk.count where stored[index] == .newUnderRetiredKey {
@@ -285,6 +292,7 @@ extension Store {
                                   account: account, keyGeneration: keyGeneration, runID: runID, to: writer, counting: &added)
             }
         }
+        added.held = try holdForWholeDay(account: account, keys: awaitingWholeDay.flatMap { Array(chunk.key(at: $0)) }, runID: runID)
         return added
     }
 
@@ -312,6 +320,7 @@ extension Store {
         writer.field(bytes: contentKey)
         writer.field(Int64(keyGeneration))
         writer.field(flowpayID)
+        writer.field(transaction.mappingVersion)
         try writer.endRow()
         if transaction.status == .booked { result.newBooked += 1 } else { result.newPending += 1 }
     }
@@ -319,7 +328,7 @@ extension Store {
     static let copyTransactions = """
         COPY transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
                            counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
-                           first_seen_run, push_state, content_key, key_generation, flowpay_id)
+                           first_seen_run, push_state, content_key, key_generation, flowpay_id, mapping_version)
         FROM STDIN
         """
 

@@ -119,6 +119,9 @@ public struct CustomerSync: Sendable {
     }
 
     func pull(_ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) async throws {
+        // Stored rows of an older mapping are keyed by the current one before anything is read (MappingUpgrade).
+        let upgradeLease = LeaseKeeper()
+        _ = try await MappingUpgrade(store: store).run(customerID: record.customer.id, runID: runID) { try renewLease(record, upgradeLease) }
         let source = try await sources.source(for: record, session: store, today: today)
         // What earlier syncs stored stands in for what rarely changes (consent terms, account details): a daily
         // run spends its rate-limited calls on balances and transactions only.

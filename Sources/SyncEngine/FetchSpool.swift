@@ -168,6 +168,12 @@ enum SpoolRecord {
                 out.append(0)
             }
         }
+        if let version = transaction.mappingVersion {
+            out.append(1)
+            integer(UInt64(bitPattern: version), bytes: 8, into: &out)
+        } else {
+            out.append(0)
+        }
         let length = UInt32(out.count - start - 4)
         for index in 0..<4 { out[start + index] = UInt8(truncatingIfNeeded: length >> (8 * index)) }
     }
@@ -211,6 +217,7 @@ enum SpoolRecord {
         transaction.bankTransactionCode = try takeOptionalText()
         transaction.sourceID = try takeOptionalText()
         transaction.rawJSON = try takeOptionalText()
+        if try take(1).first == 1 { transaction.mappingVersion = Int64(bitPattern: try takeInteger(8)) }
         guard cursor == end else { throw FetchSpool.Problem.corrupt }
         position = end
         return transaction

@@ -43,9 +43,9 @@ import TestSupport
     }
 
     /// After a renewal the bank returns a booking from before the window (it filters by value date) under its new
-    /// id: it is not stored again (it was sent to Flowpay a second time) — only part of its day came back, so it
-    /// waits for a read with its whole day, which gives it the stored row and its Flowpay id. A booking the bank
-    /// never returned before is still new when it comes from outside the window.
+    /// id: it is not sent again — only part of its day came back, so it is held (`awaiting_whole_day`, visible) until
+    /// a read with its whole day, which gives it the stored row and its Flowpay id. A booking the bank never returned
+    /// before is still new when it comes from outside the window.
     @Test func aRenewedConsentsBookingFromBeforeTheWindowIsNotStoredTwice() async throws {
         try await TestDatabase.with { database in
             let fixture = try await IngestFixture.make(database)
@@ -60,11 +60,12 @@ import TestSupport
                            booked("2026-10-30", "-3.00", "never seen before", id: "new-z")]
             let result = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true,
                                                         keyGeneration: 2, pages: pages([renewed]))
-            #expect(result.outsideWindow == 2 && result.outsideWindowDropped == 1)
+            #expect(result.outsideWindow == 2 && result.outsideWindowDropped == 0 && result.held == 1)
             #expect(result.adopted == 1)
             #expect(result.newBooked == 1, "only the booking never stored")
             #expect(try fixture.count("push_state = 'queued'") == 1)
-            #expect(try fixture.count() == 3)
+            #expect(try fixture.count() == 4, "the booking from before the window stored, held")
+            #expect(try fixture.store.heldTransactions().map(\.reason) == ["awaiting_whole_day"])
             // The next deep read has the whole day: the booking takes its stored row, Flowpay id and all.
             let deep = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
             let again = try await fixture.store.ingest(account: fixture.account, window: deep, sourceIDsAreStable: true,
@@ -73,12 +74,14 @@ import TestSupport
             let after = try flowpayIDs(fixture)
             #expect(after["new-x"] == ids["old-x"] && after["new-y"] == ids["old-y"])
             #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count() == 3)
+            #expect(try fixture.store.heldTransactions().isEmpty, "the whole-day read decided the hold")
         }
     }
 
     /// The same, when what comes back from before the window is a new booking identical to a stored one (the second
-    /// parking ticket of a day, posted late): it is not taken for the stored one — the read with the whole day
-    /// stores it as the second booking it is, and the first keeps its Flowpay id.
+    /// parking ticket of a day, posted late): it is not taken for the stored one, nor lost — held until the read with
+    /// the whole day releases it as the second booking it is, and the first keeps its Flowpay id.
     @Test func anIdenticalTwinFromBeforeTheWindowIsNeitherLostNorMerged() async throws {
         try await TestDatabase.with { database in
             let fixture = try await IngestFixture.make(database)
@@ -92,16 +95,46 @@ import TestSupport
             let twin = booked("2026-10-31", "-2.00", "parking", id: "new-2")
             let result = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true,
                                                         keyGeneration: 2, pages: pages([[twin]]))
-            #expect(result.adopted == 0 && result.newBooked == 0 && result.outsideWindowDropped == 1)
+            #expect(result.adopted == 0 && result.newBooked == 0 && result.outsideWindowDropped == 0 && result.held == 1)
             #expect(try flowpayIDs(fixture)["old-1"] == first, "the stored booking keeps its id and key")
+            #expect(try fixture.store.heldTransactions().map(\.reason) == ["awaiting_whole_day"])
 
             let deep = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
             let whole = try await fixture.store.ingest(account: fixture.account, window: deep, sourceIDsAreStable: true, keyGeneration: 2,
                                                        pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-1"), twin]]))
-            #expect(whole.adopted == 1 && whole.newBooked == 1)
+            #expect(whole.adopted == 1 && whole.newBooked == 1 && whole.holdsReleased == 1)
             #expect(try flowpayIDs(fixture)["new-1"] == first)
             #expect(try fixture.count("push_state = 'queued'") == 1)
             #expect(try fixture.count() == 2)
+            #expect(try fixture.store.heldTransactions().isEmpty)
+        }
+    }
+
+    /// A row held for a whole-day read that the read of its whole day no longer returns is withdrawn: never sent, the
+    /// stored booking untouched, nothing left held.
+    @Test func aRowHeldForItsWholeDayThatTheBankNoLongerReturnsIsWithdrawn() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            let history = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
+            _ = try await fixture.store.ingest(account: fixture.account, window: history, sourceIDsAreStable: true,
+                                               pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "old-1")]]))
+            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            let first = try #require(try flowpayIDs(fixture)["old-1"])
+            let daily = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
+            let held = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true, keyGeneration: 2,
+                                                      pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-2")]]))
+            #expect(held.held == 1 && held.newBooked == 0)
+            #expect(try fixture.count("push_state IS NULL") == 1, "held: stored, not queued")
+
+            let deep = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
+            let whole = try await fixture.store.ingest(account: fixture.account, window: deep, sourceIDsAreStable: true, keyGeneration: 2,
+                                                       pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-1")]]))
+            #expect(whole.holdsWithdrawn == 1 && whole.adopted == 1 && whole.newBooked == 0)
+            #expect(try flowpayIDs(fixture)["new-1"] == first)
+            #expect(try fixture.count() == 1 && fixture.count("push_state = 'queued'") == 0)
+            #expect(try fixture.store.heldTransactions().isEmpty)
+            #expect(try fixture.store.connection.queryValue(Int64.self, "SELECT booked_stored FROM watermarks WHERE account_id = $1",
+                                                            [fixture.account.id]) == 1, "the account's stored total follows")
         }
     }
 
