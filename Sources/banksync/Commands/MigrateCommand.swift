@@ -6,7 +6,11 @@ struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Apply pending schema migrations from sql/ (safe to run concurrently).",
-        discussion: "Example: DATABASE_URL=postgres://banksync@db/banksync banksync migrate --status")
+        discussion: """
+            Batched data steps (README "Migrations") run BANKSYNC_MIGRATE_BATCH_ROWS rows per transaction when it is set \
+            (default: each step's own size) and pause BANKSYNC_MIGRATE_BATCH_PAUSE (e.g. 50ms, 1s) after each batch. \
+            Example: DATABASE_URL=postgres://banksync@db/banksync banksync migrate --status
+            """)
 
     @Flag(help: "Only print the schema version and pending migrations; change nothing.")
     var status = false
@@ -14,7 +18,7 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let settings = try DatabaseSettings.load()
-            let migrator = Migrator(migrations: try Migration.load(from: settings.migrationsDirectory))
+            let migrator = Migrator(migrations: try Migration.load(from: settings.migrationsDirectory), batching: try Self.batching(Environment()))
             let connection = try PostgresConnection.connect(settings.connectionString)
             defer { connection.close() }
             if status {
@@ -31,5 +35,24 @@ struct MigrateCommand: AsyncParsableCommand {
                 print("applied \(report.applied.joined(separator: ", ")); schema at version \(report.version)")
             }
         }
+    }
+
+    /// `BANKSYNC_MIGRATE_BATCH_ROWS` and `BANKSYNC_MIGRATE_BATCH_PAUSE`.
+    static func batching(_ environment: Environment) throws -> Migrator.Batching {
+        var batching = Migrator.Batching()
+        if let text = environment.value("BANKSYNC_MIGRATE_BATCH_ROWS") {
+            guard let rows = Int(text), rows > 0 else {
+                throw ConfigError(setting: "BANKSYNC_MIGRATE_BATCH_ROWS", problem: "'\(text)' is not a positive number of rows")
+            }
+            batching.rowsPerBatch = rows
+        }
+        if let text = environment.value("BANKSYNC_MIGRATE_BATCH_PAUSE") {
+            let pause = text.hasSuffix("ms") ? Int(text.dropLast(2)).map { Duration.milliseconds($0) } : parseDuration(text)
+            guard let pause, pause >= .zero else {
+                throw ConfigError(setting: "BANKSYNC_MIGRATE_BATCH_PAUSE", problem: "'\(text)' is not a duration like 50ms or 1s")
+            }
+            batching.pause = pause
+        }
+        return batching
     }
 }
