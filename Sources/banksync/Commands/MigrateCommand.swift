@@ -15,12 +15,32 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(help: "Only print the schema version and pending migrations; change nothing.")
     var status = false
 
+    @Flag(help: """
+        Only print, for each pending migration, every statement's table lock, what it blocks, whether it rewrites or \
+        scans the table, and the table's estimated rows (from the live database's statistics); change nothing.
+        """)
+    var plan = false
+
     func run() async throws {
         try await reportingErrors {
             let settings = try DatabaseSettings.load()
             let migrator = Migrator(migrations: try Migration.load(from: settings.migrationsDirectory), batching: try Self.batching(Environment()))
             let connection = try PostgresConnection.connect(settings.connectionString)
             defer { connection.close() }
+            if plan {
+                let plans = try migrator.plan(connection)
+                guard !plans.isEmpty else { return print("no pending migrations") }
+                for plan in plans {
+                    print("\(plan.migration): \(plan.runsAs)")
+                    print(Table.render(header: ["step", "statement", "table", "lock", "blocks", "work", "rows"], rows: plan.entries.map { entry in
+                        [entry.step ?? "-", entry.statement, entry.locks.table ?? "-", entry.locks.lock.description, entry.locks.lock.blocks,
+                         entry.locks.work.description + (entry.locks.note.map { " (\($0))" } ?? ""),
+                         (entry.estimatedRows.map { "~\($0)" } ?? "new") + (entry.rowsPerBatch.map { ", \($0) per transaction" } ?? "")]
+                    }))
+                    print("  longest blocking lock: \(plan.verdict)\n")
+                }
+                return
+            }
             if status {
                 let (version, pending) = try migrator.status(connection)
                 for note in try migrator.earlierEditNotes(connection) { print("note: " + note) }
