@@ -9,7 +9,8 @@ public struct MigrationPlan: Sendable {
         /// The statement's first words, for the reader to find it in the file.
         public let statement: String
         public let locks: StatementLocks
-        /// Estimated rows of the table it locks (`pg_class.reltuples`, `pg_stat_user_tables.n_live_tup`); nil for a
+        /// Estimated rows of the table it locks (`pg_class.reltuples`, else `pg_stat_user_tables.n_live_tup` for a
+        /// table never analysed); nil for a
         /// table that does not exist yet or a statement without one.
         public let estimatedRows: Int64?
         /// Rows per transaction, for a batched step.
@@ -107,7 +108,7 @@ extension Migrator {
 
     func estimatedRows(_ table: String, _ connection: PostgresConnection) throws -> Int64? {
         let rows = try connection.query("""
-            SELECT greatest(c.reltuples::bigint, coalesce(s.n_live_tup, 0)) FROM pg_class c
+            SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE coalesce(s.n_live_tup, 0) END FROM pg_class c
             LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass($1)
             """, [table])
         return try rows.first?.decode(Int64.self, at: 0)

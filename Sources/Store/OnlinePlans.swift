@@ -19,7 +19,7 @@ public struct OnlinePlan: Sendable {
 
     public var steps: [MigrationStep] { (try? MigrationStep.parse(sql, file: "online plan \(version)")) ?? [] }
 
-    public static let all: [OnlinePlan] = [identity, refusals]
+    public static let all: [OnlinePlan] = [identity, refusals, feedVisibility, ingestIndexes, pushBatchesByCustomer]
 
     /// The plan that replaces `migration`, if its file is a released one with a plan.
     public static func find(for migration: Migration) -> OnlinePlan? {
@@ -182,5 +182,40 @@ public struct OnlinePlan: Sendable {
         CREATE INDEX CONCURRENTLY push_batches_parked ON push_batches (customer_id) WHERE state = 'parked';
         DROP INDEX CONCURRENTLY IF EXISTS transactions_quarantined;
         CREATE INDEX CONCURRENTLY transactions_quarantined ON transactions (customer_id) WHERE push_state = 'quarantined';
+        """)
+
+    /// 0015_feed_visibility: the column is added as in the file (a constant default: no rewrite); its partial index
+    /// is built concurrently instead of under a SHARE lock that stops every ingest for a scan of the table.
+    static let feedVisibility = OnlinePlan(version: 15, releasedChecksum: "0ef54abb76ceb4c83846e6bfbb34e0d7b6e08fb5411533ae6c462416f2b49e5e", sql: """
+        -- banksync: steps
+        -- step: transaction
+        ALTER TABLE transactions ADD COLUMN visible_at timestamptz DEFAULT '-infinity';
+        ALTER TABLE transactions ALTER COLUMN visible_at SET DEFAULT NULL;
+
+        -- step: no-transaction
+        DROP INDEX CONCURRENTLY IF EXISTS transactions_unstamped;
+        CREATE INDEX CONCURRENTLY transactions_unstamped ON transactions (customer_id) WHERE visible_at IS NULL AND status = 'booked';
+        """)
+
+    /// 0016_ingest_indexes: the partial content index is built concurrently under another name and takes the old
+    /// one's name once the old one is dropped (ingests keep an index to find rows by content all along), and the
+    /// source-id index is built concurrently. Every statement is safe to run again after an interruption.
+    static let ingestIndexes = OnlinePlan(version: 16, releasedChecksum: "d1099107765c6a23a83c8ae3ba15fbded5377cc04ce0b0f8abe378285880c5ca", sql: """
+        -- banksync: steps
+        -- step: no-transaction
+        DROP INDEX CONCURRENTLY IF EXISTS transactions_content_partial;
+        CREATE INDEX CONCURRENTLY transactions_content_partial ON transactions (account_id, content_key) WHERE tx_key <> content_key;
+        DROP INDEX CONCURRENTLY IF EXISTS transactions_content;
+        ALTER INDEX transactions_content_partial RENAME TO transactions_content;
+        DROP INDEX CONCURRENTLY IF EXISTS transactions_source_id;
+        CREATE INDEX CONCURRENTLY transactions_source_id ON transactions (account_id, source_tx_id) WHERE source_tx_id IS NOT NULL;
+        """)
+
+    /// 0017_push_batches_by_customer: the index is built concurrently (push_batches grows with every push).
+    static let pushBatchesByCustomer = OnlinePlan(version: 17, releasedChecksum: "77a1f6dcdd6b6da617c26090e9b7030e1afa39a36c23445adb76e31f798e096d", sql: """
+        -- banksync: steps
+        -- step: no-transaction
+        DROP INDEX CONCURRENTLY IF EXISTS push_batches_customer_kind;
+        CREATE INDEX CONCURRENTLY push_batches_customer_kind ON push_batches (customer_id, kind, id);
         """)
 }

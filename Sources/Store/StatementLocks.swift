@@ -82,6 +82,9 @@ public struct StatementLocks: Sendable, Equatable {
                          lock: concurrently ? .shareUpdateExclusive : .accessExclusive, work: .catalogOnly, note: "on the index's table")
         }
         if upper.hasPrefix("ALTER TABLE") { return alterTable(text, provenNotNull: provenNotNull) }
+        if upper.hasPrefix("ALTER INDEX"), upper.contains(" RENAME TO ") {
+            return .init(kind: "ALTER INDEX RENAME", table: nil, lock: .shareUpdateExclusive, work: .catalogOnly, note: "on the index (PostgreSQL 12 and later)")
+        }
         if upper.hasPrefix("UPDATE ") {
             return .init(kind: "UPDATE", table: word(after: "UPDATE"), lock: .rowExclusive, work: .writesRows,
                          note: "locks the rows it changes until the transaction ends")
