@@ -232,7 +232,8 @@ public struct Migrator: Sendable {
         return retries
     }
 
-    /// Runs `body` until it does not fail on a lock timeout (SQLSTATE 55P03), waiting with backoff in between;
+    /// Runs `body` until it does not fail on a lock timeout (SQLSTATE 55P03) or as a deadlock's victim (40P01: its
+    /// transaction was rolled back, as after a lock timeout), waiting with backoff in between;
     /// returns the number of retries.
     private func withLockRetries(_ migration: Migration, isolation: isolated (any Actor)? = #isolation,
                                  _ body: () async throws -> Void) async throws -> Int {
@@ -242,7 +243,7 @@ public struct Migrator: Sendable {
             do {
                 try await body()
                 return attempt - 1
-            } catch let error as PostgresError where error.sqlState == SQLState.lockNotAvailable {
+            } catch let error as PostgresError where error.sqlState == SQLState.lockNotAvailable || error.sqlState == SQLState.deadlockDetected {
                 guard attempt < lockRetry.maxAttempts else {
                     throw MigrationError.locksNotTaken(name: migration.name, attempts: attempt)
                 }

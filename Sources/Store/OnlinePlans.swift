@@ -30,8 +30,10 @@ public struct OnlinePlan: Sendable {
     /// SET NOT NULL and an index build that blocks writes) becomes a backfill of a few hundred rows per
     /// transaction, walked by account (content-key ordinals are counted per account, so an account is never split
     /// across batches), a NOT NULL proven by validated CHECK constraints (SET NOT NULL then skips its scan), and
-    /// the index built concurrently. Accounts, customers and watermarks are small and change in the first step,
-    /// as in the file.
+    /// the index built concurrently. Accounts, customers and watermarks are small and change as in the file, but each
+    /// table in a transaction of its own: a transaction that holds ACCESS EXCLUSIVE on one table while it waits for
+    /// another queues the first one's traffic for that wait (and deadlocks with a writer that locks them in the
+    /// other order, as a foreign-key check does).
     static let identity = OnlinePlan(version: 9, releasedChecksum: "2b4e0d74457b3327055490708f57624b2bbbf1b9ca9c7fb57c7d9e7b61e2e7b1", sql: """
         -- banksync: steps
         -- step: transaction
@@ -49,6 +51,7 @@ public struct OnlinePlan: Sendable {
         )
         UPDATE accounts a SET active = false, inactive_since = now() FROM ranked r WHERE r.id = a.id AND r.n > 1;
 
+        -- step: transaction
         CREATE TABLE account_source_ids (
             account_id         bigint      NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
             source             text        NOT NULL,
@@ -62,6 +65,7 @@ public struct OnlinePlan: Sendable {
         SELECT a.id, c.source, c.source_ref, a.source_account_id, a.updated_at, a.updated_at
         FROM accounts a JOIN customers c ON c.id = a.customer_id;
 
+        -- step: transaction
         ALTER TABLE customers ADD COLUMN key_generation integer NOT NULL DEFAULT 1;
         CREATE FUNCTION customers_key_generation() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -75,12 +79,14 @@ public struct OnlinePlan: Sendable {
             FOR EACH ROW EXECUTE FUNCTION customers_key_generation();
         UPDATE customers SET key_generation = 2;
 
+        -- step: transaction
         -- A constant default adds no rewrite (PostgreSQL 11 and later): a short ACCESS EXCLUSIVE.
         ALTER TABLE transactions
             ADD COLUMN content_key bytea,
             ADD COLUMN key_generation integer NOT NULL DEFAULT 1,
             ADD COLUMN flowpay_id text;
 
+        -- step: transaction
         ALTER TABLE watermarks
             ADD COLUMN edits bigint NOT NULL DEFAULT 0,
             ADD COLUMN ids_reused bigint NOT NULL DEFAULT 0,
@@ -131,18 +137,21 @@ public struct OnlinePlan: Sendable {
 
     /// 0010_refusals: the two CHECK constraints are re-added `NOT VALID` and validated afterwards (SHARE UPDATE
     /// EXCLUSIVE: reads and writes go on), and the indexes on transactions and push_batches are built
-    /// concurrently.
+    /// concurrently; one table per transaction, as in 0009's plan.
     static let refusals = OnlinePlan(version: 10, releasedChecksum: "a2889f6f944de9a20c3a6d9750163384a2a336ac113a19a3705ef30185ae6a2f", sql: """
         -- banksync: steps
         -- step: transaction
         ALTER TABLE transactions DROP CONSTRAINT transactions_push_state_check;
         ALTER TABLE transactions ADD CONSTRAINT transactions_push_state_check
             CHECK (push_state IN ('queued', 'pushed', 'quarantined', 'dropped')) NOT VALID;
+
+        -- step: transaction
         ALTER TABLE push_batches DROP CONSTRAINT push_batches_state_check;
         ALTER TABLE push_batches ADD CONSTRAINT push_batches_state_check
             CHECK (state IN ('sending', 'sent', 'rejected', 'split', 'parked', 'superseded')) NOT VALID;
         UPDATE push_batches SET state = 'parked' WHERE kind = 'transactions' AND state = 'rejected';
 
+        -- step: transaction
         CREATE TABLE push_quarantine (
             transaction_id bigint      NOT NULL,         -- transactions.id: stays when an edit or a renewal re-keys the row
             account_id     bigint      NOT NULL,
@@ -159,6 +168,7 @@ public struct OnlinePlan: Sendable {
         );
         CREATE INDEX push_quarantine_open ON push_quarantine (customer_id) WHERE resolved_at IS NULL;
 
+        -- step: transaction
         CREATE TABLE ingest_quarantine (
             account_id     bigint      NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
             customer_id    bigint      NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
@@ -173,6 +183,7 @@ public struct OnlinePlan: Sendable {
         );
         CREATE INDEX ingest_quarantine_recent ON ingest_quarantine (customer_id, last_seen_at);
 
+        -- step: transaction
         ALTER TABLE customers ADD COLUMN claimed_at timestamptz;
 
         -- step: no-transaction

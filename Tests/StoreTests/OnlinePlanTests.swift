@@ -89,9 +89,9 @@ import TestSupport
                 #expect(report.applied.contains("0009_identity") && report.version == Self.migrations.last?.version)
 
                 // The plans ran (their steps are recorded) and the migrations are recorded as the released files.
-                #expect(try onlineConnection.queryValue(Int.self, "SELECT count(*) FROM schema_migration_steps WHERE version IN (9, 10) AND finished_at IS NOT NULL") == 8)
-                #expect(try onlineConnection.queryValue(Int.self, "SELECT batches FROM schema_migration_steps WHERE version = 9 AND step = 1") > 1)
-                #expect(try onlineConnection.queryValue(Int64.self, "SELECT rows FROM schema_migration_steps WHERE version = 9 AND step = 1")
+                #expect(try onlineConnection.queryValue(Int.self, "SELECT count(*) FROM schema_migration_steps WHERE version IN (9, 10) AND finished_at IS NOT NULL") == 16)
+                #expect(try onlineConnection.queryValue(Int.self, "SELECT batches FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'") > 1)
+                #expect(try onlineConnection.queryValue(Int64.self, "SELECT rows FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'")
                         == (try onlineConnection.queryValue(Int64.self, "SELECT count(*) FROM transactions")))
                 let checksums = "SELECT string_agg(version || ':' || checksum, ',' ORDER BY version) FROM schema_migrations"
                 #expect(try releasedConnection.queryValue(String.self, checksums) == (try onlineConnection.queryValue(String.self, checksums)))
@@ -124,7 +124,7 @@ import TestSupport
                 let environment = ["DATABASE_URL": interrupted.connectionString, "BANKSYNC_SQL_DIR": MigratorTests.sqlDirectory.path,
                                    "BANKSYNC_MIGRATE_BATCH_ROWS": "1", "BANKSYNC_MIGRATE_BATCH_PAUSE": "150ms"]
                 let (process, out, err) = try BankSyncProcess.start(["migrate"], environment: environment)
-                let batchesDone = "SELECT coalesce(max(batches), 0) FROM schema_migration_steps WHERE version = 9 AND step = 1"
+                let batchesDone = "SELECT coalesce(max(batches), 0) FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'"
                 var batches = 0
                 while process.isRunning, batches < 4 {
                     try await Task.sleep(for: .milliseconds(20))
@@ -138,14 +138,14 @@ import TestSupport
                 #expect(try connection.queryValue(Int.self, "SELECT max(version) FROM schema_migrations") == 8, "0009 is not recorded")
                 let stoppedAt = try connection.queryValue(Int.self, batchesDone)
                 #expect(stoppedAt >= 4 && stoppedAt < 33)
-                #expect(try connection.queryValue(Bool.self, "SELECT finished_at IS NULL FROM schema_migration_steps WHERE version = 9 AND step = 1"))
+                #expect(try connection.queryValue(Bool.self, "SELECT finished_at IS NULL FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'"))
 
                 let resumed = try await BankSyncProcess.run(["migrate"], environment: ["DATABASE_URL": interrupted.connectionString,
                                                                                         "BANKSYNC_SQL_DIR": MigratorTests.sqlDirectory.path])
                 #expect(resumed.status == 0, "\(resumed.stderr)")
                 #expect(resumed.stdout.contains("applied 0009_identity, 0010_refusals"), "\(resumed.stdout)")
                 // Every row was changed once: the batches of the killed run were not done again.
-                #expect(try connection.queryValue(Int64.self, "SELECT rows FROM schema_migration_steps WHERE version = 9 AND step = 1")
+                #expect(try connection.queryValue(Int64.self, "SELECT rows FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'")
                         == (try connection.queryValue(Int64.self, "SELECT count(*) FROM transactions")))
                 #expect(try Self.dataFingerprint(connection) == (try Self.dataFingerprint(reference)))
                 #expect(try await Self.schemaDump(interrupted) == (try await Self.schemaDump(uninterrupted)))
