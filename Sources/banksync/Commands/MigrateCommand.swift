@@ -9,6 +9,8 @@ struct MigrateCommand: AsyncParsableCommand {
         discussion: """
             Batched data steps (README "Migrations") run BANKSYNC_MIGRATE_BATCH_ROWS rows per transaction when it is set \
             (default: each step's own size) and pause BANKSYNC_MIGRATE_BATCH_PAUSE (e.g. 50ms, 1s) after each batch. \
+            BANKSYNC_MIGRATE_ONLINE_PLANS=off runs the released 0009, 0010, 0015, 0016 and 0017 as written (one \
+            transaction each, locking transactions for their whole length: for a maintenance window) instead of their online plans. \
             Example: DATABASE_URL=postgres://banksync@db/banksync banksync migrate --status
             """)
 
@@ -24,7 +26,9 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let settings = try DatabaseSettings.load()
-            let migrator = Migrator(migrations: try Migration.load(from: settings.migrationsDirectory), batching: try Self.batching(Environment()))
+            let environment = Environment()
+            let migrator = Migrator(migrations: try Migration.load(from: settings.migrationsDirectory), batching: try Self.batching(environment),
+                                    usesOnlinePlans: try Self.usesOnlinePlans(environment))
             let connection = try PostgresConnection.connect(settings.connectionString)
             defer { connection.close() }
             if plan {
@@ -74,5 +78,14 @@ struct MigrateCommand: AsyncParsableCommand {
             batching.pause = pause
         }
         return batching
+    }
+
+    /// `BANKSYNC_MIGRATE_ONLINE_PLANS`: `on` (default) or `off`.
+    static func usesOnlinePlans(_ environment: Environment) throws -> Bool {
+        switch environment.value("BANKSYNC_MIGRATE_ONLINE_PLANS") {
+        case nil, "on": return true
+        case "off": return false
+        case let text?: throw ConfigError(setting: "BANKSYNC_MIGRATE_ONLINE_PLANS", problem: "'\(text)' is neither on nor off")
+        }
     }
 }
