@@ -49,7 +49,7 @@ extension Migrator {
                                                rowsPerBatch: rowsPerBatch)
                 }
             }
-            if let steps = steps(of: migration) {
+            if let steps = try steps(of: migration, connection) {
                 runsAs = (migration.steps == nil ? "online plan in place of the released file, " : "") + "\(steps.count) steps"
                 for (index, step) in steps.enumerated() {
                     let label = "\(index + 1) \(step.kind)"

@@ -58,9 +58,13 @@ public struct Migrator: Sendable {
         self.logger = logger
     }
 
-    /// The steps `migration` runs as, when it runs as steps: its own, or its online plan's.
-    public func steps(of migration: Migration) -> [MigrationStep]? {
-        migration.steps ?? (usesOnlinePlans ? OnlinePlan.find(for: migration)?.steps : nil)
+    /// The steps `migration` runs as, when it runs as steps: its own, or its online plan's — on a database whose
+    /// `transactions` holds rows (on an empty one the released file is as quick and locks nothing anyone waits for).
+    public func steps(of migration: Migration, _ connection: PostgresConnection) throws -> [MigrationStep]? {
+        if let steps = migration.steps { return steps }
+        guard usesOnlinePlans, let plan = OnlinePlan.find(for: migration),
+              try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM transactions)") else { return nil }
+        return plan.steps
     }
 
     public struct Report: Sendable, Equatable {
@@ -122,7 +126,7 @@ public struct Migrator: Sendable {
             try connection.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                                    [migration.version, migration.name, migration.checksum])
         }
-        if let steps = steps(of: migration) {
+        if let steps = try steps(of: migration, connection) {
             let retries = try await applySteps(steps, of: migration, connection, timeout: timeout)
             try record()
             return retries

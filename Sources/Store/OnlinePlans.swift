@@ -5,7 +5,8 @@
 /// transactions, `NOT VALID` then `VALIDATE CONSTRAINT`, `CREATE INDEX CONCURRENTLY`. The migration is recorded
 /// under the released file's name and checksum once the plan's last step finished, so every later build sees
 /// the released migration applied. A plan is used only for the exact released file (its checksum): a file
-/// that differs runs as it is written.
+/// that differs runs as it is written, and so does every file on a database whose `transactions` is empty (a new
+/// installation: nothing to wait for, and fewer round trips).
 ///
 /// What a plan must keep: the statements and the order of the columns they add, the names of constraints and
 /// indexes, and what every backfilled value is computed from — only how the work is executed differs. A test
