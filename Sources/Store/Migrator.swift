@@ -59,11 +59,16 @@ public struct Migrator: Sendable {
     }
 
     /// The steps `migration` runs as, when it runs as steps: its own, or its online plan's — on a database whose
-    /// `transactions` holds rows (on an empty one the released file is as quick and locks nothing anyone waits for).
+    /// `transactions` holds rows (on an empty one the released file is as quick and locks nothing anyone waits for),
+    /// and always once a run began the plan (it is finished, whatever the settings of the run that resumes it).
     public func steps(of migration: Migration, _ connection: PostgresConnection) throws -> [MigrationStep]? {
         if let steps = migration.steps { return steps }
-        guard usesOnlinePlans, let plan = OnlinePlan.find(for: migration),
-              try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM transactions)") else { return nil }
+        guard let plan = OnlinePlan.find(for: migration) else { return nil }
+        if try connection.queryValue(Bool.self, "SELECT to_regclass('schema_migration_steps') IS NOT NULL"),
+           try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM schema_migration_steps WHERE version = $1)", [migration.version]) {
+            return plan.steps
+        }
+        guard usesOnlinePlans, try connection.queryValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM transactions)") else { return nil }
         return plan.steps
     }
 
