@@ -6,6 +6,9 @@
 /// The checksums are those `Migration` computes (SHA-256 of the file's bytes), of `git show <commit>:sql/<file>`;
 /// MigratorTests recomputes them from the history when it is available. Never add the checksum of a file that
 /// was not committed: an edit made on a developer's disk is still refused.
+///
+/// Released files are also never edited to make them safer: `OnlinePlan` (OnlinePlans.swift) holds the online
+/// plans the migrator runs in place of 0009, 0010, 0015, 0016 and 0017 on a database that has not applied them yet.
 public struct KnownEarlierEdit: Sendable, Equatable {
     public let version: Int
     public let checksum: String

@@ -8,15 +8,19 @@ import Foundation
 /// at a time (for `CREATE INDEX CONCURRENTLY`), and is recorded as applied only once every statement finished;
 /// after a failure it runs again from its first statement, so each of its statements must be safe to repeat
 /// (`IF NOT EXISTS`, and `DROP INDEX CONCURRENTLY IF EXISTS` before a `CREATE INDEX CONCURRENTLY`: an
-/// interrupted build leaves an invalid index behind that `IF NOT EXISTS` would keep).
+/// interrupted build leaves an invalid index behind that `IF NOT EXISTS` would keep). A file whose first line is
+/// `-- banksync: steps` is a sequence of steps (`MigrationStep`): transactions, statements outside one, and
+/// resumable batched data changes, each recorded when it finishes.
 public struct Migration: Sendable, Equatable {
     public let version: Int
     public let name: String
     public let sql: String
     /// SHA-256 of the file's bytes, hex; an applied migration whose file changes is refused.
     public let checksum: String
-    /// False for a file that declares `-- banksync: no-transaction` on its first line.
+    /// False for a file that declares `-- banksync: no-transaction` or `-- banksync: steps` on its first line.
     public let runsInTransaction: Bool
+    /// The steps of a file that declares `-- banksync: steps`.
+    public let steps: [MigrationStep]?
 
     /// The first-line directive of a migration that runs outside a transaction.
     public static let noTransactionDirective = "-- banksync: no-transaction"
@@ -25,7 +29,10 @@ public struct Migration: Sendable, Equatable {
         self.version = version
         self.name = name
         self.sql = sql
-        runsInTransaction = Self.directive(of: sql) != Self.noTransactionDirective
+        let directive = Self.directive(of: sql)
+        runsInTransaction = directive != Self.noTransactionDirective && directive != MigrationStep.directive
+        // `load` refuses a file whose steps do not parse; a migration built in code with bad steps runs none.
+        steps = directive == MigrationStep.directive ? (try? MigrationStep.parse(sql, file: name)) ?? [] : nil
         checksum = SHA256.hash(data: Data(sql.utf8)).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
@@ -76,9 +83,10 @@ public struct Migration: Sendable, Equatable {
             if let clash = migrations.first(where: { $0.version == version }) {
                 throw .duplicateVersion(version, clash.name, String(stem))
             }
-            if let found = Self.directive(of: sql), found != noTransactionDirective {
+            if let found = Self.directive(of: sql), found != noTransactionDirective, found != MigrationStep.directive {
                 throw .unknownDirective(file, found)
             }
+            if Self.directive(of: sql) == MigrationStep.directive { _ = try MigrationStep.parse(sql, file: file) }
             migrations.append(Migration(version: version, name: String(stem), sql: sql))
         }
         guard !migrations.isEmpty else { throw .directoryUnreadable(directory.path + " (no .sql files)") }
@@ -91,6 +99,8 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
     case badFileName(String)
     case duplicateVersion(Int, String, String)
     case unknownDirective(String, String)
+    /// A `-- banksync: steps` file whose steps cannot be read.
+    case badStep(String, String)
     /// An applied migration's file no longer matches what was applied.
     case editedAfterApply(version: Int, name: String)
     /// The database has a migration this build does not know (it was migrated by a newer banksync).
@@ -107,7 +117,8 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
         case .duplicateVersion(let version, let first, let second):
             "migrations \(first) and \(second) share version \(version)"
         case .unknownDirective(let file, let directive):
-            "migration file \(file) starts with an unknown directive '\(directive)' (known: '\(Migration.noTransactionDirective)')"
+            "migration file \(file) starts with an unknown directive '\(directive)' (known: '\(Migration.noTransactionDirective)', '\(MigrationStep.directive)')"
+        case .badStep(let file, let problem): "migration file \(file): \(problem)"
         case .editedAfterApply(let version, let name):
             "migration \(name) (version \(version)) was edited after it was applied; restore the file and add a new migration instead"
         case .unknownApplied(let version, let name):

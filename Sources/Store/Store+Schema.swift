@@ -11,7 +11,8 @@ extension Store {
     /// them equal).
     public static let schemaVersionOfThisBuild = 27
 
-    /// Every command that touches data (`sync`, `push`, `serve`, `prune`, `customers import`, `link`) refuses a
+    /// Every command that touches data (`sync`, `push`, `serve`, `prune`, `customers`, `link`, `api-key`, `unreadable`,
+    /// `held`, `lag`, `secrets rotate`; not `migrate` and `doctor`, which report the version) refuses a
     /// database at another schema version before it reads or writes anything: one migrated further by a newer
     /// banksync (an old worker left running through an upgrade would send rows the new outbox holds — migration
     /// 0018 — a second time), or not migrated yet.

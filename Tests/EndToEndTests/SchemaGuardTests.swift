@@ -28,6 +28,9 @@ import TestSupport
             defer { try? FileManager.default.removeItem(at: csv) }
             var linkEnvironment = e2e.environment
             linkEnvironment["BANKSYNC_PUBLIC_URL"] = "http://127.0.0.1:9"
+            var secretsEnvironment = e2e.environment
+            secretsEnvironment["BANKSYNC_SECRETS_KEY"] = Data(repeating: 1, count: 32).base64EncodedString()
+            secretsEnvironment["BANKSYNC_SECRETS_NEW_KEY"] = Data(repeating: 2, count: 32).base64EncodedString()
             let commands: [(arguments: [String], environment: [String: String])] = [
                 (["prune"], e2e.environment),
                 (["customers", "import", csv.path], e2e.environment),
@@ -36,17 +39,34 @@ import TestSupport
                 (["push"], e2e.environment),
                 (["push", "--drop-rejected", "--reason", "guard test"], e2e.environment),
                 (["sync", "--no-push"], e2e.environment),
+                (["customers", "add", "--flowpay-id", UUID().uuidString, "--merchant-id", "m-guard-add", "--source", "gocardless",
+                  "--requisition", "req-guard-add"], e2e.environment),
+                (["customers", "list"], e2e.environment),
+                (["customers", "show", UUID().uuidString], e2e.environment),
+                (["customers", "remove", UUID().uuidString], e2e.environment),
+                (["api-key", "create", "--label", "guard"], e2e.environment),
+                (["api-key", "list"], e2e.environment),
+                (["api-key", "revoke", "1"], e2e.environment),
+                (["unreadable", "list"], e2e.environment),
+                (["unreadable", "dismiss", "--reason", "guard test"], e2e.environment),
+                (["held", "list"], e2e.environment),
+                (["held", "release", "bs_guard", "--reason", "guard test"], e2e.environment),
+                (["held", "merge", "bs_guard", "--reason", "guard test"], e2e.environment),
+                (["lag"], e2e.environment),
+                (["lag", "--interruptions"], e2e.environment),
+                (["secrets", "rotate"], secretsEnvironment),
             ]
             for (arguments, environment) in commands {
                 let outcome = try await BankSyncProcess.run(arguments, environment: environment)
-                let command = arguments.prefix(2).joined(separator: " ")
+                let command = arguments.prefix(arguments.first == "sync" || arguments.first == "lag" ? 1 : 2).joined(separator: " ")
                 #expect(outcome.status == 3, "\(command): \(outcome.stderr)")
                 let lines = outcome.stderr.split(separator: "\n")
                 #expect(lines.count == 1 && lines.first?.hasPrefix(Self.refusal) == true, "\(command): \(outcome.stderr)")
             }
             let connection = try e2e.connect()
             defer { connection.close() }
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM customers") == 0, "import wrote nothing")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM customers") == 0, "import and add wrote nothing")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM api_keys") == 0, "api-key create wrote nothing")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM consent_links") == 0, "link wrote nothing")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM sync_runs") == 0, "sync wrote nothing")
 

@@ -19,6 +19,7 @@ struct APIKeyCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 let (id, key) = try store.createAPIKey(label: label, merchants: merchants.isEmpty ? nil : merchants)
                 FileHandle.standardError.write(Data("banksync: key \(id) created; it is shown once and cannot be recovered\n".utf8))
                 print(key)
@@ -33,6 +34,7 @@ struct APIKeyCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 print(Table.render(header: ["id", "label", "merchants", "created", "revoked"], rows: try store.apiKeys().map {
                     [String($0.id), $0.label, $0.merchants.map { $0.joined(separator: ",") } ?? "all",
                      LagFormat.iso($0.createdAt), $0.revokedAt.map(LagFormat.iso) ?? "-"]
@@ -49,6 +51,7 @@ struct APIKeyCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 guard try store.revokeAPIKey(id: id) else { fail("no active key \(id)", code: ExitStatus.partialFailure) }
                 print("revoked key \(id)")
             }

@@ -85,6 +85,7 @@ struct CustomersCommand: AsyncParsableCommand {
                     guard let vault = try FioSettings.vault(required: true) else { return }
                     let store = try Store.connect(try DatabaseSettings.load().connectionString)
                     defer { store.connection.close() }
+                    try store.requireSchemaOfThisBuild()
                     let fingerprint: String
                     do {
                         fingerprint = try await FioSettings.register(store: store, flowpayID: flowpayUUID, merchantID: merchantID, token: token,
@@ -98,6 +99,7 @@ struct CustomersCommand: AsyncParsableCommand {
                 let configText = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 do {
                     _ = try store.addCustomer(flowpayCustomerID: flowpayUUID, merchantID: merchantID, source: kind, sourceRef: reference,
                                               historyDays: historyDays, sourceConfig: configText)
@@ -116,6 +118,7 @@ struct CustomersCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 let rows = try store.customers().map { record in
                     [record.customer.flowpayCustomerID.uuidString.lowercased(), record.customer.merchantID, record.customer.source.rawValue,
                      record.customer.sourceRef, String(record.customer.historyDays), record.customer.status]
@@ -134,6 +137,7 @@ struct CustomersCommand: AsyncParsableCommand {
                 guard let id = UUID(uuidString: flowpayID) else { throw ConfigError(setting: "flowpay id", problem: "'\(flowpayID)' is not a UUID") }
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 guard let record = try store.customer(flowpayCustomerID: id) else {
                     fail("no customer with Flowpay id \(flowpayID)", code: ExitStatus.partialFailure)
                 }
@@ -157,6 +161,7 @@ struct CustomersCommand: AsyncParsableCommand {
                 guard let id = UUID(uuidString: flowpayID) else { throw ConfigError(setting: "flowpay id", problem: "'\(flowpayID)' is not a UUID") }
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 guard let record = try store.customer(flowpayCustomerID: id), try await store.removeCustomer(id: record.customer.id) else {
                     fail("no customer with Flowpay id \(flowpayID)", code: ExitStatus.partialFailure)
                 }

@@ -31,6 +31,7 @@ struct LagCommand: AsyncParsableCommand {
             }
             let store = try Store.connect(try DatabaseSettings.load().connectionString)
             defer { store.connection.close() }
+            try store.requireSchemaOfThisBuild()
             if interruptions {
                 print(InterruptionNotice.render(try store.interruptions(), format: format))
                 return false

@@ -20,6 +20,7 @@ struct UnreadableCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 let rows = try store.unreadableRows(customerID: try PushCommand.internalID(of: UnreadableCommand.uuid(customer), in: store),
                                                     includingDismissed: all)
                 guard !rows.isEmpty else { return print("no unreadable rows") }
@@ -43,6 +44,7 @@ struct UnreadableCommand: AsyncParsableCommand {
                 }
                 let store = try Store.connect(try DatabaseSettings.load().connectionString)
                 defer { store.connection.close() }
+                try store.requireSchemaOfThisBuild()
                 let count = try store.dismissUnreadableRows(customerID: try PushCommand.internalID(of: UnreadableCommand.uuid(customer), in: store),
                                                             reason: reason)
                 print("dismissed \(count) unreadable row(s)")
