@@ -89,9 +89,8 @@ public struct CustomerSync: Sendable {
             }
         }
         if outcome.problem == nil {
-            try? store.markSynced(customerID: record.customer.id)
-            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .info, code: "synced",
-                                   message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
+            try? store.markSynced(customerID: record.customer.id, runID: runID,
+                                  message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
         }
         return outcome
     }
@@ -122,7 +121,11 @@ public struct CustomerSync: Sendable {
         let source = try await sources.source(for: record, session: store, today: today)
         // What earlier syncs stored stands in for what rarely changes (consent terms, account details): a daily
         // run spends its rate-limited calls on balances and transactions only.
-        let known = KnownAccounts(details: try store.storedAccountDetails(customerID: record.customer.id),
+        // The accounts' read states come with their details (one round trip): each is read once, before the
+        // account's own writes; an account not among them (new, reactivated) or met twice is read again.
+        let stored = try store.storedAccountsAndReadStates(customerID: record.customer.id, today: today)
+        var readStates = stored.states
+        let known = KnownAccounts(details: stored.details,
                                   consentTermsKnown: record.customer.status == "active" && (record.consentExpiresAt ?? .distantPast) > Date(),
                                   historyCap: record.historyCap, today: today)
         let snapshot = try await source.accounts(known: known)
@@ -145,7 +148,7 @@ public struct CustomerSync: Sendable {
                                       code: gap.reason.code, message: "account read without its \(gap.part): \(gap.reason)")
                 firstProblem = firstProblem ?? (gap.reason.code, "\(gap.part) not read: \(gap.reason)")
             }
-            let state = try store.accountReadState(accountID: accountID, today: today)
+            let state = try readStates.removeValue(forKey: accountID) ?? store.accountReadState(accountID: accountID, today: today)
             if let reason = sourceAccount.skipReason ?? state.deferred.map({ deferred in
                 SourceError.rateLimited(account: nil, retryAt: nil, detail: "not read again before \(deferred.until): \(deferred.reason)")
             }) {
