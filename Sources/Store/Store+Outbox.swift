@@ -22,6 +22,10 @@ public struct PushBatch: Sendable, Equatable {
     /// before it, whose rows name them in `transactions.push_batch_id`.
     public var rowIDs: [Int64]? = nil
 
+    /// Recorded by this drain for sending at once: its first attempt was counted when it was recorded, not by
+    /// `noteAttempt` (one round trip fewer per batch).
+    public var attemptCounted = false
+
     /// The batch lists its rows itself.
     public var listsItsRows: Bool { rowIDs != nil }
 }
@@ -172,11 +176,11 @@ extension Store {
     /// Records the accounts call (its exact body) before it is sent.
     public func recordAccountsBatch(customerID: Int64, payload: [UInt8], payloadHash: [UInt8], accountCount: Int) throws -> PushBatch {
         try Self.decodeBatch(try require(connection.query("""
-            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count)
-            VALUES ($1, 'accounts', $2, $3, $4, $5)
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count, attempts)
+            VALUES ($1, 'accounts', $2, $3, $4, $5, 1)
             RETURNING \(Self.batchColumnsWithoutPayload)
             """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first, "record accounts batch"),
-            payload: payload)
+            payload: payload, attemptCounted: true)
     }
 
     /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
@@ -205,7 +209,7 @@ extension Store {
                 ids.append(try row.decode(Int64.self, at: 0))
                 transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
             }
-            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions))
+            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions), attemptCounted: true)
         }
     }
 
@@ -214,16 +218,17 @@ extension Store {
 
     /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer no other
     /// unfinished batch holds) with its body.
-    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8]) throws -> PushBatch {
+    /// `attemptCounted`: the batch is sent right after (its first attempt counted here).
+    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8], attemptCounted: Bool = false) throws -> PushBatch {
         let idList = Self.bigintArray(ids)
         var hashInput = [UInt8]()
         for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
         return try Self.decodeBatch(try require(connection.query("""
-            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids)
-            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5, $6::bigint[])
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids, attempts)
+            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5, $6::bigint[], $7)
             RETURNING \(Self.batchColumnsWithoutPayload)
-            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList]).first,
-            "record transactions batch"), payload: payload)
+            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList, attemptCounted ? 1 : 0]).first,
+            "record transactions batch"), payload: payload, attemptCounted: attemptCounted)
     }
 
     /// `t`'s rows that belong to `batch`: $1 is `rowsOfParameter(batch)`. Every statement that
@@ -343,12 +348,12 @@ extension Store {
     static let batchColumnsWithoutPayload = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids::text"
 
     /// A row of `batchColumns`, or of `batchColumnsWithoutPayload` with the body given.
-    static func decodeBatch(_ row: Row, payload recorded: [UInt8]? = nil) throws -> PushBatch {
+    static func decodeBatch(_ row: Row, payload recorded: [UInt8]? = nil, attemptCounted: Bool = false) throws -> PushBatch {
         PushBatch(id: try row.decode(at: 0), customerID: try row.decode(at: 1),
                   kind: PushBatch.Kind(rawValue: try row.decode(String.self, at: 2)) ?? .transactions,
                   idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4),
                   payload: try recorded ?? row.decode(at: 7), attempts: try row.decode(at: 5),
-                  rowIDs: try row.decode(String?.self, at: 6).map(parseBigintArray))
+                  rowIDs: try row.decode(String?.self, at: 6).map(parseBigintArray), attemptCounted: attemptCounted)
     }
 
     /// `bigint[]` as PostgreSQL writes it as text (`{1,2,3}`).

@@ -227,8 +227,11 @@ public struct CustomerSync: Sendable {
                 firstProblem = firstProblem ?? ("ingest_failed", "\(error)")
             }
         }
-        // The consent's account list is complete here: accounts it no longer reports become inactive.
-        try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
+        // The consent's account list is complete here: accounts it no longer reports become inactive — a statement
+        // only when one of those active at the start was not reported (an account made active since is in `reported`).
+        if !Set(stored.states.keys).isSubset(of: reported) {
+            try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
+        }
         if let firstProblem { outcome.problem = firstProblem }
     }
 

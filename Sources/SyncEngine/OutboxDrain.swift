@@ -111,7 +111,7 @@ public struct OutboxDrain: Sendable {
     /// Sends one batch; `signal` becomes the signal its acceptance recorded, if it recorded one, and nil once the
     /// signal itself is sent.
     func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?) async throws {
-        try store.noteAttempt(batchID: batch.id)
+        if !batch.attemptCounted { try store.noteAttempt(batchID: batch.id) }
         let customer = target.flowpayCustomerID
         do {
             switch batch.kind {
