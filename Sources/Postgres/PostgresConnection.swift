@@ -180,6 +180,33 @@ public final class PostgresConnection: @unchecked Sendable {
         return value
     }
 
+    /// Runs `body` in a transaction opened by a trusted script (no outside values: it is sent as one simple query
+    /// with the BEGIN) whose last statement's rows `body` receives: the transaction's first read costs no round
+    /// trip of its own. Commits when `body` returns, rolls back when it throws.
+    public func withTransaction<T>(
+        beginningWith script: String,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (QueryResult) async throws -> T
+    ) async throws -> T {
+        let first: QueryResult
+        do {
+            PostgresStatistics.noteRoundTrip()
+            first = try check(PQexec(handle, script), sql: script)
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        let value: T
+        do {
+            value = try await body(first)
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        try execute("COMMIT")
+        return value
+    }
+
     func rollbackQuietly() {
         guard isHealthy else { return }
         PostgresStatistics.noteRoundTrip()

@@ -14,15 +14,75 @@ extension Store {
     public func upsertAccount(customerID: Int64, _ account: BankAccount, inTransaction: Bool = false) async throws -> Int64 {
         // Inside a caller's transaction (the consent callback) it runs in that one.
         guard !inTransaction else { return try upsertAccountStatements(customerID: customerID, account) }
+        // A daily run's usual case — the account is stored and both its keys find that one row — is the lookup and one
+        // statement that refreshes the row, its source ids and balances (atomic by itself): no transaction of its own.
+        // A new account, or an id moving to the account with the IBAN, goes through the transaction below.
+        let (prepared, ibanKey) = Self.preparedForStore(account)
+        let found = try lookUpAccount(customerID: customerID, prepared, ibanKey: ibanKey)
+        if let existing = found.byIBAN ?? found.bySourceID, found.byIBAN == nil || found.bySourceID == nil || found.byIBAN == found.bySourceID {
+            try connection.execute("""
+                WITH refreshed AS (
+                    \(Self.refreshAccount)
+                ), seen AS (
+                    \(Self.noteSourceID)
+                )
+                \(Self.upsertBalances)
+                """, [existing, prepared.sourceAccountID, customerID, try Self.balancesJSON(prepared), prepared.iban, ibanKey, prepared.bic,
+                      prepared.currency, prepared.name, prepared.product, prepared.ownerName], planning: .perExecution)
+            return existing
+        }
         return try await connection.withTransaction { try upsertAccountStatements(customerID: customerID, account) }
     }
 
-    private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
+    /// The account as stored, and its normalised IBAN. Flowpay requires a BIC: where the bank gives none, the one its
+    /// bank code stands for (CZ, SK), stored so the outbox and the lag report see the same account the accounts call sends.
+    static func preparedForStore(_ account: BankAccount) -> (BankAccount, String?) {
         let ibanKey = Normalization.iban(account.iban)
-        // Flowpay requires a BIC: where the bank gives none, the one its bank code stands for (CZ, SK), stored so
-        // the outbox and the lag report see the same account the accounts call sends.
         var account = account
         account.bic = account.bic ?? BankCodeDirectory.bic(forIBAN: ibanKey)
+        return (account, ibanKey)
+    }
+
+    /// The balances parameter of `upsertBalances`: the last of each type, currency and day.
+    static func balancesJSON(_ account: BankAccount) throws -> JSONText {
+        var latest: [String: Balance] = [:]
+        for balance in account.balances { latest["\(balance.kind.rawValue)|\(balance.amount.currency.code)|\(balance.referenceDate)"] = balance }
+        let balances = latest.values.map { balance -> [String: Any] in
+            ["type": balance.kind.rawValue, "currency": balance.amount.currency.code, "reference_date": balance.referenceDate.description,
+             "amount_minor": balance.amount.minorUnits, "dated_by": balance.datedBy.rawValue]
+        }
+        return JSONText(String(decoding: try JSONSerialization.data(withJSONObject: balances), as: UTF8.self))
+    }
+
+    /// $1 account, $2 the source's account id, $3 customer: the source id seen (a CTE's body).
+    static let noteSourceID = """
+        INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
+            SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
+            ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
+        """
+
+    /// $1 account, $4 the balances (`balancesJSON`): each stored, or refreshed where its type, currency and day are.
+    static let upsertBalances = """
+        INSERT INTO balances (account_id, type, currency, reference_date, amount_minor, dated_by)
+        SELECT $1, b.type, b.currency, b.reference_date, b.amount_minor, b.dated_by
+        FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint, dated_by text)
+        ON CONFLICT (account_id, type, currency, reference_date)
+        DO UPDATE SET amount_minor = EXCLUDED.amount_minor, dated_by = EXCLUDED.dated_by, fetched_at = now()
+        """
+
+    /// $1 account, $2 the source's account id, $5… its IBAN, IBAN key, BIC, currency, name, product, owner: what the source
+    /// reports now (the statement `findAndUpdateAccount` sends, numbered for the refresh's CTE). A source that omits the
+    /// currency this time never erases the stored one: that would merge the sub-accounts of a multi-currency account
+    /// (the lookup takes a NULL currency as "any").
+    static let refreshAccount = """
+        UPDATE accounts SET source_account_id = $2, iban = COALESCE($5, iban), iban_key = COALESCE($6, iban_key),
+                   bic = COALESCE($7, bic), currency = COALESCE($8, currency), name = $9, product = $10, owner_name = $11,
+                   updated_at = now(), active = true, inactive_since = NULL
+            WHERE id = $1
+        """
+
+    private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {
+        let (account, ibanKey) = Self.preparedForStore(account)
         var accountID: Int64?
         // At most twice round: a concurrent writer (a consent callback while a sync runs) that inserts the same
         // account first makes our insert do nothing (the unique key `accounts_identity`, migration 0021, or
@@ -42,25 +102,12 @@ extension Store {
             throw PostgresError.noRows(statement: "upsert of account \(account.sourceAccountID): neither found nor inserted")
         }
         // The source ids seen and the balances (the last of each type, currency and day), in one statement.
-        var latest: [String: Balance] = [:]
-        for balance in account.balances { latest["\(balance.kind.rawValue)|\(balance.amount.currency.code)|\(balance.referenceDate)"] = balance }
-        let balances = latest.values.map { balance -> [String: Any] in
-            ["type": balance.kind.rawValue, "currency": balance.amount.currency.code, "reference_date": balance.referenceDate.description,
-             "amount_minor": balance.amount.minorUnits, "dated_by": balance.datedBy.rawValue]
-        }
-        let balancesJSON = String(decoding: try JSONSerialization.data(withJSONObject: balances), as: UTF8.self)
         try connection.execute("""
             WITH seen AS (
-                INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
-                SELECT $1, c.source, c.source_ref, $2 FROM customers c WHERE c.id = $3
-                ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
+                \(Self.noteSourceID)
             )
-            INSERT INTO balances (account_id, type, currency, reference_date, amount_minor, dated_by)
-            SELECT $1, b.type, b.currency, b.reference_date, b.amount_minor, b.dated_by
-            FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint, dated_by text)
-            ON CONFLICT (account_id, type, currency, reference_date)
-            DO UPDATE SET amount_minor = EXCLUDED.amount_minor, dated_by = EXCLUDED.dated_by, fetched_at = now()
-            """, [accountID, account.sourceAccountID, customerID, JSONText(balancesJSON)], planning: .perExecution)
+            \(Self.upsertBalances)
+            """, [accountID, account.sourceAccountID, customerID, try Self.balancesJSON(account)], planning: .perExecution)
         return accountID
     }
 
@@ -120,9 +167,10 @@ extension Store {
 extension Store {
     /// The customer's stored account for `account` — by normalised IBAN (and currency), else by the source's
     /// account id — refreshed with what the source reports now; nil when there is none yet.
-    fileprivate func findAndUpdateAccount(customerID: Int64, _ account: BankAccount, ibanKey: String?) throws -> Int64? {
-        // Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart. Both lookups in
-        // one round trip.
+    /// The customer's stored account with the normalised IBAN (and currency), and the one with the source's account id.
+    /// Sub-accounts of a multi-currency account share its IBAN: the currency tells them apart. Both lookups in one
+    /// round trip.
+    fileprivate func lookUpAccount(customerID: Int64, _ account: BankAccount, ibanKey: String?) throws -> (byIBAN: Int64?, bySourceID: Int64?) {
         let found = try connection.query("""
             SELECT (SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                     WHERE $2::text IS NOT NULL AND a.customer_id = $1 AND a.iban_key = $2
@@ -131,8 +179,11 @@ extension Store {
                     LIMIT 1),
                    (SELECT id FROM accounts WHERE customer_id = $1 AND source_account_id = $4)
             """, [customerID, ibanKey, account.currency, account.sourceAccountID], planning: .perExecution).first
-        let byIBAN = try found?.decode(Int64?.self, at: 0)
-        let bySourceID = try found?.decode(Int64?.self, at: 1)
+        return (try found?.decode(Int64?.self, at: 0), try found?.decode(Int64?.self, at: 1))
+    }
+
+    fileprivate func findAndUpdateAccount(customerID: Int64, _ account: BankAccount, ibanKey: String?) throws -> Int64? {
+        let (byIBAN, bySourceID) = try lookUpAccount(customerID: customerID, account, ibanKey: ibanKey)
         if let byIBAN, let bySourceID, byIBAN != bySourceID {
             // The id moved to the account with this IBAN: the other row gives it up (kept, inactive).
             try connection.execute("""

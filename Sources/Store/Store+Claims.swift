@@ -4,6 +4,8 @@ import Postgres
 /// A customer claimed by this worker for one sync.
 public struct Claim: Sendable, Equatable {
     public let customerID: Int64
+    /// The customer as the claim read it (the claiming statement returns it: no round trip of its own).
+    public var record: CustomerRecord?
 }
 
 extension Store {
@@ -97,9 +99,8 @@ extension Store {
                planning: .perExecution)   // optional filters, and a due set that changes all through the run
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
-                if try tryLockCustomer(id) {
-                    try renewLease(customerID: id, lease: lease, worker: worker, claiming: true)
-                    return (Claim(customerID: id), candidates.rowCount)
+                if let claimed = try lockAndLease(id, lease: lease, worker: worker) {
+                    return (Claim(customerID: id, record: claimed), candidates.rowCount)
                 }
                 // Held by a live session. Only one that made no progress for the whole lease (hung while
                 // connected) is terminated, so its lock is freed; a slow one keeps its customer.
@@ -118,6 +119,18 @@ extension Store {
         }
     }
 
+    /// Takes the customer's session lock if no other worker holds it and, when taken, the claim's lease (stamping
+    /// `claimed_at`) — one statement that returns the customer. The lock is tried once (an uncorrelated
+    /// subquery), on the candidate row this transaction already holds `FOR UPDATE`. Nil when another session holds it.
+    private func lockAndLease(_ customerID: Int64, lease: Duration, worker: String) throws -> CustomerRecord? {
+        try connection.query("""
+            UPDATE customers SET lease_until = now() + make_interval(secs => $2), leased_by = $3, lease_pid = pg_backend_pid(),
+                                 claimed_at = now()
+            WHERE id = $1 AND (SELECT pg_try_advisory_lock($4))
+            RETURNING \(Customer.columns)
+            """, [customerID, Double(lease.components.seconds), worker, Self.customerLockKey(customerID)]).first.map(Self.decodeCustomer)
+    }
+
     /// The worker holding the customer is making progress: its lease runs for another `lease`. `claiming`: the
     /// claim's own lease, which also stamps `claimed_at` (one statement, one row version).
     public func renewLease(customerID: Int64, lease: Duration, worker: String, claiming: Bool = false) throws {
@@ -130,11 +143,14 @@ extension Store {
 
     /// The claimed sync finished (succeeded or failed and recorded): the customer is not due again until later.
     /// It counts as of its claim: a priority asked during the sync (newer than that) keeps the customer due.
+    /// The session lock is given up in the same statement, after the row is written (RETURNING): a claimer waiting
+    /// on the row sees it not due any more.
     public func release(_ claim: Claim) throws {
-        try connection.execute("""
+        let released = try connection.execute("""
             UPDATE customers SET last_sync_at = COALESCE(claimed_at, now()), lease_until = NULL, lease_pid = NULL WHERE id = $1
-            """, [claim.customerID])
-        try unlockCustomer(claim.customerID)
+            RETURNING pg_advisory_unlock($2)
+            """, [claim.customerID, Self.customerLockKey(claim.customerID)])
+        if released == 0 { try unlockCustomer(claim.customerID) }
     }
 
     /// How many customers a run would visit (for the progress display).

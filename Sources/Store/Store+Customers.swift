@@ -94,6 +94,18 @@ extension Store {
         try recordEvent(customerID: customerID, runID: runID, level: .error, code: "consent_expired", message: reason)
     }
 
+    /// `markSynced` and the run's `synced` event for the customer, in one statement.
+    public func markSynced(customerID: Int64, runID: Int64, message: String) throws {
+        try connection.execute("""
+            WITH synced AS (
+                UPDATE customers SET last_success_at = now(),
+                       priority_sync_at = CASE WHEN priority_sync_at > claimed_at THEN priority_sync_at END
+                WHERE id = $1
+            )
+            INSERT INTO sync_events (customer_id, run_id, level, code, message) VALUES ($1, $2, 'info', 'synced', $3)
+            """, [customerID, runID, message])
+    }
+
     public func markSynced(customerID: Int64) throws {
         // A priority asked after this sync was claimed stays: its data may postdate what this sync read.
         try connection.execute("""

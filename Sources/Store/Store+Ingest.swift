@@ -113,9 +113,11 @@ extension Store {
         runID: Int64? = nil,
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
-        // The account's lock is taken with the BEGIN, in one round trip (the key is an integer, not outside text).
-        try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))") {
-            guard let head = try connection.query(Self.ingestHead, [account.id]).first else {
+        // The account's lock is taken with the BEGIN and the head read after it, in one round trip (the account is an
+        // integer, not outside text).
+        try await connection.withTransaction(beginningWith: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id))); "
+                                                 + Self.ingestHead.replacingOccurrences(of: "$1", with: "\(account.id)")) { headRows in
+            guard let head = headRows.first else {
                 throw PostgresError.decoding(column: "account \(account.id)", expected: "a stored account", found: "none")
             }
             let nothingStored = try head.decode(Bool.self, at: 0)

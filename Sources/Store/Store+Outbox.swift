@@ -22,6 +22,10 @@ public struct PushBatch: Sendable, Equatable {
     /// before it, whose rows name them in `transactions.push_batch_id`.
     public var rowIDs: [Int64]? = nil
 
+    /// Recorded by this drain for sending at once: its first attempt was counted when it was recorded, not by
+    /// `noteAttempt` (one round trip fewer per batch).
+    public var attemptCounted = false
+
     /// The batch lists its rows itself.
     public var listsItsRows: Bool { rowIDs != nil }
 }
@@ -86,13 +90,18 @@ extension Store {
     /// Batches recorded but not finished (a crash, or retries that ran out), oldest first. A batch parked more
     /// than a day ago is tried again (a Flowpay outage parks batches too; nothing stays parked for good unseen).
     public func openBatches(customerID: Int64) throws -> [PushBatch] {
-        try connection.execute("""
-            UPDATE push_batches SET state = 'sending', attempts = 0, finished_at = NULL
-            WHERE customer_id = $1 AND state = 'parked' AND kind <> 'accounts' AND finished_at < now() - interval '1 day'
-            """, [customerID])
-        return try connection.query("""
-            SELECT \(Self.batchColumns) FROM push_batches
-            WHERE customer_id = $1 AND state = 'sending' ORDER BY id
+        // One statement: the statement's snapshot does not see the parked batches it reopens, so they come from
+        // its RETURNING.
+        try connection.query("""
+            WITH reopened AS (
+                UPDATE push_batches SET state = 'sending', attempts = 0, finished_at = NULL
+                WHERE customer_id = $1 AND state = 'parked' AND kind <> 'accounts' AND finished_at < now() - interval '1 day'
+                RETURNING \(Self.batchColumns)
+            )
+            SELECT \(Self.batchColumns) FROM push_batches WHERE customer_id = $1 AND state = 'sending'
+            UNION ALL
+            SELECT * FROM reopened
+            ORDER BY id
             """, [customerID]).map { try Self.decodeBatch($0) }
     }
 
@@ -133,14 +142,45 @@ extension Store {
         return accounts
     }
 
+    /// The accounts call as it would be now and the hash of the last one recorded, in one round trip: the accounts
+    /// with their latest balances (`accountsForPush`), each row also carrying the last hash.
+    public func accountsCall(customerID: Int64) throws -> (accounts: [PushAccount], lastSentHash: [UInt8]?) {
+        let rows = try connection.query("""
+            SELECT a.id, a.iban, a.bic, a.name, a.owner_name, l.type, l.currency, l.amount_minor, l.reference_date,
+                   (SELECT payload_hash FROM push_batches
+                    WHERE customer_id = $1 AND kind = 'accounts' AND state IN ('sent', 'sending', 'rejected', 'parked')
+                    ORDER BY id DESC LIMIT 1)
+            FROM accounts a LEFT JOIN LATERAL (
+                SELECT DISTINCT ON (b.type, b.currency) b.type, b.currency, b.amount_minor, b.reference_date
+                FROM balances b WHERE b.account_id = a.id
+                ORDER BY b.type DESC, b.currency DESC, b.reference_date DESC) l ON true
+            WHERE a.customer_id = $1 AND a.active
+            ORDER BY a.id, l.type, l.currency
+            """, [customerID])
+        var accounts: [PushAccount] = []
+        var lastSentHash: [UInt8]?
+        for row in rows {
+            let accountID = try row.decode(Int64.self, at: 0)
+            lastSentHash = try row.decode([UInt8]?.self, at: 9)
+            if accounts.last?.accountID != accountID {
+                accounts.append(PushAccount(accountID: accountID, iban: try row.decode(at: 1), bic: try row.decode(at: 2),
+                                            name: try row.decode(at: 3), ownerName: try row.decode(at: 4), balances: []))
+            }
+            guard let type = try row.decode(String?.self, at: 5) else { continue }
+            accounts[accounts.count - 1].balances.append(.init(type: type, currency: try row.decode(at: 6), amountMinor: try row.decode(at: 7),
+                                                               referenceDate: try row.decode(at: 8)))
+        }
+        return (accounts, lastSentHash)
+    }
+
     /// Records the accounts call (its exact body) before it is sent.
     public func recordAccountsBatch(customerID: Int64, payload: [UInt8], payloadHash: [UInt8], accountCount: Int) throws -> PushBatch {
         try Self.decodeBatch(try require(connection.query("""
-            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count)
-            VALUES ($1, 'accounts', $2, $3, $4, $5)
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, payload, row_count, attempts)
+            VALUES ($1, 'accounts', $2, $3, $4, $5, 1)
             RETURNING \(Self.batchColumnsWithoutPayload)
             """, [customerID, Self.newIdempotencyKey(.accounts), payloadHash, payload, accountCount]).first, "record accounts batch"),
-            payload: payload)
+            payload: payload, attemptCounted: true)
     }
 
     /// Takes the next up-to-`limit` queued transactions of the customer in id order (deterministic),
@@ -151,10 +191,10 @@ extension Store {
     /// transactions of an account it does not know) and stay queued, counted as `unsendable`.
     public func recordTransactionBatch(customerID: Int64, limit: Int,
                                        encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> PushBatch? {
-        try await connection.withTransaction {
-            // One recorder per customer at a time (a sync and a `banksync push` may both drain it): rows are not
-            // marked when a batch takes them, so without it both could take the same rows. Held to commit.
-            _ = try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.outboxLockKey(customerID)])
+        // One recorder per customer at a time (a sync and a `banksync push` may both drain it): rows are not
+        // marked when a batch takes them, so without it both could take the same rows. Held to commit, taken
+        // with the BEGIN in one round trip (the key is an integer, not outside text).
+        try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))") {
             let rows = try connection.query("""
                 SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
                 WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL AND a.bic IS NOT NULL
@@ -169,7 +209,7 @@ extension Store {
                 ids.append(try row.decode(Int64.self, at: 0))
                 transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
             }
-            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions))
+            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions), attemptCounted: true)
         }
     }
 
@@ -178,16 +218,17 @@ extension Store {
 
     /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer no other
     /// unfinished batch holds) with its body.
-    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8]) throws -> PushBatch {
+    /// `attemptCounted`: the batch is sent right after (its first attempt counted here).
+    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8], attemptCounted: Bool = false) throws -> PushBatch {
         let idList = Self.bigintArray(ids)
         var hashInput = [UInt8]()
         for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
         return try Self.decodeBatch(try require(connection.query("""
-            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids)
-            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5, $6::bigint[])
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids, attempts)
+            VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5, $6::bigint[], $7)
             RETURNING \(Self.batchColumnsWithoutPayload)
-            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList]).first,
-            "record transactions batch"), payload: payload)
+            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList, attemptCounted ? 1 : 0]).first,
+            "record transactions batch"), payload: payload, attemptCounted: attemptCounted)
     }
 
     /// `t`'s rows that belong to `batch`: $1 is `rowsOfParameter(batch)`. Every statement that
@@ -196,8 +237,8 @@ extension Store {
     /// of rows pushed since (bitmap scans never mark them dead), 15–90 ms for every batch marked sent.
     /// The row list goes as a parameter, not as a subquery on `push_batches`: a stored list of a few hundred ids
     /// is compressed, and PostgreSQL decompressed it again for every row of the customer it tested.
-    static func rowsOf(_ batch: PushBatch) -> String {
-        batch.listsItsRows ? "t.id = ANY ($1::bigint[])" : "t.push_batch_id = $1::bigint"
+    static func rowsOf(_ batch: PushBatch, parameter: Int = 1) -> String {
+        batch.listsItsRows ? "t.id = ANY ($\(parameter)::bigint[])" : "t.push_batch_id = $\(parameter)::bigint"
     }
 
     /// `rowsOf`'s $1: the batch's row list, or for a batch recorded before migration 0018 its id.
@@ -229,44 +270,55 @@ extension Store {
         try connection.execute("UPDATE push_batches SET attempts = attempts + 1 WHERE id = $1", [batchID])
     }
 
-    /// Flowpay accepted the batch: it and its rows become pushed in one transaction, and the customer is
-    /// owed one bank-accounts-updated signal (sent after its remaining data).
-    public func markSent(_ batch: PushBatch, httpStatus: Int = 200) async throws {
-        try await connection.withTransaction {
+    /// Flowpay accepted the batch: it and its rows become pushed, and the customer is owed one
+    /// bank-accounts-updated signal (sent after its remaining data) — in one statement, so one round trip and
+    /// atomic without a transaction of its own. Returns the signal this data is owed to when this call recorded it
+    /// (nil for a signal, or when one never attempted already waits and absorbs this data).
+    @discardableResult
+    public func markSent(_ batch: PushBatch, httpStatus: Int = 200) throws -> PushBatch? {
+        guard batch.kind != .updated else {
             try connection.execute("""
                 UPDATE push_batches SET state = 'sent', http_status = $2, finished_at = now(), last_error = NULL
                 WHERE id = $1 AND state = 'sending'
                 """, [batch.id, httpStatus])
-            guard batch.kind != .updated else { return }
-            if batch.kind == .transactions {
-                try connection.execute("""
-                    WITH pushed AS (
-                        UPDATE transactions t SET push_state = 'pushed'
-                        WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch))
-                        RETURNING t.account_id
-                    ), per_account AS (
-                        SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id)
-                    UPDATE watermarks w SET last_push_at = now(), booked_pushed = w.booked_pushed + p.rows
-                    FROM per_account p WHERE w.account_id = p.account_id
-                    """, [Self.rowsOfParameter(batch), batch.customerID])
-            } else {
-                try connection.execute("""
-                    UPDATE watermarks SET last_push_at = now()
-                    WHERE account_id IN (SELECT id FROM accounts WHERE customer_id = $1)
-                    """, [batch.customerID])
-            }
-            // A signal covers the data sent before its first attempt: one already attempted (its answer may be
-            // stored at Flowpay under its key) is superseded by a new one; one never attempted absorbs this data.
-            try connection.execute("""
+            return nil
+        }
+        let rowsPushed = batch.kind == .transactions ? """
+            pushed AS (
+                UPDATE transactions t SET push_state = 'pushed'
+                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND \(Self.rowsOf(batch, parameter: 5))
+                RETURNING t.account_id
+            ), per_account AS (
+                SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id
+            ), watermarked AS (
+                UPDATE watermarks w SET last_push_at = now(), booked_pushed = w.booked_pushed + p.rows
+                FROM per_account p WHERE w.account_id = p.account_id
+            )
+            """ : """
+            watermarked AS (
+                UPDATE watermarks SET last_push_at = now()
+                WHERE account_id IN (SELECT id FROM accounts WHERE customer_id = $1) AND $5::bigint IS NULL
+            )
+            """
+        // A signal covers the data sent before its first attempt: one already attempted (its answer may be stored
+        // at Flowpay under its key) is superseded by a new one; one never attempted absorbs this data. The insert
+        // reads `superseded` to completion first, so the superseded signal no longer holds the partial unique key.
+        let recorded = try connection.query("""
+            WITH sent AS (
+                UPDATE push_batches SET state = 'sent', http_status = $3, finished_at = now(), last_error = NULL
+                WHERE id = $2 AND state = 'sending'
+            ), \(rowsPushed), superseded AS (
                 UPDATE push_batches SET state = 'superseded', finished_at = now()
                 WHERE customer_id = $1 AND kind = 'updated' AND state = 'sending' AND attempts > 0
-                """, [batch.customerID])
-            try connection.execute("""
-                INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash)
-                VALUES ($1, 'updated', $2, '\\x'::bytea)
-                ON CONFLICT (customer_id) WHERE kind = 'updated' AND state = 'sending' DO NOTHING
-                """, [batch.customerID, Self.newIdempotencyKey(.updated)])
-        }
+                RETURNING id
+            )
+            INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash)
+            SELECT $1, 'updated', $4, '\\x'::bytea WHERE (SELECT count(*) FROM superseded) >= 0
+            ON CONFLICT (customer_id) WHERE kind = 'updated' AND state = 'sending' DO NOTHING
+            RETURNING \(Self.batchColumns)
+            """, [batch.customerID, batch.id, httpStatus, Self.newIdempotencyKey(.updated),
+                  batch.kind == .transactions ? Self.rowsOfParameter(batch) : Int64?.none as any PostgresEncodable])
+        return try recorded.first.map { try Self.decodeBatch($0) }
     }
 
     /// Flowpay refused an accounts or signal batch for good: kept with its logref and message (shown in the lag
@@ -296,12 +348,12 @@ extension Store {
     static let batchColumnsWithoutPayload = "id, customer_id, kind, idempotency_key, row_count, attempts, row_ids::text"
 
     /// A row of `batchColumns`, or of `batchColumnsWithoutPayload` with the body given.
-    static func decodeBatch(_ row: Row, payload recorded: [UInt8]? = nil) throws -> PushBatch {
+    static func decodeBatch(_ row: Row, payload recorded: [UInt8]? = nil, attemptCounted: Bool = false) throws -> PushBatch {
         PushBatch(id: try row.decode(at: 0), customerID: try row.decode(at: 1),
                   kind: PushBatch.Kind(rawValue: try row.decode(String.self, at: 2)) ?? .transactions,
                   idempotencyKey: try row.decode(at: 3), rowCount: try row.decode(at: 4),
                   payload: try recorded ?? row.decode(at: 7), attempts: try row.decode(at: 5),
-                  rowIDs: try row.decode(String?.self, at: 6).map(parseBigintArray))
+                  rowIDs: try row.decode(String?.self, at: 6).map(parseBigintArray), attemptCounted: attemptCounted)
     }
 
     /// `bigint[]` as PostgreSQL writes it as text (`{1,2,3}`).

@@ -89,9 +89,8 @@ public struct CustomerSync: Sendable {
             }
         }
         if outcome.problem == nil {
-            try? store.markSynced(customerID: record.customer.id)
-            try? store.recordEvent(customerID: record.customer.id, runID: runID, level: .info, code: "synced",
-                                   message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
+            try? store.markSynced(customerID: record.customer.id, runID: runID,
+                                  message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
         }
         return outcome
     }
@@ -125,7 +124,11 @@ public struct CustomerSync: Sendable {
         let source = try await sources.source(for: record, session: store, today: today)
         // What earlier syncs stored stands in for what rarely changes (consent terms, account details): a daily
         // run spends its rate-limited calls on balances and transactions only.
-        let known = KnownAccounts(details: try store.storedAccountDetails(customerID: record.customer.id),
+        // The accounts' read states come with their details (one round trip): each is read once, before the
+        // account's own writes; an account not among them (new, reactivated) or met twice is read again.
+        let stored = try store.storedAccountsAndReadStates(customerID: record.customer.id, today: today)
+        var readStates = stored.states
+        let known = KnownAccounts(details: stored.details,
                                   consentTermsKnown: record.customer.status == "active" && (record.consentExpiresAt ?? .distantPast) > Date(),
                                   historyCap: record.historyCap, today: today)
         let snapshot = try await source.accounts(known: known)
@@ -148,7 +151,7 @@ public struct CustomerSync: Sendable {
                                       code: gap.reason.code, message: "account read without its \(gap.part): \(gap.reason)")
                 firstProblem = firstProblem ?? (gap.reason.code, "\(gap.part) not read: \(gap.reason)")
             }
-            let state = try store.accountReadState(accountID: accountID, today: today)
+            let state = try readStates.removeValue(forKey: accountID) ?? store.accountReadState(accountID: accountID, today: today)
             if let reason = sourceAccount.skipReason ?? state.deferred.map({ deferred in
                 SourceError.rateLimited(account: nil, retryAt: nil, detail: "not read again before \(deferred.until): \(deferred.reason)")
             }) {
@@ -235,8 +238,11 @@ public struct CustomerSync: Sendable {
                 firstProblem = firstProblem ?? ("ingest_failed", "\(error)")
             }
         }
-        // The consent's account list is complete here: accounts it no longer reports become inactive.
-        try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
+        // The consent's account list is complete here: accounts it no longer reports become inactive — a statement
+        // only when one of those active at the start was not reported (an account made active since is in `reported`).
+        if !Set(stored.states.keys).isSubset(of: reported) {
+            try store.deactivateAccounts(customerID: record.customer.id, notIn: reported, runID: runID)
+        }
         if let firstProblem { outcome.problem = firstProblem }
     }
 

@@ -53,47 +53,65 @@ public struct OutboxDrain: Sendable {
 
     public func drain(_ target: PushTarget, runID: Int64? = nil) async throws -> Outcome {
         var outcome = Outcome()
-        for batch in try store.openBatches(customerID: target.customerID) where batch.kind != .updated {
+        let open = try store.openBatches(customerID: target.customerID)
+        // The signal owed: the one found open, or the one a batch marked sent recorded (`markSent`) — known here
+        // without reading the outbox again, unless a refusal split, parked or quarantined something on the way.
+        var signal = open.first { $0.kind == .updated }
+        for batch in open where batch.kind != .updated {
             if outcome.customerRefused { return outcome }
             if batch.attempts >= parkAfterRuns {
                 try store.park(batch, runs: batch.attempts, lastError: "see the batch's last_error", runID: runID)
                 continue
             }
-            try await send(batch, target, runID: runID, outcome: &outcome)
+            try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
         }
         if outcome.customerRefused { return outcome }
-        try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome)
+        try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal)
         while !outcome.customerRefused, let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, encode: Self.body) {
-            try await send(batch, target, runID: runID, outcome: &outcome)
+            try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
+            // A batch short of the limit took every row that could go: no round trips to learn there is nothing left.
+            if batch.rowCount < batchSize { break }
         }
         // The signal goes last, once everything of this run reached Flowpay; a rejection holds it back
         // (the contract sends it only after all data succeeded) until a later run succeeds.
-        if outcome.rejected.isEmpty,
-           let signal = try store.openBatches(customerID: target.customerID).first(where: { $0.kind == .updated }) {
-            try await send(signal, target, runID: runID, outcome: &outcome)
+        if outcome.rejected.isEmpty, let pending = signal {
+            try await send(pending, target, runID: runID, outcome: &outcome, signal: &signal)
             outcome.signalled = true
         }
         return outcome
     }
 
     func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
+        var signal: PushBatch?
+        try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal)
+    }
+
+    func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?) async throws {
         // An account without an IBAN or BIC is left out, and its transactions wait with it (the outbox takes none of
         // them); one with an IBAN but no BIC is the `missing_bic` interruption, read from the accounts themselves
         // (an event written here, before the run's `synced`, would never show).
-        let (accounts, missing) = try ContractMapping.accounts(try store.accountsForPush(customerID: target.customerID))
+        let call = try store.accountsCall(customerID: target.customerID)
+        let (accounts, missing) = try ContractMapping.accounts(call.accounts)
         outcome.accountsSkipped += missing.count
         guard !accounts.isEmpty else { return }
         let payload = FlowpayContract.encode(accounts: accounts)
         let hash = Array(SHA256.hash(data: payload))
-        guard try store.lastSentAccountsHash(customerID: target.customerID) != hash else { return }
+        guard call.lastSentHash != hash else { return }
         let batch = try store.recordAccountsBatch(customerID: target.customerID, payload: payload, payloadHash: hash,
                                                   accountCount: accounts.count)
-        try await send(batch, target, runID: runID, outcome: &outcome)
+        try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
     }
 
-    /// Sends one batch.
+    /// Sends one batch, outside the drain's signal bookkeeping (a refused batch's parts).
     func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome) async throws {
-        try store.noteAttempt(batchID: batch.id)
+        var signal: PushBatch?
+        try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
+    }
+
+    /// Sends one batch; `signal` becomes the signal its acceptance recorded, if it recorded one, and nil once the
+    /// signal itself is sent.
+    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?) async throws {
+        if !batch.attemptCounted { try store.noteAttempt(batchID: batch.id) }
         let customer = target.flowpayCustomerID
         do {
             switch batch.kind {
@@ -110,6 +128,8 @@ public struct OutboxDrain: Sendable {
             logger.warning("batch refused", metadata: ["customer": "\(customer)", "batch": "\(batch.id)", "rows": "\(batch.rowCount)",
                                                       "logref": "\(logref ?? "-")"])
             try await refused(batch, refusal, target, runID: runID, outcome: &outcome)
+            // Parts sent, parked or quarantined on the way: the signal owed is read from the outbox again.
+            signal = try store.openBatches(customerID: target.customerID).first { $0.kind == .updated }
             return
         } catch {
             // Not a verdict on the content (401/403/404, retries exhausted, the network): this customer's drain
@@ -117,7 +137,8 @@ public struct OutboxDrain: Sendable {
             try? store.recordFailure(batch, message: "\(error)")
             throw error
         }
-        try await store.markSent(batch)
+        if let recorded = try store.markSent(batch) { signal = recorded }
+        if batch.kind == .updated { signal = nil }
         outcome.batchesSent += 1
         switch batch.kind {
         case .accounts: outcome.accountsPushed = true

@@ -128,7 +128,7 @@ public struct SyncRun: Sendable {
                 }
                 failures = 0
                 inFlight = claim.customerID
-                guard let record = try session.customer(id: claim.customerID) else { try session.release(claim); continue }
+                guard let record = try claim.record ?? session.customer(id: claim.customerID) else { try session.release(claim); continue }
                 let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
                                         today: today, logger: logger, lease: (options.lease, options.worker),
                                         rescan: options.rescan, backfillPieceDays: options.backfillPieceDays)

@@ -40,7 +40,7 @@ import TestSupport
             try expectTotalsMatchACount()
 
             let batch = try #require(try await store.recordTransactionBatch(customerID: fixture.account.customerID, limit: 8) { rows in Array("\(rows.count) rows".utf8) })
-            try await store.markSent(batch)
+            try store.markSent(batch)
             try expectTotalsMatchACount()
             #expect(try store.storedFigures().transactionsPushed == 8)
 
