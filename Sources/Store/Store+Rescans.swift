@@ -12,17 +12,17 @@ public struct AccountReadState: Sendable {
 }
 
 extension Store {
-    /// When the account's window last reached deep (nil: never since the first sync).
-    /// What a sync decides an account's window by, in one round trip: a read deferral still in force (until, reason),
-    /// the booked-through watermark, the last deep re-read.
     /// `storedAccountDetails` and the `accountReadState` of each of those accounts (by account id), in one round
-    /// trip: what a daily sync reads before its first call to the source.
+    /// trip: what a daily sync reads before its first call to the source — a read deferral still in force (until,
+    /// reason), the booked-through watermark, the last deep re-read (nil: never since the first sync) and a deep
+    /// read ops asked for.
     public func storedAccountsAndReadStates(customerID: Int64, today: Day) throws -> (details: [String: BankAccount], states: [Int64: AccountReadState]) {
         var details: [String: BankAccount] = [:]
         var states: [Int64: AccountReadState] = [:]
         for row in try connection.query("""
             SELECT a.source_account_id, a.iban, a.bic, a.currency, a.name, a.product, a.owner_name, a.id,
-                   CASE WHEN w.reads_resume_on > $2::date THEN w.reads_resume_on END, w.reads_deferred_reason, w.booked_through, w.last_rescan_at
+                   CASE WHEN w.reads_resume_on > $2::date THEN w.reads_resume_on END, w.reads_deferred_reason, w.booked_through, w.last_rescan_at,
+                   w.deep_read_from
             FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
             WHERE a.customer_id = $1 AND a.active
             """, [customerID, today]) {
@@ -33,7 +33,7 @@ extension Store {
             let until = try row.decode(Day?.self, at: 8)
             states[try row.decode(Int64.self, at: 7)] = AccountReadState(
                 deferred: try until.map { ($0, try row.decode(String?.self, at: 9) ?? "read budget used up") },
-                bookedThrough: try row.decode(at: 10), lastRescan: try row.decode(at: 11))
+                bookedThrough: try row.decode(at: 10), lastRescan: try row.decode(at: 11), deepReadFrom: try row.decode(at: 12))
         }
         return (details, states)
     }
