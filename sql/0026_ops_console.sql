@@ -1,3 +1,6 @@
+-- banksync: no-transaction
+-- Each statement commits on its own (every one is IF NOT EXISTS, so a rerun finishes what an interrupted one began):
+-- no transaction holds the lock of one busy table (customers, watermarks) while it waits for the next.
 -- The ops console (issue 34, Sources/OpsConsole). All new state, no rewrite of a busy table:
 -- * console_sessions: a break-glass sign-in (the console API key exchanged on the sign-in form) becomes a session
 --   whose cookie value is kept only as its SHA-256; each session has its own form token (every POST carries it).

@@ -7,7 +7,7 @@ import PullAPI
 import Store
 
 /// Finds who a request comes from: a forward-auth proxy's user and groups headers, believed only when the socket
-/// peer is one of `BANKSYNC_TRUSTED_PROXIES`; else a break-glass session cookie. Never both: a trusted proxy's
+/// peer is one of `BANKSYNC_CONSOLE_TRUSTED_PROXIES`; else a break-glass session cookie. Never both: a trusted proxy's
 /// user wins. Holds no OIDC code: the proxy does the sign-in.
 struct ConsoleAuthenticator: Sendable {
     static let cookieName = "banksync_console"

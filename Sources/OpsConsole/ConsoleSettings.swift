@@ -9,7 +9,7 @@ public struct ConsoleSettings: Sendable {
 
     /// `read-only` (the default) refuses every action with 403; `operate` lets roles act.
     public var mode: Mode = .readOnly
-    /// Peers whose forward-auth headers are believed (`BANKSYNC_TRUSTED_PROXIES`); from anyone else they are ignored.
+    /// Peers whose forward-auth headers are believed (`BANKSYNC_CONSOLE_TRUSTED_PROXIES`, default none); from anyone else they are ignored.
     public var trustedProxies: TrustedProxies = .none
     /// The forward-auth proxy's header naming the signed-in user, and the one listing the user's groups.
     public var userHeader = "X-Forwarded-User"

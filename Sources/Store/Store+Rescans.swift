@@ -95,9 +95,10 @@ extension Store {
         return try row.decode(at: 1)
     }
 
-    /// The deep read ops asked for ran (or the source could not serve it: the event says so): asked no more.
-    public func clearDeepReadRequest(accountID: Int64) throws {
-        try connection.execute("UPDATE watermarks SET deep_read_from = NULL WHERE account_id = $1", [accountID])
+    /// The deep read ops asked for back to `from` was stored: asked no more. A request made meanwhile for another
+    /// day stays for the next run.
+    public func clearDeepReadRequest(accountID: Int64, from: Day) throws {
+        try connection.execute("UPDATE watermarks SET deep_read_from = NULL WHERE account_id = $1 AND deep_read_from = $2", [accountID, from])
     }
 
     /// A deep read the source could not serve: the next one waits a period, the daily window goes on.

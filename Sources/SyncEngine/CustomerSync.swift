@@ -175,11 +175,12 @@ public struct CustomerSync: Sendable {
                 window = SyncWindow(from: min(window.from, max(from, today.adding(days: -allowed))), to: window.to, isFirstSync: false,
                                     cappedAtDays: window.cappedAtDays)
             }
-            if state.deepReadFrom != nil { try store.clearDeepReadRequest(accountID: accountID) }
             do {
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
                 let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
                                                       leaseKeeper: leaseKeeper)
+                // Cleared once the deep window is stored: a read that failed keeps the request for the next run.
+                if let from = state.deepReadFrom { try store.clearDeepReadRequest(accountID: accountID, from: from) }
                 outcome.newTransactions += result.newBooked
                 outcome.duplicates += result.duplicates
                 if result.outsideWindow > 0 {

@@ -102,6 +102,12 @@ import TestSupport
                 #expect(try await sync(store, peers, customer).succeeded)   // the daily window does not reach them
                 #expect(try count(store, missing, range) == 0)
                 _ = try store.requestDeepRead(accountID: account, from: today.adding(days: -61), by: "test")
+                // A read the bank refuses keeps the request: the next run tries it again.
+                try await peers.goCardlessControl(#"{"faultAccount": "\#(accounts[0])", "faultScope": "transactions", "faultStatus": 403, "faultType": "AccountAccessForbidden", "faultTimes": 1}"#)
+                _ = try await sync(store, peers, customer)
+                #expect(try count(store, missing, range) == 0)
+                #expect(try store.connection.queryValue(String?.self, "SELECT deep_read_from::text FROM watermarks WHERE account_id = $1", [account])
+                        == today.adding(days: -61).description)
                 #expect(try await sync(store, peers, customer).succeeded)
                 #expect(try count(store, missing, range) == stored)
                 #expect(try store.connection.queryValue(String?.self, "SELECT deep_read_from::text FROM watermarks WHERE account_id = $1", [account]) == nil)

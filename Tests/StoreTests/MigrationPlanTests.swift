@@ -58,7 +58,7 @@ import TestSupport
                 "DATABASE_URL": database.connectionString, "BANKSYNC_SQL_DIR": MigratorTests.sqlDirectory.path])
             #expect(outcome.status == 0, "\(outcome.stderr)")
             let text = outcome.stdout
-            #expect(text.contains("0009_identity: online plan in place of the released file, 10 steps"), "\(text)")
+            #expect(text.contains("0009_identity: online plan in place of the released file, 11 steps"), "\(text)")
             #expect(text.contains("0010_refusals: online plan in place of the released file, 6 steps"), "\(text)")
             let lines = text.split(separator: "\n")
             let backfill = lines.first { $0.contains("batched transactions_content_keys") }

@@ -89,8 +89,10 @@ import TestSupport
                 #expect(report.applied.contains("0009_identity") && report.version == Self.migrations.last?.version)
 
                 // The plans ran (their steps are recorded) and the migrations are recorded as the released files.
-                #expect(try onlineConnection.queryValue(Int.self, "SELECT count(*) FROM schema_migration_steps WHERE version IN (9, 10) AND finished_at IS NOT NULL") == 16)
+                #expect(try onlineConnection.queryValue(Int.self, "SELECT count(*) FROM schema_migration_steps WHERE version IN (9, 10) AND finished_at IS NOT NULL") == 17)
                 #expect(try onlineConnection.queryValue(Int.self, "SELECT batches FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'") > 1)
+                // Nothing was stored behind the walk here: the catch-up walk keyed no row.
+                #expect(try onlineConnection.queryValue(Int64.self, "SELECT rows FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys_catch_up'") == 0)
                 #expect(try onlineConnection.queryValue(Int64.self, "SELECT rows FROM schema_migration_steps WHERE version = 9 AND kind = 'batched transactions_content_keys'")
                         == (try onlineConnection.queryValue(Int64.self, "SELECT count(*) FROM transactions")))
                 let checksums = "SELECT string_agg(version || ':' || checksum, ',' ORDER BY version) FROM schema_migrations"

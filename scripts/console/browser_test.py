@@ -346,7 +346,7 @@ def main():
     check(code == 200 and sorted(json.loads(exported), key=key) == sorted(json.loads(lag), key=key), "customers JSON export equals banksync lag --format json")
 
     code, _, headers = get(f"{READ_ONLY}/console", approver)
-    check(code == 303, f"proxy headers from a peer not in BANKSYNC_TRUSTED_PROXIES name nobody (got {code})")
+    check(code == 303, f"proxy headers from a peer not in BANKSYNC_CONSOLE_TRUSTED_PROXIES name nobody (got {code})")
 
     print("read-only mode refuses every action")
     code, _, headers = post(f"{READ_ONLY}/console/sign-in", {"key": KEY}, {"Origin": READ_ONLY})

@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ConfigError(setting: "BANKSYNC_CLIENT_RATE_PER_MINUTE", problem: "must be a positive integer, not '\(addressRateText)'")
             }
             let trustedProxies = try Self.trustedProxies(environment)
-            let console = try ConsoleConfiguration.load(environment, publicListen: listen, metricsListen: metricsListen, trustedProxies: trustedProxies)
+            let console = try ConsoleConfiguration.load(environment, publicListen: listen, metricsListen: metricsListen)
             try Self.requireSchemaOfThisBuild(settings.connectionString)
             return (settings, listen, try environment.secret("FLOWPAY_WEBHOOK_SECRET"), rate, Store.schemaVersionOfThisBuild, metricsListen,
                     addressRate, trustedProxies, console)
@@ -152,12 +152,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// `BANKSYNC_TRUSTED_PROXIES`: the ingress or load balancer addresses whose forwarded-for headers name the
     /// client (comma-separated CIDRs; default none, and then those headers are ignored).
-    static func trustedProxies(_ environment: Environment) throws -> TrustedProxies {
-        guard let text = environment.value("BANKSYNC_TRUSTED_PROXIES") else { return .none }
+    static func trustedProxies(_ environment: Environment, setting: String = "BANKSYNC_TRUSTED_PROXIES") throws -> TrustedProxies {
+        guard let text = environment.value(setting) else { return .none }
         do {
             return try TrustedProxies(parsing: text)
         } catch {
-            throw ConfigError(setting: "BANKSYNC_TRUSTED_PROXIES", problem: error.description)
+            throw ConfigError(setting: setting, problem: error.description)
         }
     }
 

@@ -8,8 +8,7 @@ struct ConsoleConfiguration {
     var listen: (String, Int)
     var settings: ConsoleSettings
 
-    static func load(_ environment: Environment, publicListen: (String, Int), metricsListen: (String, Int)?,
-                     trustedProxies: TrustedProxies) throws -> ConsoleConfiguration? {
+    static func load(_ environment: Environment, publicListen: (String, Int), metricsListen: (String, Int)?) throws -> ConsoleConfiguration? {
         guard let text = environment.value("BANKSYNC_CONSOLE_LISTEN"), text != "off" else { return nil }
         let listen = try ServeCommand.listenAddress(text, setting: "BANKSYNC_CONSOLE_LISTEN")
         for (other, name) in [(publicListen, "BANKSYNC_LISTEN")] + (metricsListen.map { [($0, "BANKSYNC_METRICS_LISTEN")] } ?? [])
@@ -22,7 +21,11 @@ struct ConsoleConfiguration {
             throw ConfigError(setting: "BANKSYNC_CONSOLE_MODE", problem: "must be read-only or operate, not '\(modeText)'")
         }
         settings.mode = mode
-        settings.trustedProxies = trustedProxies
+        // The forward-auth proxies have a list of their own (default none): BANKSYNC_TRUSTED_PROXIES names the
+        // ingress in front of the public API, whose forwarded-for only keys rate limits; believing a user and role
+        // from every address in it would let any peer in that range (another pod, the public ingress routed to
+        // this port) sign in as an approver.
+        settings.trustedProxies = try ServeCommand.trustedProxies(environment, setting: "BANKSYNC_CONSOLE_TRUSTED_PROXIES")
         if let header = environment.value("BANKSYNC_CONSOLE_USER_HEADER") { settings.userHeader = header }
         if let header = environment.value("BANKSYNC_CONSOLE_GROUPS_HEADER") { settings.groupsHeader = header }
         if let prefix = environment.value("BANKSYNC_CONSOLE_GROUP_PREFIX") { settings.groupPrefix = prefix }
