@@ -9,6 +9,8 @@ import BankSyncCore
 /// - `kinds`, `undated`, `currency`: which balance types the bank reports, without `referenceDate`, in another
 ///   currency (what some banks do).
 /// - `chain`: false leaves out `balanceAfterTransaction` (true adds it where the bank would not).
+/// - `listsFrom`: the bank lists no booking before this day, whatever `date_from` asks (a bank that keeps fewer
+///   days than asked, or cuts a long window), while its balances still include them.
 public struct SandboxLedgerFault: Sendable, Codable, Equatable {
     public var dropDay: String?
     public var dropTimes: Int?
@@ -18,6 +20,7 @@ public struct SandboxLedgerFault: Sendable, Codable, Equatable {
     public var undated: Bool?
     public var currency: String?
     public var chain: Bool?
+    public var listsFrom: String?
 
     public init() {}
 
@@ -30,7 +33,9 @@ public struct SandboxLedgerFault: Sendable, Codable, Equatable {
         let drop = (dropTimes ?? 1) > 0 ? dropDay.flatMap { Day(iso: $0) } : nil
         let duplicate = duplicateDay.flatMap { Day(iso: $0) }
         var duplicated = false
+        let firstListed = listsFrom.flatMap { Day(iso: $0) }
         for (transaction, json) in rows {
+            if let firstListed, transaction.bookingDay < firstListed { continue }
             if let drop, !dropped, transaction.bookingDay == drop {
                 dropped = true
                 continue

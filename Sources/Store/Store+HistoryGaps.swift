@@ -14,4 +14,11 @@ extension Store {
             WHERE account_id = $1
             """, [accountID, Int64(to - from + 1), from, to])
     }
+
+    /// Booked rows stored for days `[from, through]` of an account (the `transactions_account_booked` index).
+    public func storedBookings(accountID: Int64, from: Day, through: Day) throws -> Int {
+        try connection.queryValue(Int.self, """
+            SELECT count(*) FROM transactions WHERE account_id = $1 AND status = 'booked' AND booking_date BETWEEN $2 AND $3
+            """, [accountID, from, through])
+    }
 }

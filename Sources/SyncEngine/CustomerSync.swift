@@ -196,6 +196,8 @@ public struct CustomerSync: Sendable {
                 // the last one read: those days are never read again (the watermark moves past them) and say so.
                 if !window.isFirstSync, let bookedThrough = state.bookedThrough, window.from > bookedThrough.adding(days: 1) {
                     try store.noteHistoryGap(accountID: accountID, from: bookedThrough.adding(days: 1), to: window.from.adding(days: -1))
+                } else if !window.isFirstSync, let bookedThrough = state.bookedThrough {
+                    try noteUnlistedDays(record, accountID: accountID, window: window, bookedThrough: bookedThrough, result: result, runID: runID)
                 }
                 if window.isFirstSync {
                     try store.noteFullRead(accountID: accountID)
@@ -303,6 +305,26 @@ public struct CustomerSync: Sendable {
                                   + "\(result.oldestBooked.map(String.init(describing:)) ?? "none")); "
                                   + (record.customer.source == .fio ? "next step: \(Self.fioDeepHistoryStep(record))"
                                                                     : "the bank may allow more only right after a new consent"))
+    }
+
+    /// A bank that lists less than it was asked for (it keeps fewer days than the consent allows, or cuts a long
+    /// window after a lapse): none of the bookings stored for the days read again came back, and the oldest booking
+    /// listed is two days or more after the last day read before. The days between were asked for and never listed:
+    /// recorded as a history gap (`lag`, interruption `history_gap`) with the evidence, never guessed at. The count
+    /// of stored rows is read only when the oldest listed booking is that late (a quiet account's days).
+    func noteUnlistedDays(_ record: CustomerRecord, accountID: Int64, window: SyncWindow, bookedThrough: Day, result: IngestResult,
+                          runID: Int64) throws {
+        guard window.from <= bookedThrough else { return }
+        let firstUnread = bookedThrough.adding(days: 1)
+        let lastUnlisted = (result.oldestBooked ?? window.to.adding(days: 1)).adding(days: -1)
+        guard lastUnlisted > firstUnread else { return }
+        let stored = try store.storedBookings(accountID: accountID, from: window.from, through: bookedThrough)
+        guard stored > 0 else { return }
+        try store.noteHistoryGap(accountID: accountID, from: firstUnread, to: lastUnlisted)
+        try store.recordEvent(customerID: record.customer.id, accountID: accountID, runID: runID, level: .warning, code: "history_gap",
+                              message: "the bank was asked for bookings from \(window.from) and listed none before "
+                                  + "\(result.oldestBooked.map(String.init(describing:)) ?? "the window's end"), although \(stored) stored "
+                                  + "bookings of \(window.from)…\(bookedThrough) exist: \(firstUnread)…\(lastUnlisted) were never listed")
     }
 
     /// What gets a Fio customer more than 90 days: the holder's authorisation, then the deep backfill.

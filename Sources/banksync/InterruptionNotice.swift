@@ -82,8 +82,10 @@ enum InterruptionNotice {
                 + "not get the account, and its transactions wait with it. BankSync ops add the bank code to BankCodeDirectory, or the "
                 + "bank reports the BIC; then everything waiting is sent on the next run."
         case "history_gap":
-            return "The customer's consent lapsed longer than the bank lets BankSync read back, so these days were never read and "
-                + "cannot be now; the customer's bank statements for them are the only source. Nothing else is missing."
+            return "These days were never read: the customer's consent lapsed longer than the bank lets BankSync read back, or the "
+                + "bank listed fewer days than asked (the run's history_gap event says which, with the days). If the bank lists them "
+                + "later, a deep read gets them (`banksync sync --rescan-days N`); else the customer's bank statements are the only "
+                + "source. Nothing else is missing."
         case "history_short":
             return "The bank gave less history than asked (most give over 90 days only right after authentication); a fresh link gets the rest."
         default:

@@ -83,6 +83,36 @@ import TestSupport
         }
     }
 
+    /// A bank that lists fewer days than asked (here: nothing before ten days ago, while the window after a lapse
+    /// starts 37 days back): the bookings stored for the days read again did not come back, so the days between the
+    /// last day read before and the oldest booking listed are recorded as a gap, with an event saying why.
+    @Test func aBankListingLessThanAskedLeavesARecordedGap() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m-less", source: .gocardless, sourceRef: "sandbox-req-1")
+                #expect(try await sync(store, peers, customer).succeeded)
+                let accounts = await peers.goCardless.requisitionAccounts("sandbox-req-1")
+                let short = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[0]])
+                let other = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[1]])
+                try store.connection.execute("UPDATE watermarks SET booked_through = $2 WHERE account_id IN ($1, $3)",
+                                             [short, today.adding(days: -30), other])
+                try await peers.goCardlessControl(#"{"ledgerAccount": "\#(accounts[0])", "ledger": {"listsFrom": "\#(today.adding(days: -10))"}}"#)
+
+                #expect(try await sync(store, peers, customer).succeeded)
+                let gap = try store.connection.queryValue(String.self, "SELECT last_gap_from || ' ' || last_gap_to FROM watermarks WHERE account_id = $1", [short])
+                let parts = gap.split(separator: " ").compactMap { Day(iso: String($0)) }
+                #expect(parts.first == today.adding(days: -29), "\(gap)")
+                #expect(parts.last.map { $0 >= today.adding(days: -11) && $0 < today } == true, "\(gap)")
+                #expect(try store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE account_id = $1 AND code = 'history_gap' AND message LIKE '%never listed%'", [short]) == 1)
+                // The account whose bank listed everything it was asked for has no gap.
+                #expect(try store.connection.queryValue(Int64?.self, "SELECT gap_days FROM watermarks WHERE account_id = $1", [other]) == nil)
+                let lag = try #require(try store.lagReport().first { $0.merchantID == "m-less" })
+                #expect(lag.gapDays > 0 && lag.status == "history_gap", "\(lag)")
+            }
+        }
+    }
+
     /// A deep read ops asked for in the console (`watermarks.deep_read_from`): the next sync's window reaches back to
     /// that day once — rows the daily window would never read again come back — and the request is cleared.
     @Test func aRequestedDeepReadReachesBackOnce() async throws {
