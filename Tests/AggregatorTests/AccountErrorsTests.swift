@@ -13,8 +13,8 @@ extension CustomerSyncTests {
         let scope: String
         let status: Int
         let type: String?
-        /// Whether the account's transactions are still read (only its metadata makes it unreadable).
-        var accountRead: Bool { scope != "metadata" }
+        /// Whether the account's transactions are still stored (its metadata or its transactions refused: not).
+        var accountRead: Bool { scope != "metadata" && scope != "transactions" }
         var description: String { "\(scope) \(status) \(type ?? "-")" }
 
         /// The sandbox control that arms this fault on `account`.
@@ -33,6 +33,19 @@ extension CustomerSyncTests {
         AccountFault(scope: "details", status: 403, type: "AccountEUAScopeError"),
         AccountFault(scope: "details", status: 403, type: "AccountValidEUAError"),
         AccountFault(scope: "metadata", status: 404, type: "AccountNotFoundError"),
+        // The same documented answers on the account's other endpoints (GoCardless's OpenAPI file lists them for
+        // each of metadata, details, balances and transactions).
+        AccountFault(scope: "balances", status: 403, type: "AccountAccessForbidden"),
+        AccountFault(scope: "balances", status: 403, type: "AccountEUAScopeError"),
+        AccountFault(scope: "details", status: 404, type: "AccountNotFoundError"),
+        AccountFault(scope: "details", status: 503, type: "ServiceError"),
+        AccountFault(scope: "metadata", status: 403, type: "AccountAccessForbidden"),
+        AccountFault(scope: "transactions", status: 403, type: "AccountResourceUnavailable"),
+        AccountFault(scope: "transactions", status: 403, type: "AccountAccessForbidden"),
+        AccountFault(scope: "transactions", status: 403, type: "AccountEUAScopeError"),
+        AccountFault(scope: "transactions", status: 403, type: "AccountValidEUAError"),
+        AccountFault(scope: "transactions", status: 404, type: "AccountNotFoundError"),
+        AccountFault(scope: "transactions", status: 503, type: "ServiceError"),
     ]
 
     @Test(arguments: CustomerSyncTests.accountFaults)
