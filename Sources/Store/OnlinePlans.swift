@@ -20,6 +20,35 @@ public struct OnlinePlan: Sendable {
 
     public var steps: [MigrationStep] { (try? MigrationStep.parse(sql, file: "online plan \(version)")) ?? [] }
 
+    /// 0009's content keys and Flowpay ids for the rows of accounts `($1, $2]` that have none, as the released file
+    /// computes them (ordinals counted over each account's whole history); `accountsFilter` narrows the accounts.
+    static func contentKeyBackfill(accountsFilter: String) -> String {
+        """
+        WITH fingerprinted AS (
+            SELECT account_id, tx_key, id, content_key IS NULL AS missing,
+                   sha256('\\x667000'::bytea
+                          || convert_to(status, 'UTF8') || '\\x1f'::bytea
+                          || convert_to(coalesce(to_char(booking_date, 'YYYY-MM-DD'), ''), 'UTF8') || '\\x1f'::bytea
+                          || convert_to(coalesce(to_char(value_date, 'YYYY-MM-DD'), ''), 'UTF8') || '\\x1f'::bytea
+                          || convert_to(amount_minor::text, 'UTF8') || '\\x1f'::bytea
+                          || convert_to(currency, 'UTF8') || '\\x1f'::bytea
+                          || convert_to(coalesce(counterparty_iban, ''), 'UTF8') || '\\x1f'::bytea
+                          || convert_to(coalesce(counterparty_name, ''), 'UTF8') || '\\x1f'::bytea
+                          || convert_to(coalesce(remittance, ''), 'UTF8') || '\\x1f'::bytea
+                          || convert_to(coalesce(bank_tx_code, ''), 'UTF8')) AS fingerprint
+            FROM transactions
+            WHERE account_id > $1 AND account_id <= $2 \(accountsFilter)
+        ), ordered AS (
+            SELECT account_id, tx_key, missing,
+                   sha256(fingerprint || int4send(row_number() OVER (PARTITION BY account_id, fingerprint ORDER BY id)::integer)) AS content_key
+            FROM fingerprinted
+        )
+        UPDATE transactions t SET content_key = o.content_key, flowpay_id = 'bs_' || encode(substring(t.tx_key FROM 1 FOR 16), 'hex')
+        FROM ordered o
+        WHERE o.missing AND o.account_id = t.account_id AND o.tx_key = t.tx_key AND t.account_id > $1 AND t.account_id <= $2;
+        """
+    }
+
     public static let all: [OnlinePlan] = [identity, refusals, feedVisibility, ingestIndexes, pushBatchesByCustomer]
 
     /// The plan that replaces `migration`, if its file is a released one with a plan.
@@ -95,28 +124,7 @@ public struct OnlinePlan: Sendable {
             ADD COLUMN history_received_days integer;
 
         -- step: batched transactions_content_keys over transactions.account_id by 2000
-        WITH fingerprinted AS (
-            SELECT account_id, tx_key, id, content_key IS NULL AS missing,
-                   sha256('\\x667000'::bytea
-                          || convert_to(status, 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(to_char(booking_date, 'YYYY-MM-DD'), ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(to_char(value_date, 'YYYY-MM-DD'), ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(amount_minor::text, 'UTF8') || '\\x1f'::bytea
-                          || convert_to(currency, 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(counterparty_iban, ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(counterparty_name, ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(remittance, ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(bank_tx_code, ''), 'UTF8')) AS fingerprint
-            FROM transactions
-            WHERE account_id > $1 AND account_id <= $2
-        ), ordered AS (
-            SELECT account_id, tx_key, missing,
-                   sha256(fingerprint || int4send(row_number() OVER (PARTITION BY account_id, fingerprint ORDER BY id)::integer)) AS content_key
-            FROM fingerprinted
-        )
-        UPDATE transactions t SET content_key = o.content_key, flowpay_id = 'bs_' || encode(substring(t.tx_key FROM 1 FOR 16), 'hex')
-        FROM ordered o
-        WHERE o.missing AND o.account_id = t.account_id AND o.tx_key = t.tx_key AND t.account_id > $1 AND t.account_id <= $2;
+        \(contentKeyBackfill(accountsFilter: ""))
 
         -- step: transaction
         ALTER TABLE transactions ALTER COLUMN flowpay_id SET DEFAULT 'bs_' || replace(gen_random_uuid()::text, '-', '');
@@ -127,29 +135,7 @@ public struct OnlinePlan: Sendable {
         -- Rows an old release's worker stored after the first walk had passed their account (from here on the NOT
         -- VALID checks refuse such rows): keyed the same way, so VALIDATE below never stops on one. Only accounts
         -- with such a row are fingerprinted again.
-        WITH fingerprinted AS (
-            SELECT account_id, tx_key, id, content_key IS NULL AS missing,
-                   sha256('\\x667000'::bytea
-                          || convert_to(status, 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(to_char(booking_date, 'YYYY-MM-DD'), ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(to_char(value_date, 'YYYY-MM-DD'), ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(amount_minor::text, 'UTF8') || '\\x1f'::bytea
-                          || convert_to(currency, 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(counterparty_iban, ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(counterparty_name, ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(remittance, ''), 'UTF8') || '\\x1f'::bytea
-                          || convert_to(coalesce(bank_tx_code, ''), 'UTF8')) AS fingerprint
-            FROM transactions
-            WHERE account_id > $1 AND account_id <= $2
-              AND account_id IN (SELECT account_id FROM transactions WHERE content_key IS NULL AND account_id > $1 AND account_id <= $2)
-        ), ordered AS (
-            SELECT account_id, tx_key, missing,
-                   sha256(fingerprint || int4send(row_number() OVER (PARTITION BY account_id, fingerprint ORDER BY id)::integer)) AS content_key
-            FROM fingerprinted
-        )
-        UPDATE transactions t SET content_key = o.content_key, flowpay_id = 'bs_' || encode(substring(t.tx_key FROM 1 FOR 16), 'hex')
-        FROM ordered o
-        WHERE o.missing AND o.account_id = t.account_id AND o.tx_key = t.tx_key AND t.account_id > $1 AND t.account_id <= $2;
+        \(contentKeyBackfill(accountsFilter: "AND account_id IN (SELECT account_id FROM transactions WHERE content_key IS NULL AND account_id > $1 AND account_id <= $2)"))
 
         -- step: no-transaction
         ALTER TABLE transactions VALIDATE CONSTRAINT transactions_content_key_present;
