@@ -10,22 +10,7 @@ import Testing
 import TestSupport
 
 /// A connector's failures as the sync engine records them, against the real database.
-@Suite struct CustomerSyncTests {
-    func migratedStore(_ database: TestDatabase) async throws -> Store {
-        let store = Store(connection: try database.connect())
-        _ = try await Migrator(migrations: try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))).migrate(store.connection)
-        return store
-    }
-
-    func sync(_ store: Store, _ peers: SandboxPeers, _ customerID: Int64) async throws -> CustomerOutcome {
-        let sources = SourceFactory(goCardless: peers.goCardlessConfiguration)
-        let record = try #require(try store.customer(id: customerID))
-        let outcome = await CustomerSync(store: store, sources: sources, flowpay: nil, overlapDays: 7, today: today,
-                                         logger: Logger(label: "test")).sync(record, runID: try store.startRun(worker: "test").id)
-        await sources.shutdown()
-        return outcome
-    }
-
+@Suite struct CustomerSyncTests: CustomerSyncing {
     func count(_ store: Store, _ sql: String, _ parameters: [any PostgresEncodable]) throws -> Int {
         try store.connection.queryValue(Int.self, sql, parameters)
     }

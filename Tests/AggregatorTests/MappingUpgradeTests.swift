@@ -11,22 +11,7 @@ import TestSupport
 
 /// Stored rows keyed by an older mapping are mapped again from their raw JSON and re-keyed before a sync reads the
 /// bank (MappingUpgrade): Flowpay ids and push state stay, a re-read matches by key, nothing is stored or sent twice.
-@Suite struct MappingUpgradeTests {
-    func migratedStore(_ database: TestDatabase) async throws -> Store {
-        let store = Store(connection: try database.connect())
-        _ = try await Migrator(migrations: try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))).migrate(store.connection)
-        return store
-    }
-
-    func sync(_ store: Store, _ peers: SandboxPeers, _ customerID: Int64) async throws -> CustomerOutcome {
-        let sources = SourceFactory(goCardless: peers.goCardlessConfiguration)
-        let record = try #require(try store.customer(id: customerID))
-        let outcome = await CustomerSync(store: store, sources: sources, flowpay: nil, overlapDays: 7, today: today,
-                                         logger: Logger(label: "test")).sync(record, runID: try store.startRun(worker: "test").id)
-        await sources.shutdown()
-        return outcome
-    }
-
+@Suite struct MappingUpgradeTests: CustomerSyncing {
     /// Every row as an older mapping stored it: counterparties other than IBANs, structured remittance arrays and
     /// `valueDateTime` unread, content keys computed from those columns (as migration 0009 did), rows keyed by
     /// content under those keys, no mapping version.
