@@ -209,7 +209,10 @@ public struct BerlinGroupSource: BankDataSource {
         if [400, 401, 403].contains(response.status), codes.contains(where: consentCodes.contains) { return .consentExpired(detail) }
         switch response.status {
         case 429:
-            let retryAt = response.header("Retry-After").flatMap(Double.init).map { Date().addingTimeInterval($0) }
+            let wait = response.header("Retry-After").flatMap(Double.init)
+            // ACCESS_EXCEEDED is the consent's daily reads used up (a quota); a short wait asked for is a throttle.
+            if !codes.contains("ACCESS_EXCEEDED"), let wait, wait <= 60 { ThrottleSignals.note() }
+            let retryAt = wait.map { Date().addingTimeInterval($0) }
             return .rateLimited(account: account, retryAt: retryAt, detail: detail)
         // One account refused or unknown (RESOURCE_BLOCKED, RESOURCE_UNKNOWN): that account's problem this run.
         case 403 where account != nil, 404 where account != nil: return .unavailable("account \(account ?? "?"): \(detail)")

@@ -1,3 +1,4 @@
+import BankSyncCore
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -66,6 +67,7 @@ public struct GoCardlessClient: Sendable {
                 continue
             case 429 where problem.type != "RateLimitError":
                 // GoCardless's own per-minute limit: short waits are worth it, long ones are not.
+                ThrottleSignals.note()
                 let seconds = problem.retrySeconds ?? Int(response.header("HTTP_X_RATELIMIT_RESET") ?? "") ?? 60
                 guard seconds <= 30, waited < 3 else {
                     throw .rateLimited(account: account, retryAt: Date().addingTimeInterval(Double(seconds)), detail: problem.text)

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BankSyncCore
 import Foundation
 import Logging
 import NIOCore
@@ -105,6 +106,7 @@ public struct FlowpayClient: Sendable {
                     logger.warning("Flowpay rejected", metadata: metadata.merging(["logref": "\(envelope?.logref ?? "-")"]) { $1 })
                     throw error
                 }
+                if status == 429 { ThrottleSignals.note() }
                 problem = "HTTP \(status)" + (envelope?.logref.map { " logref \($0)" } ?? "")
                 retryAfter = RetryPolicy.retryAfter(response.headers.first(name: "Retry-After"))
             } catch let error as FlowpayError {

@@ -13,4 +13,14 @@ extension Store {
             UPDATE sync_runs SET finished_at = now(), status = $2, counts = $3::jsonb, error = $4 WHERE id = $1
             """, [id, status, JSONText(counts), error])
     }
+
+    /// Connections the server can still accept from ordinary roles: what a run may open without starving the
+    /// others (serve, ops, a second worker) is bounded by it.
+    public func freeConnections() throws -> Int {
+        let row = try require(try connection.query("""
+            SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+                   - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+            """).first, "free connections")
+        return try row.decode(at: 0)
+    }
 }

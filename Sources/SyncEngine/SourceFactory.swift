@@ -28,8 +28,14 @@ public actor SourceFactory {
     private var httpClients: [HTTPClient] = []
     private var berlinGroupClients: [String: HTTPClient] = [:]
 
-    public init(goCardless: GoCardlessConfiguration?, fio: FioConfiguration = FioConfiguration(), vault: TokenVault? = nil) {
+    /// Connections to GoCardless at once: one aggregator serves every customer of a run, so at least the most
+    /// customers the run syncs at once (each makes its calls one after another).
+    let goCardlessConnections: Int
+
+    public init(goCardless: GoCardlessConfiguration?, fio: FioConfiguration = FioConfiguration(), vault: TokenVault? = nil,
+                goCardlessConnections: Int = 64) {
         self.goCardless = goCardless
+        self.goCardlessConnections = goCardlessConnections
         self.fio = fio
         self.vault = vault
     }
@@ -70,8 +76,7 @@ public actor SourceFactory {
                 throw Failure.notConfigured("GOCARDLESS_SECRET_ID and GOCARDLESS_SECRET_KEY are needed to sync GoCardless customers")
             }
             if goCardlessClient == nil {
-                // 64 connections: one aggregator serves every customer of the run.
-                let http = goCardless.makeHTTPClient(connectionsPerHost: 64)
+                let http = goCardless.makeHTTPClient(connectionsPerHost: goCardlessConnections)
                 httpClients.append(http)
                 goCardlessClient = GoCardlessClient(configuration: goCardless, httpClient: http)
             }

@@ -9,7 +9,10 @@ import Store
 /// `concurrency` at a time, each on its own database session (which also holds that customer's lock).
 public struct SyncRun: Sendable {
     public struct Options: Sendable {
+        /// Customers synced at once; with `adaptive`, where the run starts (`adaptive.initial`) is used instead.
         public var concurrency = 4
+        /// `--concurrency auto`: the number follows `ConcurrencyController` between these bounds.
+        public var adaptive: ConcurrencyController.Bounds?
         public var lease: Duration = .seconds(600)
         public var overlapDays = SyncWindow.defaultOverlapDays
         public var only: UUID?
@@ -34,6 +37,8 @@ public struct SyncRun: Sendable {
         public var customersRegistered = 0
         public var notDue = 0
         public var outcomes: [CustomerOutcome] = []
+        /// Customers synced at once: where the run started and ended, and the most at one instant.
+        public var concurrency: (start: Int, end: Int, peak: Int) = (0, 0, 0)
         public var failed: [CustomerOutcome] { outcomes.filter { !$0.succeeded } }
     }
 
@@ -60,13 +65,14 @@ public struct SyncRun: Sendable {
         let roundTripsAtStart = PostgresStatistics.roundTripsSoFar
         // The control connection only opens and closes the run: it would sit idle for the whole run (and die
         // with a database restart), so the summary is written on a fresh one.
-        let (runID, startedAt, total, due) = try await Self.withReconnects(connectionString, logger: logger) { control in
+        let (runID, startedAt, total, due, freeConnections) = try await Self.withReconnects(connectionString, logger: logger) { control in
             try control.requireSchemaOfThisBuild()
             let (runID, startedAt) = try control.startRun(worker: options.worker)
             let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
             let total = try control.claimableCount(dueBefore: startedAt.addingTimeInterval(-interval), only: options.only,
                                                    priorityOnly: options.priorityOnly)
-            return (runID, startedAt, total, try control.dueSummary(dueBefore: startedAt.addingTimeInterval(-interval)))
+            return (runID, startedAt, total, try control.dueSummary(dueBefore: startedAt.addingTimeInterval(-interval)),
+                    options.adaptive == nil ? nil : try control.freeConnections())
         }
         let interval = options.only == nil ? Double(options.minInterval.components.seconds) : 0
         let dueBefore = startedAt.addingTimeInterval(-interval)
@@ -75,12 +81,20 @@ public struct SyncRun: Sendable {
         summary.customersRegistered = due.customers
         summary.notDue = options.only == nil && !options.priorityOnly ? due.notDue : 0
         let counter = Counter()
+        // An adaptive run never opens more connections than the server has left, less a margin for the others.
+        let adaptive = options.adaptive.map { bounds in
+            ConcurrencyController.Bounds(initial: bounds.initial, minimum: bounds.minimum,
+                                         maximum: min(bounds.maximum, max(bounds.minimum, (freeConnections ?? bounds.maximum) - 5)))
+        }
+        let gate = makeGate(runID: runID, adaptive: adaptive)
+        let workers = adaptive?.maximum ?? options.concurrency
         do {
             summary.outcomes = try await withThrowingTaskGroup(of: [CustomerOutcome].self) { group in
-                // No more workers (each with its own database connection) than customers due.
-                for _ in 0..<max(1, min(options.concurrency, total)) {
+                // No more workers (each with its own database connection once first admitted) than customers due.
+                for _ in 0..<max(1, min(workers, total)) {
                     group.addTask { try await withBlockingIOExecutor("banksync.sync.worker") {
-                        try await worker(runID: runID, dueBefore: dueBefore, today: today, total: total, counter: counter, progress: progress)
+                        try await worker(runID: runID, dueBefore: dueBefore, today: today, total: total, counter: counter, gate: gate,
+                                         progress: progress)
                     } }
                 }
                 var all: [CustomerOutcome] = []
@@ -94,7 +108,9 @@ public struct SyncRun: Sendable {
             throw error
         }
         let failed = summary.failed.count
-        let counts = #"{"customers":\#(summary.outcomes.count),"notDue":\#(summary.notDue),"registered":\#(summary.customersRegistered),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed }),"dbRoundTrips":\#(PostgresStatistics.roundTripsSoFar - roundTripsAtStart)}"#
+        summary.concurrency = (adaptive?.initial ?? options.concurrency, await gate.limit, await gate.peak)
+        let concurrency = #""concurrency":{"start":\#(summary.concurrency.start),"end":\#(summary.concurrency.end),"peak":\#(summary.concurrency.peak)}"#
+        let counts = #"{\#(concurrency),"customers":\#(summary.outcomes.count),"notDue":\#(summary.notDue),"registered":\#(summary.customersRegistered),"failed":\#(failed),"new":\#(summary.outcomes.reduce(0) { $0 + $1.newTransactions }),"pushed":\#(summary.outcomes.reduce(0) { $0 + $1.pushed }),"dbRoundTrips":\#(PostgresStatistics.roundTripsSoFar - roundTripsAtStart)}"#
         try await Self.withReconnects(connectionString, logger: logger) { store in
             try store.finishRun(id: runID, status: failed == 0 ? "succeeded" : (failed == summary.outcomes.count ? "failed" : "partial"),
                                 counts: counts, error: nil)
@@ -102,11 +118,22 @@ public struct SyncRun: Sendable {
         return summary
     }
 
-    /// One worker: claims and syncs customers on its own session until none is left. A lost connection (a
-    /// database restart or failover) is reconnected with backoff and the worker carries on with the next
-    /// customer; the customer it was syncing is reported failed and is due again. Only a database that stays
-    /// unreachable for the whole retry budget ends the worker (and the run).
-    func worker(runID: Int64, dueBefore: Date, today: Day, total: Int, counter: Counter,
+    func makeGate(runID: Int64, adaptive: ConcurrencyController.Bounds?) -> ConcurrencyGate {
+        guard let bounds = adaptive else { return ConcurrencyGate(fixed: options.concurrency) }
+        let logger = logger
+        return ConcurrencyGate(adaptive: bounds) { change, limit, median in
+            logger.info("customers synced at once changed", metadata: [
+                "run": "\(runID)", "limit": "\(limit)", "reason": "\(change)",
+                "median_ms": "\(Int(median * 1_000))"])
+        }
+    }
+
+    /// One worker: claims and syncs customers on its own session until none is left, each admitted by `gate`
+    /// (which bounds how many are synced at once). A lost connection (a database restart or failover) is
+    /// reconnected with backoff and the worker carries on with the next customer; the customer it was syncing is
+    /// reported failed and is due again. Only a database that stays unreachable for the whole retry budget ends the
+    /// worker (and the run). Waits (for a deferred customer, before a reconnect) are made outside the gate.
+    func worker(runID: Int64, dueBefore: Date, today: Day, total: Int, counter: Counter, gate: ConcurrencyGate,
                 progress: @escaping @Sendable (Int, Int, CustomerOutcome) -> Void) async throws -> [CustomerOutcome] {
         var outcomes: [CustomerOutcome] = []
         var store: Store?
@@ -114,41 +141,46 @@ public struct SyncRun: Sendable {
         var inFlight: Int64?
         defer { store?.connection.close() }
         while !Task.isCancelled {
+            do { try await gate.enter() } catch { break }
+            let started = ContinuousClock.now
+            var took: Double?
+            var pause: Duration?
+            var stop = false
+            var failure: (any Error)?
             do {
                 let session = try store ?? Store.connect(connectionString)
                 store = session
-                guard let claim = try await session.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
-                                                              only: options.only, priorityOnly: options.priorityOnly,
-                                                              excluding: await counter.excluded) else {
+                if let claim = try await session.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
+                                                           only: options.only, priorityOnly: options.priorityOnly,
+                                                           excluding: await counter.excluded) {
+                    failures = 0
+                    inFlight = claim.customerID
+                    if let record = try claim.record ?? session.customer(id: claim.customerID) {
+                        if let outcome = try await syncClaimed(record, claim: claim, on: session, runID: runID, today: today,
+                                                               counter: counter) {
+                            outcomes.append(outcome)
+                            took = (ContinuousClock.now - started) / .seconds(1)
+                            progress(await counter.increment(), total, outcome)
+                        }
+                    } else {
+                        try session.release(claim)
+                    }
+                    inFlight = nil
+                } else if let next = await counter.nextDeferral() {
                     // Customers waiting for their source's next allowed call (Fio's interval) are this run's too:
                     // wait for the first of them without holding any customer, then look again.
-                    guard let next = await counter.nextDeferral() else { break }
-                    try await Task.sleep(for: .milliseconds(max(50, min(Int64(next.timeIntervalSinceNow * 1_000) + 20, 60_000))))
-                    continue
+                    pause = .milliseconds(max(50, min(Int64(next.timeIntervalSinceNow * 1_000) + 20, 60_000)))
+                } else {
+                    stop = true
                 }
-                failures = 0
-                inFlight = claim.customerID
-                guard let record = try claim.record ?? session.customer(id: claim.customerID) else { try session.release(claim); continue }
-                let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
-                                        today: today, logger: logger, lease: (options.lease, options.worker),
-                                        rescan: options.rescan, backfillPieceDays: options.backfillPieceDays)
-                var outcome = await sync.sync(record, runID: runID)
-                if let deferral = outcome.deferred {
-                    // Given back without counting as synced; after two 409s in a run, left for the next run.
-                    if await counter.postpone(claim.customerID, until: deferral.retryAt, conflict: deferral.reason == .conflict) {
-                        try session.releaseDeferred(claim)
-                        inFlight = nil
-                        continue
-                    }
-                    outcome.problem = ("rate_limited", "\(deferral); left for the next run")
-                }
-                outcomes.append(outcome)
-                progress(await counter.increment(), total, outcome)
-                try session.release(claim)
-                inFlight = nil
             } catch is CancellationError {
-                break
+                stop = true
             } catch {
+                failure = error
+            }
+            await gate.leave(afterSeconds: took)
+            if stop { break }
+            if let error = failure {
                 store?.connection.close()
                 store = nil
                 failures += 1
@@ -159,10 +191,32 @@ public struct SyncRun: Sendable {
                 // Only a lost connection is worth another: anything else is a defect to report, not to loop on.
                 guard failures <= Self.reconnectAttempts, Self.isConnectionProblem(error) else { throw error }
                 logger.warning("database connection lost; reconnecting", metadata: ["attempt": "\(failures)", "error": "\(error)"])
-                try await Task.sleep(for: Self.reconnectDelay(failures))
+                pause = Self.reconnectDelay(failures)
+            }
+            if let pause {
+                do { try await Task.sleep(for: pause) } catch { break }
             }
         }
         return outcomes
+    }
+
+    /// Syncs one claimed customer and releases it; nil when the sync was deferred and given back uncounted.
+    func syncClaimed(_ record: CustomerRecord, claim: Claim, on session: Store, runID: Int64, today: Day,
+                     counter: Counter) async throws -> CustomerOutcome? {
+        let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
+                                today: today, logger: logger, lease: (options.lease, options.worker),
+                                rescan: options.rescan, backfillPieceDays: options.backfillPieceDays)
+        var outcome = await sync.sync(record, runID: runID)
+        if let deferral = outcome.deferred {
+            // Given back without counting as synced; after two 409s in a run, left for the next run.
+            if await counter.postpone(claim.customerID, until: deferral.retryAt, conflict: deferral.reason == .conflict) {
+                try session.releaseDeferred(claim)
+                return nil
+            }
+            outcome.problem = ("rate_limited", "\(deferral); left for the next run")
+        }
+        try session.release(claim)
+        return outcome
     }
 
     /// About a minute in all: 0.5, 1, 2, 4, 8, 15, 15, 15 s.

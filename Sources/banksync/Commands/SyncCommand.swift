@@ -11,8 +11,11 @@ struct SyncCommand: AsyncParsableCommand {
         abstract: "One bounded sync run: pull every due customer, deduplicate, push what is new to Flowpay.",
         discussion: "Safe to run from several machines at once. Exit 0: all synced; 1: some customers failed; 2: configuration error; 3: could not run. Example: banksync sync --concurrency 8 --min-interval 0 --customer 0f8e…")
 
-    @Option(help: "Customers synced at the same time.")
-    var concurrency = 32
+    @Option(help: "Customers synced at the same time: a number, or auto (start at 32 and follow the aggregator's latency and throttling between 4 and --max-concurrency).")
+    var concurrency = "auto"
+
+    @Option(help: "With --concurrency auto: the most customers synced at once (each holds a database connection; never more than the server has free, less 5).")
+    var maxConcurrency = 128
 
     @Option(help: "Lease per customer, e.g. 10m or 600s: only a backstop for a worker that hangs while connected.")
     var lease = "10m"
@@ -44,8 +47,16 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let summary = try await reportingErrors { () async throws -> SyncRun.Summary in
             var options = SyncRun.Options()
-            guard concurrency >= 1 else { throw ConfigError(setting: "--concurrency", problem: "must be at least 1") }
-            options.concurrency = concurrency
+            guard (1...1_000).contains(maxConcurrency) else { throw ConfigError(setting: "--max-concurrency", problem: "must be 1…1000") }
+            if concurrency == "auto" {
+                options.adaptive = ConcurrencyController.Bounds(initial: min(32, maxConcurrency), minimum: min(4, maxConcurrency),
+                                                                maximum: maxConcurrency)
+            } else {
+                guard let fixed = Int(concurrency), fixed >= 1 else {
+                    throw ConfigError(setting: "--concurrency", problem: "'\(concurrency)' is not auto or a number of at least 1")
+                }
+                options.concurrency = fixed
+            }
             guard let leaseDuration = parseDuration(lease) else { throw ConfigError(setting: "--lease", problem: "'\(lease)' is not a duration like 10m") }
             options.lease = leaseDuration
             guard let interval = parseDuration(minInterval) else {
@@ -77,7 +88,8 @@ struct SyncCommand: AsyncParsableCommand {
             let flowpayConfiguration = noPush ? nil : try FlowpaySettings.load()
             let vault = try FioSettings.vault(required: false)
             if vault == nil { try FioSettings.requireKeyForFioCustomers(database) }
-            let sources = SourceFactory(goCardless: try GoCardlessSettings.load(), fio: try FioSettings.load(), vault: vault)
+            let sources = SourceFactory(goCardless: try GoCardlessSettings.load(), fio: try FioSettings.load(), vault: vault,
+                                        goCardlessConnections: max(64, options.adaptive?.maximum ?? options.concurrency))
             let http = flowpayConfiguration.map(FlowpayClient.makeHTTPClient)
             var flowpay: FlowpayClient?
             if let flowpayConfiguration, let http { flowpay = FlowpayClient(configuration: flowpayConfiguration, http: http) }

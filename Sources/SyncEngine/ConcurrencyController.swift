@@ -1,0 +1,77 @@
+/// How many customers a run syncs at once under `--concurrency auto`: a latency-gradient controller, decided per
+/// window of finished customers (never by the clock, so the same observations give the same limits).
+///
+/// A customer's sync is mostly waiting — for the aggregator (tens to hundreds of milliseconds a call, ~5 calls a
+/// customer), for Flowpay, for the database. While more customers at once do not make each one slower, nothing is
+/// queueing: the limit grows. When each customer takes clearly longer than when nothing queued (the `baseline`,
+/// the fastest window median seen, drifting up slowly so a run whose customers get heavier is not held down by
+/// its first light ones), something — CPU, the database, the aggregator — is saturated: the limit shrinks a little.
+/// A throttle answer (`ThrottleSignals`: a short-term 429 from the aggregator or Flowpay) halves it and holds it
+/// there for a few windows.
+public struct ConcurrencyController: Sendable, Equatable {
+    public struct Bounds: Sendable, Equatable {
+        public var initial: Int
+        public var minimum: Int
+        public var maximum: Int
+
+        public init(initial: Int, minimum: Int, maximum: Int) {
+            self.minimum = max(1, minimum)
+            self.maximum = max(self.minimum, maximum)
+            self.initial = min(max(initial, self.minimum), self.maximum)
+        }
+    }
+
+    public enum Change: Sendable, Equatable {
+        case grew, saturated, throttled, held
+    }
+
+    public let bounds: Bounds
+    public private(set) var limit: Int
+    /// Seconds a customer takes when nothing queues: the fastest window median, drifting up `drift` per window.
+    public private(set) var baseline: Double?
+    private var quietWindowsLeft = 0
+
+    /// A window median within this factor of the baseline counts as "nothing queues".
+    static let calm = 1.3
+    /// Beyond this factor, customers queue for something saturated.
+    static let saturated = 2.0
+    static let drift = 1.02
+    /// Windows without growth after a throttle answer.
+    static let holdAfterThrottle = 3
+
+    public init(bounds: Bounds) {
+        self.bounds = bounds
+        self.limit = bounds.initial
+    }
+
+    /// Finished customers per decision: enough for a median, about half the customers in flight.
+    public var windowSize: Int { max(8, limit / 2) }
+
+    /// One window's median seconds per customer and the throttle answers seen during it; returns what changed.
+    public mutating func observe(medianSeconds: Double, throttleAnswers: Int) -> Change {
+        let baseline = min((self.baseline ?? medianSeconds) * Self.drift, medianSeconds)
+        self.baseline = baseline
+        if throttleAnswers > 0 {
+            quietWindowsLeft = Self.holdAfterThrottle
+            return set(limit / 2, .throttled)
+        }
+        if quietWindowsLeft > 0 {
+            quietWindowsLeft -= 1
+            return .held
+        }
+        if medianSeconds > baseline * Self.saturated {
+            return set(limit * 3 / 4, .saturated)
+        }
+        if medianSeconds <= baseline * Self.calm {
+            return set(limit + max(1, limit / 4), .grew)
+        }
+        return .held
+    }
+
+    private mutating func set(_ proposed: Int, _ change: Change) -> Change {
+        let next = min(max(proposed, bounds.minimum), bounds.maximum)
+        guard next != limit else { return .held }
+        limit = next
+        return change
+    }
+}

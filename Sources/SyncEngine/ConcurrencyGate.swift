@@ -1,0 +1,87 @@
+import BankSyncCore
+
+/// Admits a run's workers to sync one customer each, at most `limit` at a time. With a controller
+/// (`--concurrency auto`) the limit follows it; without one it stays what it was given. Workers over the limit wait
+/// here holding no customer (and, until first admitted, no database connection).
+actor ConcurrencyGate {
+    private var controller: ConcurrencyController?
+    private(set) var limit: Int
+    private var active = 0
+    private(set) var peak = 0
+    private var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var nextWaiterID = 0
+    private var window: [Double] = []
+    private var throttleAnswersAtWindowStart = ThrottleSignals.soFar
+    private let onChange: @Sendable (ConcurrencyController.Change, Int, Double) -> Void
+
+    init(fixed limit: Int) {
+        self.limit = max(1, limit)
+        self.controller = nil
+        self.onChange = { _, _, _ in }
+    }
+
+    init(adaptive bounds: ConcurrencyController.Bounds,
+         onChange: @escaping @Sendable (ConcurrencyController.Change, Int, Double) -> Void) {
+        let controller = ConcurrencyController(bounds: bounds)
+        self.controller = controller
+        self.limit = controller.limit
+        self.onChange = onChange
+    }
+
+    /// Waits until one more customer may be synced; cancellation ends the wait.
+    func enter() async throws {
+        if active < limit, waiters.isEmpty {
+            admit()
+            return
+        }
+        let id = nextWaiterID
+        nextWaiterID += 1
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.append((id, continuation))
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(id) }
+        }
+    }
+
+    /// The worker is done with its customer (`seconds` it took, nil when it found none to sync).
+    func leave(afterSeconds seconds: Double?) {
+        active -= 1
+        if let seconds, controller != nil { observe(seconds) }
+        wakeWaiters()
+    }
+
+    private func admit() {
+        active += 1
+        peak = max(peak, active)
+    }
+
+    private func wakeWaiters() {
+        while active < limit, !waiters.isEmpty {
+            admit()
+            waiters.removeFirst().continuation.resume()
+        }
+    }
+
+    private func cancelWaiter(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: index).continuation.resume(throwing: CancellationError())
+    }
+
+    private func observe(_ seconds: Double) {
+        guard var controller else { return }
+        window.append(seconds)
+        guard window.count >= controller.windowSize else { return }
+        let median = window.sorted()[window.count / 2]
+        let throttles = ThrottleSignals.soFar - throttleAnswersAtWindowStart
+        window.removeAll(keepingCapacity: true)
+        throttleAnswersAtWindowStart = ThrottleSignals.soFar
+        let change = controller.observe(medianSeconds: median, throttleAnswers: throttles)
+        self.controller = controller
+        if change != .held {
+            limit = controller.limit
+            onChange(change, limit, median)
+        }
+    }
+}

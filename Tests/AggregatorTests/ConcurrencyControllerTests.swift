@@ -1,0 +1,50 @@
+import SyncEngine
+import Testing
+
+/// The controller behind `--concurrency auto`, fed window medians directly: the same observations give the
+/// same limits (no clock anywhere).
+@Suite struct ConcurrencyControllerTests {
+    let bounds = ConcurrencyController.Bounds(initial: 32, minimum: 4, maximum: 128)
+
+    @Test func whileCustomersTakeNoLongerTheLimitGrowsToItsMaximum() {
+        var controller = ConcurrencyController(bounds: bounds)
+        var limits: [Int] = []
+        for _ in 0..<12 {
+            _ = controller.observe(medianSeconds: 1.0, throttleAnswers: 0)
+            limits.append(controller.limit)
+        }
+        #expect(limits.first == 40, "the first calm window adds a quarter (\(limits))")
+        #expect(limits == limits.sorted(), "never shrinks while nothing queues (\(limits))")
+        #expect(controller.limit == 128, "stops at the maximum (\(limits))")
+    }
+
+    @Test func customersTakingTwiceAsLongAsTheBaselineShrinkIt() {
+        var controller = ConcurrencyController(bounds: bounds)
+        _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0)   // 32 → 40
+        #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .held, "1.5× the baseline: neither calm nor saturated")
+        #expect(controller.observe(medianSeconds: 0.25, throttleAnswers: 0) == .saturated)
+        #expect(controller.limit == 30)
+        #expect(controller.baseline.map { $0 < 0.11 } == true, "a slow window does not raise the baseline beyond its drift")
+    }
+
+    @Test func aThrottleAnswerHalvesTheLimitAndHoldsItForThreeWindows() {
+        var controller = ConcurrencyController(bounds: bounds)
+        #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 2) == .throttled)
+        #expect(controller.limit == 16)
+        for _ in 0..<3 { #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 0) == .held) }
+        #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 0) == .grew)
+        #expect(controller.limit == 20)
+    }
+
+    @Test func theLimitStaysWithinItsBounds() {
+        var controller = ConcurrencyController(bounds: .init(initial: 6, minimum: 4, maximum: 8))
+        for _ in 0..<5 { _ = controller.observe(medianSeconds: 1.0, throttleAnswers: 1) }
+        #expect(controller.limit == 4, "never below the minimum")
+        var growing = ConcurrencyController(bounds: .init(initial: 6, minimum: 4, maximum: 8))
+        for _ in 0..<5 { _ = growing.observe(medianSeconds: 1.0, throttleAnswers: 0) }
+        #expect(growing.limit == 8, "never above the maximum")
+        let odd = ConcurrencyController.Bounds(initial: 500, minimum: 0, maximum: 10)
+        #expect(odd.initial == 10 && odd.minimum == 1, "bounds are made consistent")
+        #expect(ConcurrencyController(bounds: bounds).windowSize == 16, "a decision per half the customers in flight")
+    }
+}

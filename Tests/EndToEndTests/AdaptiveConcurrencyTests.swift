@@ -1,0 +1,50 @@
+import Foundation
+import Sandbox
+import Store
+import Testing
+import TestSupport
+
+/// `banksync sync --concurrency auto` against the GoCardless sandbox: an aggregator asking it to slow down (a
+/// per-minute 429) makes it sync fewer customers at once, and a fixed `--concurrency N` never syncs more than N.
+/// What each run did is read from its `sync_runs.counts.concurrency` (start, end, peak), not from any clock.
+@Suite(.serialized) struct AdaptiveConcurrencyTests {
+    @Test func aThrottlingAggregatorHalvesCustomersSyncedAtOnceAndAFixedNumberIsNeverExceeded() async throws {
+        let fleet = SandboxFleet(size: 40, seed: 7, accounts: 1...1, historyDays: 90...90, berlinGroupEvery: 0)
+        try await EndToEnd.with { e2e in
+            await e2e.goCardless.enableFleet(fleet, latencyMilliseconds: 0)
+            let csv = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-\(UUID().uuidString).csv")
+            defer { try? FileManager.default.removeItem(at: csv) }
+            try fleet.writeCSV(to: csv.path, bankURL: e2e.berlinGroupURL)
+            #expect(try await e2e.run(["customers", "import", csv.path]).status == 0)
+
+            // The first account calls of the run answer GoCardless's per-minute 429 ("try again in 1 seconds").
+            _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(#"{"apiRateLimited": 3}"#.utf8)))
+            let adaptive = try await e2e.run(["sync", "--concurrency", "auto", "--max-concurrency", "16"])
+            #expect(adaptive.status == 0, "\(adaptive.stdout.suffix(2_000)) \(adaptive.stderr.suffix(2_000))")
+            let first = try concurrency(of: e2e, run: 1)
+            #expect(first.start == 16, "auto starts at 32, within --max-concurrency 16 (\(first))")
+            #expect(first.end < first.start, "a throttle answer in the first window lowers it (\(first))")
+            #expect(first.peak <= 16)
+
+            let fixed = try await e2e.run(["sync", "--concurrency", "3", "--min-interval", "0"])
+            #expect(fixed.status == 0, "\(fixed.stdout.suffix(2_000))")
+            let second = try concurrency(of: e2e, run: 2)
+            #expect(second.start == 3 && second.end == 3 && (1...3).contains(second.peak), "\(second)")
+
+            let (stored, received, distinct) = try await e2e.assertExactlyOnce()
+            #expect(stored == received && received == distinct, "stored \(stored), received \(received), distinct \(distinct)")
+        }
+    }
+
+    func concurrency(of e2e: EndToEnd, run: Int) throws -> (start: Int, end: Int, peak: Int) {
+        let store = try e2e.connect()
+        let values = try store.queryValue(String.self, """
+            SELECT concat_ws(',', counts->'concurrency'->>'start', counts->'concurrency'->>'end', counts->'concurrency'->>'peak')
+            FROM sync_runs ORDER BY id OFFSET \(run - 1) LIMIT 1
+            """).split(separator: ",").compactMap { Int($0) }
+        guard values.count == 3 else { throw Mismatch(detail: "run \(run) recorded no concurrency") }
+        return (values[0], values[1], values[2])
+    }
+
+    struct Mismatch: Error { let detail: String }
+}
