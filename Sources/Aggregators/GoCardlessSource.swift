@@ -19,11 +19,21 @@ public struct GoCardlessSource: BankDataSource {
 
     public var transactionIDsAreStable: Bool { true }
 
-    /// A daily run asks for the requisition and, per account, balances and transactions only: the consent's
-    /// terms, the institution (cached per run) and each account's details come from what earlier syncs stored,
-    /// so an account costs two of its four daily rate-limited calls (details are read on the first sync, when a
-    /// balance's currency shows they changed, and every `KnownAccounts.detailsRefreshDays` days).
+    /// A daily run asks, per account, for balances and transactions only: the consent's terms, the institution
+    /// and each account's details come from what earlier syncs stored, so an account costs two of its four daily
+    /// rate-limited calls (details are read on the first sync, when a balance's currency shows they changed, and
+    /// every `KnownAccounts.detailsRefreshDays` days). The requisition itself (status, account list) is read only
+    /// when something is not known (`readsRequisition`): its accounts are fixed when the customer links, and an
+    /// ended consent answers the account calls with 401 `AccessExpiredError`, which ends the customer's sync just
+    /// as an expired requisition does.
     public func accounts(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
+        guard readsRequisition(known) else {
+            var accounts: [SourceAccount] = []
+            for id in known.details.keys.sorted() {
+                accounts.append(try await account(id, institutionBIC: nil, stored: known.reusableDetails(of: id), lastKnown: known.details[id]))
+            }
+            return SourceSnapshot(accounts: accounts, maxHistoryDays: known.historyCap, consentExpiresAt: nil, consentTermsRead: false)
+        }
         let requisition = try await client.call(.GET, "/api/v2/requisitions/\(requisitionID)/")
         let status = JSONShape.string(requisition["status"]) ?? "?"
         guard status == "LN" else {
@@ -55,6 +65,15 @@ public struct GoCardlessSource: BankDataSource {
                                               lastKnown: known.details[id]))
         }
         return SourceSnapshot(accounts: accounts, maxHistoryDays: maxHistory, consentExpiresAt: expiresAt, consentTermsRead: !known.consentTermsKnown)
+    }
+
+    /// Whether this run reads the requisition: when the consent's terms are not stored (a first sync, a renewal),
+    /// no account is stored, an account's details are due for their refresh, and one day a week (spread by
+    /// requisition) in any case — a requisition GoCardless suspended without ending its accounts' access shows there.
+    public func readsRequisition(_ known: KnownAccounts) -> Bool {
+        guard known.consentTermsKnown, !known.details.isEmpty, let today = known.today else { return true }
+        if known.details.keys.contains(where: { known.reusableDetails(of: $0) == nil }) { return true }
+        return Int(stableHash(requisitionID) % 7) == today.daysSinceEpoch % 7
     }
 
     /// One account of the requisition. Whatever GoCardless refuses about this account stays this account's

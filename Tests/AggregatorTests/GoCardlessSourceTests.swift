@@ -89,6 +89,41 @@ import TestSupport
         }
     }
 
+    /// A daily run with the consent's terms and every account's details stored reads no requisition (nor agreement
+    /// or institution): balances and transactions only. An ended consent still ends the customer's sync then — its
+    /// accounts answer 401 `AccessExpiredError`.
+    @Test func aDailyRunThatKnowsEverythingReadsNoRequisitionAndStillSeesAnEndedConsent() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.goCardlessSource("sandbox-req-3")
+            let first = try await source.accounts()
+            var details: [String: BankAccount] = [:]
+            for account in first.accounts { var stored = account.account; stored.balances = []; details[account.account.sourceAccountID] = stored }
+            let start = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+            let quiet = try #require((0..<60).map { start.adding(days: $0) }.first { day in
+                !source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: true, historyCap: nil, today: day))
+            }, "some day within 60 reads no requisition")
+            let known = KnownAccounts(details: details, consentTermsKnown: true, historyCap: nil, today: quiet)
+            #expect(source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: false, today: quiet)), "terms unknown: read it")
+            #expect(source.readsRequisition(KnownAccounts(details: [:], consentTermsKnown: true, today: quiet)), "no account stored: read it")
+
+            let before = await peers.goCardless.stats()["apiCalls"] ?? 0
+            let daily = try await source.accounts(known: known)
+            let calls = (await peers.goCardless.stats()["apiCalls"] ?? 0) - before
+            #expect(calls == details.count, "one balances call per account, nothing else (\(calls) calls for \(details.count) accounts)")
+            #expect(Set(daily.accounts.map(\.account.sourceAccountID)) == Set(details.keys))
+            #expect(daily.accounts.allSatisfy { !$0.account.balances.isEmpty }, "balances are read")
+            #expect(!daily.consentTermsRead)
+
+            try await peers.goCardlessControl(#"{"expireRequisition": "sandbox-req-3"}"#)
+            await #expect {
+                _ = try await source.accounts(known: known)
+            } throws: { error in
+                if case SourceError.consentExpired? = error as? SourceError { return true }
+                return false
+            }
+        }
+    }
+
     @Test func expiredOrSuspendedAccessIsAConsentProblem() async throws {
         try await SandboxPeers.with { peers in
             try await peers.goCardlessControl(#"{"expireRequisition": "sandbox-req-3"}"#)
