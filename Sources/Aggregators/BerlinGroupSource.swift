@@ -82,16 +82,21 @@ public struct BerlinGroupSource: BankDataSource {
 
     public var transactionIDsAreStable: Bool { configuration.stableTransactionIDs }
 
-    public func accounts(known _: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
+    /// The consent's status (every run: a revoked consent shows there first), its terms only when they are not
+    /// stored (a first sync, a renewal: `validUntil` does not change for a consent), and the accounts with balances.
+    public func accounts(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
         let status = try await get("/v1/consents/\(configuration.consentID)/status", account: nil)
         let consentStatus = JSONShape.string(status["consentStatus"]) ?? "?"
         if ["expired", "revokedByPsu", "terminatedByTpp", "rejected"].contains(consentStatus) {
             throw .consentExpired("consent \(configuration.consentID) is \(consentStatus)")
         }
         guard consentStatus == "valid" else { throw .consentPending("consent \(configuration.consentID) is \(consentStatus)") }
-        let consent = try await get("/v1/consents/\(configuration.consentID)", account: nil)
-        let validUntil = JSONShape.string(consent["validUntil"]).flatMap { Day(iso: $0) }
-            .map { Date(timeIntervalSince1970: Double($0.adding(days: 1).daysSinceEpoch) * 86_400) }
+        var validUntil: Date?
+        if !known.consentTermsKnown {
+            let consent = try await get("/v1/consents/\(configuration.consentID)", account: nil)
+            validUntil = JSONShape.string(consent["validUntil"]).flatMap { Day(iso: $0) }
+                .map { Date(timeIntervalSince1970: Double($0.adding(days: 1).daysSinceEpoch) * 86_400) }
+        }
         let list = try await get("/v1/accounts?withBalance=true", account: nil)
         guard let objects = list["accounts"] as? [[String: Any]] else {
             throw .malformed(account: nil, field: "accounts", detail: "expected an array of account objects")
@@ -112,7 +117,7 @@ public struct BerlinGroupSource: BankDataSource {
             }
             accounts.append(SourceAccount(account: account))
         }
-        return SourceSnapshot(accounts: accounts, consentExpiresAt: validUntil)
+        return SourceSnapshot(accounts: accounts, consentExpiresAt: validUntil, consentTermsRead: !known.consentTermsKnown)
     }
 
     /// Follows `_links.next` to the end, one page at a time (never the whole history in memory).
