@@ -119,7 +119,11 @@ def per_unit(cpu):
     return f"{cpu * 1e6 / max(received, 1):.0f} µs/tx" if backfill else f"{cpu * 1e3 / customers:.2f} ms/customer"
 
 
-print(f"| {label} | {concurrency} | {seconds:.1f} | {customers / seconds:.1f} | {received / seconds:,.0f} | {worker_cpu:.1f} | "
+shown = concurrency
+if concurrency == "auto" and "concurrency" in counts:
+    adapted = counts["concurrency"]
+    shown = f"auto {adapted['start']}→{adapted['end']} (peak {adapted['peak']})"
+print(f"| {label} | {shown} | {seconds:.1f} | {customers / seconds:.1f} | {received / seconds:,.0f} | {worker_cpu:.1f} | "
       f"{per_unit(worker_cpu)} | {per_unit(pg_cpu)} | {per_unit(sandbox_used)} | {per_unit(worker_cpu + pg_cpu)} | "
       f"{usage.ru_maxrss // 1024} | {peak_connections[0]} | {(gc1['apiCalls'] - gc0['apiCalls']) / customers:.1f} | "
       f"{counts.get('dbRoundTrips', 0) / customers:.1f} | {gc1['rateLimitedCallsToday'] / max(gc_accounts, 1):.2f} | "
