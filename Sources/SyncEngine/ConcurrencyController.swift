@@ -5,9 +5,11 @@
 /// customer), for Flowpay, for the database. While more customers at once do not make each one slower, nothing is
 /// queueing: the limit grows. When each customer takes clearly longer than when nothing queued (the `baseline`,
 /// the fastest window median seen, drifting up slowly so a run whose customers get heavier is not held down by
-/// its first light ones), something — CPU, the database, the aggregator — is saturated: the limit shrinks a little.
-/// A throttle answer (`ThrottleSignals`: a short-term 429 from the aggregator or Flowpay) halves it and holds it
-/// there for a few windows.
+/// its first light ones), something — CPU, the database, the aggregator — is saturated: the limit shrinks a little,
+/// but never below where the run started (customers of uneven size make medians noisy; a saturated machine runs
+/// no slower at the starting number than with fewer, so a noisy window must not talk the run down to a crawl).
+/// Only a throttle answer (`ThrottleSignals`: a short-term 429 from the aggregator or Flowpay) takes it lower: it
+/// halves it (down to the minimum) and holds it there for a few windows.
 public struct ConcurrencyController: Sendable, Equatable {
     public struct Bounds: Sendable, Equatable {
         public var initial: Int
@@ -60,7 +62,8 @@ public struct ConcurrencyController: Sendable, Equatable {
             return .held
         }
         if medianSeconds > baseline * Self.saturated {
-            return set(limit * 3 / 4, .saturated)
+            guard limit > bounds.initial else { return .held }
+            return set(max(limit * 3 / 4, bounds.initial), .saturated)
         }
         if medianSeconds <= baseline * Self.calm {
             return set(limit + max(1, limit / 4), .grew)

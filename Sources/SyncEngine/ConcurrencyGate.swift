@@ -2,13 +2,14 @@ import BankSyncCore
 
 /// Admits a run's workers to sync one customer each, at most `limit` at a time. With a controller
 /// (`--concurrency auto`) the limit follows it; without one it stays what it was given. Workers over the limit wait
-/// here holding no customer (and, until first admitted, no database connection).
+/// here holding no customer. Workers that already hold a database connection are admitted first (the last to
+/// wait first), so the connections a run opens follow the most it synced at once, not how many workers it has.
 actor ConcurrencyGate {
     private var controller: ConcurrencyController?
     private(set) var limit: Int
     private var active = 0
     private(set) var peak = 0
-    private var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var waiters: [(id: Int, connected: Bool, continuation: CheckedContinuation<Void, any Error>)] = []
     private var nextWaiterID = 0
     private var window: [Double] = []
     private var throttleAnswersAtWindowStart = ThrottleSignals.soFar
@@ -28,9 +29,10 @@ actor ConcurrencyGate {
         self.onChange = onChange
     }
 
-    /// Waits until one more customer may be synced; cancellation ends the wait.
-    func enter() async throws {
-        if active < limit, waiters.isEmpty {
+    /// Waits until one more customer may be synced (`connected`: the worker holds a database connection);
+    /// cancellation ends the wait.
+    func enter(connected: Bool) async throws {
+        if active < limit, connected || waiters.isEmpty {
             admit()
             return
         }
@@ -38,7 +40,7 @@ actor ConcurrencyGate {
         nextWaiterID += 1
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                waiters.append((id, continuation))
+                waiters.append((id, connected, continuation))
             }
         } onCancel: {
             Task { await self.cancelWaiter(id) }
@@ -60,7 +62,8 @@ actor ConcurrencyGate {
     private func wakeWaiters() {
         while active < limit, !waiters.isEmpty {
             admit()
-            waiters.removeFirst().continuation.resume()
+            let next = waiters.lastIndex(where: \.connected) ?? waiters.startIndex
+            waiters.remove(at: next).continuation.resume()
         }
     }
 

@@ -141,7 +141,7 @@ public struct SyncRun: Sendable {
         var inFlight: Int64?
         defer { store?.connection.close() }
         while !Task.isCancelled {
-            do { try await gate.enter() } catch { break }
+            do { try await gate.enter(connected: store != nil) } catch { break }
             let started = ContinuousClock.now
             var took: Double?
             var pause: Duration?

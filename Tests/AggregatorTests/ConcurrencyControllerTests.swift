@@ -18,13 +18,20 @@ import Testing
         #expect(controller.limit == 128, "stops at the maximum (\(limits))")
     }
 
-    @Test func customersTakingTwiceAsLongAsTheBaselineShrinkIt() {
+    @Test func customersTakingTwiceAsLongAsTheBaselineShrinkItButNotBelowTheStart() {
         var controller = ConcurrencyController(bounds: bounds)
-        _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0)   // 32 → 40
+        for _ in 0..<3 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40 → 50 → 62
+        #expect(controller.limit == 62)
         #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .held, "1.5× the baseline: neither calm nor saturated")
         #expect(controller.observe(medianSeconds: 0.25, throttleAnswers: 0) == .saturated)
-        #expect(controller.limit == 30)
+        #expect(controller.limit == 46)
         #expect(controller.baseline.map { $0 < 0.11 } == true, "a slow window does not raise the baseline beyond its drift")
+        #expect(controller.observe(medianSeconds: 0.3, throttleAnswers: 0) == .saturated)
+        #expect(controller.limit == 34)
+        #expect(controller.observe(medianSeconds: 0.3, throttleAnswers: 0) == .saturated)
+        #expect(controller.limit == 32, "saturation alone never goes below where the run started")
+        #expect(controller.observe(medianSeconds: 0.4, throttleAnswers: 0) == .held)
+        #expect(controller.limit == 32)
     }
 
     @Test func aThrottleAnswerHalvesTheLimitAndHoldsItForThreeWindows() {
