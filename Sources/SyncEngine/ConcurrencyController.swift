@@ -1,6 +1,10 @@
 /// How many customers a run syncs at once under `--concurrency auto`: a latency-gradient controller, decided per
 /// window of finished customers (never by the clock, so the same observations give the same limits).
 ///
+/// Each step up is checked: by Little's law a window's throughput is about `limit / median`; when the step did not
+/// buy at least half the throughput it added in customers (the machine or the database was already the bottleneck, so each customer just took
+/// longer), the limit goes back to where it was and stays there for a few windows before trying again.
+///
 /// A customer's sync is mostly waiting — for the aggregator (tens to hundreds of milliseconds a call, ~5 calls a
 /// customer), for Flowpay, for the database. While more customers at once do not make each one slower, nothing is
 /// queueing: the limit grows. When each customer takes clearly longer than when nothing queued (the `baseline`,
@@ -10,7 +14,7 @@
 /// no slower at the starting number than with fewer, so a noisy window must not talk the run down to a crawl).
 /// Only a throttle answer (`ThrottleSignals`: a short-term 429 from the aggregator or Flowpay) takes it lower: it
 /// halves it (down to the minimum) and holds it there for a few windows.
-public struct ConcurrencyController: Sendable, Equatable {
+public struct ConcurrencyController: Sendable {
     public struct Bounds: Sendable, Equatable {
         public var initial: Int
         public var minimum: Int
@@ -24,7 +28,7 @@ public struct ConcurrencyController: Sendable, Equatable {
     }
 
     public enum Change: Sendable, Equatable {
-        case grew, saturated, throttled, held
+        case grew, plateau, saturated, throttled, held
     }
 
     public let bounds: Bounds
@@ -32,30 +36,45 @@ public struct ConcurrencyController: Sendable, Equatable {
     /// Seconds a customer takes when nothing queues: the fastest window median, drifting up `drift` per window.
     public private(set) var baseline: Double?
     private var quietWindowsLeft = 0
+    /// The last step up: where it came from and went, and the throughput (customers in flight per second of median)
+    /// before it.
+    private var lastStep: (from: Int, to: Int, throughput: Double)?
 
     /// A window median within this factor of the baseline counts as "nothing queues".
     static let calm = 1.3
     /// Beyond this factor, customers queue for something saturated.
     static let saturated = 2.0
     static let drift = 1.02
-    /// Windows without growth after a throttle answer.
+    /// Windows without growth after a throttle answer, and after a step up that bought too little.
     static let holdAfterThrottle = 3
+    static let holdAfterPlateau = 5
+    /// A step up must raise throughput by at least this share of the share it added in customers (a step of a
+    /// quarter more customers must bring an eighth more throughput).
+    static let worthwhileShare = 0.5
 
     public init(bounds: Bounds) {
         self.bounds = bounds
         self.limit = bounds.initial
     }
 
-    /// Finished customers per decision: enough for a median, about half the customers in flight.
-    public var windowSize: Int { max(8, limit / 2) }
+    /// Finished customers per decision: enough for a median, and as many as are in flight (a window after a step
+    /// is then mostly customers started after it).
+    public var windowSize: Int { max(8, limit) }
 
     /// One window's median seconds per customer and the throttle answers seen during it; returns what changed.
     public mutating func observe(medianSeconds: Double, throttleAnswers: Int) -> Change {
         let baseline = min((self.baseline ?? medianSeconds) * Self.drift, medianSeconds)
         self.baseline = baseline
+        let step = lastStep
+        lastStep = nil
         if throttleAnswers > 0 {
             quietWindowsLeft = Self.holdAfterThrottle
             return set(limit / 2, .throttled)
+        }
+        let throughput = Double(limit) / max(medianSeconds, 1e-6)
+        if let step, throughput < step.throughput * (1 + Double(step.to - step.from) / Double(step.from) * Self.worthwhileShare) {
+            quietWindowsLeft = Self.holdAfterPlateau
+            return set(step.from, .plateau)
         }
         if quietWindowsLeft > 0 {
             quietWindowsLeft -= 1
@@ -66,7 +85,10 @@ public struct ConcurrencyController: Sendable, Equatable {
             return set(max(limit * 3 / 4, bounds.initial), .saturated)
         }
         if medianSeconds <= baseline * Self.calm {
-            return set(limit + max(1, limit / 4), .grew)
+            let from = limit
+            let change = set(limit + max(1, limit / 4), .grew)
+            if change == .grew { lastStep = (from, limit, throughput) }
+            return change
         }
         return .held
     }

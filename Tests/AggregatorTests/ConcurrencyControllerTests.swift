@@ -18,17 +18,27 @@ import Testing
         #expect(controller.limit == 128, "stops at the maximum (\(limits))")
     }
 
-    @Test func customersTakingTwiceAsLongAsTheBaselineShrinkItButNotBelowTheStart() {
+    @Test func aStepUpThatBuysNoThroughputIsTakenBack() {
         var controller = ConcurrencyController(bounds: bounds)
         for _ in 0..<3 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40 → 50 → 62
         #expect(controller.limit == 62)
-        #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .held, "1.5× the baseline: neither calm nor saturated")
+        // 62 customers at 0.124 s each: 500 a second, as 50 at 0.1 — the machine was already the bottleneck.
+        #expect(controller.observe(medianSeconds: 0.124, throttleAnswers: 0) == .plateau)
+        #expect(controller.limit == 50)
+        for _ in 0..<5 { #expect(controller.observe(medianSeconds: 0.1, throttleAnswers: 0) == .held, "held a while before trying again") }
+        #expect(controller.observe(medianSeconds: 0.1, throttleAnswers: 0) == .grew)
+        #expect(controller.limit == 62)
+        #expect(controller.observe(medianSeconds: 0.11, throttleAnswers: 0) == .grew, "a step that bought 13% more throughput is kept")
+    }
+
+    @Test func customersTakingTwiceAsLongAsTheBaselineShrinkItButNotBelowTheStart() {
+        var controller = ConcurrencyController(bounds: bounds)
+        for _ in 0..<2 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40 → 50
+        #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .plateau, "1.5×: the step to 50 bought nothing")
+        #expect(controller.limit == 40)
+        for _ in 0..<5 { _ = controller.observe(medianSeconds: 0.15, throttleAnswers: 0) }
+        #expect(controller.baseline.map { $0 < 0.12 } == true, "slow windows do not raise the baseline beyond its drift")
         #expect(controller.observe(medianSeconds: 0.25, throttleAnswers: 0) == .saturated)
-        #expect(controller.limit == 46)
-        #expect(controller.baseline.map { $0 < 0.11 } == true, "a slow window does not raise the baseline beyond its drift")
-        #expect(controller.observe(medianSeconds: 0.3, throttleAnswers: 0) == .saturated)
-        #expect(controller.limit == 34)
-        #expect(controller.observe(medianSeconds: 0.3, throttleAnswers: 0) == .saturated)
         #expect(controller.limit == 32, "saturation alone never goes below where the run started")
         #expect(controller.observe(medianSeconds: 0.4, throttleAnswers: 0) == .held)
         #expect(controller.limit == 32)
@@ -52,6 +62,6 @@ import Testing
         #expect(growing.limit == 8, "never above the maximum")
         let odd = ConcurrencyController.Bounds(initial: 500, minimum: 0, maximum: 10)
         #expect(odd.initial == 10 && odd.minimum == 1, "bounds are made consistent")
-        #expect(ConcurrencyController(bounds: bounds).windowSize == 16, "a decision per half the customers in flight")
+        #expect(ConcurrencyController(bounds: bounds).windowSize == 32, "a decision per turn of the customers in flight")
     }
 }
