@@ -11,11 +11,7 @@ import TestSupport
     @Test func aThrottlingAggregatorHalvesCustomersSyncedAtOnceAndAFixedNumberIsNeverExceeded() async throws {
         let fleet = SandboxFleet(size: 40, seed: 7, accounts: 1...1, historyDays: 90...90, berlinGroupEvery: 0)
         try await EndToEnd.with { e2e in
-            await e2e.goCardless.enableFleet(fleet, latencyMilliseconds: 0)
-            let csv = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-\(UUID().uuidString).csv")
-            defer { try? FileManager.default.removeItem(at: csv) }
-            try fleet.writeCSV(to: csv.path, bankURL: e2e.berlinGroupURL)
-            #expect(try await e2e.run(["customers", "import", csv.path]).status == 0)
+            #expect(try await e2e.registerFleet(fleet).status == 0)
 
             // The first account calls of the run answer GoCardless's per-minute 429 ("try again in 1 seconds").
             _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(#"{"apiRateLimited": 3}"#.utf8)))

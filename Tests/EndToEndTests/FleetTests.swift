@@ -63,11 +63,7 @@ import TestSupport
     @Test func anAccountOutOfBudgetIsSkippedWithItsReasonNotHammered() async throws {
         let fleet = SandboxFleet(size: 3, seed: 5, accounts: 1...1, historyDays: 90...90, berlinGroupEvery: 0)
         try await EndToEnd.with { e2e in
-            await e2e.goCardless.enableFleet(fleet, latencyMilliseconds: 0)
-            let csv = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-\(UUID().uuidString).csv")
-            defer { try? FileManager.default.removeItem(at: csv) }
-            try fleet.writeCSV(to: csv.path, bankURL: e2e.berlinGroupURL)
-            #expect(try await e2e.run(["customers", "import", csv.path]).status == 0)
+            #expect(try await e2e.registerFleet(fleet).status == 0)
             #expect(try await e2e.run(["sync"]).status == 0)
             // The first customer's account has spent its transactions budget for today elsewhere.
             let account = await e2e.goCardless.requisitionAccounts("fleet-req-0")
@@ -86,5 +82,16 @@ import TestSupport
             #expect(skipped["status"] as? String == "rate_limited", "\(skipped)")
             #expect(rows.filter { $0["status"] as? String == "ok" }.count == 2, "the others are synced")
         }
+    }
+}
+
+extension EndToEnd {
+    /// The GoCardless sandbox serves `fleet` (no latency), and its customers are registered with `customers import`.
+    func registerFleet(_ fleet: SandboxFleet) async throws -> BankSyncProcess.Outcome {
+        await goCardless.enableFleet(fleet, latencyMilliseconds: 0)
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-\(UUID().uuidString).csv")
+        defer { try? FileManager.default.removeItem(at: csv) }
+        try fleet.writeCSV(to: csv.path, bankURL: berlinGroupURL)
+        return try await run(["customers", "import", csv.path])
     }
 }
