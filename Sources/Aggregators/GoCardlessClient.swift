@@ -67,11 +67,11 @@ public struct GoCardlessClient: Sendable {
                 continue
             case 429 where problem.type != "RateLimitError":
                 // GoCardless's own per-minute limit: short waits are worth it, long ones are not.
-                ThrottleSignals.note()
                 let seconds = problem.retrySeconds ?? Int(response.header("HTTP_X_RATELIMIT_RESET") ?? "") ?? 60
                 guard seconds <= 30, waited < 3 else {
                     throw .rateLimited(account: account, retryAt: Date().addingTimeInterval(Double(seconds)), detail: problem.text)
                 }
+                ThrottleSignals.note()   // a short wait asked for: fewer customers at once would help
                 waited += 1
                 try? await Task.sleep(for: .seconds(max(seconds, 1)))
                 continue

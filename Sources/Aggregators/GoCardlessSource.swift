@@ -25,15 +25,26 @@ public struct GoCardlessSource: BankDataSource {
     /// every `KnownAccounts.detailsRefreshDays` days). The requisition itself (status, account list) is read only
     /// when something is not known (`readsRequisition`): its accounts are fixed when the customer links, and an
     /// ended consent answers the account calls with 401 `AccessExpiredError`, which ends the customer's sync just
-    /// as an expired requisition does.
+    /// as an expired requisition does. When every account refuses its balances that day (a deleted requisition
+    /// answers 404, an ended agreement `AccountValidEUAError`), the requisition is read after all: it says whether
+    /// the consent ended.
     public func accounts(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
-        guard readsRequisition(known) else {
+        if !readsRequisition(known) {
             var accounts: [SourceAccount] = []
             for id in known.details.keys.sorted() {
                 accounts.append(try await account(id, institutionBIC: nil, stored: known.reusableDetails(of: id), lastKnown: known.details[id]))
             }
-            return SourceSnapshot(accounts: accounts, maxHistoryDays: known.historyCap, consentExpiresAt: nil, consentTermsRead: false)
+            let everyAccountRefused = accounts.allSatisfy { account in
+                account.missing.contains { $0.part == "balances" && $0.reason.code != "rate_limited" }
+            }
+            if !everyAccountRefused {
+                return SourceSnapshot(accounts: accounts, maxHistoryDays: known.historyCap, consentExpiresAt: nil, consentTermsRead: false)
+            }
         }
+        return try await accountsReadingRequisition(known: known)
+    }
+
+    private func accountsReadingRequisition(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot {
         let requisition = try await client.call(.GET, "/api/v2/requisitions/\(requisitionID)/")
         let status = JSONShape.string(requisition["status"]) ?? "?"
         guard status == "LN" else {

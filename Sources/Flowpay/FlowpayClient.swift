@@ -106,9 +106,10 @@ public struct FlowpayClient: Sendable {
                     logger.warning("Flowpay rejected", metadata: metadata.merging(["logref": "\(envelope?.logref ?? "-")"]) { $1 })
                     throw error
                 }
-                if status == 429 { ThrottleSignals.note() }
                 problem = "HTTP \(status)" + (envelope?.logref.map { " logref \($0)" } ?? "")
                 retryAfter = RetryPolicy.retryAfter(response.headers.first(name: "Retry-After"))
+                // Flowpay asking for a short pause: fewer customers at once would help (a long one is a quota).
+                if status == 429, (retryAfter ?? .zero) <= .seconds(60) { ThrottleSignals.note() }
             } catch let error as FlowpayError {
                 throw error
             } catch is CancellationError {

@@ -19,7 +19,9 @@ extension Store {
     public func freeConnections() throws -> Int {
         let row = try require(try connection.query("""
             SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
-                   - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+                   - COALESCE(current_setting('reserved_connections', true)::int, 0)
+                   -- another role's sessions show a NULL backend_type to a role without pg_read_all_stats
+                   - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' OR backend_type IS NULL)::int
             """).first, "free connections")
         return try row.decode(at: 0)
     }

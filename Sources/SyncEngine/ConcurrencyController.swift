@@ -36,9 +36,11 @@ public struct ConcurrencyController: Sendable {
     /// Seconds a customer takes when nothing queues: the fastest window median, drifting up `drift` per window.
     public private(set) var baseline: Double?
     private var quietWindowsLeft = 0
+    private var throttledRecently = false
     /// The last step up: where it came from and went, and the throughput (customers in flight per second of median)
-    /// before it.
+    /// before it; judged on the second window after it (the first is mostly customers started before it).
     private var lastStep: (from: Int, to: Int, throughput: Double)?
+    private var stepWindowsToSkip = 0
 
     /// A window median within this factor of the baseline counts as "nothing queues".
     static let calm = 1.3
@@ -57,37 +59,53 @@ public struct ConcurrencyController: Sendable {
         self.limit = bounds.initial
     }
 
-    /// Finished customers per decision: enough for a median, and as many as are in flight (a window after a step
-    /// is then mostly customers started after it).
+    /// Finished customers per decision: enough for a median, and as many as are in flight (so the second window
+    /// after a step is customers started after it).
     public var windowSize: Int { max(8, limit) }
 
     /// One window's median seconds per customer and the throttle answers seen during it; returns what changed.
     public mutating func observe(medianSeconds: Double, throttleAnswers: Int) -> Change {
         let baseline = min((self.baseline ?? medianSeconds) * Self.drift, medianSeconds)
         self.baseline = baseline
-        let step = lastStep
-        lastStep = nil
-        if throttleAnswers > 0 {
+        // One throttle episode, one cut: the answers of customers already in flight when it was cut (they retry,
+        // and each retry answers 429 again) arrive during the hold and are not counted twice.
+        if throttleAnswers > 0, !throttledRecently {
+            lastStep = nil
+            stepWindowsToSkip = 0
             quietWindowsLeft = Self.holdAfterThrottle
+            throttledRecently = true
             return set(limit / 2, .throttled)
         }
-        let throughput = Double(limit) / max(medianSeconds, 1e-6)
-        if let step, throughput < step.throughput * (1 + Double(step.to - step.from) / Double(step.from) * Self.worthwhileShare) {
-            quietWindowsLeft = Self.holdAfterPlateau
-            return set(step.from, .plateau)
+        if let step = lastStep {
+            guard stepWindowsToSkip == 0 else {
+                stepWindowsToSkip -= 1
+                return .held
+            }
+            lastStep = nil
+            let throughput = Double(limit) / max(medianSeconds, 1e-6)
+            if throughput < step.throughput * (1 + Double(step.to - step.from) / Double(step.from) * Self.worthwhileShare) {
+                quietWindowsLeft = Self.holdAfterPlateau
+                return set(step.from, .plateau)
+            }
         }
         if quietWindowsLeft > 0 {
             quietWindowsLeft -= 1
+            if quietWindowsLeft == 0 { throttledRecently = false }
             return .held
         }
+        throttledRecently = false
         if medianSeconds > baseline * Self.saturated {
             guard limit > bounds.initial else { return .held }
             return set(max(limit * 3 / 4, bounds.initial), .saturated)
         }
         if medianSeconds <= baseline * Self.calm {
             let from = limit
+            let throughput = Double(limit) / max(medianSeconds, 1e-6)
             let change = set(limit + max(1, limit / 4), .grew)
-            if change == .grew { lastStep = (from, limit, throughput) }
+            if change == .grew {
+                lastStep = (from, limit, throughput)
+                stepWindowsToSkip = 1
+            }
             return change
         }
         return .held

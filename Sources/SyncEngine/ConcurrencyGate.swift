@@ -54,6 +54,11 @@ actor ConcurrencyGate {
         wakeWaiters()
     }
 
+    /// The server has no connection left for another worker: no more customers at once than are being synced now.
+    func lowerLimitToActive() {
+        limit = max(1, min(limit, active))
+    }
+
     private func admit() {
         active += 1
         peak = max(peak, active)

@@ -139,6 +139,7 @@ public struct SyncRun: Sendable {
         var store: Store?
         var failures = 0
         var inFlight: Int64?
+        var everConnected = false
         defer { store?.connection.close() }
         while !Task.isCancelled {
             do { try await gate.enter(connected: store != nil) } catch { break }
@@ -150,6 +151,7 @@ public struct SyncRun: Sendable {
             do {
                 let session = try store ?? Store.connect(connectionString)
                 store = session
+                everConnected = true
                 if let claim = try await session.claimNext(dueBefore: dueBefore, lease: options.lease, worker: options.worker,
                                                            only: options.only, priorityOnly: options.priorityOnly,
                                                            excluding: await counter.excluded) {
@@ -168,8 +170,10 @@ public struct SyncRun: Sendable {
                     inFlight = nil
                 } else if let next = await counter.nextDeferral() {
                     // Customers waiting for their source's next allowed call (Fio's interval) are this run's too:
-                    // wait for the first of them without holding any customer, then look again.
+                    // wait for the first of them without holding any customer or connection, then look again.
                     pause = .milliseconds(max(50, min(Int64(next.timeIntervalSinceNow * 1_000) + 20, 60_000)))
+                    session.connection.close()
+                    store = nil
                 } else {
                     stop = true
                 }
@@ -181,6 +185,13 @@ public struct SyncRun: Sendable {
             await gate.leave(afterSeconds: took)
             if stop { break }
             if let error = failure {
+                // A worker the server turned away before it ever connected ("too many clients"): the run already
+                // has as many connections as the server allows; this worker ends and the others go on.
+                if store == nil, !everConnected, Self.isServerFull(error) {
+                    logger.warning("database full; syncing with fewer customers at once", metadata: ["error": "\(error)"])
+                    await gate.lowerLimitToActive()
+                    break
+                }
                 store?.connection.close()
                 store = nil
                 failures += 1
@@ -238,6 +249,11 @@ public struct SyncRun: Sendable {
                 try await Task.sleep(for: reconnectDelay(attempt))
             }
         }
+    }
+
+    /// The server refused a new session because it has no connection slot left.
+    static func isServerFull(_ error: any Error) -> Bool {
+        "\(error)".contains("too many clients") || "\(error)".contains("remaining connection slots are reserved")
     }
 
     static func isConnectionProblem(_ error: any Error) -> Bool {

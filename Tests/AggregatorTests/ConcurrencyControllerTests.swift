@@ -9,7 +9,7 @@ import Testing
     @Test func whileCustomersTakeNoLongerTheLimitGrowsToItsMaximum() {
         var controller = ConcurrencyController(bounds: bounds)
         var limits: [Int] = []
-        for _ in 0..<12 {
+        for _ in 0..<20 {
             _ = controller.observe(medianSeconds: 1.0, throttleAnswers: 0)
             limits.append(controller.limit)
         }
@@ -20,37 +20,48 @@ import Testing
 
     @Test func aStepUpThatBuysNoThroughputIsTakenBack() {
         var controller = ConcurrencyController(bounds: bounds)
-        for _ in 0..<3 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40 → 50 → 62
+        // 32 → 40, a window of customers started before the step, judged and 40 → 50, again, 50 → 62.
+        for _ in 0..<5 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }
         #expect(controller.limit == 62)
+        #expect(controller.observe(medianSeconds: 0.124, throttleAnswers: 0) == .held, "the window right after a step is not judged")
         // 62 customers at 0.124 s each: 500 a second, as 50 at 0.1 — the machine was already the bottleneck.
         #expect(controller.observe(medianSeconds: 0.124, throttleAnswers: 0) == .plateau)
         #expect(controller.limit == 50)
         for _ in 0..<5 { #expect(controller.observe(medianSeconds: 0.1, throttleAnswers: 0) == .held, "held a while before trying again") }
         #expect(controller.observe(medianSeconds: 0.1, throttleAnswers: 0) == .grew)
         #expect(controller.limit == 62)
+        _ = controller.observe(medianSeconds: 0.11, throttleAnswers: 0)
         #expect(controller.observe(medianSeconds: 0.11, throttleAnswers: 0) == .grew, "a step that bought 13% more throughput is kept")
     }
 
     @Test func customersTakingTwiceAsLongAsTheBaselineShrinkItButNotBelowTheStart() {
         var controller = ConcurrencyController(bounds: bounds)
-        for _ in 0..<2 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40 → 50
+        for _ in 0..<3 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40, judged, → 50
+        #expect(controller.limit == 50)
+        _ = controller.observe(medianSeconds: 0.15, throttleAnswers: 0)
         #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .plateau, "1.5×: the step to 50 bought nothing")
         #expect(controller.limit == 40)
         for _ in 0..<5 { _ = controller.observe(medianSeconds: 0.15, throttleAnswers: 0) }
-        #expect(controller.baseline.map { $0 < 0.12 } == true, "slow windows do not raise the baseline beyond its drift")
-        #expect(controller.observe(medianSeconds: 0.25, throttleAnswers: 0) == .saturated)
+        #expect(controller.baseline.map { $0 < 0.125 } == true, "slow windows do not raise the baseline beyond its drift")
+        #expect(controller.observe(medianSeconds: 0.3, throttleAnswers: 0) == .saturated)
         #expect(controller.limit == 32, "saturation alone never goes below where the run started")
         #expect(controller.observe(medianSeconds: 0.4, throttleAnswers: 0) == .held)
         #expect(controller.limit == 32)
     }
 
-    @Test func aThrottleAnswerHalvesTheLimitAndHoldsItForThreeWindows() {
+    @Test func aThrottleAnswerHalvesTheLimitOncePerEpisodeAndHoldsItForThreeWindows() {
         var controller = ConcurrencyController(bounds: bounds)
         #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 2) == .throttled)
         #expect(controller.limit == 16)
-        for _ in 0..<3 { #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 0) == .held) }
+        for _ in 0..<3 {
+            #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 3) == .held, "the retries of customers in flight are the same episode")
+        }
+        #expect(controller.limit == 16)
         #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 0) == .grew)
         #expect(controller.limit == 20)
+        _ = controller.observe(medianSeconds: 1.0, throttleAnswers: 0)
+        #expect(controller.observe(medianSeconds: 1.0, throttleAnswers: 1) == .throttled, "a new episode after the hold cuts again")
+        #expect(controller.limit == 10)
     }
 
     @Test func theLimitStaysWithinItsBounds() {

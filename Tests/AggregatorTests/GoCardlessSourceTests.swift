@@ -124,6 +124,37 @@ import TestSupport
         }
     }
 
+    /// On a day it would skip the requisition, every account refusing its balances (an ended agreement answers
+    /// `AccountValidEUAError`) makes it read the requisition after all — which says the consent ended.
+    @Test func everyAccountRefusedOnASkipDayReadsTheRequisitionAfterAll() async throws {
+        try await SandboxPeers.with { peers in
+            let source = peers.goCardlessSource("sandbox-req-3")
+            let first = try await source.accounts()
+            var details: [String: BankAccount] = [:]
+            for account in first.accounts { var stored = account.account; stored.balances = []; details[account.account.sourceAccountID] = stored }
+            let start = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+            let quiet = try #require((0..<60).map { start.adding(days: $0) }.first { day in
+                !source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: true, today: day))
+            })
+            let known = KnownAccounts(details: details, consentTermsKnown: true, today: quiet)
+            let account = try #require(details.keys.first)
+            try await peers.goCardlessControl(#"{"faultAccount": "\#(account)", "faultScope": "balances", "faultStatus": 403, "faultType": "AccountValidEUAError"}"#)
+            let before = await peers.goCardless.stats()["apiCalls"] ?? 0
+            let refused = try await source.accounts(known: known)
+            let calls = (await peers.goCardless.stats()["apiCalls"] ?? 0) - before
+            #expect(calls >= 3, "balances, the requisition, balances again (\(calls))")
+            #expect(refused.accounts.first?.missing.first?.reason.code == "agreement_invalid", "the requisition is linked: the refusal stays the account's")
+
+            try await peers.goCardlessControl(#"{"expireRequisition": "sandbox-req-3"}"#)
+            await #expect {
+                _ = try await source.accounts(known: known)
+            } throws: { error in
+                if case SourceError.consentExpired? = error as? SourceError { return true }
+                return false
+            }
+        }
+    }
+
     @Test func expiredOrSuspendedAccessIsAConsentProblem() async throws {
         try await SandboxPeers.with { peers in
             try await peers.goCardlessControl(#"{"expireRequisition": "sandbox-req-3"}"#)
