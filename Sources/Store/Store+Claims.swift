@@ -145,11 +145,20 @@ extension Store {
     /// It counts as of its claim: a priority asked during the sync (newer than that) keeps the customer due.
     /// The session lock is given up in the same statement, after the row is written (RETURNING): a claimer waiting
     /// on the row sees it not due any more.
-    public func release(_ claim: Claim) throws {
+    /// `synced`: the sync succeeded — `markSynced` and its event in the same statement (one round trip, not two).
+    public func release(_ claim: Claim, synced: (runID: Int64, message: String)? = nil) throws {
         let released = try connection.execute("""
-            UPDATE customers SET last_sync_at = COALESCE(claimed_at, now()), lease_until = NULL, lease_pid = NULL WHERE id = $1
+            WITH synced AS (
+                INSERT INTO sync_events (customer_id, run_id, level, code, message)
+                SELECT $1, $3, 'info', 'synced', $4 WHERE $3::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM customers WHERE id = $1)
+            )
+            UPDATE customers SET last_sync_at = COALESCE(claimed_at, now()), lease_until = NULL, lease_pid = NULL,
+                   last_success_at = CASE WHEN $3::bigint IS NOT NULL THEN now() ELSE last_success_at END,
+                   -- a priority asked after this sync was claimed stays: its data may postdate what the sync read
+                   priority_sync_at = CASE WHEN $3::bigint IS NULL OR priority_sync_at > claimed_at THEN priority_sync_at END
+            WHERE id = $1
             RETURNING pg_advisory_unlock($2)
-            """, [claim.customerID, Self.customerLockKey(claim.customerID)])
+            """, [claim.customerID, Self.customerLockKey(claim.customerID), synced?.runID, synced?.message])
         if released == 0 { try unlockCustomer(claim.customerID) }
     }
 

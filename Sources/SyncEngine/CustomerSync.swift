@@ -21,6 +21,8 @@ public struct CustomerOutcome: Sendable {
     public var deferred: CallDeferred?
 
     public var succeeded: Bool { problem == nil }
+    /// The `synced` event's message.
+    public var syncedSummary: String { "\(accounts) accounts, \(newTransactions) new, \(pushed) pushed" }
 }
 
 /// Syncs one claimed customer: accounts and balances, each account's window ingested (deduplicated,
@@ -38,6 +40,9 @@ public struct CustomerSync: Sendable {
     let rescan: RescanPolicy
     /// A first sync longer than this is fetched and committed in pieces of this many days, oldest first.
     let backfillPieceDays: Int
+    /// Whether a successful sync marks the customer synced itself; a run marks it with the claim's release
+    /// instead (one statement: `Store.release(_:synced:)`).
+    public var marksSynced = true
 
     public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger,
                 lease: (duration: Duration, worker: String)? = nil, rescan: RescanPolicy = RescanPolicy(),
@@ -88,9 +93,8 @@ public struct CustomerSync: Sendable {
                 note(error, record, runID: runID, outcome: &outcome)
             }
         }
-        if outcome.problem == nil {
-            try? store.markSynced(customerID: record.customer.id, runID: runID,
-                                  message: "\(outcome.accounts) accounts, \(outcome.newTransactions) new, \(outcome.pushed) pushed")
+        if outcome.problem == nil, marksSynced {
+            try? store.markSynced(customerID: record.customer.id, runID: runID, message: outcome.syncedSummary)
         }
         return outcome
     }

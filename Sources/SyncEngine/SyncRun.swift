@@ -214,9 +214,10 @@ public struct SyncRun: Sendable {
     /// Syncs one claimed customer and releases it; nil when the sync was deferred and given back uncounted.
     func syncClaimed(_ record: CustomerRecord, claim: Claim, on session: Store, runID: Int64, today: Day,
                      counter: Counter) async throws -> CustomerOutcome? {
-        let sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
+        var sync = CustomerSync(store: session, sources: sources, flowpay: flowpay, overlapDays: options.overlapDays,
                                 today: today, logger: logger, lease: (options.lease, options.worker),
                                 rescan: options.rescan, backfillPieceDays: options.backfillPieceDays)
+        sync.marksSynced = false   // with the release below, one statement
         var outcome = await sync.sync(record, runID: runID)
         if let deferral = outcome.deferred {
             // Given back without counting as synced; after two 409s in a run, left for the next run.
@@ -226,7 +227,7 @@ public struct SyncRun: Sendable {
             }
             outcome.problem = ("rate_limited", "\(deferral); left for the next run")
         }
-        try session.release(claim)
+        try session.release(claim, synced: outcome.problem == nil ? (runID, outcome.syncedSummary) : nil)
         return outcome
     }
 
