@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "OpsConsole",
             dependencies: [
-                "BankSyncCore", "Store", "PullAPI",
+                "BankSyncCore", "Store", "PullAPI", "SyncEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),

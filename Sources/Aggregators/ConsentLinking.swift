@@ -24,6 +24,11 @@ extension GoCardlessClient {
         return (id, link)
     }
 
+    /// The institution a requisition was made for (a renewal asks the same bank).
+    public func requisitionInstitution(_ id: String) async throws(SourceError) -> String? {
+        JSONShape.string(try await call(.GET, "/api/v2/requisitions/\(id)/")["institution_id"])
+    }
+
     /// The requisition's status as GoCardless has it (CR, LN, RJ, EX, …).
     public func requisitionStatus(_ id: String) async throws(SourceError) -> String {
         JSONShape.string(try await call(.GET, "/api/v2/requisitions/\(id)/")["status"]) ?? "?"

@@ -94,7 +94,8 @@ extension ConsolePages {
         let newer: HTML = before != nil ? link(back, "Newest events") : ""
         let actions: [HTML] = [
             actionForm(.syncNow, frame: frame, target: id, back: back),
-            data.pause == nil ? actionForm(.pauseCustomer, frame: frame, target: id, back: back, confirm: "Stop syncing this customer until resumed")
+            customer.source == .fio ? "" : actionForm(.createLink, frame: frame, target: id, back: back),
+            data.pause == nil ? actionForm(.pauseCustomer, frame: frame, target: id, back: back)
                 : actionForm(.resumeCustomer, frame: frame, target: id, back: back),
         ]
         let actionSection: HTML = actions.contains { !$0.markup.isEmpty }

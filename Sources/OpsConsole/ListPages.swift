@@ -36,7 +36,8 @@ extension ConsolePages {
             let id = consent.flowpayCustomerID.uuidString.lowercased()
             return [customerLink(consent.flowpayCustomerID, consent.merchantID), "\(consent.source)",
                     status(consent.pausedAt != nil ? "paused" : consent.status), ConsoleTime.html(consent.consentExpiresAt, now: frame.now),
-                    renewalLink(consent, frame: frame),
+                    renewalLink(consent, frame: frame) + (consent.source == "fio" ? ""
+                        : actionForm(.createLink, frame: frame, target: id, back: "/console/consents")),
                     consent.readsResumeOn.map { "none left today; reads resume \($0)" as HTML } ?? "available",
                     copyable("banksync link --customer \(id) --source \(consent.source)")]
         }
@@ -82,6 +83,7 @@ extension ConsolePages {
     static func actionResult(_ action: ConsoleAction, _ result: ActionResult, frame: Frame) -> Response {
         let body: HTML = """
             <p class="message" role="status">\(status(result.done ? "done" : "failed")) \(result.outcome)</p>
+            \(result.link.map { link -> HTML in "<p>The new renewal link: " + copyable(link) + "</p>" } ?? "")
             \(table("What changed", columns: ["Figure", "Value"], rows: [
                 ["Before", "\(result.before ?? "-")"], ["After", "\(result.after ?? "-")"],
                 ["Audit entry", result.auditID.map { "#\($0)" as HTML } ?? "not recorded (see the log)"],

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PullAPI
 import Store
+import SyncEngine
 
 /// The ops console: server-rendered pages over the Store on `serve`'s third listener (`BANKSYNC_CONSOLE_LISTEN`),
 /// for the partner's ops team: status → reason → next step, the bank's proof, audited actions.
@@ -19,12 +20,13 @@ public struct OpsConsole: Sendable {
     let authenticator: ConsoleAuthenticator
     let actions: ConsoleActions
 
-    public init(pool: ConnectionPool, settings: ConsoleSettings, logger: Logger) {
+    /// `links`: creates renewal links at the customers' sources (nil: the console only shows the CLI command).
+    public init(pool: ConnectionPool, settings: ConsoleSettings, logger: Logger, links: ConsentLinkMaker? = nil) {
         self.pool = pool
         self.settings = settings
         self.logger = logger
         authenticator = ConsoleAuthenticator(settings: settings, pool: pool, logger: logger)
-        actions = ConsoleActions(pool: pool, logger: logger)
+        actions = ConsoleActions(pool: pool, logger: logger, links: links)
     }
 
     public func router() -> Router<ConsoleContext> {

@@ -156,7 +156,7 @@ def submit_action(driver, action, target, reason=None, confirm=False):
     if reason is not None:
         form.find_element(By.NAME, "reason").send_keys(reason)
     if confirm:
-        form.find_element(By.NAME, "confirm").click()
+        form.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     return result_text(driver, action)
 
@@ -200,6 +200,18 @@ def main():
         check("sync asked" in text and "Next read allowed at" in text and f"banksync sync --customer {ACME}" in text,
               "sync now: done, next allowed at, the CLI command")
         inspect_current(driver, "action-result-1280x800")
+        driver.get(f"{CONSOLE}/console/customers/{ACME}")
+        text = submit_action(driver, "create-link", ACME, confirm=True)
+        new_link = re.search(r"The new renewal link: (\S+)", text)
+        check("renewal link created" in text and new_link is not None and new_link.group(1).startswith(os.environ["GOCARDLESS_URL"])
+              and f"banksync link --customer {ACME} --source gocardless --institution SANDBOXFINANCE_SFIN0000" in text,
+              "create renewal link: the sandbox's new link and the CLI command shown")
+        inspect_current(driver, "action-result-create-link")
+        rows = sql(f"SELECT source_ref, outcome FROM consent_links WHERE flowpay_customer_id = '{ACME}' ORDER BY id")
+        check(len(rows) == 2 and rows[0][1] == "superseded" and rows[1][1] == "", f"the old link ended, the new one is open: {rows}")
+        screen(driver, "consents-after-link", "/console/consents", [new_link.group(1) if new_link else "(no link)", "open until"])
+        check("req-acme-2/SANDBOXFINANCE" not in driver.find_element(By.TAG_NAME, "body").text, "the old link is no longer shown")
+        viewport(driver, 1280, 800)
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         text = submit_action(driver, "acknowledge-difference", account, reason="bank confirmed a fee booked on the 20th")
         check("acknowledged" in text, "acknowledge difference: done")
@@ -226,7 +238,7 @@ def main():
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "resume-customer", ACME, reason="account stays open after all")
         check("customer resumed" in text, "resume customer: done")
-        screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "acknowledge-difference", "deep-read", "retry-refused", "merge-held",
+        screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "create-link", "acknowledge-difference", "deep-read", "retry-refused", "merge-held",
                                                                  "pause-customer", "resume-customer"])
     finally:
         driver.quit()
@@ -355,7 +367,7 @@ def main():
     _, page, _ = get(f"{READ_ONLY}/console/customers/{ACME}", {"Cookie": cookie})
     token = form_token(page)
     check(token is not None and 'action="/console/actions/' not in page, "read-only pages show no action (the sign-out form has the token)")
-    targets = {"sync-now": ("customer", ACME), "release-held": ("held", "bs_acmeheld25"), "retry-refused": ("batch", batch),
+    targets = {"sync-now": ("customer", ACME), "create-link": ("customer", ACME), "release-held": ("held", "bs_acmeheld25"), "retry-refused": ("batch", batch),
                "acknowledge-difference": ("account", account), "deep-read": ("account", account), "merge-held": ("held", "bs_acmeheld26"), "pause-customer": ("customer", ACME),
                "resume-customer": ("customer", ACME)}
     for action, (field, value) in targets.items():
@@ -365,7 +377,7 @@ def main():
 
     print("audit rows")
     done = {row[0]: row for row in sql("SELECT action, who, role, reason, before, after, command FROM console_audit WHERE outcome LIKE 'done%' ORDER BY id")}
-    for action, who in [("sync-now", "alice"), ("acknowledge-difference", "alice"), ("deep-read", "alice"), ("retry-refused", "alice"), ("merge-held", "alice"),
+    for action, who in [("sync-now", "alice"), ("create-link", "alice"), ("acknowledge-difference", "alice"), ("deep-read", "alice"), ("retry-refused", "alice"), ("merge-held", "alice"),
                         ("pause-customer", "alice"), ("resume-customer", "alice"), ("release-held", "olga")]:
         row = done.get(action)
         check(row is not None and row[1] == who and row[6] != "", f"audit row for {action}: who {who}, role, command" + ("" if row else " (missing)"))
@@ -376,7 +388,9 @@ def main():
     check(sum(1 for r in refused if "read-only" in r[3]) == len(targets), "every read-only refusal is in the audit log")
     events = sql(f"SELECT code FROM sync_events e JOIN customers c ON c.id = e.customer_id WHERE c.flowpay_customer_id = '{ACME}'")
     codes = {row[0] for row in events}
-    check({"sync_requested", "deep_read_requested", "customer_paused", "customer_resumed", "hold_decided", "difference_acknowledged"} <= codes,
+    check(done["create-link"][4].startswith("open link req-acme-2") and "older link(s) ended" in done["create-link"][5]
+          and "http" not in done["create-link"][5], "the link's before/after are in its audit row (the link itself is not)")
+    check({"sync_requested", "renewal_link_created", "deep_read_requested", "customer_paused", "customer_resumed", "hold_decided", "difference_acknowledged"} <= codes,
           "the actions are on the customer's timeline")
 
     print()

@@ -3,10 +3,12 @@
 -- Customers: acme (expiring consent, a refused row, a held row, a balance difference), bravo (an unreadable row), and
 -- charlie (healthy). Ids are fixed so the test can name them.
 BEGIN;
-INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, history_days, consent_expires_at, last_sync_at, last_success_at)
-VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>', 'gocardless', 'req-acme', 365, now() + interval '5 days 3 hours', now() - interval '2 hours', now() - interval '2 hours'),
-       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000b2', 'bravo', 'berlingroup', 'consent-bravo', 365, now() + interval '80 days', now() - interval '3 hours', now() - interval '3 hours'),
-       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000c3', 'charlie', 'gocardless', 'req-charlie', 365, now() + interval '120 days', now() - interval '1 hour', now() - interval '1 hour');
+-- acme's consent names its GoCardless institution (stored by the link that made it): a renewal asks the same bank.
+INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, consent_expires_at, last_sync_at, last_success_at)
+VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>', 'gocardless', 'req-acme', '{"institution": "SANDBOXFINANCE_SFIN0000"}', 365,
+        now() + interval '5 days 3 hours', now() - interval '2 hours', now() - interval '2 hours'),
+       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000b2', 'bravo', 'berlingroup', 'consent-bravo', '{}', 365, now() + interval '80 days', now() - interval '3 hours', now() - interval '3 hours'),
+       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000c3', 'charlie', 'gocardless', 'req-charlie', '{}', 365, now() + interval '120 days', now() - interval '1 hour', now() - interval '1 hour');
 
 INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency, name)
 SELECT id, 'acc-' || merchant_id, iban, iban, 'GIBACZPX', 'CZK', 'Business account'
