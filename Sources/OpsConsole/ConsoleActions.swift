@@ -117,9 +117,12 @@ struct ConsoleActions: Sendable {
             throw ConsoleInputError(field: "action", problem: "create-link is not taken here")
         case .syncNow:
             let customer = try uuid(target)
-            let asked = try await write { try $0.requestPrioritySync(flowpayCustomerID: customer, by: who) }
-            // The bank's own limits decide when the read happens: a spent daily read budget (Berlin Group) is recorded.
-            let next = " Next read allowed at " + (asked.nextReadAllowed.map(ConsoleTime.iso) ?? "once serve polls (no read limit recorded)") + "."
+            let (asked, allowance) = try await write { store in
+                (try store.requestPrioritySync(flowpayCustomerID: customer, by: who), try store.readAllowance(flowpayCustomerID: customer))
+            }
+            // The bank's own limits decide when the read happens: a spent read budget, Fio's 30 s, Berlin Group's reads a day.
+            let next = allowance?.nextReadAllowed.map { " Next read allowed at \(ConsoleTime.iso($0)): \(allowance?.why ?? "the bank's limit")." }
+                ?? " Next read allowed: now (no read limit in force)" + (allowance?.readsLeftToday.map { "; \($0) read(s) left today" } ?? "") + "."
             return (nil, "priority sync asked at \(ConsoleTime.iso(asked.requestedAt))",
                     "sync asked: serve's priority syncs take it at their next poll.\(next)")
         case .releaseHeld, .mergeHeld:

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Hummingbird
 import Store
@@ -32,6 +33,7 @@ struct CustomerData: Sendable {
     var pause: (pausedAt: Date, by: String?, reason: String?)?
     var accounts: [ConsoleAccount]
     var timeline: [ConsoleEvent]
+    var allowance: ReadAllowance?
 }
 
 extension ConsolePages {
@@ -102,8 +104,13 @@ extension ConsolePages {
             data.pause == nil ? actionForm(.pauseCustomer, frame: frame, target: id, back: back)
                 : actionForm(.resumeCustomer, frame: frame, target: id, back: back),
         ]
+        let allowance: HTML = data.allowance.map { allowance in
+            "<p>Next read from the bank allowed: "
+                + (allowance.nextReadAllowed.map { ConsoleTime.html($0, now: frame.now) + " — \(allowance.why ?? "")" as HTML } ?? "now")
+                + (allowance.readsLeftToday.map { " · \($0) of \(ReadBudget.berlinGroupReadsPerDay) reads left today" as HTML } ?? "") + "</p>"
+        } ?? ""
         let actionSection: HTML = actions.contains { !$0.markup.isEmpty }
-            ? "<section aria-labelledby=\"h-actions\"><h2 id=\"h-actions\">Actions</h2>\(actions)</section>" : ""
+            ? "<section aria-labelledby=\"h-actions\"><h2 id=\"h-actions\">Actions</h2>\(allowance)\(actions)</section>" : allowance
         let body: HTML = """
             <p>Flowpay customer \(copyable(id)) · source \(customer.source.rawValue) · status \(status(data.lag?.status ?? customer.status))</p>
             \(paused)<p>\(consent)</p>

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Hummingbird
 import Store
@@ -38,7 +39,7 @@ extension ConsolePages {
                     status(consent.pausedAt != nil ? "paused" : consent.status), ConsoleTime.html(consent.consentExpiresAt, now: frame.now),
                     renewalLink(consent, frame: frame) + (consent.source == "fio" ? ""
                         : actionForm(.createLink, frame: frame, target: id, back: "/console/consents")),
-                    consent.readsResumeOn.map { "none left today; reads resume \($0)" as HTML } ?? "available",
+                    readsToday(consent, frame: frame),
                     copyable("banksync link --customer \(id) --source \(consent.source)")]
         }
         let next: HTML = consents.count == listLimit
@@ -50,6 +51,16 @@ extension ConsolePages {
             <p class="pager">\(first) \(next)</p>
             """
         return page("Consents", section: .consents, frame: frame, body)
+    }
+
+    /// What the bank allows today: a spent budget's resume day, a Berlin Group consent's reads left, Fio's next call.
+    static func readsToday(_ consent: ConsoleConsent, frame: Frame) -> HTML {
+        if let resume = consent.readsResumeOn { return "none left today; reads resume \(resume)" }
+        if let left = consent.readsLeftToday {
+            return left == 0 ? "none of \(ReadBudget.berlinGroupReadsPerDay) left today" : "\(left) of \(ReadBudget.berlinGroupReadsPerDay) left today"
+        }
+        if let next = consent.fioNextCallAt { return "next call allowed at " + ConsoleTime.html(next, now: frame.now) + " (Fio: one call per 30 s)" }
+        return "available"
     }
 
     /// The open renewal link to copy (when `banksync link` recorded it) and until when it works.

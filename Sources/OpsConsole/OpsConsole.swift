@@ -120,7 +120,8 @@ public struct OpsConsole: Sendable {
             guard let record = try store.customer(flowpayCustomerID: id) else { return nil }
             return CustomerData(record: record, lag: try store.lagReport(flowpayCustomerID: id).first,
                                 pause: try store.customerPause(flowpayCustomerID: id), accounts: try store.consoleAccounts(customerID: record.customer.id),
-                                timeline: try store.consoleTimeline(customerID: record.customer.id, before: before, limit: ConsolePages.timelinePage))
+                                timeline: try store.consoleTimeline(customerID: record.customer.id, before: before, limit: ConsolePages.timelinePage),
+                                allowance: try store.readAllowance(flowpayCustomerID: id))
         }) else { throw HTTPError(.notFound) }
         return ConsolePages.customer(data, before: before, frame: try frame(context))
     }

@@ -260,6 +260,8 @@ public struct CustomerSync: Sendable {
         for piece in pieces {
             try Task.checkCancellation()
             let refused = RefusedRowCollector()
+            // A Berlin Group consent allows a few transaction reads a day: counted, for the ops console's reads left.
+            if record.customer.source == .berlingroup { try store.noteAccountRead(accountID: ref.id, on: today) }
             let fetched = try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
             try renewLease(record, leaseKeeper)
             result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,

@@ -30,6 +30,8 @@ DATABASE_URL = os.environ["DATABASE_URL"]
 KEY = os.environ["CONSOLE_KEY"]
 SHOTS = os.environ["SCREENSHOT_DIR"]
 ACME = "0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1"
+BRAVO = "0b5c6e2a-1d3f-4c8e-9a7b-0000000000b2"
+FIO = "0b5c6e2a-1d3f-4c8e-9a7b-0000000000d4"
 SIZES = [(1280, 800), (390, 844)]
 failures = []
 
@@ -189,6 +191,7 @@ def main():
                                                  "Release as a new booking", "Merge into the candidate"])
         screen(driver, "refused", "/console/refused", ["amount must not be zero", "LR-4711", "transactionAmount.amount", "12,5O", "Send again"])
         screen(driver, "consents", "/console/consents", ["Consents, soonest expiry first", "acme-<script>", "bravo", "banksync link --customer",
+                                                         "none of 4 left today", "next call allowed at",
                                                          "https://ob.gocardless.example/psd2/start/req-acme-2/SANDBOXFINANCE_SFIN0000", "open until"])
         screen(driver, "audit", "/console/audit", ["Audit log"])
         viewport(driver, 1280, 800)
@@ -212,8 +215,15 @@ def main():
         viewport(driver, 1280, 800)
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "sync-now", ACME)
-        check("sync asked" in text and "Next read allowed at" in text and f"banksync sync --customer {ACME}" in text,
-              "sync now: done, next allowed at, the CLI command")
+        check("sync asked" in text and "Next read allowed: now" in text and f"banksync sync --customer {ACME}" in text,
+              "sync now: done, next allowed (now: no limit in force), the CLI command")
+        driver.get(f"{CONSOLE}/console/customers/{BRAVO}")
+        text = submit_action(driver, "sync-now", BRAVO)
+        check("Next read allowed at" in text and "4 reads a day and none is left today" in text,
+              "sync now of a Berlin Group customer whose reads are spent: next allowed at tomorrow, and why")
+        driver.get(f"{CONSOLE}/console/customers/{FIO}")
+        text = submit_action(driver, "sync-now", FIO)
+        check("Next read allowed at" in text and "Fio allows one call per token every 30 s" in text, "sync now of a Fio customer: its token's next call")
         inspect_current(driver, "action-result-1280x800")
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "create-link", ACME, confirm=True)
