@@ -79,11 +79,12 @@ struct ConsoleActions: Sendable {
 
     private func run(_ action: ConsoleAction, target: String, form: [String: String], reason: String, who: String) async throws -> Done {
         if action == .createLink { return try await createLink(customer: try uuid(target), who: who) }
-        let (before, after, outcome) = try await run(action, target: target, reason: reason, who: who, deepReadFrom: form["from"])
+        let (before, after, outcome) = try await run(action, target: target, reason: reason, who: who, form: form)
         guard action == .deepRead, let from = form["from"].flatMap({ Day(iso: $0) }), let customer = after else { return (before, after, outcome, nil, nil) }
         let days = Day(utcSecondsSince1970: Date().timeIntervalSince1970).daysSinceEpoch - from.daysSinceEpoch
-        return (before, "deep read back to \(from) asked", outcome, "banksync sync --customer \(customer) --rescan-days \(days)   # every account of the customer",
-                nil)
+        let to = form["to"].flatMap { Day(iso: $0) }?.description ?? "today"
+        return (before, "deep read of \(from) to \(to) asked", outcome,
+                "banksync sync --customer \(customer) --rescan-days \(days)   # every account of the customer, back to \(from) through today", nil)
     }
 
     /// A new renewal link on the customer's own source and terms (the institution or bank as stored): the source is
@@ -109,7 +110,7 @@ struct ConsoleActions: Sendable {
                 "renewal link created: send it to the customer; it works for 7 days or until used", link.command, link.link)
     }
 
-    private func run(_ action: ConsoleAction, target: String, reason: String, who: String, deepReadFrom: String?) async throws -> (String?, String?, String) {
+    private func run(_ action: ConsoleAction, target: String, reason: String, who: String, form: [String: String]) async throws -> (String?, String?, String) {
         let actor = "\(who) (console)"
         switch action {
         case .createLink:
@@ -142,13 +143,16 @@ struct ConsoleActions: Sendable {
         case .deepRead:
             guard let account = Int64(target) else { throw ConsoleInputError(field: "account", problem: "not an account id") }
             let today = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
-            guard let from = deepReadFrom.flatMap({ Day(iso: $0) }), from <= today, from >= today.adding(days: -730) else {
-                throw ConsoleInputError(field: "from", problem: "a day within the last 730 days, like 2026-11-01")
+            guard let from = form["from"].flatMap({ Day(iso: $0) }) else {
+                throw ConsoleInputError(field: "from", problem: "the first day to read, like 2026-11-01")
             }
-            let customer = try await write { try $0.requestDeepRead(accountID: account, from: from, by: who) }
+            let toText = form["to"]?.nilIfEmpty
+            let to = toText.flatMap { Day(iso: $0) }
+            guard toText == nil || to != nil else { throw ConsoleInputError(field: "to", problem: "the last day to read, like 2026-11-20") }
+            let customer = try await write { try $0.requestDeepRead(accountID: account, from: from, to: to, today: today, by: who) }
             // The customer's id goes back as `after` for the CLI command; the result says what happens next.
             return (nil, customer.uuidString.lowercased(),
-                    "deep read of account \(account) back to \(from) asked: serve's priority syncs read it at their next poll")
+                    "deep read of account \(account) from \(from) to \(to?.description ?? "today") asked: serve's priority syncs read it at their next poll")
         case .pauseCustomer, .resumeCustomer:
             let customer = try uuid(target)
             let paused = action == .pauseCustomer

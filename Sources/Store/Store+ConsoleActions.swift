@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Postgres
 
@@ -5,12 +6,16 @@ public enum ConsoleActionError: Error, CustomStringConvertible, Equatable {
     case unknownCustomer(UUID)
     case unknownAccount(Int64)
     case nothingToAcknowledge(accountID: Int64)
+    case deepReadOutOfRange(from: Day, to: Day, earliest: Day, today: Day)
 
     public var description: String {
         switch self {
         case .unknownCustomer(let id): "no customer has Flowpay customer id \(id)"
         case .unknownAccount(let id): "no account has id \(id)"
         case .nothingToAcknowledge(let id): "account \(id) has no difference to acknowledge"
+        case .deepReadOutOfRange(let from, let to, let earliest, let today):
+            "a deep read of \(from) to \(to) is not possible: the range must run forward, end by today (\(today)) and start no earlier "
+                + "than \(earliest), the oldest day the customer's consent allows"
         }
     }
 }

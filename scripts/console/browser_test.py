@@ -242,12 +242,20 @@ def main():
         check("acknowledged" in text, "acknowledge difference: done")
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         form = driver.find_element(By.CSS_SELECTOR, 'form[action="/console/actions/deep-read"]')
-        check(form.find_element(By.NAME, "from").get_attribute("value") == "2026-11-19", "deep read proposes the day before the difference")
+        check(form.find_element(By.NAME, "from").get_attribute("value") == "2026-11-19"
+              and form.find_element(By.NAME, "to").get_attribute("value") == "2026-11-20", "deep read proposes the difference's range (from the day before)")
+        # A backwards range is refused (to before from), with the reason.
+        driver.execute_script("arguments[0].value = '2026-11-10'", form.find_element(By.NAME, "to"))
         form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         text = result_text(driver, "deep-read")
-        check("deep read of account" in text and "back to 2026-11-19" in text and f"banksync sync --customer {ACME} --rescan-days" in text,
-              "deep read: asked, with the CLI command")
-        check(sql(f"SELECT deep_read_from::text FROM watermarks WHERE account_id = {account}")[0][0] == "2026-11-19", "deep read is recorded on the watermark")
+        check("failed" in text and "the range must run forward" in text, "deep read: a backwards range is refused, saying why")
+        driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
+        driver.find_element(By.CSS_SELECTOR, 'form[action="/console/actions/deep-read"] button[type=submit]').click()
+        text = result_text(driver, "deep-read")
+        check("deep read of account" in text and "from 2026-11-19 to 2026-11-20" in text and f"banksync sync --customer {ACME} --rescan-days" in text,
+              "deep read: asked over the range, with the CLI command")
+        check(sql(f"SELECT deep_read_from::text, deep_read_to::text FROM watermarks WHERE account_id = {account}")[0] == ["2026-11-19", "2026-11-20"],
+              "deep read's range is recorded on the watermark")
         driver.get(f"{CONSOLE}/console/refused")
         text = submit_action(driver, "retry-refused", batch)
         check("1 row(s) queued again" in text and f"banksync push --requeue-rejected --batch {batch}" in text, "retry refused: requeued, CLI shown")
