@@ -77,10 +77,10 @@ public enum ConsoleAction: String, Sendable, CaseIterable {
         case .releaseHeld: "banksync held release \(target) --reason \(why)"
         case .mergeHeld: "banksync held merge \(target) --reason \(why)"
         case .retryRefused: "banksync push --requeue-rejected --batch \(target)"
-        case .acknowledgeDifference: "banksync lag --accounts   # console only: the CLI shows the difference, it has no acknowledgement"
+        case .acknowledgeDifference: "banksync reconciliation acknowledge --account \(target) --reason \(why)"
         case .deepRead: "banksync sync --customer <its customer> --rescan-days <days back>   # reads every account of the customer"
-        case .pauseCustomer: "# console only: the CLI has no pause (banksync customers show \(target) shows it)"
-        case .resumeCustomer: "# console only: the CLI has no resume (banksync customers show \(target) shows it)"
+        case .pauseCustomer: "banksync customers pause \(target) --reason \(why)"
+        case .resumeCustomer: "banksync customers resume \(target) --reason \(why)"
         }
     }
 

@@ -239,7 +239,8 @@ def main():
         viewport(driver, 1280, 800)
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         text = submit_action(driver, "acknowledge-difference", account, reason="bank confirmed a fee booked on the 20th")
-        check("acknowledged" in text, "acknowledge difference: done")
+        check("acknowledged" in text and f"banksync reconciliation acknowledge --account {account} --reason" in text,
+              "acknowledge difference: done, the CLI command shown")
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         form = driver.find_element(By.CSS_SELECTOR, 'form[action="/console/actions/deep-read"]')
         check(form.find_element(By.NAME, "from").get_attribute("value") == "2026-11-19"
@@ -264,13 +265,13 @@ def main():
         check("merged" in text and "banksync held merge bs_acmeheld26" in text, "merge held row: done")
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "pause-customer", ACME, reason="customer closing the account", confirm=True)
-        check("customer paused" in text, "pause customer: done")
+        check("customer paused" in text and f"banksync customers pause {ACME} --reason" in text, "pause customer: done, the CLI command shown")
         check(sql(f"SELECT paused_at IS NOT NULL FROM customers WHERE flowpay_customer_id = '{ACME}'")[0][0] == "t", "pause is stored")
         driver.get(f"{CONSOLE}/console/customers")
         check("paused" in driver.find_element(By.TAG_NAME, "body").text, "a paused customer shows as paused in the customers list")
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "resume-customer", ACME, reason="account stays open after all")
-        check("customer resumed" in text, "resume customer: done")
+        check("customer resumed" in text and f"banksync customers resume {ACME} --reason" in text, "resume customer: done, the CLI command shown")
         screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "create-link", "acknowledge-difference", "deep-read", "retry-refused", "merge-held",
                                                                  "pause-customer", "resume-customer"])
     finally:
