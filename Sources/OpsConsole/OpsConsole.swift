@@ -30,7 +30,7 @@ public struct OpsConsole: Sendable {
     }
 
     public func router() -> Router<ConsoleContext> {
-        let router = Router(context: ConsoleContext.self)
+        let router = Router(context: ConsoleContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ConsoleGuard(settings: settings, authenticator: authenticator, actions: actions, logger: logger))
         router.get("/console/assets/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/console/assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }

@@ -371,6 +371,13 @@ def main():
     check(code == 200, f"the same POST, same-origin with its token, is done (got {code})")
     code, _, headers = get(f"{CONSOLE}/console", {"X-Forwarded-User": "mallory", "X-Forwarded-Groups": "staff"})
     check(code == 303 and headers.get("Location", "").endswith("/console/sign-in"), f"a proxy user without a console group is not let in (got {code})")
+    request = urllib.request.Request(f"{CONSOLE}/console/customers", headers=approver, method="HEAD")
+    with OPENER.open(request) as response:
+        head_code, head_body, head_csp = response.status, response.read(), response.headers.get("Content-Security-Policy", "")
+    check(head_code == 200 and head_body == b"" and "default-src 'none'" in head_csp, f"HEAD on a page answers like GET without a body (got {head_code})")
+    sql("INSERT INTO console_sessions (token_hash, who, role, form_token, expires_at) VALUES ('\\xdead', 'gone', 'viewer', 't', now() - interval '1 minute')")
+    code, _, _ = post(f"{READ_ONLY}/console/sign-in", {"key": KEY}, {"Origin": READ_ONLY})
+    check(code == 303 and sql("SELECT count(*) FROM console_sessions WHERE who = 'gone'")[0][0] == "0", "a sign-in deletes expired sessions")
     code, _, headers = get(f"{CONSOLE}/console/nothing-here", approver)
     check(code == 404, f"an unknown console path is 404 (default deny) (got {code})")
     code, _, headers = get(f"{CONSOLE}/console", approver)

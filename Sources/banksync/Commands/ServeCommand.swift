@@ -97,7 +97,12 @@ struct ServeCommand: AsyncParsableCommand {
                         }, logger: logger)
         } }
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
-        var services: [any Service] = [webhooks] + (metricsApp.map { [$0] } ?? []) + (consoleApp.map { [$0] } ?? []) + [app]
+        let consoleHousekeeping = consolePool.map { ConsoleHousekeeping(pool: $0, logger: Logger(label: "banksync.console")) }
+        var services: [any Service] = [webhooks]
+        if let metricsApp { services.append(metricsApp) }
+        if let consoleApp { services.append(consoleApp) }
+        if let consoleHousekeeping { services.append(consoleHousekeeping) }
+        services.append(app)
         // Priority syncs need Flowpay credentials; without them serve only serves.
         let prioritySources = try await reportingErrors {
             SourceFactory(goCardless: goCardless, fio: try FioSettings.load(), vault: try FioSettings.vault(required: false))
