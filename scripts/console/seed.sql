@@ -74,8 +74,10 @@ VALUES (repeat('ab', 32), '0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>
 -- (Fio's 30 s rule) is later than now.
 UPDATE watermarks w SET reads_on = (now() AT TIME ZONE 'UTC')::date, reads_that_day = 4
 FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE a.id = w.account_id AND c.merchant_id = 'bravo';
-INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, last_sync_at, last_success_at)
-VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000d4', 'delta', 'fio', 'fio-token', '{}', 90, now() - interval '10 minutes', now() - interval '10 minutes');
+-- (Registered hours ago: a lag of about a minute would read "59 s" in one report and "1 min" in the next.)
+INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, created_at, last_sync_at, last_success_at)
+VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000d4', 'delta', 'fio', 'fio-token', '{}', 90, now() - interval '5 hours', now() - interval '10 minutes',
+        now() - interval '10 minutes');
 INSERT INTO customer_secrets (customer_id, sealed, token_key) SELECT id, '\x00'::bytea, 'fio:console-test' FROM customers WHERE merchant_id = 'delta';
 INSERT INTO fio_call_slots (token_key, next_allowed_at, last_call_at, last_status) VALUES ('fio:console-test', now() + interval '1 hour', now(), 409);
 
