@@ -101,8 +101,9 @@ let package = Package(
         .target(
             name: "OpsConsole",
             dependencies: [
-                "BankSyncCore", "Store", "PullAPI",
+                "BankSyncCore", "Store", "PullAPI", "SyncEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

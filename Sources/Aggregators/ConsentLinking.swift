@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BankSyncCore
 import Foundation
 
 /// The redirect/callback pattern of both aggregators: create the consent with a redirect back to BankSync,
@@ -24,6 +25,11 @@ extension GoCardlessClient {
         return (id, link)
     }
 
+    /// The institution a requisition was made for (a renewal asks the same bank).
+    public func requisitionInstitution(_ id: String) async throws(SourceError) -> String? {
+        JSONShape.string(try await call(.GET, "/api/v2/requisitions/\(id)/")["institution_id"])
+    }
+
     /// The requisition's status as GoCardless has it (CR, LN, RJ, EX, …).
     public func requisitionStatus(_ id: String) async throws(SourceError) -> String {
         JSONShape.string(try await call(.GET, "/api/v2/requisitions/\(id)/")["status"]) ?? "?"
@@ -36,7 +42,7 @@ extension BerlinGroupSource {
     public static func createConsent(baseURL: String, http: HTTPClient, validUntil: String, redirect: String) async throws(SourceError)
         -> (id: String, link: String) {
         let body: [String: Any] = ["access": ["allPsd2": "allAccounts"], "recurringIndicator": true, "validUntil": validUntil,
-                                   "frequencyPerDay": 4, "combinedServiceIndicator": false]
+                                   "frequencyPerDay": ReadBudget.berlinGroupReadsPerDay, "combinedServiceIndicator": false]
         let bytes = (try? JSONSerialization.data(withJSONObject: body)).map { Array($0) }
         let response = try await SourceHTTP(client: http).send(.POST, baseURL + "/v1/consents", headers: [
             ("X-Request-ID", UUID().uuidString.lowercased()), ("TPP-Redirect-URI", redirect), ("TPP-Redirect-Preferred", "true"),

@@ -6,6 +6,9 @@ import Store
 /// rows, unacknowledged differences, refused and unreadable rows, the outbox backlog and the last run.
 struct AttentionData: Sendable {
     var interruptions: [Interruption]
+    /// This page of interruptions starts after that one; the next starts after `nextInterruptions` (nil: no more).
+    var interruptionsAfter: InterruptionPageKey?
+    var nextInterruptions: InterruptionPageKey?
     var expiring: [ConsoleConsent]
     var held: [HeldTransaction]
     var differences: [ConsoleReconciliation]
@@ -61,8 +64,10 @@ extension ConsolePages {
         } ?? "No sync run yet."
         let body: HTML = """
             <section aria-labelledby="h-interruptions"><h2 id="h-interruptions">Interruptions</h2>
-            \(table("Customers whose data is interrupted", columns: ["Customer", "Reason", "Since", "What happened", "Next step"],
-                    rows: interruptionRows, empty: "none"))</section>
+            \(table("Customers whose data is interrupted\(data.interruptionsAfter == nil ? "" : " (continued)")",
+                    columns: ["Customer", "Reason", "Since", "What happened", "Next step"], rows: interruptionRows, empty: "none"))
+            <p class="pager">\(data.interruptionsAfter == nil ? "" : link("/console", "First interruptions")) \
+            \(data.nextInterruptions.map { link("/console?after=" + ConsoleForm.encode($0.text) + "#h-interruptions", "More interruptions") } ?? "")</p></section>
             <section aria-labelledby="h-expiring"><h2 id="h-expiring">Consents expiring within 14 days</h2>
             \(table("Consents expiring soon", columns: ["Customer", "Source", "Expires", "Renewal link"], rows: expiringRows, empty: "none"))</section>
             <section aria-labelledby="h-held"><h2 id="h-held">Held rows</h2>

@@ -16,7 +16,8 @@ enum ConsoleAccess: Equatable {
         guard parts.first == "console" else { return nil }
         let rest = parts.dropFirst().joined(separator: "/")
         let viewerPages: Set<String> = ["", "customers", "customers.csv", "customers.json", "held", "refused", "consents", "audit"]
-        if method == .get {
+        // HEAD answers like GET, without the body (the router makes every GET route answer HEAD too).
+        if method == .get || method == .head {
             if viewerPages.contains(rest) { return .signedIn(.viewer) }
             if rest == "assets/console.css" || rest == "assets/console.js" || rest == "sign-in" { return .open }
             let pieces = rest.split(separator: "/", omittingEmptySubsequences: false)

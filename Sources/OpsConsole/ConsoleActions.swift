@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import PullAPI
 import Store
+import SyncEngine
 
 /// What an action did, for the result page and the audit log.
 struct ActionResult: Sendable {
@@ -14,6 +15,8 @@ struct ActionResult: Sendable {
     var command: String
     var auditID: Int64?
     var backLink: String
+    /// A new renewal link to hand to the customer (shown on the result page, kept out of the audit row).
+    var link: String?
 }
 
 /// Takes console actions: each one — done or refused — writes an audit row (who, role, reason, before/after), a
@@ -21,6 +24,8 @@ struct ActionResult: Sendable {
 struct ConsoleActions: Sendable {
     let pool: ConnectionPool
     let logger: Logger
+    /// Creates renewal links at the customer's source; nil when serve cannot (no BANKSYNC_PUBLIC_URL).
+    let links: ConsentLinkMaker?
 
     func perform(_ action: ConsoleAction, by identity: ConsoleIdentity, form: [String: String]) async -> ActionResult {
         let target = (form[action.targetField] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -29,14 +34,14 @@ struct ConsoleActions: Sendable {
         var result = ActionResult(done: false, outcome: "", command: command, backLink: backLink(action, target: target, form: form))
         if action.needsReason && reason == nil {
             result.outcome = "refused: a reason is required"
-        } else if action == .pauseCustomer && form["confirm"] != "yes" {
-            result.outcome = "refused: pausing needs the confirmation ticked"
+        } else if action.confirmation != nil && form[action.confirmField(target: target)] != "yes" {
+            result.outcome = "refused: \(action.title.lowercased()) needs the confirmation ticked"
         } else if target.isEmpty || target.count > 100 {
             result.outcome = "refused: \(action.targetField) is missing"
         } else {
             do {
                 let done = try await run(action, target: target, form: form, reason: reason ?? "", who: identity.who)
-                (result.before, result.after, result.outcome) = (done.before, done.after, done.outcome)
+                (result.before, result.after, result.outcome, result.link) = (done.before, done.after, done.outcome, done.link)
                 if let command = done.command { result.command = command }
                 result.done = true
             } catch {
@@ -70,23 +75,55 @@ struct ConsoleActions: Sendable {
         }
     }
 
-    typealias Done = (before: String?, after: String?, outcome: String, command: String?)
+    typealias Done = (before: String?, after: String?, outcome: String, command: String?, link: String?)
 
     private func run(_ action: ConsoleAction, target: String, form: [String: String], reason: String, who: String) async throws -> Done {
-        let (before, after, outcome) = try await run(action, target: target, reason: reason, who: who, deepReadFrom: form["from"])
-        guard action == .deepRead, let from = form["from"].flatMap({ Day(iso: $0) }), let customer = after else { return (before, after, outcome, nil) }
+        if action == .createLink { return try await createLink(customer: try uuid(target), who: who) }
+        let (before, after, outcome) = try await run(action, target: target, reason: reason, who: who, form: form)
+        guard action == .deepRead, let from = form["from"].flatMap({ Day(iso: $0) }), let customer = after else { return (before, after, outcome, nil, nil) }
         let days = Day(utcSecondsSince1970: Date().timeIntervalSince1970).daysSinceEpoch - from.daysSinceEpoch
-        return (before, "deep read back to \(from) asked", outcome, "banksync sync --customer \(customer) --rescan-days \(days)   # every account of the customer")
+        let to = form["to"].flatMap { Day(iso: $0) }?.description ?? "today"
+        return (before, "deep read of \(from) to \(to) asked", outcome,
+                "banksync sync --customer \(customer) --rescan-days \(days)   # every account of the customer, back to \(from) through today", nil)
     }
 
-    private func run(_ action: ConsoleAction, target: String, reason: String, who: String, deepReadFrom: String?) async throws -> (String?, String?, String) {
+    /// A new renewal link on the customer's own source and terms (the institution or bank as stored): the source is
+    /// asked with no database connection held, then the link is recorded and every older open link ends.
+    private func createLink(customer: UUID, who: String) async throws -> Done {
+        guard let links else {
+            throw ConsoleInputError(field: "link", problem: "serve cannot create links here: BANKSYNC_PUBLIC_URL is not set (use banksync link)")
+        }
+        let (record, open) = try await write { store in
+            guard let record = try store.customer(flowpayCustomerID: customer) else { throw ConsoleActionError.unknownCustomer(customer) }
+            return (record, try store.openConsentLink(flowpayCustomerID: customer))
+        }
+        let link = try await links.create(.renewal(of: record, today: Day(utcSecondsSince1970: Date().timeIntervalSince1970)), existing: record)
+        let ended = try await write { store in
+            let ended = try await store.record(link)
+            try store.recordEvent(customerID: record.customer.id, runID: nil, level: .info, code: "renewal_link_created",
+                                  message: "renewal link created by \(who) in the ops console (\(link.request.source.rawValue) \(link.sourceRef)); "
+                                      + "\(ended) older open link(s) stopped working")
+            return ended
+        }
+        let before = open.map { "open link \($0.sourceRef) until \(ConsoleTime.iso($0.expiresAt))" } ?? "no open link"
+        return (before, "open link \(link.sourceRef) (\(ended) older link(s) ended)",
+                "renewal link created: send it to the customer; it works for 7 days or until used", link.command, link.link)
+    }
+
+    private func run(_ action: ConsoleAction, target: String, reason: String, who: String, form: [String: String]) async throws -> (String?, String?, String) {
         let actor = "\(who) (console)"
         switch action {
+        case .createLink:
+            // Handled before this switch (it asks the source first, then writes).
+            throw ConsoleInputError(field: "action", problem: "create-link is not taken here")
         case .syncNow:
             let customer = try uuid(target)
-            let asked = try await write { try $0.requestPrioritySync(flowpayCustomerID: customer, by: who) }
-            // The bank's own limits decide when the read happens: a spent daily read budget (Berlin Group) is recorded.
-            let next = " Next read allowed at " + (asked.nextReadAllowed.map(ConsoleTime.iso) ?? "once serve polls (no read limit recorded)") + "."
+            let (asked, allowance) = try await write { store in
+                (try store.requestPrioritySync(flowpayCustomerID: customer, by: who), try store.readAllowance(flowpayCustomerID: customer))
+            }
+            // The bank's own limits decide when the read happens: a spent read budget, Fio's 30 s, Berlin Group's reads a day.
+            let next = allowance?.nextReadAllowed.map { " Next read allowed at \(ConsoleTime.iso($0)): \(allowance?.why ?? "the bank's limit")." }
+                ?? " Next read allowed: now (no read limit in force)" + (allowance?.readsLeftToday.map { "; \($0) read(s) left today" } ?? "") + "."
             return (nil, "priority sync asked at \(ConsoleTime.iso(asked.requestedAt))",
                     "sync asked: serve's priority syncs take it at their next poll.\(next)")
         case .releaseHeld, .mergeHeld:
@@ -106,13 +143,16 @@ struct ConsoleActions: Sendable {
         case .deepRead:
             guard let account = Int64(target) else { throw ConsoleInputError(field: "account", problem: "not an account id") }
             let today = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
-            guard let from = deepReadFrom.flatMap({ Day(iso: $0) }), from <= today, from >= today.adding(days: -730) else {
-                throw ConsoleInputError(field: "from", problem: "a day within the last 730 days, like 2026-11-01")
+            guard let from = form["from"].flatMap({ Day(iso: $0) }) else {
+                throw ConsoleInputError(field: "from", problem: "the first day to read, like 2026-11-01")
             }
-            let customer = try await write { try $0.requestDeepRead(accountID: account, from: from, by: who) }
+            let toText = form["to"]?.nilIfEmpty
+            let to = toText.flatMap { Day(iso: $0) }
+            guard toText == nil || to != nil else { throw ConsoleInputError(field: "to", problem: "the last day to read, like 2026-11-20") }
+            let customer = try await write { try $0.requestDeepRead(accountID: account, from: from, to: to, today: today, by: who) }
             // The customer's id goes back as `after` for the CLI command; the result says what happens next.
             return (nil, customer.uuidString.lowercased(),
-                    "deep read of account \(account) back to \(from) asked: serve's priority syncs read it at their next poll")
+                    "deep read of account \(account) from \(from) to \(to?.description ?? "today") asked: serve's priority syncs read it at their next poll")
         case .pauseCustomer, .resumeCustomer:
             let customer = try uuid(target)
             let paused = action == .pauseCustomer

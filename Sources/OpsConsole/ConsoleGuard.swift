@@ -38,7 +38,8 @@ struct ConsoleGuard: RouterMiddleware {
             response = ConsolePages.error(status: .internalServerError, message: "The console could not answer (logged). Try again.")
         }
         for (name, value) in Self.securityHeaders { response.headers[name] = value }
-        return response
+        // The guard's own answers (a redirect, an error page) to a HEAD: as to a GET, without the body.
+        return request.method == .head ? response.createHeadResponse() : response
     }
 
     func guarded(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
@@ -67,7 +68,7 @@ struct ConsoleGuard: RouterMiddleware {
             return try await next(request, context)
         case .signedIn(let minimum):
             guard let identity = context.identity else {
-                return request.method == .get ? Response.redirect(to: "/console/sign-in", type: .normal)
+                return request.method == .get || request.method == .head ? Response.redirect(to: "/console/sign-in", type: .normal)
                     : ConsolePages.error(status: .forbidden, message: "Refused: sign in first.")
             }
             guard identity.role >= minimum else { return ConsolePages.error(status: .forbidden, message: "Refused: your role may not see this.") }

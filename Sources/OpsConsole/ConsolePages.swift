@@ -103,16 +103,16 @@ enum ConsolePages {
     static func copyable(_ text: String) -> HTML { "<code class=\"copy\">\(text)</code>" }
 
     /// A POST form for one action, only when the identity may take it here. `fields` are shown inputs
-    /// (a required reason where the action needs one); `confirm` adds a required confirmation checkbox.
-    static func actionForm(_ action: ConsoleAction, frame: Frame, target: String, back: String, confirm: String? = nil) -> HTML {
+    /// (a required reason where the action needs one); an action that cannot be undone adds a required confirmation checkbox.
+    static func actionForm(_ action: ConsoleAction, frame: Frame, target: String, back: String) -> HTML {
         guard frame.may(action) else { return "" }
         let id = "\(action.rawValue)-" + String(target.map { $0.isLetter || $0.isNumber ? $0 : "-" })
         let reason: HTML = action.needsReason ? """
             <label for="reason-\(id)">Reason for \(action.title.lowercased())</label>\
             <input id="reason-\(id)" name="reason" type="text" required maxlength="500" autocomplete="off">
             """ : ""
-        let confirmation: HTML = confirm.map { text in
-            "<label class=\"confirm\"><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> \(text)</label>"
+        let confirmation: HTML = action.confirmation.map { text in
+            "<label class=\"confirm\"><input type=\"checkbox\" name=\"\(action.confirmField(target: target))\" value=\"yes\" required> \(text)</label>"
         } ?? ""
         return """
             <form method="post" action="/console/actions/\(action.rawValue)" class="action">\

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Hummingbird
 import Store
@@ -12,13 +13,18 @@ struct CustomerFilter: Sendable {
     init(query: [String: String]) {
         status = query["status"]?.nilIfEmpty
         source = query["source"]?.nilIfEmpty
-        text = query["q"]?.trimmingCharacters(in: .whitespaces).nilIfEmpty
+        text = query["q"]?.trimmingCharacters(in: .whitespaces).nilIfEmpty.map { String($0.prefix(100)) }
     }
 
-    func keeps(_ row: LagRow) -> Bool {
-        (status == nil || row.status == status) && (source == nil || row.source == source)
-            && (text == nil || row.merchantID.localizedCaseInsensitiveContains(text!) || row.flowpayCustomerID.uuidString.lowercased().contains(text!.lowercased()))
+    /// The filters as URL query fields (for the next page's link).
+    var query: String {
+        [("status", status), ("source", source), ("q", text)].compactMap { name, value in value.map { "\(name)=\(ConsoleForm.encode($0))" } }
+            .joined(separator: "&")
     }
+
+    /// The statuses `lag` shows, offered by the filter (a status not listed still filters by URL).
+    static let statuses = ["ok", "paused", "consent_expired", "consent_pending", "rate_limited", "bank_unavailable", "flowpay_unavailable",
+                           "sync_failed", "rejected", "batch_parked", "held", "missing_bic", "history_gap", "unreconciled"]
 }
 
 struct CustomerData: Sendable {
@@ -27,43 +33,43 @@ struct CustomerData: Sendable {
     var pause: (pausedAt: Date, by: String?, reason: String?)?
     var accounts: [ConsoleAccount]
     var timeline: [ConsoleEvent]
+    var allowance: ReadAllowance?
 }
 
 extension ConsolePages {
-    static let customersShown = 200
     static let timelinePage = 50
 
-    static func customers(_ rows: [LagRow], filter: CustomerFilter, frame: Frame) -> Response {
-        let kept = rows.filter(filter.keeps)
-        let statuses = Set(rows.map(\.status)).sorted()
-        let sources = Set(rows.map(\.source)).sorted()
+    static func customers(_ rows: [(row: LagRow, key: LagPageKey)], filter: CustomerFilter, after: LagPageKey?, limit: Int, frame: Frame) -> Response {
         func options(_ values: [String], selected: String?) -> [HTML] {
-            [selected == nil ? "<option value=\"\" selected>any</option>" : "<option value=\"\">any</option>"]
+            let values = values + (selected.map { values.contains($0) ? [] : [$0] } ?? [])
+            return [selected == nil ? "<option value=\"\" selected>any</option>" : "<option value=\"\">any</option>"]
                 + values.map { value -> HTML in
                     value == selected ? "<option value=\"\(value)\" selected>\(value)</option>" : "<option value=\"\(value)\">\(value)</option>"
                 }
         }
-        let tableRows = kept.prefix(customersShown).map { row -> [HTML] in
+        let tableRows = rows.map(\.row).map { row -> [HTML] in
             [customerLink(row.flowpayCustomerID, row.merchantID), "\(row.source)", status(row.status), "\(LagExport.humanDuration(row.lagSeconds))",
              "\(row.accounts)", "\(row.bookedThrough ?? "-")", row.lastPullAt.map { ConsoleTime.html($0, now: frame.now) } ?? "never",
              "\(row.waitingToPush)", "\(row.consentDaysLeft.map(String.init) ?? "-")", "\(row.quarantined)", "\(row.held)",
              "\(row.reconciliation)", "\(String((row.lastError ?? "").prefix(80)))"]
         }
-        let more: HTML = kept.count > customersShown
-            ? "<p>Showing the worst \(customersShown) of \(kept.count): narrow the filters or export.</p>" : ""
+        let base = "/console/customers?" + [filter.query, limit == listLimit ? "" : "limit=\(limit)"].filter { !$0.isEmpty }.joined(separator: "&")
+        let next: HTML = rows.count == limit ? link(base + (base.hasSuffix("?") ? "" : "&") + "after=" + ConsoleForm.encode(rows.last!.key.text),
+                                                    "Next page") : ""
+        let first: HTML = after != nil ? link(base, "First page") : ""
         let body: HTML = """
             <form method="get" action="/console/customers" class="filters">
-            <label for="f-status">Status</label><select id="f-status" name="status">\(options(statuses, selected: filter.status))</select>
-            <label for="f-source">Source</label><select id="f-source" name="source">\(options(sources, selected: filter.source))</select>
+            <label for="f-status">Status</label><select id="f-status" name="status">\(options(CustomerFilter.statuses, selected: filter.status))</select>
+            <label for="f-source">Source</label><select id="f-source" name="source">\(options(Customer.Source.allCases.map(\.rawValue), selected: filter.source))</select>
             <label for="f-q">Merchant or id</label><input id="f-q" name="q" type="search" value="\(filter.text ?? "")">
             <button type="submit">Filter</button></form>
             <p>Export the whole report, the same as <code>banksync lag --format csv|json</code>: \
             \(link("/console/customers.csv", "CSV")) · \(link("/console/customers.json", "JSON"))</p>
-            \(table("Customers, worst first (\(kept.count) of \(rows.count))",
+            \(table("Customers, worst first\(after == nil ? "" : " (continued)")",
                     columns: ["Merchant", "Source", "Status", "Lag", "Accounts", "Booked through", "Last pull", "Waiting", "Consent days",
                               "Refused", "Held", "Reconciliation", "Last error"],
-                    rows: Array(tableRows), empty: "no customer matches"))
-            \(more)
+                    rows: tableRows, empty: "no customer matches"))
+            <p class="pager">\(first) \(next)</p>
             """
         return page("Customers", section: .customers, frame: frame, body)
     }
@@ -94,11 +100,17 @@ extension ConsolePages {
         let newer: HTML = before != nil ? link(back, "Newest events") : ""
         let actions: [HTML] = [
             actionForm(.syncNow, frame: frame, target: id, back: back),
-            data.pause == nil ? actionForm(.pauseCustomer, frame: frame, target: id, back: back, confirm: "Stop syncing this customer until resumed")
+            customer.source == .fio ? "" : actionForm(.createLink, frame: frame, target: id, back: back),
+            data.pause == nil ? actionForm(.pauseCustomer, frame: frame, target: id, back: back)
                 : actionForm(.resumeCustomer, frame: frame, target: id, back: back),
         ]
+        let allowance: HTML = data.allowance.map { allowance in
+            "<p>Next read from the bank allowed: "
+                + (allowance.nextReadAllowed.map { ConsoleTime.html($0, now: frame.now) + " — \(allowance.why ?? "")" as HTML } ?? "now")
+                + (allowance.readsLeftToday.map { " · \($0) of \(ReadBudget.berlinGroupReadsPerDay) reads left today" as HTML } ?? "") + "</p>"
+        } ?? ""
         let actionSection: HTML = actions.contains { !$0.markup.isEmpty }
-            ? "<section aria-labelledby=\"h-actions\"><h2 id=\"h-actions\">Actions</h2>\(actions)</section>" : ""
+            ? "<section aria-labelledby=\"h-actions\"><h2 id=\"h-actions\">Actions</h2>\(allowance)\(actions)</section>" : allowance
         let body: HTML = """
             <p>Flowpay customer \(copyable(id)) · source \(customer.source.rawValue) · status \(status(data.lag?.status ?? customer.status))</p>
             \(paused)<p>\(consent)</p>

@@ -14,8 +14,9 @@ extension ConsolePages {
         }
     }
 
-    static func held(_ rows: [HeldTransaction], frame: Frame) -> Response {
-        let sections = rows.prefix(listLimit).map { row -> HTML in
+    static func held(_ rows: [HeldTransaction], after: HeldTransaction.PageKey?, limit: Int, frame: Frame) -> Response {
+        let shown = rows.prefix(limit)
+        let sections = shown.map { row -> HTML in
             let back = "/console/held"
             let candidate = row.candidate
             let comparison = table("Held row \(row.flowpayID) beside its candidate", columns: ["Field", "Held row", "Candidate (stored)"], rows: [
@@ -35,8 +36,11 @@ extension ConsolePages {
                 <p>From a shell: \(copyable("banksync held release \(row.flowpayID) --reason '…'"))</p></section>
                 """
         }
-        let intro: HTML = rows.isEmpty ? "<p class=\"empty\">No row is held.</p>"
-            : "<p>\(rows.count > listLimit ? "More than \(listLimit)" : String(rows.count)) row(s) held, oldest first\(rows.count > listLimit ? "; the oldest \(listLimit) are shown (decide them, or use banksync held list)" : "").</p>"
-        return page("Held rows", section: .held, frame: frame, intro + sections.joined())
+        let intro: HTML = rows.isEmpty ? (after == nil ? "<p class=\"empty\">No row is held.</p>" : "<p class=\"empty\">No more held rows.</p>")
+            : "<p>Held rows, oldest first\(after == nil ? "" : " (continued)"): \(String(shown.count)) on this page\(rows.count > limit ? ", more on the next" : "").</p>"
+        let size = limit == listLimit ? "" : "limit=\(limit)&"
+        let next: HTML = rows.count > limit ? link("/console/held?\(size)after=" + ConsoleForm.encode(shown.last!.pageKey.text), "Next held rows") : ""
+        let first: HTML = after != nil ? link("/console/held" + (size.isEmpty ? "" : "?" + size.dropLast()), "Oldest held rows") : ""
+        return page("Held rows", section: .held, frame: frame, intro + sections.joined() + "<p class=\"pager\">\(first) \(next)</p>")
     }
 }

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Hummingbird
 import Store
@@ -36,8 +37,9 @@ extension ConsolePages {
             let id = consent.flowpayCustomerID.uuidString.lowercased()
             return [customerLink(consent.flowpayCustomerID, consent.merchantID), "\(consent.source)",
                     status(consent.pausedAt != nil ? "paused" : consent.status), ConsoleTime.html(consent.consentExpiresAt, now: frame.now),
-                    renewalLink(consent, frame: frame),
-                    consent.readsResumeOn.map { "none left today; reads resume \($0)" as HTML } ?? "available",
+                    renewalLink(consent, frame: frame) + (consent.source == "fio" ? ""
+                        : actionForm(.createLink, frame: frame, target: id, back: "/console/consents")),
+                    readsToday(consent, frame: frame),
                     copyable("banksync link --customer \(id) --source \(consent.source)")]
         }
         let next: HTML = consents.count == listLimit
@@ -49,6 +51,16 @@ extension ConsolePages {
             <p class="pager">\(first) \(next)</p>
             """
         return page("Consents", section: .consents, frame: frame, body)
+    }
+
+    /// What the bank allows today: a spent budget's resume day, a Berlin Group consent's reads left, Fio's next call.
+    static func readsToday(_ consent: ConsoleConsent, frame: Frame) -> HTML {
+        if let resume = consent.readsResumeOn { return "none left today; reads resume \(resume)" }
+        if let left = consent.readsLeftToday {
+            return left == 0 ? "none of \(ReadBudget.berlinGroupReadsPerDay) left today" : "\(left) of \(ReadBudget.berlinGroupReadsPerDay) left today"
+        }
+        if let next = consent.fioNextCallAt { return "next call allowed at " + ConsoleTime.html(next, now: frame.now) + " (Fio: one call per 30 s)" }
+        return "available"
     }
 
     /// The open renewal link to copy (when `banksync link` recorded it) and until when it works.
@@ -82,6 +94,7 @@ extension ConsolePages {
     static func actionResult(_ action: ConsoleAction, _ result: ActionResult, frame: Frame) -> Response {
         let body: HTML = """
             <p class="message" role="status">\(status(result.done ? "done" : "failed")) \(result.outcome)</p>
+            \(result.link.map { link -> HTML in "<p>The new renewal link: " + copyable(link) + "</p>" } ?? "")
             \(table("What changed", columns: ["Figure", "Value"], rows: [
                 ["Before", "\(result.before ?? "-")"], ["After", "\(result.after ?? "-")"],
                 ["Audit entry", result.auditID.map { "#\($0)" as HTML } ?? "not recorded (see the log)"],

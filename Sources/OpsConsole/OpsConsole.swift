@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PullAPI
 import Store
+import SyncEngine
 
 /// The ops console: server-rendered pages over the Store on `serve`'s third listener (`BANKSYNC_CONSOLE_LISTEN`),
 /// for the partner's ops team: status → reason → next step, the bank's proof, audited actions.
@@ -19,26 +20,33 @@ public struct OpsConsole: Sendable {
     let authenticator: ConsoleAuthenticator
     let actions: ConsoleActions
 
-    public init(pool: ConnectionPool, settings: ConsoleSettings, logger: Logger) {
+    /// `links`: creates renewal links at the customers' sources (nil: the console only shows the CLI command).
+    public init(pool: ConnectionPool, settings: ConsoleSettings, logger: Logger, links: ConsentLinkMaker? = nil) {
         self.pool = pool
         self.settings = settings
         self.logger = logger
         authenticator = ConsoleAuthenticator(settings: settings, pool: pool, logger: logger)
-        actions = ConsoleActions(pool: pool, logger: logger)
+        actions = ConsoleActions(pool: pool, logger: logger, links: links)
     }
 
     public func router() -> Router<ConsoleContext> {
-        let router = Router(context: ConsoleContext.self)
+        let router = Router(context: ConsoleContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ConsoleGuard(settings: settings, authenticator: authenticator, actions: actions, logger: logger))
         router.get("/console/assets/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/console/assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
         router.get("/console/sign-in") { _, _ in ConsolePages.signIn(message: nil, keyConfigured: settings.breakGlassKeyHash != nil) }
         router.post("/console/sign-in") { _, context in try await signIn(context) }
         router.post("/console/sign-out") { request, _ in try await signOut(request) }
-        router.get("/console") { _, context in try await attention(context) }
+        router.get("/console") { request, context in try await attention(request, context) }
         router.get("/console/customers") { request, context in
-            let rows = try await read { try $0.lagReport() }
-            return ConsolePages.customers(rows, filter: CustomerFilter(query: Self.query(request)), frame: try frame(context))
+            let query = Self.query(request)
+            let filter = CustomerFilter(query: query)
+            let after = query["after"].flatMap(LagPageKey.init(text:))
+            let limit = Self.pageSize(query)
+            let rows = try await read {
+                try $0.lagReportPage(LagPage(after: after, limit: limit, source: filter.source, status: filter.status, text: filter.text))
+            }
+            return ConsolePages.customers(rows, filter: filter, after: after, limit: limit, frame: try frame(context))
         }
         router.get("/console/customers.csv") { _, _ in
             Self.asset(LagExport.csv(try await read { try $0.lagReport() }, perAccount: false) + "\n", type: "text/csv; charset=utf-8")
@@ -52,8 +60,12 @@ public struct OpsConsole: Sendable {
                   let data = try await read({ try $0.consoleReconciliation(accountID: id) }) else { throw HTTPError(.notFound) }
             return ConsolePages.reconciliation(data, frame: try frame(context))
         }
-        router.get("/console/held") { _, context in
-            ConsolePages.held(try await read { try $0.heldTransactions(limit: ConsolePages.listLimit + 1) }, frame: try frame(context))
+        router.get("/console/held") { request, context in
+            let query = Self.query(request)
+            let after = query["after"].flatMap(HeldTransaction.PageKey.init(text:))
+            let limit = Self.pageSize(query)
+            let rows = try await read { try $0.heldTransactions(after: after, limit: limit + 1) }
+            return ConsolePages.held(rows, after: after, limit: limit, frame: try frame(context))
         }
         router.get("/console/refused") { request, context in
             let after = Self.query(request)["after"].flatMap { Int64($0) }
@@ -86,10 +98,14 @@ public struct OpsConsole: Sendable {
 
     // MARK: pages
 
-    func attention(_ context: ConsoleContext) async throws -> Response {
+    func attention(_ request: Request, _ context: ConsoleContext) async throws -> Response {
         let limit = ConsolePages.listLimit
+        let query = Self.query(request)
+        let after = query["after"].flatMap(InterruptionPageKey.init(text:))
+        let interruptionLimit = Self.pageSize(query)
         let data = try await read { store in
-            AttentionData(interruptions: try store.interruptions(), expiring: try store.consoleConsents(after: nil, withinDays: 14, limit: limit),
+            let (interruptions, next) = try store.interruptions(after: after, limit: interruptionLimit)
+            return AttentionData(interruptions: interruptions, interruptionsAfter: after, nextInterruptions: next, expiring: try store.consoleConsents(after: nil, withinDays: 14, limit: limit),
                           held: try store.heldTransactions(limit: limit), differences: try store.consoleDifferences(limit: limit),
                           refused: try store.consoleRefusedRows(after: nil, limit: limit), unreadable: try store.unreadableRows(customerID: nil, limit: limit),
                           backlog: try store.consoleOutboxBacklog(), lastRun: try store.consoleLastRun())
@@ -104,7 +120,8 @@ public struct OpsConsole: Sendable {
             guard let record = try store.customer(flowpayCustomerID: id) else { return nil }
             return CustomerData(record: record, lag: try store.lagReport(flowpayCustomerID: id).first,
                                 pause: try store.customerPause(flowpayCustomerID: id), accounts: try store.consoleAccounts(customerID: record.customer.id),
-                                timeline: try store.consoleTimeline(customerID: record.customer.id, before: before, limit: ConsolePages.timelinePage))
+                                timeline: try store.consoleTimeline(customerID: record.customer.id, before: before, limit: ConsolePages.timelinePage),
+                                allowance: try store.readAllowance(flowpayCustomerID: id))
         }) else { throw HTTPError(.notFound) }
         return ConsolePages.customer(data, before: before, frame: try frame(context))
     }
@@ -155,6 +172,11 @@ public struct OpsConsole: Sendable {
     }
 
     static func query(_ request: Request) -> [String: String] { ConsoleForm.parse(request.uri.query ?? "") }
+
+    /// A list page's size: `limit` from the URL (1…200), else `ConsolePages.listLimit`.
+    static func pageSize(_ query: [String: String]) -> Int {
+        query["limit"].flatMap { Int($0) }.map { min(max($0, 1), 200) } ?? ConsolePages.listLimit
+    }
 
     static func consentCursor(_ text: String) -> (Date, String)? {
         let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)

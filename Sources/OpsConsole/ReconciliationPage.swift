@@ -31,13 +31,16 @@ extension ConsolePages {
         } else {
             diff = "<p>No difference: what Flowpay holds agrees with the bank's balances\(data.reconciledThrough.map { " through \($0.description)" } ?? "").</p>"
         }
+        let today = Day(utcSecondsSince1970: frame.now.timeIntervalSince1970)
         let deepRead: HTML = frame.may(.deepRead) ? """
             <section aria-labelledby="h-deep"><h2 id="h-deep">Read again from the bank</h2>
             <form method="post" action="/console/actions/deep-read" class="action">\
             <input type="hidden" name="form_token" value="\(frame.identity.formToken)">\
             <input type="hidden" name="account" value="\(String(data.accountID))"><input type="hidden" name="back" value="\(back)">\
-            <label for="deep-from">Read back to (day)</label>\
-            <input id="deep-from" name="from" type="date" required value="\((data.mismatchFrom?.adding(days: -1) ?? Day(utcSecondsSince1970: frame.now.timeIntervalSince1970).adding(days: -35)).description)">\
+            <label for="deep-from">From (day)</label>\
+            <input id="deep-from" name="from" type="date" required value="\((data.mismatchFrom?.adding(days: -1) ?? today.adding(days: -35)).description)">\
+            <label for="deep-to">To (day)</label>\
+            <input id="deep-to" name="to" type="date" required max="\(today.description)" value="\((data.mismatchTo ?? today).description)">\
             <button type="submit">\(ConsoleAction.deepRead.title)</button></form></section>
             """ : ""
         let body: HTML = """

@@ -27,6 +27,24 @@ extension Store {
                   Double(validFor.components.seconds), link])
     }
 
+    /// Ends every open link of the customer (not used, not expired): their callbacks answer "expired" from now on.
+    /// Returns how many there were.
+    @discardableResult
+    public func supersedeConsentLinks(flowpayCustomerID: UUID) throws -> Int {
+        try connection.execute("""
+            UPDATE consent_links SET expires_at = now(), outcome = 'superseded'
+            WHERE flowpay_customer_id = $1 AND used_at IS NULL AND expires_at > now()
+            """, [flowpayCustomerID])
+    }
+
+    /// The customer's newest open link (not used, not expired): its source reference and expiry.
+    public func openConsentLink(flowpayCustomerID: UUID) throws -> (sourceRef: String, expiresAt: Date)? {
+        try connection.query("""
+            SELECT source_ref, expires_at FROM consent_links
+            WHERE flowpay_customer_id = $1 AND used_at IS NULL AND expires_at > now() ORDER BY id DESC LIMIT 1
+            """, [flowpayCustomerID]).first.map { (try $0.decode(at: 0), try $0.decode(at: 1)) }
+    }
+
     public static func newLinkState() -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()

@@ -1,3 +1,4 @@
+import BankSyncCore
 import Foundation
 import Postgres
 
@@ -5,20 +6,25 @@ public enum ConsoleActionError: Error, CustomStringConvertible, Equatable {
     case unknownCustomer(UUID)
     case unknownAccount(Int64)
     case nothingToAcknowledge(accountID: Int64)
+    case deepReadOutOfRange(from: Day, to: Day, earliest: Day, today: Day)
 
     public var description: String {
         switch self {
         case .unknownCustomer(let id): "no customer has Flowpay customer id \(id)"
         case .unknownAccount(let id): "no account has id \(id)"
         case .nothingToAcknowledge(let id): "account \(id) has no difference to acknowledge"
+        case .deepReadOutOfRange(let from, let to, let earliest, let today):
+            "a deep read of \(from) to \(to) is not possible: the range must run forward, end by today (\(today)) and start no earlier "
+                + "than \(earliest), the oldest day the customer's consent allows"
         }
     }
 }
 
 extension Store {
     /// Pauses (or resumes) a customer: sync claims skip a paused customer, `lag` shows it as `paused`. Returns the
-    /// state before and after, in words, for the audit log.
-    public func setCustomerPaused(flowpayCustomerID: UUID, paused: Bool, by who: String, reason: String) async throws -> (before: String, after: String) {
+    /// state before and after, in words, for the audit log. `via`: where it was done (the ops console, the CLI).
+    public func setCustomerPaused(flowpayCustomerID: UUID, paused: Bool, by who: String, reason: String,
+                                  via: String = "the ops console") async throws -> (before: String, after: String) {
         try await connection.withTransaction {
             guard let row = try connection.query("""
                 SELECT id, paused_at IS NOT NULL, paused_reason FROM customers WHERE flowpay_customer_id = $1 FOR UPDATE
@@ -31,7 +37,7 @@ extension Store {
                 WHERE id = $1
                 """, [id, paused, who, reason])
             try recordEvent(customerID: id, runID: nil, level: .info, code: paused ? "customer_paused" : "customer_resumed",
-                            message: "\(paused ? "paused" : "resumed") by \(who) in the ops console: \(reason)")
+                            message: "\(paused ? "paused" : "resumed") by \(who) in \(via): \(reason)")
             return (before, paused ? "paused (\(reason))" : "not paused")
         }
     }
@@ -52,7 +58,7 @@ extension Store {
 
     /// An operator has looked at the account's current difference: Needs attention stops listing it until the
     /// difference changes. Returns the difference before, in words.
-    public func acknowledgeDifference(accountID: Int64, by who: String, reason: String) throws -> String {
+    public func acknowledgeDifference(accountID: Int64, by who: String, reason: String, via: String = "the ops console") throws -> String {
         guard let row = try connection.query("""
             UPDATE account_reconciliation r SET acknowledged_at = now(), acknowledged_by = $2, acknowledged_difference = r.difference_minor
             FROM accounts a WHERE a.id = r.account_id AND r.account_id = $1 AND r.state = 'mismatch'
@@ -61,7 +67,7 @@ extension Store {
         let words = "difference \(try row.decode(Int64?.self, at: 1) ?? 0) minor \(try row.decode(String?.self, at: 2) ?? "") "
             + "\(try row.decode(String?.self, at: 3) ?? "?")…\(try row.decode(String?.self, at: 4) ?? "?")"
         try recordEvent(customerID: try row.decode(at: 0), accountID: accountID, runID: nil, level: .info, code: "difference_acknowledged",
-                        message: "\(words) acknowledged by \(who) in the ops console: \(reason)")
+                        message: "\(words) acknowledged by \(who) in \(via): \(reason)")
         return words
     }
 

@@ -52,6 +52,15 @@ public struct ConsoleConsent: Sendable, Equatable {
     /// That link's bank address (recorded by `banksync link` from migration 0026 on).
     public var link: String?
     public var readsResumeOn: String?
+    /// Berlin Group: transaction reads of the most-read active account today (UTC), as the sync engine counted them.
+    public var readsToday: Int = 0
+    /// Fio: when the token's next call is allowed, when that is later than now.
+    public var fioNextCallAt: Date?
+
+    /// Berlin Group reads left today under the consent's `frequencyPerDay`; nil for other sources.
+    public var readsLeftToday: Int? {
+        source == "berlingroup" ? max(ReadBudget.berlinGroupReadsPerDay - readsToday, 0) : nil
+    }
 }
 
 public struct ConsoleBalancePoint: Sendable, Equatable {
@@ -142,7 +151,11 @@ extension Store {
             SELECT c.flowpay_customer_id, c.merchant_id, c.source, c.status, c.consent_expires_at, c.paused_at, c.paused_reason,
                    l.state, l.expires_at, l.link,
                    (SELECT min(w.reads_resume_on)::text FROM watermarks w JOIN accounts a ON a.id = w.account_id
-                    WHERE a.customer_id = c.id AND w.reads_resume_on > (now() AT TIME ZONE 'UTC')::date)
+                    WHERE a.customer_id = c.id AND w.reads_resume_on > (now() AT TIME ZONE 'UTC')::date),
+                   (SELECT COALESCE(max(w.reads_that_day), 0) FROM watermarks w JOIN accounts a ON a.id = w.account_id
+                    WHERE a.customer_id = c.id AND a.active AND w.reads_on = (now() AT TIME ZONE 'UTC')::date)::bigint,
+                   (SELECT f.next_allowed_at FROM customer_secrets s JOIN fio_call_slots f ON f.token_key = s.token_key
+                    WHERE s.customer_id = c.id AND f.next_allowed_at > now())
             FROM customers c
             LEFT JOIN LATERAL (SELECT state, expires_at, link FROM consent_links k
                                WHERE k.flowpay_customer_id = c.flowpay_customer_id AND k.used_at IS NULL AND k.expires_at > now()
@@ -154,7 +167,8 @@ extension Store {
             ConsoleConsent(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                            status: try row.decode(at: 3), consentExpiresAt: try row.decode(at: 4), pausedAt: try row.decode(at: 5),
                            pausedReason: try row.decode(at: 6), linkState: try row.decode(at: 7), linkExpiresAt: try row.decode(at: 8),
-                           link: try row.decode(at: 9), readsResumeOn: try row.decode(at: 10))
+                           link: try row.decode(at: 9), readsResumeOn: try row.decode(at: 10), readsToday: try row.decode(at: 11),
+                           fioNextCallAt: try row.decode(at: 12))
         }
     }
 

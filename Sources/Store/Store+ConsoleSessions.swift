@@ -26,8 +26,15 @@ extension Store {
             INSERT INTO console_sessions (token_hash, who, role, form_token, expires_at)
             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
             """, [Self.sessionHash(cookieValue), who, role.rawValue, formToken, lifetime])
-        // Expired sessions are removed as new ones start: the table stays as small as the number of live sessions.
-        try connection.execute("DELETE FROM console_sessions WHERE expires_at < now() - interval '1 day'")
+        // Expired sessions are removed as new ones start (and by serve's housekeeping): the table stays as small as
+        // the number of live sessions.
+        try deleteExpiredConsoleSessions()
+    }
+
+    /// Removes every expired session; returns how many.
+    @discardableResult
+    public func deleteExpiredConsoleSessions() throws -> Int {
+        try connection.execute("DELETE FROM console_sessions WHERE expires_at <= now()")
     }
 
     /// The live session a cookie names, nil when unknown or expired.

@@ -18,6 +18,27 @@ public struct HeldTransaction: Sendable, Equatable {
     public var since: Date
     /// The stored booking it may be an edit of (sent to Flowpay, or queued), when it still exists.
     public var candidate: Candidate?
+    /// Its place in the oldest-first order (held since, in microseconds; its transaction id): a page starts after it.
+    public var pageKey = PageKey(sinceMicroseconds: 0, transactionID: 0)
+
+    public struct PageKey: Sendable, Equatable {
+        public var sinceMicroseconds: Int64
+        public var transactionID: Int64
+
+        public init(sinceMicroseconds: Int64, transactionID: Int64) {
+            self.sinceMicroseconds = sinceMicroseconds
+            self.transactionID = transactionID
+        }
+
+        /// `microseconds.id`, for a URL.
+        public var text: String { "\(sinceMicroseconds).\(transactionID)" }
+
+        public init?(text: String) {
+            let parts = text.split(separator: ".")
+            guard parts.count == 2, let since = Int64(parts[0]), let id = Int64(parts[1]) else { return nil }
+            self.init(sinceMicroseconds: since, transactionID: id)
+        }
+    }
 
     public struct Candidate: Sendable, Equatable {
         public var flowpayID: String
@@ -171,26 +192,31 @@ extension Store {
 
     // MARK: Operators
 
-    /// Every held row (or the oldest `limit`), oldest first, optionally of one customer.
-    public func heldTransactions(flowpayCustomerID: UUID? = nil, limit: Int? = nil) throws -> [HeldTransaction] {
+    /// Every held row (or the oldest `limit`), oldest first, optionally of one customer; `after`: one keyset page,
+    /// the rows after that one.
+    public func heldTransactions(flowpayCustomerID: UUID? = nil, after: HeldTransaction.PageKey? = nil, limit: Int? = nil) throws -> [HeldTransaction] {
         try connection.query("""
             SELECT c.flowpay_customer_id, c.merchant_id, COALESCE(a.iban, a.source_account_id), t.flowpay_id, t.booking_date, t.amount_minor,
-                   t.currency, t.counterparty_name, t.remittance, h.reason, h.held_since, o.flowpay_id, o.counterparty_name, o.remittance
+                   t.currency, t.counterparty_name, t.remittance, h.reason, h.held_since, o.flowpay_id, o.counterparty_name, o.remittance,
+                   (extract(epoch FROM h.held_since) * 1000000)::bigint, t.id
             FROM held_transactions h
             JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
             JOIN accounts a ON a.id = h.account_id JOIN customers c ON c.id = h.customer_id
             LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
-            WHERE $1::uuid IS NULL OR c.flowpay_customer_id = $1::uuid
+            WHERE ($1::uuid IS NULL OR c.flowpay_customer_id = $1::uuid)
+              AND ($3::bigint IS NULL OR ((extract(epoch FROM h.held_since) * 1000000)::bigint, t.id) > ($3, $4::bigint))
             ORDER BY h.held_since, t.id LIMIT $2
-            """, [flowpayCustomerID, limit]).map { row in
+            """, [flowpayCustomerID, limit, after?.sinceMicroseconds, after?.transactionID]).map { row in
             let candidateID = try row.decode(String?.self, at: 11)
-            return HeldTransaction(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), account: try row.decode(at: 2),
+            var held = HeldTransaction(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), account: try row.decode(at: 2),
                                    flowpayID: try row.decode(at: 3), bookingDate: try row.decode(at: 4), amountMinor: try row.decode(at: 5),
                                    currency: try row.decode(at: 6), counterpartyName: try row.decode(at: 7), remittance: try row.decode(at: 8),
                                    reason: try row.decode(at: 9), since: try row.decode(at: 10),
                                    candidate: try candidateID.map {
                                        HeldTransaction.Candidate(flowpayID: $0, counterpartyName: try row.decode(at: 12), remittance: try row.decode(at: 13))
                                    })
+            held.pageKey = HeldTransaction.PageKey(sinceMicroseconds: try row.decode(at: 14), transactionID: try row.decode(at: 15))
+            return held
         }
     }
 

@@ -57,6 +57,65 @@ public struct LagRow: Sendable, Equatable {
     public var unreconciledAccounts: Int = 0
 }
 
+/// Where a page of the per-customer report starts: after this key, in worst-first order.
+public struct LagPageKey: Sendable, Equatable {
+    public var severity: Int
+    public var pulledMicroseconds: Int64
+    public var flowpayCustomerID: UUID
+
+    public init(severity: Int, pulledMicroseconds: Int64, flowpayCustomerID: UUID) {
+        self.severity = severity
+        self.pulledMicroseconds = pulledMicroseconds
+        self.flowpayCustomerID = flowpayCustomerID
+    }
+
+    /// `severity.microseconds.uuid`, for a URL.
+    public var text: String { "\(severity).\(pulledMicroseconds).\(flowpayCustomerID.uuidString.lowercased())" }
+
+    public init?(text: String) {
+        let parts = text.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, let severity = Int(parts[0]), let micros = Int64(parts[1]), let id = UUID(uuidString: String(parts[2])) else { return nil }
+        self.init(severity: severity, pulledMicroseconds: micros, flowpayCustomerID: id)
+    }
+}
+
+/// One page of the per-customer report: at most `limit` customers after `after`, optionally of one source, one
+/// status, and whose merchant id or Flowpay customer id contains `text` (case-insensitive).
+public struct LagPage: Sendable {
+    public var after: LagPageKey?
+    public var limit: Int
+    public var source: String?
+    public var status: String?
+    public var text: String?
+
+    public init(after: LagPageKey? = nil, limit: Int, source: String? = nil, status: String? = nil, text: String? = nil) {
+        self.after = after
+        self.limit = limit
+        self.source = source
+        self.status = status
+        self.text = text
+    }
+}
+
+/// Where a page of interruptions starts: after this reason and customer.
+public struct InterruptionPageKey: Sendable, Equatable {
+    public var reason: String
+    public var flowpayCustomerID: UUID
+
+    public init(reason: String, flowpayCustomerID: UUID) {
+        self.reason = reason
+        self.flowpayCustomerID = flowpayCustomerID
+    }
+
+    /// `reason.uuid`, for a URL.
+    public var text: String { "\(reason).\(flowpayCustomerID.uuidString.lowercased())" }
+
+    public init?(text: String) {
+        guard let dot = text.lastIndex(of: "."), let id = UUID(uuidString: String(text[text.index(after: dot)...])) else { return nil }
+        self.init(reason: String(text[..<dot]), flowpayCustomerID: id)
+    }
+}
+
 /// Customers hit by one kind of interruption, as Flowpay asks partners to report them.
 public struct Interruption: Sendable, Equatable {
     public var reason: String
@@ -86,6 +145,19 @@ extension Store {
     /// Per customer (or per account), worst first: failing and expired before stale before fresh, then by lag.
     /// `flowpayCustomerID`: only that customer's row (the ops console's customer page), planned for it.
     public func lagReport(perAccount: Bool = false, flowpayCustomerID: UUID? = nil) throws -> [LagRow] {
+        try lagRows(perAccount: perAccount, flowpayCustomerID: flowpayCustomerID, page: nil).map(\.row)
+    }
+
+    /// One keyset page of the per-customer report, worst first (the ops console's Customers): customers after `page.after`
+    /// in (severity, oldest last pull, customer id) order, filtered by source, status and merchant or id text. Each
+    /// row comes with its key, for the next page's `after`.
+    public func lagReportPage(_ page: LagPage) throws -> [(row: LagRow, key: LagPageKey)] {
+        try lagRows(perAccount: false, flowpayCustomerID: nil, page: page).map { ($0.row, $0.key) }
+    }
+
+    private func lagRows(perAccount: Bool, flowpayCustomerID: UUID?, page: LagPage?) throws -> [(row: LagRow, key: LagPageKey)] {
+        let text = page?.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                                            .replacingOccurrences(of: "_", with: "\\_") + "%" }
         let rows = try connection.query("""
             WITH account_state AS (
                 SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
@@ -151,7 +223,7 @@ extension Store {
                 FROM customers c LEFT JOIN account_state s ON s.customer_id = c.id
                 WHERE $3::uuid IS NULL OR c.flowpay_customer_id = $3
                 GROUP BY c.id, CASE WHEN $1 THEN s.label END
-            )
+            ), report AS (
             SELECT g.flowpay_customer_id, g.merchant_id, g.source, g.account, g.accounts::bigint, g.booked_through::text,
                    g.last_pull_at, g.last_push_at, g.waiting::bigint,
                    CASE WHEN g.consent_expires_at IS NULL THEN NULL
@@ -167,42 +239,53 @@ extension Store {
                    g.gap_days::bigint, g.recent_gap,
                    g.reconciled_through::text, g.mismatched::bigint, g.not_reconcilable::bigint, g.waiting_balances::bigint, g.checked::bigint,
                    g.rec_reason, g.difference, g.difference_currency, (g.mismatch_from + 1)::text, g.mismatch_to::text,
-                   g.paused_at IS NOT NULL
+                   g.paused_at IS NOT NULL,
+                   -- Worst first: failing and expired before stale before fresh.
+                   CASE WHEN g.status <> 'active' OR g.paused_at IS NOT NULL THEN 0
+                        WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
+                             OR g.missing_bic > 0 OR g.recent_gap THEN 1
+                        ELSE 2 END AS severity,
+                   -- The lag's start, exact (microseconds): a page key that does not move as time passes.
+                   (extract(epoch FROM COALESCE(g.last_pull_at, g.created_at)) * 1000000)::bigint AS pulled_us,
+                   -- The status `lag` shows: a paused customer (ops console) is not synced, whatever was last recorded;
+                   -- refused rows keep the customer "rejected" until they are delivered or dropped, clean runs or not.
+                   CASE WHEN g.paused_at IS NOT NULL THEN 'paused' WHEN g.status <> 'active' THEN g.status
+                        ELSE COALESCE(p.code, CASE WHEN g.quarantined > 0 THEN 'rejected' WHEN pb.parked > 0 THEN 'batch_parked'
+                                                   WHEN g.held_since < now() - make_interval(secs => $2) THEN 'held'
+                                                   WHEN g.missing_bic > 0 THEN 'missing_bic' WHEN g.recent_gap THEN 'history_gap' END, 'ok') END AS shown_status
             FROM grouped g LEFT JOIN problem p ON p.customer_id = g.id
             LEFT JOIN LATERAL (SELECT count(*) AS parked FROM push_batches WHERE customer_id = g.id AND state = 'parked') pb ON true
             LEFT JOIN LATERAL (SELECT message, logref FROM push_quarantine
                                WHERE customer_id = g.id AND resolved_at IS NULL ORDER BY quarantined_at DESC LIMIT 1) q ON true
-            ORDER BY CASE WHEN g.status <> 'active' OR g.paused_at IS NOT NULL THEN 0
-                          WHEN p.code IS NOT NULL OR g.quarantined > 0 OR pb.parked > 0 OR g.held_since < now() - make_interval(secs => $2)
-                               OR g.missing_bic > 0 OR g.recent_gap THEN 1
-                          ELSE 2 END,
-                     lag_seconds DESC, g.merchant_id, g.account
-            """, [perAccount, Self.holdLimit, flowpayCustomerID], planning: flowpayCustomerID == nil ? .cached : .perExecution)
+            )
+            SELECT * FROM report r
+            WHERE ($4::integer IS NULL OR (r.severity, r.pulled_us, r.flowpay_customer_id) > ($4, $5::bigint, $6::uuid))
+              AND ($7::text IS NULL OR r.source = $7) AND ($9::text IS NULL OR r.shown_status = $9)
+              AND ($8::text IS NULL OR r.merchant_id ILIKE $8 OR r.flowpay_customer_id::text ILIKE $8)
+            -- `lag`'s order (by the lag in whole seconds, then merchant); a page's order is its key's.
+            ORDER BY r.severity, CASE WHEN $10 THEN NULL ELSE r.lag_seconds END DESC, CASE WHEN $10 THEN NULL ELSE r.merchant_id END,
+                     CASE WHEN $10 THEN NULL ELSE r.account END, r.pulled_us, r.flowpay_customer_id
+            LIMIT $11
+            """, [perAccount, Self.holdLimit, flowpayCustomerID, page?.after?.severity, page?.after?.pulledMicroseconds, page?.after?.flowpayCustomerID,
+                  page?.source, text, page?.status, page != nil, page?.limit],
+            planning: flowpayCustomerID == nil && page == nil ? .cached : .perExecution)
         return try rows.map { row in
-            let status = try row.decode(String.self, at: 10)
-            let quarantined = try row.decode(Int.self, at: 18)
-            // Refused rows keep the customer "rejected" until they are delivered or dropped, clean runs or not.
-            let parked = try row.decode(Int.self, at: 21)
-            let heldTooLong = try row.decode(Bool?.self, at: 26) ?? false
-            let code = try row.decode(String?.self, at: 11)
-                ?? (quarantined > 0 ? "rejected" : parked > 0 ? "batch_parked" : heldTooLong ? "held"
-                    : try row.decode(Int.self, at: 28) > 0 ? "missing_bic" : try row.decode(Bool.self, at: 30) ? "history_gap" : nil)
             let quarantineMessage = try row.decode(String?.self, at: 19)
-            return LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
+            let key = LagPageKey(severity: try row.decode(at: 42), pulledMicroseconds: try row.decode(at: 43), flowpayCustomerID: try row.decode(at: 0))
+            return (LagRow(flowpayCustomerID: try row.decode(at: 0), merchantID: try row.decode(at: 1), source: try row.decode(at: 2),
                           account: try row.decode(at: 3), accounts: try row.decode(at: 4), bookedThrough: try row.decode(at: 5),
                           lastPullAt: try row.decode(at: 6), lastPushAt: try row.decode(at: 7), waitingToPush: try row.decode(at: 8),
                           consentDaysLeft: try row.decode(at: 9),
-                          // A paused customer (ops console) is not synced: that is its status, whatever was last recorded.
-                          status: try row.decode(Bool.self, at: 41) ? "paused" : status != "active" ? status : (code ?? "ok"),
+                          status: try row.decode(at: 44),
                           lastError: try row.decode(String?.self, at: 12) ?? quarantineMessage,
                           logref: try row.decode(String?.self, at: 13) ?? row.decode(String?.self, at: 20), lagSeconds: try row.decode(at: 14),
                           edits: try row.decode(at: 15), historyRequestedDays: try row.decode(at: 16), historyReceivedDays: try row.decode(at: 17),
-                          quarantined: quarantined, lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
+                          quarantined: try row.decode(at: 18), lastDeepReadAt: try row.decode(at: 22), lateBookings: try row.decode(at: 23),
                           held: try row.decode(at: 24), heldSince: try row.decode(at: 25), unsendable: try row.decode(at: 27),
                           gapDays: try row.decode(at: 29), recentGap: try row.decode(at: 30),
                           reconciledThrough: try row.decode(at: 31), reconciliation: try Self.reconciliationWords(row),
                           differenceMinor: try row.decode(at: 37), differenceCurrency: try row.decode(at: 38), differenceFrom: try row.decode(at: 39),
-                          differenceTo: try row.decode(at: 40), unreconciledAccounts: try row.decode(at: 32))
+                          differenceTo: try row.decode(at: 40), unreconciledAccounts: try row.decode(at: 32)), key)
         }
     }
 
@@ -228,7 +311,15 @@ extension Store {
     /// Customers whose data is interrupted, grouped by reason, each with since-when: consent expired, bank
     /// unavailable, rate limited, rejected by Flowpay (and any other recorded problem code).
     public func interruptions() throws -> [Interruption] {
+        try interruptions(after: nil, limit: nil).interruptions
+    }
+
+    /// One keyset page of the interruptions (the ops console's Needs attention): at most `limit` (reason, customer)
+    /// lines after `after`, in (reason, Flowpay customer id) order, and where the next page starts (nil: this is the
+    /// last). A nil `limit` gives them all, by reason and since.
+    public func interruptions(after: InterruptionPageKey?, limit: Int?) throws -> (interruptions: [Interruption], next: InterruptionPageKey?) {
         let rows = try connection.query("""
+            SELECT * FROM (
             WITH current AS (
                 SELECT c.id, c.flowpay_customer_id, c.merchant_id, c.status, c.source,
                        COALESCE((SELECT max(s.at) FROM sync_events s WHERE s.customer_id = c.id AND s.code = 'synced'), '-infinity') AS ok_at
@@ -316,10 +407,15 @@ extension Store {
             FROM push_batches b JOIN customers c ON c.id = b.customer_id
             WHERE b.state = 'parked'
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
-            ORDER BY 1, 5
-            """, [Self.holdLimit])
+            ) i
+            WHERE $2::text IS NULL OR (i.code, i.flowpay_customer_id) > ($2, $3::uuid)
+            ORDER BY i.code, CASE WHEN $4 THEN NULL ELSE i.since END, i.flowpay_customer_id
+            LIMIT $5
+            """, [Self.holdLimit, after?.reason, after?.flowpayCustomerID, limit != nil, limit])
         var groups: [Interruption] = []
+        var last: InterruptionPageKey?
         for row in rows {
+            last = InterruptionPageKey(reason: try row.decode(at: 0), flowpayCustomerID: try row.decode(at: 1))
             let reason = try row.decode(String.self, at: 0)
             let logrefs = try row.decode(String?.self, at: 7)?.split(separator: " ").map(String.init) ?? []
             let entry = InterruptedCustomer(flowpayCustomerID: try row.decode(at: 1), merchantID: try row.decode(at: 2), source: try row.decode(at: 3),
@@ -337,6 +433,6 @@ extension Store {
                 groups.append(Interruption(reason: reason, customers: [entry]))
             }
         }
-        return groups
+        return (groups, limit != nil && Int(rows.rowCount) == limit ? last : nil)
     }
 }

@@ -7,8 +7,10 @@ public struct AccountReadState: Sendable {
     public var deferred: (until: Day, reason: String)?
     public var bookedThrough: Day?
     public var lastRescan: Date?
-    /// A deep read ops asked for (ops console): the window reaches back to this day once.
+    /// A deep read ops asked for (ops console): the window reaches back to this day once, through `deepReadTo`
+    /// (nil: through today).
     public var deepReadFrom: Day?
+    public var deepReadTo: Day?
 }
 
 extension Store {
@@ -22,7 +24,7 @@ extension Store {
         for row in try connection.query("""
             SELECT a.source_account_id, a.iban, a.bic, a.currency, a.name, a.product, a.owner_name, a.id,
                    CASE WHEN w.reads_resume_on > $2::date THEN w.reads_resume_on END, w.reads_deferred_reason, w.booked_through, w.last_rescan_at,
-                   w.deep_read_from
+                   w.deep_read_from, w.deep_read_to
             FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
             WHERE a.customer_id = $1 AND a.active
             """, [customerID, today]) {
@@ -33,7 +35,8 @@ extension Store {
             let until = try row.decode(Day?.self, at: 8)
             states[try row.decode(Int64.self, at: 7)] = AccountReadState(
                 deferred: try until.map { ($0, try row.decode(String?.self, at: 9) ?? "read budget used up") },
-                bookedThrough: try row.decode(at: 10), lastRescan: try row.decode(at: 11), deepReadFrom: try row.decode(at: 12))
+                bookedThrough: try row.decode(at: 10), lastRescan: try row.decode(at: 11), deepReadFrom: try row.decode(at: 12),
+                deepReadTo: try row.decode(at: 13))
         }
         return (details, states)
     }
@@ -41,12 +44,13 @@ extension Store {
     public func accountReadState(accountID: Int64, today: Day) throws -> AccountReadState {
         guard let row = try connection.query("""
             SELECT CASE WHEN reads_resume_on > $2::date THEN reads_resume_on END, reads_deferred_reason, booked_through, last_rescan_at,
-                   deep_read_from
+                   deep_read_from, deep_read_to
             FROM watermarks WHERE account_id = $1
             """, [accountID, today]).first else { return AccountReadState() }
         let until = try row.decode(Day?.self, at: 0)
         return AccountReadState(deferred: try until.map { ($0, try row.decode(String?.self, at: 1) ?? "read budget used up") },
-                                bookedThrough: try row.decode(at: 2), lastRescan: try row.decode(at: 3), deepReadFrom: try row.decode(at: 4))
+                                bookedThrough: try row.decode(at: 2), lastRescan: try row.decode(at: 3), deepReadFrom: try row.decode(at: 4),
+                                deepReadTo: try row.decode(at: 5))
     }
 
     /// After a deep re-read: the booked rows it stored that the daily window had missed (booked before
@@ -77,28 +81,38 @@ extension Store {
         return count
     }
 
-    /// Ops asked for a deep read of the account back to `from` (ops console): recorded on its watermark, and the
-    /// customer's priority sync asked, so `serve` (or the next `sync`) reads it. Returns the customer's Flowpay id.
-    public func requestDeepRead(accountID: Int64, from: Day, by who: String) throws -> UUID {
+    /// Ops ask for a deep read of the account over `from`…`to` (nil `to`: through today): the customer's next sync
+    /// (a priority sync, asked at once) reads that range too. Refused unless `from` ≤ `to` ≤ today and `from` lies
+    /// within the history the customer's consent allows. Returns the customer's Flowpay id.
+    public func requestDeepRead(accountID: Int64, from: Day, to: Day? = nil, today: Day, by who: String) throws -> UUID {
+        guard let allowed = try connection.query("""
+            SELECT LEAST(c.history_days, COALESCE(c.history_days_cap, c.history_days)) FROM accounts a JOIN customers c ON c.id = a.customer_id
+            WHERE a.id = $1
+            """, [accountID]).first.map({ try $0.decode(Int.self, at: 0) }) else { throw ConsoleActionError.unknownAccount(accountID) }
+        let earliest = today.adding(days: -allowed)
+        guard from <= (to ?? today), (to ?? today) <= today, from >= earliest else {
+            throw ConsoleActionError.deepReadOutOfRange(from: from, to: to ?? today, earliest: earliest, today: today)
+        }
         guard let row = try connection.query("""
             WITH marked AS (
-                INSERT INTO watermarks (account_id, deep_read_from) VALUES ($1, $2)
-                ON CONFLICT (account_id) DO UPDATE SET deep_read_from = excluded.deep_read_from
+                INSERT INTO watermarks (account_id, deep_read_from, deep_read_to) VALUES ($1, $2, $3)
+                ON CONFLICT (account_id) DO UPDATE SET deep_read_from = excluded.deep_read_from, deep_read_to = excluded.deep_read_to
                 RETURNING account_id
             )
             UPDATE customers c SET priority_sync_at = now() FROM accounts a, marked m
             WHERE a.id = m.account_id AND c.id = a.customer_id
             RETURNING c.id, c.flowpay_customer_id
-            """, [accountID, from]).first else { throw PostgresError.noRows(statement: "requestDeepRead") }
+            """, [accountID, from, to]).first else { throw PostgresError.noRows(statement: "requestDeepRead") }
         try recordEvent(customerID: try row.decode(at: 0), accountID: accountID, runID: nil, level: .info, code: "deep_read_requested",
-                        message: "deep read back to \(from) asked for by \(who) in the ops console")
+                        message: "deep read of \(from) to \(to.map(\.description) ?? "today") asked for by \(who) in the ops console")
         return try row.decode(at: 1)
     }
 
     /// The deep read ops asked for back to `from` was stored: asked no more. A request made meanwhile for another
     /// day stays for the next run.
     public func clearDeepReadRequest(accountID: Int64, from: Day) throws {
-        try connection.execute("UPDATE watermarks SET deep_read_from = NULL WHERE account_id = $1 AND deep_read_from = $2", [accountID, from])
+        try connection.execute("UPDATE watermarks SET deep_read_from = NULL, deep_read_to = NULL WHERE account_id = $1 AND deep_read_from = $2",
+                               [accountID, from])
     }
 
     /// A deep read the source could not serve: the next one waits a period, the daily window goes on.

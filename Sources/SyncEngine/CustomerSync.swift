@@ -172,15 +172,26 @@ public struct CustomerSync: Sendable {
             let deep = rescan.isDue(accountID: accountID, window: daily, lastRescan: state.lastRescan, today: today)
             var window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
                                               sourceMaxHistoryDays: snapshot.maxHistoryDays) : daily
-            // A deep read ops asked for (ops console) reaches back to its day once, within the history allowed.
-            let requestedDeepRead = window.isFirstSync ? nil : state.deepReadFrom
-            if let from = requestedDeepRead {
+            // A deep read ops asked for (ops console) reads its range once, within the history allowed: a range that
+            // reaches the daily window widens it; one that ends before it is read on its own first.
+            var requestedRange: SyncWindow?
+            if !window.isFirstSync, let from = state.deepReadFrom {
                 let allowed = min(record.customer.historyDays, snapshot.maxHistoryDays ?? record.customer.historyDays)
-                window = SyncWindow(from: min(window.from, max(from, today.adding(days: -allowed))), to: window.to, isFirstSync: false,
-                                    cappedAtDays: window.cappedAtDays)
+                let start = max(from, today.adding(days: -allowed))
+                if let to = state.deepReadTo, to < window.from.adding(days: -1) {
+                    requestedRange = start <= to ? SyncWindow(from: start, to: to, isFirstSync: false, cappedAtDays: nil) : nil
+                } else {
+                    window = SyncWindow(from: min(window.from, start), to: window.to, isFirstSync: false, cappedAtDays: window.cappedAtDays)
+                }
             }
             do {
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
+                if let range = requestedRange {
+                    let read = try await fetchAndIngest(range, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
+                                                        leaseKeeper: leaseKeeper)
+                    outcome.newTransactions += read.newBooked
+                    outcome.duplicates += read.duplicates
+                }
                 let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
                                                       leaseKeeper: leaseKeeper)
                 // Cleared once the deep window is stored: a read that failed keeps the request for the next run.
@@ -264,6 +275,8 @@ public struct CustomerSync: Sendable {
         for piece in pieces {
             try Task.checkCancellation()
             let refused = RefusedRowCollector()
+            // A Berlin Group consent allows a few transaction reads a day: counted, for the ops console's reads left.
+            if record.customer.source == .berlingroup { try store.noteAccountRead(accountID: ref.id, on: today) }
             let fetched = try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
             try renewLease(record, leaseKeeper)
             result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,

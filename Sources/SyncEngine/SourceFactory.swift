@@ -63,6 +63,8 @@ public actor SourceFactory {
             httpClients.append(client)
         }
         let key = TokenVault.fingerprint(ofToken: token)
+        // The console shows the token's next allowed call: it finds the slot by this key.
+        try store.noteFioTokenKey(customerID: record.customer.id, tokenKey: key)
         let interval = fio.minInterval
         let gate = FioCallGate(claim: { try store.claimFioCall(tokenKey: key, interval: interval) },
                                finish: { status in try? store.finishFioCall(tokenKey: key, interval: interval, status: status) })

@@ -18,6 +18,6 @@ struct BankSyncCommand: AsyncParsableCommand {
             Settings come from the environment (see README.md); secrets are never taken as arguments.
             """,
         version: BuildInfo.description,
-        subcommands: [MigrateCommand.self, DoctorCommand.self, SyncCommand.self, CustomersCommand.self, LagCommand.self, ServeCommand.self, LinkCommand.self, APIKeyCommand.self, PushCommand.self, UnreadableCommand.self, HeldCommand.self, PruneCommand.self, SandboxCommand.self, SecretsCommand.self]
+        subcommands: [MigrateCommand.self, DoctorCommand.self, SyncCommand.self, CustomersCommand.self, LagCommand.self, ServeCommand.self, LinkCommand.self, APIKeyCommand.self, PushCommand.self, UnreadableCommand.self, HeldCommand.self, ReconciliationCommand.self, PruneCommand.self, SandboxCommand.self, SecretsCommand.self]
     )
 }

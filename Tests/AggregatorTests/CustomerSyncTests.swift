@@ -116,7 +116,7 @@ import TestSupport
 
                 #expect(try await sync(store, peers, customer).succeeded)   // the daily window does not reach them
                 #expect(try count(store, missing, range) == 0)
-                _ = try store.requestDeepRead(accountID: account, from: today.adding(days: -61), by: "test")
+                _ = try store.requestDeepRead(accountID: account, from: today.adding(days: -61), today: today, by: "test")
                 // A read the bank refuses keeps the request: the next run tries it again.
                 try await peers.goCardlessControl(#"{"faultAccount": "\#(accounts[0])", "faultScope": "transactions", "faultStatus": 403, "faultType": "AccountAccessForbidden", "faultTimes": 1}"#)
                 _ = try await sync(store, peers, customer)
@@ -126,6 +126,43 @@ import TestSupport
                 #expect(try await sync(store, peers, customer).succeeded)
                 #expect(try count(store, missing, range) == stored)
                 #expect(try store.connection.queryValue(String?.self, "SELECT deep_read_from::text FROM watermarks WHERE account_id = $1", [account]) == nil)
+            }
+        }
+    }
+
+    /// A deep read over a range that ends before the daily window (ops console, from…to): that range is read on its
+    /// own, days outside it are not; a range backwards, past today or older than the consent allows is refused.
+    @Test func aRequestedDeepReadOverARangeReadsThatRangeOnly() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m-range", source: .gocardless, sourceRef: "sandbox-req-1")
+                #expect(try await sync(store, peers, customer).succeeded)
+                let accounts = await peers.goCardless.requisitionAccounts("sandbox-req-1")
+                let account = try store.connection.queryValue(Int64.self, "SELECT id FROM accounts WHERE source_account_id = $1", [accounts[0]])
+                let missing = "SELECT count(*) FROM transactions WHERE account_id = $1 AND booking_date BETWEEN $2 AND $3"
+                let inside: [any PostgresEncodable] = [account, today.adding(days: -50), today.adding(days: -40)]
+                let outside: [any PostgresEncodable] = [account, today.adding(days: -70), today.adding(days: -60)]
+                let (storedInside, storedOutside) = (try count(store, missing, inside), try count(store, missing, outside))
+                #expect(storedInside > 0 && storedOutside > 0)
+                try store.connection.execute("DELETE FROM transactions WHERE account_id = $1 AND booking_date BETWEEN $2 AND $3",
+                                             [account, today.adding(days: -70), today.adding(days: -40)])
+
+                #expect(throws: ConsoleActionError.self) {
+                    try store.requestDeepRead(accountID: account, from: today.adding(days: -40), to: today.adding(days: -50), today: today, by: "test")
+                }
+                #expect(throws: ConsoleActionError.self) {
+                    try store.requestDeepRead(accountID: account, from: today.adding(days: -5), to: today.adding(days: 1), today: today, by: "test")
+                }
+                #expect(throws: ConsoleActionError.self) {   // older than the customer's history allows
+                    try store.requestDeepRead(accountID: account, from: today.adding(days: -(SyncWindow.defaultHistoryDays + 1)),
+                                              to: today.adding(days: -300), today: today, by: "test")
+                }
+                _ = try store.requestDeepRead(accountID: account, from: today.adding(days: -55), to: today.adding(days: -35), today: today, by: "test")
+                #expect(try await sync(store, peers, customer).succeeded)
+                #expect(try count(store, missing, inside) == storedInside)
+                #expect(try count(store, missing, outside) == 0, "days outside the range are not read")
+                #expect(try store.connection.queryValue(String?.self, "SELECT deep_read_to::text FROM watermarks WHERE account_id = $1", [account]) == nil)
             }
         }
     }

@@ -30,6 +30,8 @@ DATABASE_URL = os.environ["DATABASE_URL"]
 KEY = os.environ["CONSOLE_KEY"]
 SHOTS = os.environ["SCREENSHOT_DIR"]
 ACME = "0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1"
+BRAVO = "0b5c6e2a-1d3f-4c8e-9a7b-0000000000b2"
+FIO = "0b5c6e2a-1d3f-4c8e-9a7b-0000000000d4"
 SIZES = [(1280, 800), (390, 844)]
 failures = []
 
@@ -156,7 +158,7 @@ def submit_action(driver, action, target, reason=None, confirm=False):
     if reason is not None:
         form.find_element(By.NAME, "reason").send_keys(reason)
     if confirm:
-        form.find_element(By.NAME, "confirm").click()
+        form.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     return result_text(driver, action)
 
@@ -179,7 +181,8 @@ def main():
         screen(driver, "attention", "/console", ["Needs attention", "acme-<script>", "Consents expiring within 14 days", "held",
                                                  "Refused, quarantined and unreadable rows", "Last run"])
         screen(driver, "customers", "/console/customers", ["Customers, worst first", "acme-<script>", "bravo", "charlie", "rejected"])
-        screen(driver, "customers-filtered", "/console/customers?status=ok&q=char", ["charlie", "Customers, worst first (1 of 3)"])
+        screen(driver, "customers-filtered", "/console/customers?status=ok&q=char", ["charlie", "Customers, worst first"])
+        check("acme" not in driver.find_element(By.TAG_NAME, "body").text, "the filters select in the database (no acme)")
         screen(driver, "customer", f"/console/customers/{ACME}", ["Consent valid until", "day(s) left", "Accounts of acme-<script>",
                                                                   "Timeline", "transactions_held", "Sync now", "Pause customer"])
         screen(driver, "reconciliation", f"/console/accounts/{account}/reconciliation",
@@ -188,8 +191,23 @@ def main():
                                                  "Release as a new booking", "Merge into the candidate"])
         screen(driver, "refused", "/console/refused", ["amount must not be zero", "LR-4711", "transactionAmount.amount", "12,5O", "Send again"])
         screen(driver, "consents", "/console/consents", ["Consents, soonest expiry first", "acme-<script>", "bravo", "banksync link --customer",
+                                                         "none of 4 left today", "next call allowed at",
                                                          "https://ob.gocardless.example/psd2/start/req-acme-2/SANDBOXFINANCE_SFIN0000", "open until"])
         screen(driver, "audit", "/console/audit", ["Audit log"])
+        viewport(driver, 1280, 800)
+        for name, path, link_text in [("customers", "/console/customers?limit=1", "Next page"), ("held rows", "/console/held?limit=1", "Next held rows"),
+                                      ("interruptions", "/console?limit=1", "More interruptions")]:
+            driver.get(CONSOLE + path)
+            first_page = driver.find_element(By.CSS_SELECTOR, "main table, main section.held").text
+            links = driver.find_elements(By.LINK_TEXT, link_text)
+            check(len(links) == 1, f"{name}: one row a page has a {link_text!r} link")
+            if links:
+                links[0].click()
+                WebDriverWait(driver, 30).until(lambda d: "after=" in d.current_url and d.execute_script("return document.readyState") == "complete")
+                second_page = driver.find_element(By.CSS_SELECTOR, "main table, main section.held").text
+                continued = name == "held rows" or "(continued)" in driver.find_element(By.TAG_NAME, "body").text
+                check(second_page != first_page and continued, f"{name}: the second page exists and differs from the first")
+                check(not console_errors(driver), f"{name}: no console errors on the second page")
         check("<script>" not in driver.page_source.replace("<script src=\"/console/assets/console.js\" defer=\"\"></script>", ""),
               "merchant text is escaped, never markup")
 
@@ -197,20 +215,48 @@ def main():
         viewport(driver, 1280, 800)
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "sync-now", ACME)
-        check("sync asked" in text and "Next read allowed at" in text and f"banksync sync --customer {ACME}" in text,
-              "sync now: done, next allowed at, the CLI command")
+        check("sync asked" in text and "Next read allowed: now" in text and f"banksync sync --customer {ACME}" in text,
+              "sync now: done, next allowed (now: no limit in force), the CLI command")
+        driver.get(f"{CONSOLE}/console/customers/{BRAVO}")
+        text = submit_action(driver, "sync-now", BRAVO)
+        check("Next read allowed at" in text and "4 reads a day and none is left today" in text,
+              "sync now of a Berlin Group customer whose reads are spent: next allowed at tomorrow, and why")
+        driver.get(f"{CONSOLE}/console/customers/{FIO}")
+        text = submit_action(driver, "sync-now", FIO)
+        check("Next read allowed at" in text and "Fio allows one call per token every 30 s" in text, "sync now of a Fio customer: its token's next call")
         inspect_current(driver, "action-result-1280x800")
+        driver.get(f"{CONSOLE}/console/customers/{ACME}")
+        text = submit_action(driver, "create-link", ACME, confirm=True)
+        new_link = re.search(r"The new renewal link: (\S+)", text)
+        check("renewal link created" in text and new_link is not None and new_link.group(1).startswith(os.environ["GOCARDLESS_URL"])
+              and f"banksync link --customer {ACME} --source gocardless --institution SANDBOXFINANCE_SFIN0000" in text,
+              "create renewal link: the sandbox's new link and the CLI command shown")
+        inspect_current(driver, "action-result-create-link")
+        rows = sql(f"SELECT source_ref, outcome FROM consent_links WHERE flowpay_customer_id = '{ACME}' ORDER BY id")
+        check(len(rows) == 2 and rows[0][1] == "superseded" and rows[1][1] == "", f"the old link ended, the new one is open: {rows}")
+        screen(driver, "consents-after-link", "/console/consents", [new_link.group(1) if new_link else "(no link)", "open until"])
+        check("req-acme-2/SANDBOXFINANCE" not in driver.find_element(By.TAG_NAME, "body").text, "the old link is no longer shown")
+        viewport(driver, 1280, 800)
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         text = submit_action(driver, "acknowledge-difference", account, reason="bank confirmed a fee booked on the 20th")
-        check("acknowledged" in text, "acknowledge difference: done")
+        check("acknowledged" in text and f"banksync reconciliation acknowledge --account {account} --reason" in text,
+              "acknowledge difference: done, the CLI command shown")
         driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
         form = driver.find_element(By.CSS_SELECTOR, 'form[action="/console/actions/deep-read"]')
-        check(form.find_element(By.NAME, "from").get_attribute("value") == "2026-11-19", "deep read proposes the day before the difference")
+        check(form.find_element(By.NAME, "from").get_attribute("value") == "2026-11-19"
+              and form.find_element(By.NAME, "to").get_attribute("value") == "2026-11-20", "deep read proposes the difference's range (from the day before)")
+        # A backwards range is refused (to before from), with the reason.
+        driver.execute_script("arguments[0].value = '2026-11-10'", form.find_element(By.NAME, "to"))
         form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         text = result_text(driver, "deep-read")
-        check("deep read of account" in text and "back to 2026-11-19" in text and f"banksync sync --customer {ACME} --rescan-days" in text,
-              "deep read: asked, with the CLI command")
-        check(sql(f"SELECT deep_read_from::text FROM watermarks WHERE account_id = {account}")[0][0] == "2026-11-19", "deep read is recorded on the watermark")
+        check("failed" in text and "the range must run forward" in text, "deep read: a backwards range is refused, saying why")
+        driver.get(f"{CONSOLE}/console/accounts/{account}/reconciliation")
+        driver.find_element(By.CSS_SELECTOR, 'form[action="/console/actions/deep-read"] button[type=submit]').click()
+        text = result_text(driver, "deep-read")
+        check("deep read of account" in text and "from 2026-11-19 to 2026-11-20" in text and f"banksync sync --customer {ACME} --rescan-days" in text,
+              "deep read: asked over the range, with the CLI command")
+        check(sql(f"SELECT deep_read_from::text, deep_read_to::text FROM watermarks WHERE account_id = {account}")[0] == ["2026-11-19", "2026-11-20"],
+              "deep read's range is recorded on the watermark")
         driver.get(f"{CONSOLE}/console/refused")
         text = submit_action(driver, "retry-refused", batch)
         check("1 row(s) queued again" in text and f"banksync push --requeue-rejected --batch {batch}" in text, "retry refused: requeued, CLI shown")
@@ -219,14 +265,14 @@ def main():
         check("merged" in text and "banksync held merge bs_acmeheld26" in text, "merge held row: done")
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "pause-customer", ACME, reason="customer closing the account", confirm=True)
-        check("customer paused" in text, "pause customer: done")
+        check("customer paused" in text and f"banksync customers pause {ACME} --reason" in text, "pause customer: done, the CLI command shown")
         check(sql(f"SELECT paused_at IS NOT NULL FROM customers WHERE flowpay_customer_id = '{ACME}'")[0][0] == "t", "pause is stored")
         driver.get(f"{CONSOLE}/console/customers")
         check("paused" in driver.find_element(By.TAG_NAME, "body").text, "a paused customer shows as paused in the customers list")
         driver.get(f"{CONSOLE}/console/customers/{ACME}")
         text = submit_action(driver, "resume-customer", ACME, reason="account stays open after all")
-        check("customer resumed" in text, "resume customer: done")
-        screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "acknowledge-difference", "deep-read", "retry-refused", "merge-held",
+        check("customer resumed" in text and f"banksync customers resume {ACME} --reason" in text, "resume customer: done, the CLI command shown")
+        screen(driver, "audit-after-actions", "/console/audit", ["sync-now", "create-link", "acknowledge-difference", "deep-read", "retry-refused", "merge-held",
                                                                  "pause-customer", "resume-customer"])
     finally:
         driver.quit()
@@ -325,6 +371,13 @@ def main():
     check(code == 200, f"the same POST, same-origin with its token, is done (got {code})")
     code, _, headers = get(f"{CONSOLE}/console", {"X-Forwarded-User": "mallory", "X-Forwarded-Groups": "staff"})
     check(code == 303 and headers.get("Location", "").endswith("/console/sign-in"), f"a proxy user without a console group is not let in (got {code})")
+    request = urllib.request.Request(f"{CONSOLE}/console/customers", headers=approver, method="HEAD")
+    with OPENER.open(request) as response:
+        head_code, head_body, head_csp = response.status, response.read(), response.headers.get("Content-Security-Policy", "")
+    check(head_code == 200 and head_body == b"" and "default-src 'none'" in head_csp, f"HEAD on a page answers like GET without a body (got {head_code})")
+    sql("INSERT INTO console_sessions (token_hash, who, role, form_token, expires_at) VALUES ('\\xdead', 'gone', 'viewer', 't', now() - interval '1 minute')")
+    code, _, _ = post(f"{READ_ONLY}/console/sign-in", {"key": KEY}, {"Origin": READ_ONLY})
+    check(code == 303 and sql("SELECT count(*) FROM console_sessions WHERE who = 'gone'")[0][0] == "0", "a sign-in deletes expired sessions")
     code, _, headers = get(f"{CONSOLE}/console/nothing-here", approver)
     check(code == 404, f"an unknown console path is 404 (default deny) (got {code})")
     code, _, headers = get(f"{CONSOLE}/console", approver)
@@ -339,11 +392,18 @@ def main():
     check(code == 404, f"/console/customers on the public listener is 404 (got {code})")
     code, csv, _ = get(f"{CONSOLE}/console/customers.csv", approver)
     lag = subprocess.run([os.environ["BANKSYNC_BIN"], "lag", "--format", "csv"], capture_output=True, text=True).stdout
-    check(code == 200 and sorted(csv.splitlines()) == sorted(lag.splitlines()), "customers CSV export equals banksync lag --format csv (as sets of lines)")
+    differ = sorted(set(csv.splitlines()) ^ set(lag.splitlines()))
+    check(code == 200 and sorted(csv.splitlines()) == sorted(lag.splitlines()), "customers CSV export equals banksync lag --format csv (as sets of lines)"
+          + ("" if not differ else f": lines in one only: {differ}"))
     code, exported, _ = get(f"{CONSOLE}/console/customers.json", approver)
     lag = subprocess.run([os.environ["BANKSYNC_BIN"], "lag", "--format", "json"], capture_output=True, text=True).stdout
     key = lambda row: row["flowpayCustomerId"]
-    check(code == 200 and sorted(json.loads(exported), key=key) == sorted(json.loads(lag), key=key), "customers JSON export equals banksync lag --format json")
+    # The two reports are read a moment apart: the lag in seconds may have moved on by a second or two, nothing else.
+    ours, theirs = sorted(json.loads(exported), key=key), sorted(json.loads(lag), key=key)
+    same = len(ours) == len(theirs) and all(
+        {k: v for k, v in a.items() if k != "lagSeconds"} == {k: v for k, v in b.items() if k != "lagSeconds"}
+        and 0 <= b["lagSeconds"] - a["lagSeconds"] <= 5 for a, b in zip(ours, theirs))
+    check(code == 200 and same, "customers JSON export equals banksync lag --format json (the lag in seconds read a moment later)")
 
     code, _, headers = get(f"{READ_ONLY}/console", approver)
     check(code == 303, f"proxy headers from a peer not in BANKSYNC_CONSOLE_TRUSTED_PROXIES name nobody (got {code})")
@@ -355,7 +415,7 @@ def main():
     _, page, _ = get(f"{READ_ONLY}/console/customers/{ACME}", {"Cookie": cookie})
     token = form_token(page)
     check(token is not None and 'action="/console/actions/' not in page, "read-only pages show no action (the sign-out form has the token)")
-    targets = {"sync-now": ("customer", ACME), "release-held": ("held", "bs_acmeheld25"), "retry-refused": ("batch", batch),
+    targets = {"sync-now": ("customer", ACME), "create-link": ("customer", ACME), "release-held": ("held", "bs_acmeheld25"), "retry-refused": ("batch", batch),
                "acknowledge-difference": ("account", account), "deep-read": ("account", account), "merge-held": ("held", "bs_acmeheld26"), "pause-customer": ("customer", ACME),
                "resume-customer": ("customer", ACME)}
     for action, (field, value) in targets.items():
@@ -365,7 +425,7 @@ def main():
 
     print("audit rows")
     done = {row[0]: row for row in sql("SELECT action, who, role, reason, before, after, command FROM console_audit WHERE outcome LIKE 'done%' ORDER BY id")}
-    for action, who in [("sync-now", "alice"), ("acknowledge-difference", "alice"), ("deep-read", "alice"), ("retry-refused", "alice"), ("merge-held", "alice"),
+    for action, who in [("sync-now", "alice"), ("create-link", "alice"), ("acknowledge-difference", "alice"), ("deep-read", "alice"), ("retry-refused", "alice"), ("merge-held", "alice"),
                         ("pause-customer", "alice"), ("resume-customer", "alice"), ("release-held", "olga")]:
         row = done.get(action)
         check(row is not None and row[1] == who and row[6] != "", f"audit row for {action}: who {who}, role, command" + ("" if row else " (missing)"))
@@ -376,7 +436,9 @@ def main():
     check(sum(1 for r in refused if "read-only" in r[3]) == len(targets), "every read-only refusal is in the audit log")
     events = sql(f"SELECT code FROM sync_events e JOIN customers c ON c.id = e.customer_id WHERE c.flowpay_customer_id = '{ACME}'")
     codes = {row[0] for row in events}
-    check({"sync_requested", "deep_read_requested", "customer_paused", "customer_resumed", "hold_decided", "difference_acknowledged"} <= codes,
+    check(done["create-link"][4].startswith("open link req-acme-2") and "older link(s) ended" in done["create-link"][5]
+          and "http" not in done["create-link"][5], "the link's before/after are in its audit row (the link itself is not)")
+    check({"sync_requested", "renewal_link_created", "deep_read_requested", "customer_paused", "customer_resumed", "hold_decided", "difference_acknowledged"} <= codes,
           "the actions are on the customer's timeline")
 
     print()

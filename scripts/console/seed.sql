@@ -3,10 +3,12 @@
 -- Customers: acme (expiring consent, a refused row, a held row, a balance difference), bravo (an unreadable row), and
 -- charlie (healthy). Ids are fixed so the test can name them.
 BEGIN;
-INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, history_days, consent_expires_at, last_sync_at, last_success_at)
-VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>', 'gocardless', 'req-acme', 365, now() + interval '5 days 3 hours', now() - interval '2 hours', now() - interval '2 hours'),
-       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000b2', 'bravo', 'berlingroup', 'consent-bravo', 365, now() + interval '80 days', now() - interval '3 hours', now() - interval '3 hours'),
-       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000c3', 'charlie', 'gocardless', 'req-charlie', 365, now() + interval '120 days', now() - interval '1 hour', now() - interval '1 hour');
+-- acme's consent names its GoCardless institution (stored by the link that made it): a renewal asks the same bank.
+INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, consent_expires_at, last_sync_at, last_success_at)
+VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>', 'gocardless', 'req-acme', '{"institution": "SANDBOXFINANCE_SFIN0000"}', 365,
+        now() + interval '5 days 3 hours', now() - interval '2 hours', now() - interval '2 hours'),
+       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000b2', 'bravo', 'berlingroup', 'consent-bravo', '{}', 365, now() + interval '80 days', now() - interval '3 hours', now() - interval '3 hours'),
+       ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000c3', 'charlie', 'gocardless', 'req-charlie', '{}', 365, now() + interval '120 days', now() - interval '1 hour', now() - interval '1 hour');
 
 INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency, name)
 SELECT id, 'acc-' || merchant_id, iban, iban, 'GIBACZPX', 'CZK', 'Business account'
@@ -67,6 +69,17 @@ FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE c.merchant_id = '
 INSERT INTO consent_links (state, flowpay_customer_id, merchant_id, source, source_ref, history_days, created_at, expires_at, link)
 VALUES (repeat('ab', 32), '0b5c6e2a-1d3f-4c8e-9a7b-0000000000a1', 'acme-<script>', 'gocardless', 'req-acme-2', 365, now() - interval '1 day',
         now() + interval '6 days', 'https://ob.gocardless.example/psd2/start/req-acme-2/SANDBOXFINANCE_SFIN0000');
+
+-- bravo's Berlin Group consent allows 4 reads a day: all spent today. delta reads Fio banka, whose token's next call
+-- (Fio's 30 s rule) is later than now.
+UPDATE watermarks w SET reads_on = (now() AT TIME ZONE 'UTC')::date, reads_that_day = 4
+FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE a.id = w.account_id AND c.merchant_id = 'bravo';
+-- (Registered hours ago: a lag of about a minute would read "59 s" in one report and "1 min" in the next.)
+INSERT INTO customers (flowpay_customer_id, merchant_id, source, source_ref, source_config, history_days, created_at, last_sync_at, last_success_at)
+VALUES ('0b5c6e2a-1d3f-4c8e-9a7b-0000000000d4', 'delta', 'fio', 'fio-token', '{}', 90, now() - interval '5 hours', now() - interval '10 minutes',
+        now() - interval '10 minutes');
+INSERT INTO customer_secrets (customer_id, sealed, token_key) SELECT id, '\x00'::bytea, 'fio:console-test' FROM customers WHERE merchant_id = 'delta';
+INSERT INTO fio_call_slots (token_key, next_allowed_at, last_call_at, last_status) VALUES ('fio:console-test', now() + interval '1 hour', now(), 409);
 
 INSERT INTO sync_runs (started_at, finished_at, worker, status) VALUES (now() - interval '2 hours 5 minutes', now() - interval '2 hours', 'console-test', 'succeeded');
 INSERT INTO sync_events (customer_id, level, code, message, at)

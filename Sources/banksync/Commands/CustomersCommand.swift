@@ -13,7 +13,7 @@ struct CustomersCommand: AsyncParsableCommand {
             Example: banksync customers add --flowpay-id 0f8e… --merchant-id m-42 --source gocardless --requisition 8126e9fb-…
             or: banksync customers add --flowpay-id 0f8e… --merchant-id m-43 --source fio --token-file /run/secrets/m-43.fio
             """,
-        subcommands: [Add.self, Import.self, List.self, Show.self, Remove.self])
+        subcommands: [Add.self, Import.self, List.self, Show.self, Pause.self, Resume.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a customer whose bank consent already exists.")

@@ -71,7 +71,7 @@ struct HeldCommand: AsyncParsableCommand {
             let store = try Store.connect(try DatabaseSettings.load().connectionString)
             defer { store.connection.close() }
             try store.requireSchemaOfThisBuild()
-            let who = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "an operator"
+            let who = OperatorName.current
             do {
                 try await store.decideHold(flowpayID: flowpayID, merge: merge, mergeInto: mergeInto, reason: reason, operator: who)
             } catch let error as HoldError {

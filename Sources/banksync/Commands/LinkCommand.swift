@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import BankSyncCore
 import Foundation
 import Store
+import SyncEngine
 
 struct LinkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +24,8 @@ struct LinkCommand: AsyncParsableCommand {
     @Option(help: "Flowpay customer id (UUID).") var customer: String
     @Option(help: "The partner's merchant id (needed when the customer is new).") var merchantID: String?
     @Option(help: "gocardless, berlingroup or fio (the deep history of a registered Fio customer).") var source: String
-    @Option(help: "GoCardless institution id, e.g. SANDBOXFINANCE_SFIN0000.") var institution: String?
+    @Option(help: "GoCardless institution id, e.g. SANDBOXFINANCE_SFIN0000 (a renewal asks the bank of the stored consent when not given).")
+    var institution: String?
     @Option(help: "Berlin Group bank API base URL.") var bankURL: String?
     @Option(help: "Days of history, 90…730.") var historyDays = SyncWindow.defaultHistoryDays
     @Option(help: "Days the access stays valid.") var accessDays = 90
@@ -53,7 +55,6 @@ struct LinkCommand: AsyncParsableCommand {
             guard let publicURL = environment.value("BANKSYNC_PUBLIC_URL"), publicURL.hasPrefix("http") else {
                 throw ConfigError.missing("BANKSYNC_PUBLIC_URL", "set it to the address where `banksync serve` is reachable by customers")
             }
-            let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
             let store = try Store.connect(try DatabaseSettings.load(environment).connectionString)
             defer { store.connection.close() }
             // Before the bank is asked for a consent: a link made against another schema could not be stored as this build stores it.
@@ -62,80 +63,28 @@ struct LinkCommand: AsyncParsableCommand {
             guard let merchant = merchantID ?? existing?.customer.merchantID else {
                 throw ConfigError.missing("--merchant-id", "the customer is new, so its merchant id is needed")
             }
-            let state = Store.newLinkState()
+            let goCardlessSettings = try GoCardlessSettings.load(environment)
+            let today = try ClockSettings.load(environment).today
             // Never following a redirect away from the aggregator or the bank (SourceHTTPClient).
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: SourceHTTPClient.configuration(readTimeout: 90))
-            let link: String
+            let goCardless = goCardlessSettings.map { GoCardlessClient(configuration: $0, httpClient: http) }
+            let maker = ConsentLinkMaker(goCardless: goCardless, http: http, callbackBase: publicURL)
+            let request = ConsentLinkRequest(flowpayCustomerID: customerID, merchantID: merchant, source: kind, historyDays: historyDays,
+                                             accessDays: accessDays, institution: institution, bankURL: bankURL, clientCertificate: clientCertificate,
+                                             clientKey: clientKey, bankCA: bankCa, today: today)
+            let link: NewConsentLink
             do {
-                link = try await createLink(kind, customerID: customerID, merchant: merchant, existing: existing, callbackBase: base,
-                                            state: state, store: store, environment: environment, http: http)
+                link = try await maker.create(request, existing: existing)
                 try? await http.shutdown()
+            } catch let error as ConsentLinkError {
+                try? await http.shutdown()
+                throw ConfigError(setting: error.setting, problem: error.problem)
             } catch {
                 try? await http.shutdown()
                 throw error
             }
-            print(link)
-        }
-    }
-
-    /// Creates the consent at the source and the one-time link row; returns the bank link for the customer.
-    func createLink(_ kind: Customer.Source, customerID: UUID, merchant: String, existing: CustomerRecord?, callbackBase base: String,
-                    state: String, store: Store, environment: Environment, http: HTTPClient) async throws -> String {
-        switch kind {
-        case .gocardless:
-            guard let institution else { throw ConfigError.missing("--institution", "GoCardless links need the bank's institution id") }
-            guard let settings = try GoCardlessSettings.load(environment) else {
-                throw ConfigError.missing("GOCARDLESS_SECRET_ID", "GoCardless credentials are needed to create a link")
-            }
-            let client = GoCardlessClient(configuration: settings, httpClient: http)
-            let requisition = try await client.createRequisition(institutionID: institution, historyDays: historyDays, accessDays: accessDays,
-                                                                 redirect: base + "/consents/gocardless/callback", reference: state)
-            try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .gocardless,
-                                        sourceRef: requisition.id, historyDays: historyDays, state: state, link: requisition.link)
-            return requisition.link
-        case .berlingroup:
-            guard let bankURL, bankURL.hasPrefix("http") else { throw ConfigError.missing("--bank-url", "Berlin Group links need the bank's API base URL") }
-            guard (clientCertificate == nil) == (clientKey == nil) else {
-                throw ConfigError(setting: "--client-certificate", problem: "give both --client-certificate and --client-key, or neither")
-            }
-            let validUntil = try ClockSettings.load().today.adding(days: accessDays).description
-            // A renewal keeps the customer's bank settings (stable ids, client certificate and key): only the URL is new.
-            var settings: [String: Any] = [:]
-            if let existing, existing.customer.source == .berlingroup,
-               let stored = try? JSONSerialization.jsonObject(with: Data(existing.sourceConfig.utf8)) as? [String: Any] {
-                settings = stored
-            }
-            settings["baseURL"] = bankURL
-            if let clientCertificate, let clientKey {
-                settings["clientCertificate"] = clientCertificate
-                settings["clientKey"] = clientKey
-            }
-            if let bankCa { settings["bankCA"] = bankCa }
-            let config = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
-            // The consent is asked for as the bank will be read: with the client certificate when it requires one.
-            guard let bank = BerlinGroupConfiguration(sourceConfig: config, consentID: "") else {
-                throw ConfigError(setting: "--bank-url", problem: "'\(bankURL)' is not a usable bank API base URL")
-            }
-            let consent: (id: String, link: String)
-            if bank.needsOwnHTTPClient {
-                let bankHTTP = try bank.makeHTTPClient()
-                do {
-                    consent = try await BerlinGroupSource.createConsent(baseURL: bank.baseURL, http: bankHTTP, validUntil: validUntil,
-                                                                        redirect: base + "/consents/berlingroup/callback?state=" + state)
-                    try? await bankHTTP.shutdown()
-                } catch {
-                    try? await bankHTTP.shutdown()
-                    throw error
-                }
-            } else {
-                consent = try await BerlinGroupSource.createConsent(baseURL: bank.baseURL, http: http, validUntil: validUntil,
-                                                                    redirect: base + "/consents/berlingroup/callback?state=" + state)
-            }
-            try store.createConsentLink(flowpayCustomerID: customerID, merchantID: merchant, source: .berlingroup, sourceRef: consent.id,
-                                        sourceConfig: config, historyDays: historyDays, state: state, link: consent.link)
-            return consent.link
-        case .fio:
-            throw ConfigError(setting: "--source", problem: "fio is linked without a bank link (see banksync link --help)")
+            try await store.record(link)
+            print(link.link)
         }
     }
 }

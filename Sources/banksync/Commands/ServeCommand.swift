@@ -80,10 +80,16 @@ struct ServeCommand: AsyncParsableCommand {
                               onServerRunning: { channel in
                                   logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
                               }, logger: logger)
+        // Renewal links from the console: asked of the customer's source, with the bank's redirect back to BANKSYNC_PUBLIC_URL.
+        let consoleLinks = Environment().value("BANKSYNC_PUBLIC_URL").flatMap { url in
+            url.hasPrefix("http") ? ConsentLinkMaker(goCardless: goCardless.map { GoCardlessClient(configuration: $0, httpClient: http) }, http: http,
+                                                     callbackBase: url) : nil
+        }
         // The ops console: its own listener and its own small pool (a slow console page never takes the API's connections).
         let consolePool = console.map { _ in ConnectionPool(connectionString: settings.connectionString, size: 2) }
         let consoleApp = console.flatMap { console in consolePool.map { pool in
-            Application(router: OpsConsole(pool: pool, settings: console.settings, logger: Logger(label: "banksync.console")).router(),
+            Application(router: OpsConsole(pool: pool, settings: console.settings, logger: Logger(label: "banksync.console"),
+                                           links: consoleLinks).router(),
                         configuration: .init(address: .hostname(console.listen.0, port: console.listen.1), serverName: "banksync-console"),
                         onServerRunning: { channel in
                             logger.info("console listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")",
@@ -91,7 +97,12 @@ struct ServeCommand: AsyncParsableCommand {
                         }, logger: logger)
         } }
         // Reverse order on shutdown: the server finishes in-flight requests first, then the webhook queue drains.
-        var services: [any Service] = [webhooks] + (metricsApp.map { [$0] } ?? []) + (consoleApp.map { [$0] } ?? []) + [app]
+        let consoleHousekeeping = consolePool.map { ConsoleHousekeeping(pool: $0, logger: Logger(label: "banksync.console")) }
+        var services: [any Service] = [webhooks]
+        if let metricsApp { services.append(metricsApp) }
+        if let consoleApp { services.append(consoleApp) }
+        if let consoleHousekeeping { services.append(consoleHousekeeping) }
+        services.append(app)
         // Priority syncs need Flowpay credentials; without them serve only serves.
         let prioritySources = try await reportingErrors {
             SourceFactory(goCardless: goCardless, fio: try FioSettings.load(), vault: try FioSettings.vault(required: false))
