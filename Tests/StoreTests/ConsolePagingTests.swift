@@ -67,8 +67,10 @@ import TestSupport
             let all = try store.interruptions()
             #expect(all.flatMap(\.customers).count == 5)
             let first = try store.interruptions(after: nil, limit: 2)
-            let second = try store.interruptions(after: try #require(first.next), limit: 2)
-            let third = try store.interruptions(after: try #require(second.next), limit: 2)
+            let afterFirst: InterruptionPageKey = try #require(first.next)
+            let second = try store.interruptions(after: afterFirst, limit: 2)
+            let afterSecond: InterruptionPageKey = try #require(second.next)
+            let third = try store.interruptions(after: afterSecond, limit: 2)
             #expect(third.next == nil)
             let pages = [first, second, third].map { $0.interruptions.flatMap(\.customers).map(\.flowpayCustomerID) }
             #expect(pages.map(\.count) == [2, 2, 1])
