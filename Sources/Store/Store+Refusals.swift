@@ -101,14 +101,15 @@ extension Store {
     /// (kept out of the outbox, shown by the lag report until requeued or dropped); the batch is `rejected`.
     public func quarantine(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
         try await connection.withTransaction {
-            // Out of the queue and marked in one statement: a quarantined row is never queued.
+            // Out of the queue and marked in one statement: a quarantined row is never queued. Joined by id alone (not
+            // the queue's copy of ingest_xid): a refusal is rare, and a row leaving the queue must never go unmarked.
             let rows = try connection.query("""
                 WITH dequeued AS (
                     DELETE FROM push_queue q WHERE q.customer_id = $2 AND \(Self.queuedRowsOf(batch))
-                    RETURNING q.customer_id, q.ingest_xid, q.transaction_id
+                    RETURNING q.customer_id, q.transaction_id
                 )
                 UPDATE transactions t SET push_state = 'quarantined', push_batch_id = $3
-                FROM dequeued d WHERE t.customer_id = d.customer_id AND t.ingest_xid = d.ingest_xid AND t.id = d.transaction_id
+                FROM dequeued d WHERE t.customer_id = d.customer_id AND t.id = d.transaction_id
                 RETURNING t.account_id, t.tx_key, t.flowpay_id, t.id
                 """, [Self.rowsOfParameter(batch), batch.customerID, batch.id])
             for row in rows {
