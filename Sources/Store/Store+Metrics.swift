@@ -54,7 +54,7 @@ extension Store {
                    (SELECT count(*) FROM push_batches WHERE state = 'parked'),
                    (SELECT count(*) FROM push_queue q JOIN accounts a ON a.id = q.account_id
                     WHERE a.iban IS NULL OR a.bic IS NULL),
-                   -- Per customer, its first sendable queued row in id (arrival) order, through the outbox index.
+                   -- Per customer, its first sendable queued row in id (arrival) order, through the push queue's key.
                    (SELECT COALESCE(extract(epoch FROM now() - min(o.arrived_at)), 0)::float8
                     FROM customers c CROSS JOIN LATERAL (
                         SELECT t.arrived_at FROM push_queue q \(Self.queuedTransaction) JOIN accounts a ON a.id = q.account_id
