@@ -175,7 +175,6 @@ extension Store {
         \(enqueue(from: "released"))
         """
 
-
     private func quoted(_ text: String?) -> String { text.map { "'\($0)'" } ?? "none" }
 
     // MARK: Operators
