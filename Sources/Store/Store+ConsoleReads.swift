@@ -208,7 +208,7 @@ extension Store {
                 SELECT d.day, d.amount_minor,
                        f.amount_minor + COALESCE((SELECT sum(t.amount_minor) FROM transactions t
                                                   WHERE t.account_id = $1 AND t.status = 'booked' AND t.currency = $2
-                                                    AND t.push_state IN ('pushed', 'queued')   -- sent or on its way: held and refused rows are not
+                                                    AND t.push_state = 'pushed'   -- sent or on its way (Store+PushQueue.swift): held and refused rows are not
                                                     AND t.booking_date > f.day AND t.booking_date <= d.day), 0)::bigint
                 FROM daily d CROSS JOIN first f ORDER BY d.day
                 """, [accountID, currency, days], planning: .perExecution).map { point in
@@ -228,10 +228,10 @@ extension Store {
         }
     }
 
-    /// The outbox backlog from the transactions' queued index: rows waiting and the oldest one's arrival.
+    /// The outbox backlog from the push queue: rows waiting and the oldest one's arrival.
     public func consoleOutboxBacklog() throws -> (waiting: Int, oldest: Date?) {
         guard let row = try connection.query("""
-            SELECT count(*), min(arrived_at) FROM (SELECT arrived_at FROM transactions WHERE push_state = 'queued' LIMIT 100001) q
+            SELECT count(*), min(arrived_at) FROM (SELECT t.arrived_at FROM push_queue q \(Self.queuedTransaction) LIMIT 100001) w
             """).first else { return (0, nil) }
         return (try row.decode(at: 0), try row.decode(at: 1))
     }

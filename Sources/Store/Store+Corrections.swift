@@ -100,24 +100,30 @@ extension Store {
     /// $1 account, $2 old key, $3 new key, $4… the new version. Returns the Flowpay id and both versions' date, amount
     /// and currency, and whether it had been delivered (it goes back to the outbox; the caller takes it out of the
     /// account's delivered count — in `finishIngest` during an ingest, so `watermarks` is locked last, as the outbox does).
+    /// A row released to Flowpay (delivered or queued) is queued with its new `ingest_xid` (Store+PushQueue.swift); a
+    /// held or quarantined one stays as it is.
     static let takeCorrection = """
         WITH old AS (
-            SELECT booking_date::text || ' ' || amount_minor || ' ' || currency AS version, push_state
-            FROM transactions WHERE account_id = $1 AND tx_key = $2
+            SELECT t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency AS version,
+                   t.push_state = 'pushed' AND NOT \(queuedInThisTransaction("t")) AS delivered
+            FROM transactions t WHERE t.account_id = $1 AND t.tx_key = $2
         ), retired AS (\(retireKey.replacingOccurrences(of: "$OLD", with: "$2::bytea"))
+        ), corrected AS (
+            UPDATE transactions t SET tx_key = $3, content_key = $4, booking_date = $5::date, value_date = $6::date, amount_minor = $7,
+                   currency = $8, counterparty_iban = $9, counterparty_name = $10, remittance = $11, bank_tx_code = $12, raw = $13::jsonb,
+                   key_generation = $14, push_batch_id = NULL, ingest_xid = pg_current_xact_id(), visible_at = NULL
+            FROM old WHERE t.account_id = $1 AND t.tx_key = $2
+            RETURNING t.customer_id, t.id, t.account_id, t.ingest_xid, t.push_state, t.flowpay_id, old.version,
+                      t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency AS new_version, old.delivered
+        ), queued AS (
+            \(enqueue(from: "corrected WHERE push_state = 'pushed'"))
         )
-        UPDATE transactions t SET tx_key = $3, content_key = $4, booking_date = $5::date, value_date = $6::date, amount_minor = $7,
-               currency = $8, counterparty_iban = $9, counterparty_name = $10, remittance = $11, bank_tx_code = $12, raw = $13::jsonb,
-               key_generation = $14, push_batch_id = NULL,
-               push_state = CASE WHEN t.push_state = 'pushed' THEN 'queued' ELSE t.push_state END,
-               ingest_xid = pg_current_xact_id(), visible_at = NULL
-        FROM old WHERE t.account_id = $1 AND t.tx_key = $2
-        RETURNING t.flowpay_id, old.version, t.booking_date::text || ' ' || t.amount_minor || ' ' || t.currency, old.push_state = 'pushed'
+        SELECT flowpay_id, version, new_version, delivered FROM corrected
         """
 
     /// Whether a queued row (`$ROW`, of customer `$CUSTOMER`) is in a batch that may still be sent with its current body.
     static let inFlight = """
-        ($ROW.push_state = 'queued' AND ($ROW.push_batch_id IS NOT NULL
+        (\(isQueued("$ROW")) AND ($ROW.push_batch_id IS NOT NULL
             OR EXISTS (SELECT 1 FROM push_batches b WHERE b.customer_id = $CUSTOMER AND b.kind = 'transactions'
                                                       AND b.state IN ('sending', 'parked') AND $ROW.id = ANY (b.row_ids))))
         """
@@ -139,7 +145,7 @@ extension Store {
           ON o.account_id = f.account_id AND o.source_tx_id = f.source_tx_id AND o.source_tx_id IS NOT NULL
              AND o.tx_key <> f.tx_key AND o.status = 'booked' AND o.ingest_xid <> pg_current_xact_id()
         WHERE f.customer_id = $2 AND f.ingest_xid = pg_current_xact_id()
-          AND f.account_id = $1 AND f.status = 'booked' AND f.source_tx_id IS NOT NULL AND f.push_state = 'queued'
+          AND f.account_id = $1 AND f.status = 'booked' AND f.source_tx_id IS NOT NULL AND f.push_state = 'pushed'   -- queued by this ingest
           AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($6::bytea) / 32 - 1) AS j
                           WHERE substring($6::bytea FROM j * 32 + 1 FOR 32) = f.tx_key)
         ORDER BY f.id, o.tx_key IN (SELECT tx_key FROM fetched) DESC, o.id

@@ -32,7 +32,7 @@ extension Store {
                    row_number() OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency ORDER BY t.id) AS n
             FROM transactions t
             WHERE t.customer_id = $5 AND t.ingest_xid = pg_current_xact_id()
-              AND t.account_id = $1 AND t.status = 'booked' AND t.tx_key = t.content_key AND t.push_state = 'queued'
+              AND t.account_id = $1 AND t.status = 'booked' AND t.tx_key = t.content_key AND t.push_state = 'pushed'   -- queued by this ingest
               AND t.booking_date BETWEEN $3::date AND $4::date
               AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($6::bytea) / 32 - 1) AS j
                               WHERE substring($6::bytea FROM j * 32 + 1 FOR 32) = t.tx_key)

@@ -182,11 +182,19 @@ extension Store {
     /// cursor may have passed the transaction that stored it).
     private func release(account: AccountRef, key: [UInt8]) throws {
         try connection.execute("DELETE FROM held_transactions WHERE account_id = $1 AND tx_key = $2", [account.id, key])
-        try connection.execute("""
-            UPDATE transactions SET push_state = 'queued', ingest_xid = pg_current_xact_id(), visible_at = NULL
-            WHERE account_id = $1 AND tx_key = $2
-            """, [account.id, key])
+        try connection.execute(Self.releaseRow, [account.id, key])
     }
+
+    /// $1 account, $2 key: the row is released to Flowpay and queued (Store+PushQueue.swift), visible to the feeds as
+    /// of this transaction.
+    static let releaseRow = """
+        WITH released AS (
+            UPDATE transactions SET push_state = 'pushed', ingest_xid = pg_current_xact_id(), visible_at = NULL
+            WHERE account_id = $1 AND tx_key = $2
+            RETURNING customer_id, id, account_id, ingest_xid
+        )
+        \(enqueue(from: "released"))
+        """
 
     private func quoted(_ text: String?) -> String { text.map { "'\($0)'" } ?? "none" }
 
@@ -272,7 +280,11 @@ extension Store {
     /// $1 account, $2 the new row's key, $3 its customer, $4 the stored booking it may be an edit of.
     static let holdRow = """
         WITH held AS (
-            UPDATE transactions SET push_state = NULL WHERE account_id = $1 AND tx_key = $2 AND push_state = 'queued' RETURNING 1
+            UPDATE transactions t SET push_state = NULL
+            WHERE t.account_id = $1 AND t.tx_key = $2 AND \(queuedInThisTransaction("t"))
+            RETURNING t.id
+        ), dequeued AS (
+            DELETE FROM push_queue q USING held WHERE q.customer_id = $3 AND q.transaction_id = held.id
         )
         INSERT INTO held_transactions (account_id, tx_key, customer_id, reason, candidate_key)
         SELECT $1, $2, $3, 'possible_edit', $4 FROM held
@@ -293,7 +305,7 @@ extension Store {
                                                              AND r.tx_key <> h.tx_key)
                + (SELECT count(*) FROM transactions f
                   WHERE f.customer_id = $5 AND f.ingest_xid = pg_current_xact_id() AND f.account_id = $1 AND f.status = 'booked'
-                    AND f.push_state = 'queued' AND f.booking_date = o.booking_date AND f.amount_minor = o.amount_minor
+                    AND f.push_state = 'pushed' AND f.booking_date = o.booking_date AND f.amount_minor = o.amount_minor
                     AND f.currency = o.currency) AS rivals,
                COALESCE(\(inFlight.replacingOccurrences(of: "$ROW", with: "o").replacingOccurrences(of: "$CUSTOMER", with: "$5")), false)
                    AS in_flight

@@ -209,7 +209,7 @@ extension Store {
                 [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked,
                  admission.result.edited + admission.result.corrected,
                  admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
-                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered])
+                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered, account.customerID])
             admission.result.oldestBooked = admission.oldestBooked
             return admission.result
         }
@@ -318,7 +318,7 @@ extension Store {
         writer.field(transaction.sourceID)
         writer.field(transaction.rawJSON)
         writer.field(runID)
-        writer.field(transaction.status == .booked ? "queued" : nil)
+        writer.field(transaction.status == .booked ? "pushed" : nil)   // released to Flowpay; queued by finishIngest
         writer.field(bytes: contentKey)
         writer.field(Int64(keyGeneration))
         writer.field(flowpayID)
@@ -409,10 +409,18 @@ extension Store {
     /// $1 account, $2 window end, $3 the keys of the pending rows this fetch returned, packed 32 bytes each,
     /// $4 booked rows stored, $5 edits recognised, $6 source ids reused, $7 and $8 on a first sync: the days of
     /// history asked for and the days back to the oldest booking received, $9 delivered bookings the bank corrected (queued
-    /// again). Removes the stale pending rows, moves the watermark and adds to the account's
-    /// booked total, in the ingest's transaction (after its rows).
+    /// again), $10 the account's customer. Removes the stale pending rows, queues the booked rows this transaction
+    /// stored or released for Flowpay (push_state 'pushed', Store+PushQueue.swift: one queue row each, found through
+    /// the feed index), moves the watermark and adds to the account's booked total, in the ingest's transaction (after
+    /// its rows).
     static let finishIngest = """
-        WITH removed AS (
+        WITH queued AS (
+            INSERT INTO push_queue (customer_id, transaction_id, account_id, ingest_xid)
+            SELECT t.customer_id, t.id, t.account_id, t.ingest_xid FROM transactions t
+            WHERE t.customer_id = $10::bigint AND t.ingest_xid = pg_current_xact_id() AND t.account_id = $1 AND t.push_state = 'pushed'
+            ORDER BY t.id
+            ON CONFLICT (customer_id, transaction_id) DO NOTHING
+        ), removed AS (
             DELETE FROM transactions t
             WHERE t.account_id = $1 AND t.status = 'pending'
               AND (COALESCE(t.booking_date, t.value_date) IS NULL

@@ -161,8 +161,7 @@ extension Store {
         let rows = try connection.query("""
             WITH account_state AS (
                 SELECT a.id, a.customer_id, a.active, COALESCE(a.iban, a.source_account_id) AS label, w.booked_through, w.last_pull_at, w.last_push_at,
-                       -- customer_id too: the outbox index then reads only this customer's queued rows. Rows of an
-                       -- account without an IBAN or BIC cannot be sent: their own column, not "waiting".
+                       -- Rows of an account without an IBAN or BIC cannot be sent: their own column, not "waiting".
                        CASE WHEN a.iban IS NOT NULL AND a.bic IS NOT NULL THEN q.queued ELSE 0 END AS waiting,
                        CASE WHEN a.iban IS NULL OR a.bic IS NULL THEN q.queued ELSE 0 END AS unsendable,
                        a.iban IS NOT NULL AND a.bic IS NULL AS missing_bic,
@@ -176,15 +175,16 @@ extension Store {
                        r.difference_minor, r.currency AS rec_currency
                 FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
                 LEFT JOIN account_reconciliation r ON r.account_id = a.id
-                CROSS JOIN LATERAL (SELECT count(*) AS queued FROM transactions t
-                                    WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') q
+                CROSS JOIN LATERAL (SELECT count(*) AS queued FROM push_queue pq
+                                    WHERE pq.customer_id = a.customer_id AND pq.account_id = a.id) q
                 CROSS JOIN LATERAL (SELECT count(*) AS held, min(h.held_since) AS held_since FROM held_transactions h
                                     WHERE h.account_id = a.id) hd
                 -- An account the current consent no longer reports is not lagging, but rows of it still waiting for
                 -- Flowpay or refused by it are counted (its freshness is not: FILTER (WHERE s.active) below).
                 WHERE ($3::uuid IS NULL OR a.customer_id = (SELECT id FROM customers WHERE flowpay_customer_id = $3))
-                  AND (a.active OR hd.held > 0 OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
-                                                                                       AND t.push_state IN ('queued', 'quarantined')))
+                  AND (a.active OR hd.held > 0 OR q.queued > 0
+                       OR EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = a.customer_id AND t.account_id = a.id
+                                                               AND t.push_state = 'quarantined'))
             ), problem AS (
                 SELECT DISTINCT ON (e.customer_id) e.customer_id, e.code, e.message, e.logref
                 FROM sync_events e JOIN customers c ON c.id = e.customer_id
@@ -382,8 +382,8 @@ extension Store {
                        || ' transaction(s) wait with them: ' || string_agg(a.iban, ', ' ORDER BY a.iban),
                    NULL, NULL, NULL
             FROM accounts a JOIN customers c ON c.id = a.customer_id
-            CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(t.arrived_at) AS since FROM transactions t
-                                WHERE t.customer_id = a.customer_id AND t.account_id = a.id AND t.push_state = 'queued') o
+            CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(t.arrived_at) AS since FROM push_queue q \(Self.queuedTransaction)
+                                WHERE q.customer_id = a.customer_id AND q.account_id = a.id) o
             WHERE a.active AND a.iban IS NOT NULL AND a.bic IS NULL
             GROUP BY c.flowpay_customer_id, c.merchant_id, c.source
             UNION ALL

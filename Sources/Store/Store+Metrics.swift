@@ -40,8 +40,8 @@ extension Store {
         if let row = try connection.query("""
             SELECT (SELECT COALESCE(sum(booked_stored), 0)::bigint FROM watermarks),
                    (SELECT COALESCE(sum(booked_pushed), 0)::bigint FROM watermarks),
-                   (SELECT count(*) FROM transactions t JOIN accounts a ON a.id = t.account_id   -- the outbox index
-                    WHERE t.push_state = 'queued' AND a.iban IS NOT NULL AND a.bic IS NOT NULL),
+                   (SELECT count(*) FROM push_queue q JOIN accounts a ON a.id = q.account_id   -- the push queue
+                    WHERE a.iban IS NOT NULL AND a.bic IS NOT NULL),
                    (SELECT count(*) FROM push_batches WHERE state = 'rejected'),
                    (SELECT COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)), 0)
                       FROM push_batches WHERE state = 'sent' AND finished_at > now() - interval '24 hours'),
@@ -52,14 +52,14 @@ extension Store {
                    (SELECT count(*) FROM transactions WHERE push_state = 'quarantined'),   -- a partial index
                    (SELECT COALESCE(sum(late_bookings), 0)::bigint FROM watermarks),
                    (SELECT count(*) FROM push_batches WHERE state = 'parked'),
-                   (SELECT count(*) FROM transactions t JOIN accounts a ON a.id = t.account_id
-                    WHERE t.push_state = 'queued' AND (a.iban IS NULL OR a.bic IS NULL)),
-                   -- Per customer, its first sendable queued row in id (arrival) order, through the outbox index.
+                   (SELECT count(*) FROM push_queue q JOIN accounts a ON a.id = q.account_id
+                    WHERE a.iban IS NULL OR a.bic IS NULL),
+                   -- Per customer, its first sendable queued row in id (arrival) order, through the push queue's key.
                    (SELECT COALESCE(extract(epoch FROM now() - min(o.arrived_at)), 0)::float8
                     FROM customers c CROSS JOIN LATERAL (
-                        SELECT t.arrived_at FROM transactions t JOIN accounts a ON a.id = t.account_id
-                        WHERE t.customer_id = c.id AND t.push_state = 'queued' AND a.iban IS NOT NULL AND a.bic IS NOT NULL
-                        ORDER BY t.id LIMIT 1) o)
+                        SELECT t.arrived_at FROM push_queue q \(Self.queuedTransaction) JOIN accounts a ON a.id = q.account_id
+                        WHERE q.customer_id = c.id AND a.iban IS NOT NULL AND a.bic IS NOT NULL
+                        ORDER BY q.transaction_id LIMIT 1) o)
             """).first {
             figures.transactionsStored = try row.decode(at: 0)
             figures.transactionsPushed = try row.decode(at: 1)

@@ -78,7 +78,7 @@ extension Store {
         try connection.query("""
             SELECT c.id, c.flowpay_customer_id FROM customers c
             WHERE ($1::uuid IS NULL OR c.flowpay_customer_id = $1)
-              AND (EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.push_state = 'queued')
+              AND (EXISTS (SELECT 1 FROM push_queue q WHERE q.customer_id = c.id)
                    OR EXISTS (SELECT 1 FROM push_batches b WHERE b.customer_id = c.id AND b.state = 'sending')
                    OR EXISTS (SELECT 1 FROM accounts a WHERE a.customer_id = c.id))
             ORDER BY c.id
@@ -196,12 +196,12 @@ extension Store {
         // with the BEGIN in one round trip (the key is an integer, not outside text).
         try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))") {
             let rows = try connection.query("""
-                SELECT t.id, \(Self.outboxColumns) FROM transactions t JOIN accounts a ON a.id = t.account_id
-                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL AND a.iban IS NOT NULL AND a.bic IS NOT NULL
-                  AND t.id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
-                                   WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
-                ORDER BY t.id LIMIT $2
-                """, [customerID, limit], planning: .perExecution)   // customers of very different sizes: the outbox index, in order
+                SELECT t.id, \(Self.outboxColumns) FROM push_queue q \(Self.queuedTransaction) JOIN accounts a ON a.id = t.account_id
+                WHERE q.customer_id = $1 AND t.push_batch_id IS NULL AND a.iban IS NOT NULL AND a.bic IS NOT NULL
+                  AND q.transaction_id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
+                                               WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
+                ORDER BY q.transaction_id LIMIT $2
+                """, [customerID, limit], planning: .perExecution)   // customers of very different sizes: the queue's key, in order
             guard rows.rowCount > 0 else { return nil }
             var ids: [Int64] = []
             var transactions: [OutboxTransaction] = []
@@ -231,17 +231,7 @@ extension Store {
             "record transactions batch"), payload: payload, attemptCounted: attemptCounted)
     }
 
-    /// `t`'s rows that belong to `batch`: $1 is `rowsOfParameter(batch)`. Every statement that
-    /// picks a batch's queued rows names the customer too: with `push_state = 'queued'` alone the planner may AND
-    /// the batch's rows with a scan of the whole outbox index — after a backfill, hundreds of thousands of entries
-    /// of rows pushed since (bitmap scans never mark them dead), 15–90 ms for every batch marked sent.
-    /// The row list goes as a parameter, not as a subquery on `push_batches`: a stored list of a few hundred ids
-    /// is compressed, and PostgreSQL decompressed it again for every row of the customer it tested.
-    static func rowsOf(_ batch: PushBatch, parameter: Int = 1) -> String {
-        batch.listsItsRows ? "t.id = ANY ($\(parameter)::bigint[])" : "t.push_batch_id = $\(parameter)::bigint"
-    }
-
-    /// `rowsOf`'s $1: the batch's row list, or for a batch recorded before migration 0018 its id.
+    /// `queuedRowsOf`'s parameter (Store+PushQueue.swift): the batch's row list, or for a batch recorded before migration 0018 its id.
     static func rowsOfParameter(_ batch: PushBatch) -> any PostgresEncodable {
         batch.rowIDs.map(bigintArray) ?? batch.id
     }
@@ -270,7 +260,8 @@ extension Store {
         try connection.execute("UPDATE push_batches SET attempts = attempts + 1 WHERE id = $1", [batchID])
     }
 
-    /// Flowpay accepted the batch: it and its rows become pushed, and the customer is owed one
+    /// Flowpay accepted the batch: it becomes sent and its rows leave the push queue (their `transactions` rows are
+    /// not written: Store+PushQueue.swift), and the customer is owed one
     /// bank-accounts-updated signal (sent after its remaining data) — in one statement, so one round trip and
     /// atomic without a transaction of its own. Returns the signal this data is owed to when this call recorded it
     /// (nil for a signal, or when one never attempted already waits and absorbs this data).
@@ -285,9 +276,8 @@ extension Store {
         }
         let rowsPushed = batch.kind == .transactions ? """
             pushed AS (
-                UPDATE transactions t SET push_state = 'pushed'
-                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND \(Self.rowsOf(batch, parameter: 5))
-                RETURNING t.account_id
+                DELETE FROM push_queue q WHERE q.customer_id = $1 AND \(Self.queuedRowsOf(batch, parameter: 5))
+                RETURNING q.account_id
             ), per_account AS (
                 SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id
             ), watermarked AS (

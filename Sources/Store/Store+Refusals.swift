@@ -32,8 +32,8 @@ extension Store {
             guard try connection.execute("UPDATE push_batches SET state = 'split', finished_at = now() WHERE id = $1 AND state = 'sending'",
                                          [batch.id]) == 1 else { return [] }
             let rows = try connection.query("""
-                SELECT t.id, t.flowpay_id FROM transactions t
-                WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch)) ORDER BY t.id
+                SELECT t.id, t.flowpay_id FROM push_queue q \(Self.queuedTransaction)
+                WHERE q.customer_id = $2 AND \(Self.queuedRowsOf(batch)) ORDER BY q.transaction_id
                 """, [Self.rowsOfParameter(batch), batch.customerID])
             let ids = try rows.map { try $0.decode(Int64.self, at: 0) }
             let elements = try batch.payload.flatMap { Self.bodyElements($0, flowpayIDs: try rows.map { try $0.decode(String.self, at: 1) }) }
@@ -48,7 +48,7 @@ extension Store {
             }
             if !batch.listsItsRows {   // recorded before migration 0018: its rows named it
                 try connection.execute("""
-                    UPDATE transactions SET push_batch_id = NULL WHERE customer_id = $2 AND push_batch_id = $1 AND push_state = 'queued'
+                    UPDATE transactions t SET push_batch_id = NULL WHERE t.customer_id = $2 AND t.push_batch_id = $1 AND \(Self.isQueued("t"))
                     """, [batch.id, batch.customerID])
             }
             if let positions {
@@ -65,8 +65,8 @@ extension Store {
     /// The Flowpay ids of a transactions batch's rows, in id order: the order of its body's elements.
     public func batchFlowpayIDs(_ batch: PushBatch) throws -> [String] {
         try connection.query("""
-            SELECT t.flowpay_id FROM transactions t
-            WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch)) ORDER BY t.id
+            SELECT t.flowpay_id FROM push_queue q \(Self.queuedTransaction)
+            WHERE q.customer_id = $2 AND \(Self.queuedRowsOf(batch)) ORDER BY q.transaction_id
             """, [Self.rowsOfParameter(batch), batch.customerID]).map { try $0.decode(String.self, at: 0) }
     }
 
@@ -101,9 +101,15 @@ extension Store {
     /// (kept out of the outbox, shown by the lag report until requeued or dropped); the batch is `rejected`.
     public func quarantine(_ batch: PushBatch, httpStatus: Int, logref: String?, message: String, runID: Int64?) async throws {
         try await connection.withTransaction {
+            // Out of the queue and marked in one statement: a quarantined row is never queued. Joined by id alone (not
+            // the queue's copy of ingest_xid): a refusal is rare, and a row leaving the queue must never go unmarked.
             let rows = try connection.query("""
+                WITH dequeued AS (
+                    DELETE FROM push_queue q WHERE q.customer_id = $2 AND \(Self.queuedRowsOf(batch))
+                    RETURNING q.customer_id, q.transaction_id
+                )
                 UPDATE transactions t SET push_state = 'quarantined', push_batch_id = $3
-                WHERE t.customer_id = $2 AND t.push_state = 'queued' AND \(Self.rowsOf(batch))
+                FROM dequeued d WHERE t.customer_id = d.customer_id AND t.id = d.transaction_id
                 RETURNING t.account_id, t.tx_key, t.flowpay_id, t.id
                 """, [Self.rowsOfParameter(batch), batch.customerID, batch.id])
             for row in rows {
@@ -154,10 +160,12 @@ extension Store {
             var resolution = RefusalResolution()
             resolution.rowsRequeued = try connection.execute("""
                 WITH requeued AS (
-                    UPDATE transactions t SET push_state = 'queued', push_batch_id = NULL
+                    UPDATE transactions t SET push_state = 'pushed', push_batch_id = NULL
                     WHERE t.push_state = 'quarantined' AND ($1::bigint IS NULL OR t.customer_id = $1)
                       AND ($2::bigint IS NULL OR t.push_batch_id = $2)
-                    RETURNING t.id
+                    RETURNING t.customer_id, t.id, t.account_id, t.ingest_xid
+                ), queued AS (
+                    \(Self.enqueue(from: "requeued"))
                 )
                 UPDATE push_quarantine q SET resolved_at = now(), resolution = 'requeued'
                 FROM requeued r WHERE q.transaction_id = r.id AND q.resolved_at IS NULL

@@ -17,7 +17,7 @@ extension Store {
                     FROM transactions t JOIN customers c ON c.id = t.customer_id
                     WHERE t.booking_date < $1::date - (c.history_days + $2)
                       -- never what still has to reach Flowpay: queued, quarantined, or held (booked, push_state NULL)
-                      AND ((t.status = 'pending' AND t.push_state IS NULL) OR t.push_state IN ('pushed', 'dropped'))
+                      AND ((t.status = 'pending' AND t.push_state IS NULL) OR t.push_state = 'dropped' OR \(Self.isDelivered("t")))
                     LIMIT $3
                 ), deleted AS (
                     DELETE FROM transactions d USING doomed

@@ -128,7 +128,7 @@ extension Store {
             SELECT true AS fresh, t.tx_key, t.booking_date, t.amount_minor, t.currency, t.counterparty_iban, t.remittance
             FROM transactions t
             WHERE t.customer_id = $2 AND t.ingest_xid = pg_current_xact_id() AND t.account_id = $1 AND t.status = 'booked'
-              AND t.push_state = 'queued' AND t.booking_date BETWEEN $4::date AND $5::date
+              AND t.push_state = 'pushed' AND t.booking_date BETWEEN $4::date AND $5::date   -- queued by this ingest
               AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($7::bytea) / 32 - 1) AS j
                               WHERE substring($7::bytea FROM j * 32 + 1 FOR 32) = t.tx_key)
         ), earlier AS (

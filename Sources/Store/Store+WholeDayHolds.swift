@@ -55,10 +55,7 @@ extension Store {
                                     + "its whole day matched it): the stored booking took the new id, keeps its Flowpay id, not sent again")
                 review.merged += 1
             } else {
-                try connection.execute("""
-                    UPDATE transactions SET push_state = 'queued', ingest_xid = pg_current_xact_id(), visible_at = NULL
-                    WHERE account_id = $1 AND tx_key = $2
-                    """, [account.id, held])
+                try connection.execute(Self.releaseRow, [account.id, held])
                 try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "hold_released",
                                 message: "held booking \(flowpayID) is a new booking (a read of its whole day matched no stored booking); "
                                     + "queued for Flowpay")
@@ -75,8 +72,10 @@ extension Store {
         WITH held AS (
             UPDATE transactions t SET push_state = NULL
             FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
-            WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32) AND t.push_state = 'queued'
-            RETURNING t.tx_key, t.content_key, t.key_generation
+            WHERE t.account_id = $1 AND t.tx_key = substring($2::bytea FROM i * 32 + 1 FOR 32) AND \(queuedInThisTransaction("t"))
+            RETURNING t.id, t.tx_key, t.content_key, t.key_generation
+        ), dequeued AS (
+            DELETE FROM push_queue q USING held WHERE q.customer_id = $3 AND q.transaction_id = held.id
         )
         INSERT INTO held_transactions (account_id, tx_key, customer_id, reason, candidate_key)
         SELECT $1, held.tx_key, $3, 'awaiting_whole_day',

@@ -131,7 +131,7 @@ import TestSupport
                 #expect(try h.count("SELECT count(*) FROM transactions") == expected, "day +\(day)")
             }
             #expect(try h.count("SELECT count(*) - count(DISTINCT source_tx_id) FROM transactions") == 0)
-            #expect(try h.count("SELECT count(*) FROM transactions WHERE push_state IS DISTINCT FROM 'queued'") == 0,
+            #expect(try h.count("SELECT count(*) FROM transactions WHERE NOT \(queuedSQL)") == 0,
                     "every movement queued for Flowpay once")
             let gap = try #require(await h.fio.shortestGap(of: token))
             #expect(gap >= Self.interval, "the bank never saw two calls within the interval")

@@ -29,7 +29,7 @@ import TestSupport
             #expect(stored > 1000)
             #expect(received == stored)
             #expect(distinct == stored)
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE \(queuedSQL)") == 0)
             #expect(try connection.queryValue(Int.self,
                 "SELECT count(*) FROM watermarks WHERE booked_through IS DISTINCT FROM $1::date", [start.adding(days: 3)]) == 0)
             // The bank's balances agree with every account's bookings to the cent, through its last closed day.

@@ -94,7 +94,7 @@ import TestSupport
             #expect(second.status == 0, "\(second.stdout)")
             let connection = try e2e.connect()
             defer { connection.close() }
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state <> 'pushed'") == 0)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE (push_state <> 'pushed' OR \(queuedSQL))") == 0)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state IN ('rejected', 'parked')") == 0)
             let (stored, received, distinct) = try await e2e.assertExactlyOnce()
             #expect(received == stored && distinct == stored)

@@ -114,13 +114,18 @@ import TestSupport
     static func queueAgainAndRefuseOne(of customer: UUID, rows: Int, logref: String, _ connection: PostgresConnection,
                                        _ e2e: EndToEnd) async throws {
         try connection.execute("""
-            UPDATE transactions SET push_state = 'queued', push_batch_id = NULL
-            WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
-                         WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT $2)
+            WITH requeued AS (
+                UPDATE transactions SET push_batch_id = NULL
+                WHERE id IN (SELECT t.id FROM transactions t JOIN customers c ON c.id = t.customer_id
+                             WHERE c.flowpay_customer_id = $1 AND t.status = 'booked' ORDER BY t.id LIMIT $2)
+                RETURNING customer_id, id, account_id, ingest_xid
+            )
+            INSERT INTO push_queue (customer_id, transaction_id, account_id, ingest_xid) SELECT * FROM requeued
             """, [customer, rows])
         let refusedID = try connection.queryValue(String.self, """
-            SELECT t.flowpay_id FROM transactions t JOIN customers c ON c.id = t.customer_id
-            WHERE c.flowpay_customer_id = $1 AND t.push_state = 'queued' ORDER BY t.id LIMIT 1
+            SELECT t.flowpay_id FROM push_queue q JOIN transactions t ON t.customer_id = q.customer_id AND t.id = q.transaction_id
+            JOIN customers c ON c.id = t.customer_id
+            WHERE c.flowpay_customer_id = $1 ORDER BY t.id LIMIT 1
             """, [customer])
         await e2e.flowpay.refuse([refusedID], logref: logref)
     }

@@ -23,7 +23,7 @@ import TestSupport
             #expect(stored > 1000)
             #expect(received == stored)
             #expect(distinct == stored)
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE \(queuedSQL)") == 0)
             // A second run finds nothing new and pushes nothing, and says why.
             let again = try await e2e.run(["sync"])
             #expect(again.status == 0)
@@ -49,14 +49,14 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(Int.random(in: 50...600)))
             kill(process.processIdentifier, SIGKILL)
             _ = await BankSyncProcess.finish(process, out, err)
-            let pushedBefore = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'pushed'")
+            let pushedBefore = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE \(deliveredSQL)")
             let storedBefore = try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE status = 'booked'")
             #expect(storedBefore > 0, "the kill came after some work")
             #expect(pushedBefore < storedBefore || storedBefore < 10_000, "…and before all of it")
 
             let next = try await e2e.run(["sync", "--concurrency", "3"])
             #expect(next.status == 0, "\(next.stderr)")
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE \(queuedSQL)") == 0)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_batches WHERE state = 'sending'") == 0)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM watermarks WHERE booked_through IS NULL") == 0)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id WHERE w.account_id IS NULL") == 0,

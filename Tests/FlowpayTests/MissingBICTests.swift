@@ -30,7 +30,7 @@ import TestSupport
                 let received = await flowpay.state.snapshot().transactions[target.flowpayCustomerID.uuidString.lowercased()] ?? []
                 #expect(received.count == 4 && received.allSatisfy { $0.iban != unknownBank }, "no row of the unknown account is sent")
                 #expect(try fixture.store.connection.queryValue(Int.self,
-                    "SELECT count(*) FROM transactions WHERE account_id = $1 AND push_state = 'queued'", [bicless]) == 3)
+                    "SELECT count(*) FROM transactions WHERE account_id = $1 AND \(queuedSQL)", [bicless]) == 3)
                 let lag = try #require(try fixture.store.lagReport().first { $0.flowpayCustomerID == target.flowpayCustomerID })
                 #expect(lag.unsendable == 3 && lag.waitingToPush == 0)
                 #expect(lag.status == "missing_bic")

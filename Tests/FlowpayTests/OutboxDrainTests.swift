@@ -3,7 +3,7 @@ import Flowpay
 import Foundation
 import Postgres
 import Sandbox
-import Store
+@testable import Store
 @testable import SyncEngine
 import Testing
 import TestSupport
@@ -32,7 +32,7 @@ import TestSupport
                     #expect(events.first == "bank-accounts")
                     #expect(events.last == "bank-accounts-updated")
                     #expect(events.filter { $0 == "bank-accounts-updated" }.count == 1)
-                    #expect(try fixture.count("push_state = 'queued'", target) == 0)
+                    #expect(try fixture.count("\(queuedSQL)", target) == 0)
                 }
                 #expect(snapshot.events.filter { $0.kind == "bank-transactions" }.map(\.count) == [1000, 1000, 345, 3])
                 #expect(snapshot.tokenRequests == 1, "one token for every call")
@@ -85,7 +85,63 @@ import TestSupport
                 let snapshot = await flowpay.state.snapshot()
                 #expect(snapshot.transactions[target.flowpayCustomerID.uuidString.lowercased()]?.count == 1_500)
                 #expect(snapshot.requests.map(\.status).filter { $0 >= 400 } == [429, 500, 500, 500, 503])
-                #expect(try fixture.count("push_state = 'pushed'", target) == 1_500)
+                #expect(try fixture.count("\(deliveredSQL)", target) == 1_500)
+            }
+        }
+    }
+
+    /// The push queue (migration 0028) on a database at 0027 holding queued rows, some of them in a batch still being
+    /// sent, and delivered ones: after migrating, the unfinished batch finishes with exactly its rows, every other
+    /// queued row reaches Flowpay once, delivered rows are not sent again, and the queue ends empty with no row left
+    /// 'queued' (the old outbox index is gone).
+    @Test func rowsQueuedBeforeThePushQueueAreDeliveredOnceAfterMigrating() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                let store = Store(connection: try database.connect())
+                let migrations = try Migration.load(from: BankSyncProcess.packageRoot.appendingPathComponent("sql"))
+                _ = try await Migrator(migrations: migrations.filter { $0.version <= 27 }).migrate(store.connection)
+                let fixture = PushFixture(store: store)
+                let connection = fixture.store.connection
+                let flowpayID = UUID()
+                let customerID = try store.addCustomer(flowpayCustomerID: flowpayID, merchantID: "m-\(flowpayID)", source: .gocardless, sourceRef: "r")
+                let accountID = try connection.queryValue(Int64.self, """
+                    INSERT INTO accounts (customer_id, source_account_id, iban, iban_key, bic, currency)
+                    VALUES ($1, $2, 'CZ6508000000192000145399', 'CZ6508000000192000145399', 'GIBACZPXXXX', 'CZK') RETURNING id
+                    """, [customerID, "acc-\(flowpayID)"])
+                // Eight rows as the 0027 release stored them: the first two delivered, six queued.
+                try connection.execute("""
+                    INSERT INTO transactions (account_id, customer_id, tx_key, content_key, status, booking_date, value_date, amount_minor,
+                                              currency, counterparty_name, remittance, push_state)
+                    SELECT $1, $2, k.key, k.key, 'booked', date '2026-11-25' - i, date '2026-11-25' - i, -1000 - i, 'CZK', 'Shop', 'row ' || i,
+                           CASE WHEN i < 2 THEN 'pushed' ELSE 'queued' END
+                    FROM generate_series(0, 7) AS i, LATERAL (SELECT sha256(int4send(i)) AS key) k
+                    """, [accountID, customerID])
+                let ids = try connection.query("SELECT id FROM transactions WHERE customer_id = $1 ORDER BY id", [customerID])
+                    .map { try $0.decode(Int64.self, at: 0) }
+                // A batch of three queued rows recorded (with its body and row list) but not yet answered.
+                let inFlight = Array(ids[2..<5])
+                let body = try OutboxDrain.body(try store.batchTransactions(rowIDs: inFlight))
+                let open = try connection.queryValue(Int64.self, """
+                    INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids, attempts)
+                    VALUES ($1, 'transactions', 'bsync-transactions-in-flight', '\\x02'::bytea, 3, $2, $3::bigint[], 1) RETURNING id
+                    """, [customerID, body, "{" + inFlight.map(String.init).joined(separator: ",") + "}"])
+
+                _ = try await Migrator(migrations: migrations).migrate(connection)
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_queue WHERE customer_id = $1", [customerID]) == 6)
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
+                #expect(try connection.queryValue(Bool.self, "SELECT to_regclass('transactions_outbox') IS NULL"))
+
+                let target = PushTarget(customerID: customerID, flowpayCustomerID: flowpayID)
+                let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
+                #expect(outcome.transactionsPushed == 6)
+                let snapshot = await flowpay.state.snapshot()
+                let received = snapshot.transactions[flowpayID.uuidString.lowercased()] ?? []
+                #expect(received.count == 6, "the two rows delivered before the migration are not sent again")
+                #expect(Set(received.map(\.id)).count == 6)
+                #expect(snapshot.events.filter { $0.kind == "bank-transactions" }.map(\.count) == [3, 3], "the open batch first, as recorded")
+                #expect(try connection.queryValue(String.self, "SELECT state FROM push_batches WHERE id = $1", [open]) == "sent")
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_queue") == 0)
+                #expect(try fixture.count(deliveredSQL, target) == 8)
             }
         }
     }
@@ -143,7 +199,7 @@ import TestSupport
                 #expect(received.count == 5, "the two rows pushed before the migration are not sent again")
                 #expect(Set(received.map(\.id)).count == 5)
                 #expect(snapshot.events.filter { $0.kind == "bank-transactions" }.map(\.count) == [3, 2])
-                #expect(try fixture.count("push_state = 'pushed'", target) == 7)
+                #expect(try fixture.count("\(deliveredSQL)", target) == 7)
                 #expect(try connection.queryValue(String.self, "SELECT state FROM push_batches WHERE id = $1", [legacy]) == "sent")
             }
         }
@@ -177,7 +233,7 @@ import TestSupport
                 """, [target.customerID]).map { try $0.decode(Int64.self, at: 0) }
             #expect(held.count == 200)
             #expect(Set(held).count == 200, "no row in two batches")
-            #expect(try fixture.count("push_state = 'queued' AND push_batch_id IS NULL", target) == 300, "recording writes no row")
+            #expect(try fixture.count("\(queuedSQL) AND push_batch_id IS NULL", target) == 300, "recording writes no row")
         }
     }
 }

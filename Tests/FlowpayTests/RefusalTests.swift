@@ -72,7 +72,7 @@ import TestSupport
                 #expect(Set(received.map(\.id)).count == received.count)
                 #expect(Set(received.map(\.id)).isDisjoint(with: refused))
                 #expect(try fixture.count("push_state = 'quarantined'", target) == 4)
-                #expect(try fixture.count("push_state = 'queued'", target) == 0)
+                #expect(try fixture.count("\(queuedSQL)", target) == 0)
                 #expect(try fixture.store.connection.queryValue(Int.self,
                     "SELECT count(*) FROM push_quarantine WHERE resolved_at IS NULL AND logref = 'lr-refused' AND http_status = 422") == 4)
                 #expect(try fixture.store.lagReport().first?.quarantined == 4)

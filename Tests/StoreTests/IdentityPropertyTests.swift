@@ -141,8 +141,9 @@ struct EventfulHistory {
         _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: stableIDs,
                                            keyGeneration: generation, pages: pages([fetched(omitting: omitted)]))
         let queued = try fixture.store.connection.query("""
-            UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1 AND push_state = 'queued'
-            RETURNING flowpay_id, (raw->>'h')::integer
+            WITH delivered AS (DELETE FROM push_queue WHERE account_id = $1 RETURNING customer_id, transaction_id)
+            SELECT t.flowpay_id, (t.raw->>'h')::integer FROM delivered d
+            JOIN transactions t ON t.customer_id = d.customer_id AND t.id = d.transaction_id
             """, [fixture.account.id])
         for row in queued {
             let id = try row.decode(String.self, at: 0), identity = try row.decode(Int.self, at: 1)

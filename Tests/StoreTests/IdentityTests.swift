@@ -17,7 +17,7 @@ import TestSupport
             let old = [booked("2026-11-20", "-10.00", id: "old-1"), booked("2026-11-20", "-10.00", id: "old-2"),
                        booked("2026-11-21", "-55.00", "rent", id: "old-3")]
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([old]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let ids = try flowpayIDs(fixture)
 
             // Same consent, unknown id with known content: a new booking (ids are the identity within a consent).
@@ -33,7 +33,7 @@ import TestSupport
                                                         keyGeneration: 2, pages: pages([renewed]))
             #expect(result.newBooked == 1, "only the genuinely new booking")
             #expect(result.adopted == 3)
-            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
             #expect(try flowpayIDs(fixture).filter { $0.key.hasPrefix("new-") && $0.key != "new-4" }.values.sorted() == ids.values.sorted())
             // The next run under the new consent finds every row by its new key.
             let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
@@ -52,7 +52,7 @@ import TestSupport
             let history = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
             let old = [booked("2026-10-31", "-12.00", "parking", id: "old-x"), booked("2026-11-05", "-40.00", "fuel", id: "old-y")]
             _ = try await fixture.store.ingest(account: fixture.account, window: history, sourceIDsAreStable: true, pages: pages([old]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let ids = try flowpayIDs(fixture)
 
             let daily = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
@@ -63,7 +63,7 @@ import TestSupport
             #expect(result.outsideWindow == 2 && result.outsideWindowDropped == 0 && result.held == 1)
             #expect(result.adopted == 1)
             #expect(result.newBooked == 1, "only the booking never stored")
-            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
             #expect(try fixture.count() == 4, "the booking from before the window stored, held")
             #expect(try fixture.store.heldTransactions().map(\.reason) == ["awaiting_whole_day"])
             // The next deep read has the whole day: the booking takes its stored row, Flowpay id and all.
@@ -73,7 +73,7 @@ import TestSupport
             #expect(again.newBooked == 0 && again.adopted == 1 && again.duplicates == 3, "an adopted row counts as fetched again")
             let after = try flowpayIDs(fixture)
             #expect(after["new-x"] == ids["old-x"] && after["new-y"] == ids["old-y"])
-            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
             #expect(try fixture.count() == 3)
             #expect(try fixture.store.heldTransactions().isEmpty, "the whole-day read decided the hold")
         }
@@ -88,7 +88,7 @@ import TestSupport
             let history = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
             _ = try await fixture.store.ingest(account: fixture.account, window: history, sourceIDsAreStable: true,
                                                pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "old-1")]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let first = try #require(try flowpayIDs(fixture)["old-1"])
 
             let daily = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
@@ -104,7 +104,7 @@ import TestSupport
                                                        pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-1"), twin]]))
             #expect(whole.adopted == 1 && whole.newBooked == 1 && whole.holdsReleased == 1)
             #expect(try flowpayIDs(fixture)["new-1"] == first)
-            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
             #expect(try fixture.count() == 2)
             #expect(try fixture.store.heldTransactions().isEmpty)
         }
@@ -118,7 +118,7 @@ import TestSupport
             let history = SyncWindow(from: Day(iso: "2026-10-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: true)
             _ = try await fixture.store.ingest(account: fixture.account, window: history, sourceIDsAreStable: true,
                                                pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "old-1")]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let first = try #require(try flowpayIDs(fixture)["old-1"])
             let daily = SyncWindow(from: Day(iso: "2026-11-01")!, to: Day(iso: "2026-11-25")!, isFirstSync: false)
             let held = try await fixture.store.ingest(account: fixture.account, window: daily, sourceIDsAreStable: true, keyGeneration: 2,
@@ -131,7 +131,7 @@ import TestSupport
                                                        pages: pages([[booked("2026-10-31", "-2.00", "parking", id: "new-1")]]))
             #expect(whole.holdsWithdrawn == 1 && whole.adopted == 1 && whole.newBooked == 0)
             #expect(try flowpayIDs(fixture)["new-1"] == first)
-            #expect(try fixture.count() == 1 && fixture.count("push_state = 'queued'") == 0)
+            #expect(try fixture.count() == 1 && fixture.count("\(queuedSQL)") == 0)
             #expect(try fixture.store.heldTransactions().isEmpty)
             #expect(try fixture.store.connection.queryValue(Int64.self, "SELECT booked_stored FROM watermarks WHERE account_id = $1",
                                                             [fixture.account.id]) == 1, "the account's stored total follows")
@@ -269,7 +269,7 @@ import TestSupport
                                                 sourceIDsAreStable: true, keyGeneration: record.customer.keyGeneration, pages: pages([renewed]))
             #expect(result.newBooked == 0)
             #expect(result.adopted == 3)
-            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 1, "only the row queued before")
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE \(queuedSQL)") == 1, "only the row queued before")
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions") == 4)
             // …and the run after it finds every row by its new key.
             let again = try await store.ingest(account: AccountRef(id: current, customerID: customerID), window: window,
@@ -308,20 +308,20 @@ import TestSupport
             let rows = [booked("2026-11-20", "-10.00", "card 1234"), booked("2026-11-20", "-10.00", "card 1234"),
                         booked("2026-11-21", "-5.00", "bakery")]
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([rows]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let ids = Set(try flowpayIDs(fixture).values)
             let edited = [rows[0], booked("2026-11-20", "-10.00", "card 1234 Kavárna Slavia"), rows[2], booked("2026-11-24", "-1.00", "new")]
             let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
             #expect(first.newBooked == 1, "only the genuinely new booking")
             #expect(first.held == 1 && first.edited == 0, "one fetch is not evidence: held, not merged")
-            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
             #expect(try fixture.store.heldTransactions().map(\.remittance) == ["card 1234 Kavárna Slavia"])
 
             let second = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([edited]))
             #expect(second.edited == 1 && second.held == 0 && second.newBooked == 0)
             #expect(try fixture.store.heldTransactions().isEmpty)
-            #expect(try fixture.count("push_state = 'queued'") == 1)
-            #expect(try fixture.count("remittance = 'card 1234 Kavárna Slavia' AND push_state = 'pushed'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
+            #expect(try fixture.count("remittance = 'card 1234 Kavárna Slavia' AND \(deliveredSQL)") == 1)
             #expect(try fixture.count() == 4)
             #expect(ids.isSubset(of: Set(try flowpayIDs(fixture).values)))
             #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'transaction_changed'") == 1)
@@ -342,11 +342,11 @@ import TestSupport
             let fixture = try await IngestFixture.make(database)
             let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y"), other = booked("2026-11-21", "-5.00", "bakery")
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a, other]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let truncated = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
                                                            pages: pages([[b, other]]))
             #expect(truncated.held == 1 && truncated.newBooked == 0 && truncated.edited == 0)
-            #expect(try fixture.count("remittance = 'SHOP X' AND push_state = 'pushed'") == 1, "A keeps its content")
+            #expect(try fixture.count("remittance = 'SHOP X' AND \(deliveredSQL)") == 1, "A keeps its content")
             #expect(try fixture.count("remittance = 'SHOP Y' AND push_state IS NULL") == 1, "B stored, not queued")
             let lag = try #require(try fixture.store.lagReport().first)
             #expect(lag.held == 1 && lag.heldSince != nil)
@@ -354,8 +354,8 @@ import TestSupport
             let complete = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
                                                           pages: pages([[a, b, other]]))
             #expect(complete.holdsReleased == 1 && complete.newBooked == 1 && complete.edited == 0 && complete.held == 0)
-            #expect(try fixture.count("remittance = 'SHOP Y' AND push_state = 'queued'") == 1)
-            #expect(try fixture.count("remittance = 'SHOP X' AND push_state = 'pushed'") == 1)
+            #expect(try fixture.count("remittance = 'SHOP Y' AND \(queuedSQL)") == 1)
+            #expect(try fixture.count("remittance = 'SHOP X' AND \(deliveredSQL)") == 1)
             #expect(try fixture.count() == 3)
             #expect(Set(try flowpayIDs(fixture).values).count == 3)
             #expect(try fixture.store.lagReport().first?.held == 0)
@@ -372,7 +372,7 @@ import TestSupport
             let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y"), c = booked("2026-11-20", "-9.99", "SHOP X2")
             let other = booked("2026-11-21", "-3.00", "kiosk")
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a, other]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
                                                    pages: pages([[b, other]])).held == 1)
             // A is still missing, and C of the same day and amount arrives: is B or C the edit of A?
@@ -397,8 +397,8 @@ import TestSupport
             await #expect(throws: HoldError.notHeld(flowpayID: shopX2.flowpayID)) {
                 try await fixture.store.decideHold(flowpayID: shopX2.flowpayID, merge: false, reason: "again", operator: "ops")
             }
-            #expect(try fixture.count("remittance = 'SHOP Y' AND push_state = 'queued'") == 1)
-            #expect(try fixture.count("remittance = 'SHOP X2' AND push_state = 'pushed'") == 1, "A took C's text and stays delivered")
+            #expect(try fixture.count("remittance = 'SHOP Y' AND \(queuedSQL)") == 1)
+            #expect(try fixture.count("remittance = 'SHOP X2' AND \(deliveredSQL)") == 1, "A took C's text and stays delivered")
             #expect(try fixture.count() == 3)
             #expect(try fixture.store.heldTransactions().isEmpty)
             #expect(try fixture.store.interruptions().isEmpty)
@@ -422,7 +422,7 @@ import TestSupport
             let fixture = try await IngestFixture.make(database)
             let original = booked("2026-11-20", "-10.00", "card"), edited = booked("2026-11-20", "-10.00", "card Slavia")
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[original]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             for _ in 0..<2 {
                 _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[edited]]))
             }
@@ -473,7 +473,7 @@ import TestSupport
                                                         pages: pages([[first, reuse]]))
             #expect(result.newBooked == 1)
             #expect(result.sourceIDsReused == 1)
-            #expect(try fixture.count("source_tx_id = 'r-1' AND push_state = 'queued'") == 2)
+            #expect(try fixture.count("source_tx_id = 'r-1' AND \(queuedSQL)") == 2)
             #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM sync_events WHERE code = 'source_id_reused'") == 1)
         }
     }
@@ -487,7 +487,7 @@ import TestSupport
             let fixture = try await IngestFixture.make(database)
             let original = booked("2026-11-21", "-10.00", "card EUR", id: "c-9"), other = booked("2026-11-20", "-3.00", id: "c-8")
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true, pages: pages([[original, other]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             try fixture.store.connection.execute("UPDATE watermarks SET booked_pushed = 2 WHERE account_id = $1", [fixture.account.id])
             let id = try #require(try flowpayIDs(fixture)["c-9"])
             let corrected = booked(day, amount, "card EUR", id: "c-9")
@@ -498,7 +498,7 @@ import TestSupport
             #expect(try flowpayIDs(fixture)["c-9"] == id, "the same Flowpay id")
             let minor = try Money(parsing: amount, currency: czk).minorUnits
             #expect(try fixture.store.connection.queryValue(Int.self, """
-                SELECT count(*) FROM transactions WHERE source_tx_id = 'c-9' AND booking_date = $1::date AND amount_minor = $2 AND push_state = 'queued'
+                SELECT count(*) FROM transactions WHERE source_tx_id = 'c-9' AND booking_date = $1::date AND amount_minor = $2 AND \(queuedSQL)
                 """, [day, minor]) == 1, "sent again with the new date and amount")
             #expect(try fixture.store.connection.queryValue(String.self, """
                 SELECT booked_stored || '/' || booked_pushed FROM watermarks WHERE account_id = $1
@@ -522,7 +522,7 @@ import TestSupport
                                                         pages: pages([[booked("2026-11-20", "-10.00", id: "d-1")]]))
             #expect(result.held == 1 && result.newBooked == 0 && result.corrected == 0)
             #expect(try fixture.store.heldTransactions().map(\.reason) == ["possible_correction"])
-            #expect(try fixture.count("push_state = 'queued'") == 1, "only the first row, from the first ingest")
+            #expect(try fixture.count("\(queuedSQL)") == 1, "only the first row, from the first ingest")
         }
     }
 
@@ -533,7 +533,7 @@ import TestSupport
             let fixture = try await IngestFixture.make(database)
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
                                                pages: pages([[booked("2026-11-20", "-100.00", id: "s-1")]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: true,
                                                         pages: pages([[booked("2026-11-20", "-80.00", id: "s-1"), booked("2026-11-20", "-20.00", id: "s-1")]]))
             #expect(result.corrected == 1 && result.held == 1 && result.newBooked == 0)
@@ -547,7 +547,7 @@ import TestSupport
             let fixture = try await IngestFixture.make(database)
             let a = booked("2026-11-20", "-9.99", "SHOP X"), b = booked("2026-11-20", "-9.99", "SHOP Y")
             _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[a]]))
-            try fixture.store.connection.execute("UPDATE transactions SET push_state = 'pushed' WHERE account_id = $1", [fixture.account.id])
+            try fixture.store.connection.execute(deliverAccountSQL, [fixture.account.id])
             #expect(try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([[b]])).held == 1)
             _ = try fixture.store.prune(today: Day(iso: "2029-01-01")!, overlapDays: 7, batchSize: 100)
             #expect(try fixture.count() == 1, "the delivered row pruned, the held one kept")

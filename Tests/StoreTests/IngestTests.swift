@@ -14,7 +14,7 @@ import TestSupport
             let day = [booked("2026-11-24", "-89.00"), booked("2026-11-24", "-89.00"), booked("2026-11-24", "-120.00")]
             let first = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false, pages: pages([day]))
             #expect(first.newBooked == 3)
-            #expect(try fixture.count("push_state = 'queued'") == 3)
+            #expect(try fixture.count("\(queuedSQL)") == 3)
             // Same data, split differently across pages and reordered.
             let again = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: false,
                                                        pages: pages([[day[2]], [day[1], day[0]]]))
@@ -42,7 +42,7 @@ import TestSupport
             #expect(second.newBooked == 1)
             #expect(second.pendingRemoved == 1)
             #expect(try fixture.count("status = 'pending'") == 0)
-            #expect(try fixture.count("push_state = 'queued'") == 1)
+            #expect(try fixture.count("\(queuedSQL)") == 1)
         }
     }
 

@@ -15,8 +15,8 @@ import TestSupport
             func expectTotalsMatchACount() throws {
                 let figures = try store.storedFigures()
                 let counted = try store.connection.query("""
-                    SELECT count(*) FILTER (WHERE status = 'booked'), count(*) FILTER (WHERE push_state = 'pushed'),
-                           count(*) FILTER (WHERE push_state = 'queued')
+                    SELECT count(*) FILTER (WHERE status = 'booked'), count(*) FILTER (WHERE \(deliveredSQL)),
+                           count(*) FILTER (WHERE \(queuedSQL))
                     FROM transactions
                     """)[0]
                 #expect(figures.transactionsStored == (try counted.decode(Int.self, at: 0)))
