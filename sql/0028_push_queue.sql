@@ -17,13 +17,15 @@
 -- of the current transaction (Store+PushQueue.swift).
 -- The queue's rows join their transaction through `transactions_feed (customer_id, ingest_xid, id)` — every
 -- statement that moves a queued row's ingest_xid writes the queue's copy too — and are read in id order through the
--- primary key; `transactions_outbox (customer_id, id) WHERE push_state = 'queued'` is dropped, so a new row still
--- writes one index entry fewer than the queue costs it. No foreign keys: a key check per queued row would cost
--- more than the join they would guard (deleting a customer deletes its queue rows, Store+Customers.swift).
--- Live-safe: old workers are stopped during an upgrade (they check the schema version); the PULL feeds keep reading
--- and do not read push_state 'queued' vs 'pushed' (only NULL: held). The queued rows move in batches of customers,
--- each batch one short transaction that marks them 'pushed' and queues them (repeatable: a row moved is no longer
--- 'queued'). The old index goes last, concurrently.
+-- primary key. `transactions_outbox (customer_id, id) WHERE push_state = 'queued'` stays: no new row matches its
+-- predicate, so it is empty and free, and it finds at once any row an older release still stored as 'queued'
+-- (the outbox moves such rows into the queue: Store.recordTransactionBatch). No foreign keys: a key check per
+-- queued row would cost more than the join they would guard (deleting a customer deletes its queue rows,
+-- Store+Customers.swift).
+-- Live-safe: old workers are stopped during an upgrade (they check the schema version; stop serve's priority syncs
+-- too, or serve); the PULL feeds keep reading and do not read push_state 'queued' vs 'pushed' (only NULL: held).
+-- The queued rows move in batches of 50 customers (BANKSYNC_MIGRATE_BATCH_ROWS for fewer), each batch one short
+-- transaction that marks them 'pushed' and queues them (repeatable: a row moved is no longer 'queued').
 
 -- step: transaction
 CREATE TABLE IF NOT EXISTS push_queue (
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS push_queue (
     PRIMARY KEY (customer_id, transaction_id)
 );
 
--- step: batched queue_queued_rows over customers.id by 200
+-- step: batched queue_queued_rows over customers.id by 50
 WITH moved AS (
     UPDATE transactions t SET push_state = 'pushed'
     WHERE t.customer_id > $1 AND t.customer_id <= $2 AND t.push_state = 'queued'
@@ -44,5 +46,3 @@ INSERT INTO push_queue (customer_id, transaction_id, account_id, ingest_xid)
 SELECT customer_id, id, account_id, ingest_xid FROM moved
 ON CONFLICT (customer_id, transaction_id) DO UPDATE SET ingest_xid = EXCLUDED.ingest_xid;
 
--- step: no-transaction
-DROP INDEX CONCURRENTLY IF EXISTS transactions_outbox;

@@ -37,8 +37,9 @@ extension Store {
     /// Returns false when there is no such customer.
     public func removeCustomer(id: Int64) async throws -> Bool {
         try await connection.withTransaction {
-            try connection.execute("DELETE FROM push_queue WHERE customer_id = $1", [id])
+            // The queue after the rows: an ingest committing in between cannot leave queue rows behind.
             try connection.execute("DELETE FROM transactions WHERE customer_id = $1", [id])
+            try connection.execute("DELETE FROM push_queue WHERE customer_id = $1", [id])
             return try connection.execute("DELETE FROM customers WHERE id = $1", [id]) == 1
         }
     }

@@ -195,7 +195,22 @@ extension Store {
         // marked when a batch takes them, so without it both could take the same rows. Held to commit, taken
         // with the BEGIN in one round trip (the key is an integer, not outside text).
         try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))") {
+            // A row an older release stored as 'queued' (its serve still syncing while 0028 moved the queue) is moved
+            // into the queue here, unless an unfinished batch holds it (markSent marks those): found through the
+            // empty partial index `transactions_outbox`, so a probe costs next to nothing. The statement's own
+            // snapshot does not see the rows it queues: they go in the next batch.
             let rows = try connection.query("""
+                WITH legacy AS (
+                    UPDATE transactions t SET push_state = 'pushed'
+                    WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL
+                      AND t.id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
+                                       WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
+                    RETURNING t.customer_id, t.id, t.account_id, t.ingest_xid
+                ), legacy_queued AS (
+                    INSERT INTO push_queue (customer_id, transaction_id, account_id, ingest_xid)
+                    SELECT customer_id, id, account_id, ingest_xid FROM legacy
+                    ON CONFLICT (customer_id, transaction_id) DO NOTHING
+                )
                 SELECT t.id, \(Self.outboxColumns) FROM push_queue q \(Self.queuedTransaction) JOIN accounts a ON a.id = t.account_id
                 WHERE q.customer_id = $1 AND t.push_batch_id IS NULL AND a.iban IS NOT NULL AND a.bic IS NOT NULL
                   AND q.transaction_id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
@@ -278,6 +293,10 @@ extension Store {
             pushed AS (
                 DELETE FROM push_queue q WHERE q.customer_id = $1 AND \(Self.queuedRowsOf(batch, parameter: 5))
                 RETURNING q.account_id
+            ), legacy_pushed AS (
+                -- rows of a batch an older release recorded while still stored as 'queued' (the empty partial index)
+                UPDATE transactions t SET push_state = 'pushed'
+                WHERE t.customer_id = $1 AND t.push_state = 'queued' AND \(Self.legacyRowsOf(batch, parameter: 5))
             ), per_account AS (
                 SELECT account_id, count(*) AS rows FROM pushed GROUP BY account_id
             ), watermarked AS (

@@ -43,6 +43,11 @@ extension Store {
     /// recorded before migration 0018 the rows that name it.
     /// The row list goes as a parameter, not as a subquery on `push_batches`: a stored list of a few hundred ids
     /// is compressed, and PostgreSQL decompressed it again for every row it tested.
+    /// SQL: `t`'s rows of `batch` (same parameter as `queuedRowsOf`).
+    static func legacyRowsOf(_ batch: PushBatch, parameter: Int) -> String {
+        batch.listsItsRows ? "t.id = ANY ($\(parameter)::bigint[])" : "t.push_batch_id = $\(parameter)::bigint"
+    }
+
     static func queuedRowsOf(_ batch: PushBatch, parameter: Int = 1) -> String {
         batch.listsItsRows ? "q.transaction_id = ANY ($\(parameter)::bigint[])"
             : "q.transaction_id IN (SELECT b.id FROM transactions b WHERE b.push_batch_id = $\(parameter)::bigint)"

@@ -93,7 +93,7 @@ import TestSupport
     /// The push queue (migration 0028) on a database at 0027 holding queued rows, some of them in a batch still being
     /// sent, and delivered ones: after migrating, the unfinished batch finishes with exactly its rows, every other
     /// queued row reaches Flowpay once, delivered rows are not sent again, and the queue ends empty with no row left
-    /// 'queued' (the old outbox index is gone).
+    /// 'queued'; rows an older release still stores as 'queued' afterwards are delivered once too.
     @Test func rowsQueuedBeforeThePushQueueAreDeliveredOnceAfterMigrating() async throws {
         try await TestDatabase.with { database in
             try await FlowpayHarness.with { flowpay in
@@ -129,7 +129,8 @@ import TestSupport
                 _ = try await Migrator(migrations: migrations).migrate(connection)
                 #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_queue WHERE customer_id = $1", [customerID]) == 6)
                 #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
-                #expect(try connection.queryValue(Bool.self, "SELECT to_regclass('transactions_outbox') IS NULL"))
+                #expect(try connection.queryValue(Bool.self, "SELECT to_regclass('transactions_outbox') IS NOT NULL"),
+                        "the old index stays, empty: it finds rows an older release stores as 'queued'")
 
                 let target = PushTarget(customerID: customerID, flowpayCustomerID: flowpayID)
                 let outcome = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target)
@@ -142,6 +143,30 @@ import TestSupport
                 #expect(try connection.queryValue(String.self, "SELECT state FROM push_batches WHERE id = $1", [open]) == "sent")
                 #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_queue") == 0)
                 #expect(try fixture.count(deliveredSQL, target) == 8)
+
+                // An older release's serve still syncing after the move: it stores two rows as 'queued' and records a
+                // batch of one more 'queued' row that it never finishes. Both reach Flowpay once: the loose rows are
+                // moved into the queue by the outbox, the batch's row is marked when the batch is delivered.
+                try connection.execute("""
+                    INSERT INTO transactions (account_id, customer_id, tx_key, content_key, status, booking_date, value_date, amount_minor,
+                                              currency, counterparty_name, remittance, push_state)
+                    SELECT $1, $2, k.key, k.key, 'booked', date '2026-11-26', date '2026-11-26', -2000 - i, 'CZK', 'Late', 'old release ' || i,
+                           'queued'
+                    FROM generate_series(10, 12) AS i, LATERAL (SELECT sha256(int4send(i)) AS key) k
+                    """, [accountID, customerID])
+                let late = try connection.query("SELECT id FROM transactions WHERE customer_id = $1 AND push_state = 'queued' ORDER BY id",
+                                                [customerID]).map { try $0.decode(Int64.self, at: 0) }
+                let oldBody = try OutboxDrain.body(try store.batchTransactions(rowIDs: [late[2]]))
+                try connection.execute("""
+                    INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids, attempts)
+                    VALUES ($1, 'transactions', 'bsync-transactions-old-release', '\\x03'::bytea, 1, $2, $3::bigint[], 1)
+                    """, [customerID, oldBody, "{\(late[2])}"])
+                for _ in 0..<2 { _ = try await OutboxDrain(store: fixture.store, flowpay: flowpay.client).drain(target) }
+                let after = (await flowpay.state.snapshot()).transactions[flowpayID.uuidString.lowercased()] ?? []
+                #expect(after.count == 9 && Set(after.map(\.id)).count == 9, "each of the old release's rows once (\(after.count))")
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM transactions WHERE push_state = 'queued'") == 0)
+                #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM push_queue") == 0)
+                #expect(try fixture.count(deliveredSQL, target) == 11)
             }
         }
     }
