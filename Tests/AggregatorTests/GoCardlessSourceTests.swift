@@ -95,14 +95,8 @@ import TestSupport
     @Test func aDailyRunThatKnowsEverythingReadsNoRequisitionAndStillSeesAnEndedConsent() async throws {
         try await SandboxPeers.with { peers in
             let source = peers.goCardlessSource("sandbox-req-3")
-            let first = try await source.accounts()
-            var details: [String: BankAccount] = [:]
-            for account in first.accounts { var stored = account.account; stored.balances = []; details[account.account.sourceAccountID] = stored }
-            let start = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
-            let quiet = try #require((0..<60).map { start.adding(days: $0) }.first { day in
-                !source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: true, historyCap: nil, today: day))
-            }, "some day within 60 reads no requisition")
-            let known = KnownAccounts(details: details, consentTermsKnown: true, historyCap: nil, today: quiet)
+            let (details, known) = try await Self.everythingKnownOnASkipDay(source)
+            let quiet: Day = try #require(known.today)
             #expect(source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: false, today: quiet)), "terms unknown: read it")
             #expect(source.readsRequisition(KnownAccounts(details: [:], consentTermsKnown: true, today: quiet)), "no account stored: read it")
 
@@ -124,19 +118,28 @@ import TestSupport
         }
     }
 
+    /// What a daily run knows after `source`'s first sync (terms, every account's details), on the first day from
+    /// today on which it would not read the requisition.
+    static func everythingKnownOnASkipDay(_ source: GoCardlessSource) async throws -> (details: [String: BankAccount], known: KnownAccounts) {
+        var details: [String: BankAccount] = [:]
+        for account in try await source.accounts().accounts {
+            var stored = account.account
+            stored.balances = []
+            details[account.account.sourceAccountID] = stored
+        }
+        let start = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
+        let quiet = try #require((0..<60).map { start.adding(days: $0) }.first { day in
+            !source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: true, today: day))
+        }, "some day within 60 reads no requisition")
+        return (details, KnownAccounts(details: details, consentTermsKnown: true, today: quiet))
+    }
+
     /// On a day it would skip the requisition, every account refusing its balances (an ended agreement answers
     /// `AccountValidEUAError`) makes it read the requisition after all — which says the consent ended.
     @Test func everyAccountRefusedOnASkipDayReadsTheRequisitionAfterAll() async throws {
         try await SandboxPeers.with { peers in
             let source = peers.goCardlessSource("sandbox-req-3")
-            let first = try await source.accounts()
-            var details: [String: BankAccount] = [:]
-            for account in first.accounts { var stored = account.account; stored.balances = []; details[account.account.sourceAccountID] = stored }
-            let start = Day(utcSecondsSince1970: Date().timeIntervalSince1970)
-            let quiet = try #require((0..<60).map { start.adding(days: $0) }.first { day in
-                !source.readsRequisition(KnownAccounts(details: details, consentTermsKnown: true, today: day))
-            })
-            let known = KnownAccounts(details: details, consentTermsKnown: true, today: quiet)
+            let (details, known) = try await Self.everythingKnownOnASkipDay(source)
             let account = try #require(details.keys.first)
             try await peers.goCardlessControl(#"{"faultAccount": "\#(account)", "faultScope": "balances", "faultStatus": 403, "faultType": "AccountValidEUAError"}"#)
             let before = await peers.goCardless.stats()["apiCalls"] ?? 0
