@@ -66,6 +66,9 @@ public actor GoCardlessSandboxState {
     /// Days on which the bank has corrected a booked transaction's text, per account.
     var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
+    /// Every this-many-th account call answers the per-minute 429 (0: never), and the calls counted towards it.
+    var apiRateLimitedEvery = 0
+    var accountCallsSinceRateLimit = 0
     /// Error answers armed per "account/scope" (`GoCardlessSandboxFaults.swift`).
     var faults: [String: GoCardlessFault] = [:]
     /// Faults in an account's books (`SandboxLedgerFaults.swift`).
@@ -335,8 +338,10 @@ public actor GoCardlessSandboxState {
             if let location = fault.location { return .redirect(fault.status, location: location) }
             return .error(fault.status, fault.body(account: id, iban: account.iban), remaining: nil)
         }
-        if apiRateLimited > 0 {
-            apiRateLimited -= 1
+        if apiRateLimitedEvery > 0 { accountCallsSinceRateLimit += 1 }
+        if apiRateLimited > 0 || (apiRateLimitedEvery > 0 && accountCallsSinceRateLimit >= apiRateLimitedEvery) {
+            apiRateLimited = max(0, apiRateLimited - 1)
+            accountCallsSinceRateLimit = 0
             return .error(429, ["summary": "Rate limit exceeded", "status_code": 429,
                                 "detail": "The rate limit for this resource is 100/minute. Please try again in 1 seconds"], remaining: nil)
         }
@@ -436,7 +441,10 @@ public actor GoCardlessSandboxState {
         /// With `editDay`: the bank corrects the text of the account's first booking of that day.
         public var editAccount: String?
         public var editDay: String?
+        /// The next this many account calls answer GoCardless's per-minute 429 ("try again in 1 seconds").
         public var apiRateLimited: Int?
+        /// From now on every this-many-th account call answers that 429 (0 stops it): a throttle that lasts.
+        public var apiRateLimitedEvery: Int?
         /// An error answer for one account's endpoint: `faultScope` (metadata, details, balances — the default —
         /// or transactions) answers `faultStatus` with GoCardless's documented body for `faultType`, for
         /// `faultTimes` calls (every call when absent), or redirects to `faultLocation`.
@@ -471,6 +479,7 @@ public actor GoCardlessSandboxState {
         if let id = control.lateAccount { lateBookings[id, default: []] += (control.lateDaysBack ?? []).map { currentDay.adding(days: -$0) } }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
+        if let every = control.apiRateLimitedEvery { apiRateLimitedEvery = max(0, every); accountCallsSinceRateLimit = 0 }
         armFault(control)
         if let id = control.ledgerAccount { ledgerFaults[id] = control.ledger ?? SandboxLedgerFault() }
         if let count = control.tokenRateLimited { tokenRateLimited = count }
