@@ -9,6 +9,11 @@ public protocol BankDataSource: Sendable {
     /// Whether this source's transaction ids identify a booked transaction for good (dedup by id).
     var transactionIDsAreStable: Bool { get }
 
+    /// Whether a customer's accounts may be read at the same time (their transaction windows fetched side by
+    /// side). False for a source whose limits count calls per consent or token (Fio's one call per 30 s, a
+    /// Berlin Group consent's reads a day) — there one account's read waits for the other's.
+    var readsAccountsConcurrently: Bool { get }
+
     /// The customer's accounts with details and current balances, plus what the consent allows. `known` is what
     /// earlier syncs stored: a source may reuse it instead of spending rate-limited calls on what rarely changes.
     func accounts(known: KnownAccounts) async throws(SourceError) -> SourceSnapshot
@@ -25,6 +30,8 @@ public protocol BankDataSource: Sendable {
 
 extension BankDataSource {
     public func accountAfterRead(_: SourceAccount) -> BankAccount? { nil }
+
+    public var readsAccountsConcurrently: Bool { false }
 
     /// Everything read afresh (a first sync, a consent just linked).
     public func accounts() async throws(SourceError) -> SourceSnapshot {

@@ -19,6 +19,9 @@ public struct GoCardlessSource: BankDataSource {
 
     public var transactionIDsAreStable: Bool { true }
 
+    /// GoCardless limits calls per account (and its per-minute limit answers a 429 the client waits out).
+    public var readsAccountsConcurrently: Bool { true }
+
     /// A daily run asks, per account, for balances and transactions only: the consent's terms, the institution
     /// and each account's details come from what earlier syncs stored, so an account costs two of its four daily
     /// rate-limited calls (details are read on the first sync, when a balance's currency shows they changed, and

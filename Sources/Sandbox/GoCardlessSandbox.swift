@@ -82,17 +82,14 @@ public enum GoCardlessSandbox {
             let path = scope == "metadata" ? "/api/v2/accounts/{id}/" : "/api/v2/accounts/{id}/\(scope)/"
             router.get(RouterPath(path)) { request, context -> Response in
                 if let denied = await unauthorised(request, state) { return denied }
-                // A slow bank behind the aggregator.
-                if let delay = await state.responseDelayMilliseconds, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
-                try await aggregatorLatency(state)
-                let query = request.uri.queryParameters
-                let answer = await state.account(context.parameters.get("id") ?? "", scope: scope,
-                                                 dateFrom: query.get("date_from"), dateTo: query.get("date_to"))
-                switch answer {
-                case .ok(let json, let remaining): return reply(200, json, budget: scope == "metadata" ? nil : remaining)
-                case .error(let status, let json, let remaining): return reply(status, json, budget: remaining)
-                case .redirect(let status, let location):
-                    return Response(status: HTTPResponse.Status(code: status), headers: [.location: location])
+                await state.accountCallStarts(scope)
+                do {
+                    let response = try await answerAccountCall(request, context, scope: scope, state: state)
+                    await state.accountCallEnds(scope)
+                    return response
+                } catch {
+                    await state.accountCallEnds(scope)
+                    throw error
                 }
             }
         }
@@ -110,6 +107,23 @@ public enum GoCardlessSandbox {
             return reply(200, await state.apply(control))
         }
         return router
+    }
+
+    /// One account endpoint's answer: a slow bank's delay, the aggregator's latency, then the state's verdict.
+    static func answerAccountCall(_ request: Request, _ context: some RequestContext, scope: String,
+                                  state: GoCardlessSandboxState) async throws -> Response {
+        // A slow bank behind the aggregator.
+        if let delay = await state.responseDelayMilliseconds, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+        try await aggregatorLatency(state)
+        let query = request.uri.queryParameters
+        let answer = await state.account(context.parameters.get("id") ?? "", scope: scope,
+                                         dateFrom: query.get("date_from"), dateTo: query.get("date_to"))
+        switch answer {
+        case .ok(let json, let remaining): return reply(200, json, budget: scope == "metadata" ? nil : remaining)
+        case .error(let status, let json, let remaining): return reply(status, json, budget: remaining)
+        case .redirect(let status, let location):
+            return Response(status: HTTPResponse.Status(code: status), headers: [.location: location])
+        }
     }
 
     static func aggregatorLatency(_ state: GoCardlessSandboxState) async throws {

@@ -66,6 +66,8 @@ public actor GoCardlessSandboxState {
     /// Days on which the bank has corrected a booked transaction's text, per account.
     var editedDays: [String: Set<Day>] = [:]
     var apiRateLimited = 0
+    var accountCallsNow: [String: Int] = [:]
+    var mostAccountCallsAtOnce: [String: Int] = [:]
     /// Every this-many-th account call answers the per-minute 429 (0: never), and the calls counted towards it.
     var apiRateLimitedEvery = 0
     var accountCallsSinceRateLimit = 0
@@ -123,10 +125,23 @@ public actor GoCardlessSandboxState {
         return latencyMilliseconds
     }
 
+    /// An account call (of `scope`) being answered starts or ends: the most at once per scope is kept, so a test
+    /// can see whether a customer's accounts were read side by side.
+    func accountCallStarts(_ scope: String) {
+        accountCallsNow[scope, default: 0] += 1
+        mostAccountCallsAtOnce[scope] = max(mostAccountCallsAtOnce[scope] ?? 0, accountCallsNow[scope] ?? 0)
+    }
+
+    func accountCallEnds(_ scope: String) {
+        accountCallsNow[scope, default: 1] -= 1
+    }
+
     /// What a fleet run reads after each run: calls in all and rate-limited ones today.
     public func stats() -> [String: Int] {
-        ["apiCalls": apiCalls, "rateLimitedCallsToday": rateLimitedCalls[currentDay] ?? 0, "tokenRequests": tokenRequests,
-         "overBudgetRefusals": overBudgetRefusals.values.reduce(0, +)]
+        var stats = ["apiCalls": apiCalls, "rateLimitedCallsToday": rateLimitedCalls[currentDay] ?? 0, "tokenRequests": tokenRequests,
+                     "overBudgetRefusals": overBudgetRefusals.values.reduce(0, +)]
+        for (scope, most) in mostAccountCallsAtOnce { stats["mostAtOnce.\(scope)"] = most }
+        return stats
     }
 
     func fleetRequisition(_ id: String) -> Requisition? {
@@ -445,6 +460,8 @@ public actor GoCardlessSandboxState {
         public var apiRateLimited: Int?
         /// From now on every this-many-th account call answers that 429 (0 stops it): a throttle that lasts.
         public var apiRateLimitedEvery: Int?
+        /// Forgets the most account calls answered at once (`stats`' `mostAtOnce.<scope>`).
+        public var resetMostAtOnce: Bool?
         /// An error answer for one account's endpoint: `faultScope` (metadata, details, balances — the default —
         /// or transactions) answers `faultStatus` with GoCardless's documented body for `faultType`, for
         /// `faultTimes` calls (every call when absent), or redirects to `faultLocation`.
@@ -479,6 +496,7 @@ public actor GoCardlessSandboxState {
         if let id = control.lateAccount { lateBookings[id, default: []] += (control.lateDaysBack ?? []).map { currentDay.adding(days: -$0) } }
         if let id = control.editAccount, let day = control.editDay.flatMap({ Day(iso: $0) }) { editedDays[id, default: []].insert(day) }
         if let count = control.apiRateLimited { apiRateLimited = count }
+        if control.resetMostAtOnce == true { mostAccountCallsAtOnce = [:] }
         if let every = control.apiRateLimitedEvery { apiRateLimitedEvery = max(0, every); accountCallsSinceRateLimit = 0 }
         armFault(control)
         if let id = control.ledgerAccount { ledgerFaults[id] = control.ledger ?? SandboxLedgerFault() }

@@ -18,9 +18,11 @@ extension Store {
     /// trip: what a daily sync reads before its first call to the source — a read deferral still in force (until,
     /// reason), the booked-through watermark, the last deep re-read (nil: never since the first sync) and a deep
     /// read ops asked for.
-    public func storedAccountsAndReadStates(customerID: Int64, today: Day) throws -> (details: [String: BankAccount], states: [Int64: AccountReadState]) {
+    public func storedAccountsAndReadStates(customerID: Int64, today: Day) throws
+        -> (details: [String: BankAccount], states: [Int64: AccountReadState], ids: [String: Int64]) {
         var details: [String: BankAccount] = [:]
         var states: [Int64: AccountReadState] = [:]
+        var ids: [String: Int64] = [:]
         for row in try connection.query("""
             SELECT a.source_account_id, a.iban, a.bic, a.currency, a.name, a.product, a.owner_name, a.id,
                    CASE WHEN w.reads_resume_on > $2::date THEN w.reads_resume_on END, w.reads_deferred_reason, w.booked_through, w.last_rescan_at,
@@ -32,13 +34,14 @@ extension Store {
                                       currency: try row.decode(at: 3), name: try row.decode(at: 4), product: try row.decode(at: 5),
                                       ownerName: try row.decode(at: 6))
             details[account.sourceAccountID] = account
+            ids[account.sourceAccountID] = try row.decode(Int64.self, at: 7)
             let until = try row.decode(Day?.self, at: 8)
             states[try row.decode(Int64.self, at: 7)] = AccountReadState(
                 deferred: try until.map { ($0, try row.decode(String?.self, at: 9) ?? "read budget used up") },
                 bookedThrough: try row.decode(at: 10), lastRescan: try row.decode(at: 11), deepReadFrom: try row.decode(at: 12),
                 deepReadTo: try row.decode(at: 13))
         }
-        return (details, states)
+        return (details, states, ids)
     }
 
     public func accountReadState(accountID: Int64, today: Day) throws -> AccountReadState {

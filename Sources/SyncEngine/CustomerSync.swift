@@ -144,6 +144,8 @@ public struct CustomerSync: Sendable {
         var firstProblem: (code: String, message: String)?
         var reported: [Int64] = []
         let leaseKeeper = LeaseKeeper()
+        var prefetched = source.readsAccountsConcurrently ? prefetchDailyWindows(snapshot, stored: stored, record: record, from: source) : [:]
+        defer { for ahead in prefetched.values { ahead.task.cancel() } }
         for sourceAccount in snapshot.accounts {
             try renewLease(record, leaseKeeper)
             let accountID = try await store.upsertAccount(customerID: record.customer.id, sourceAccount.account)
@@ -166,24 +168,10 @@ public struct CustomerSync: Sendable {
                 firstProblem = firstProblem ?? (reason.code, reason.description)
                 continue
             }
-            let daily = SyncWindow.next(today: today, bookedThrough: state.bookedThrough,
-                                        historyDays: record.customer.historyDays, sourceMaxHistoryDays: snapshot.maxHistoryDays,
-                                        overlapDays: overlapDays)
-            let deep = rescan.isDue(accountID: accountID, window: daily, lastRescan: state.lastRescan, today: today)
-            var window = deep ? rescan.deepen(daily, today: today, historyDays: record.customer.historyDays,
-                                              sourceMaxHistoryDays: snapshot.maxHistoryDays) : daily
-            // A deep read ops asked for (ops console) reads its range once, within the history allowed: a range that
-            // reaches the daily window widens it; one that ends before it is read on its own first.
-            var requestedRange: SyncWindow?
-            if !window.isFirstSync, let from = state.deepReadFrom {
-                let allowed = min(record.customer.historyDays, snapshot.maxHistoryDays ?? record.customer.historyDays)
-                let start = max(from, today.adding(days: -allowed))
-                if let to = state.deepReadTo, to < window.from.adding(days: -1) {
-                    requestedRange = start <= to ? SyncWindow(from: start, to: to, isFirstSync: false, cappedAtDays: nil) : nil
-                } else {
-                    window = SyncWindow(from: min(window.from, start), to: window.to, isFirstSync: false, cappedAtDays: window.cappedAtDays)
-                }
-            }
+            let (daily, deep, window, requestedRange) = windows(of: accountID, state: state, record: record, snapshot: snapshot)
+            // Fetched ahead while the accounts before it were stored, when the plan is the same.
+            let ahead = prefetched.removeValue(forKey: sourceAccount.account.sourceAccountID)
+            if let ahead, ahead.window != window || requestedRange != nil { ahead.task.cancel() }
             do {
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
                 if let range = requestedRange {
@@ -193,7 +181,8 @@ public struct CustomerSync: Sendable {
                     outcome.duplicates += read.duplicates
                 }
                 let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
-                                                      leaseKeeper: leaseKeeper)
+                                                      leaseKeeper: leaseKeeper,
+                                                      prefetched: ahead.flatMap { $0.window == window && requestedRange == nil ? $0 : nil })
                 // Cleared once the deep window is stored: a read that failed keeps the request for the next run.
                 if let from = state.deepReadFrom { try store.clearDeepReadRequest(accountID: accountID, from: from) }
                 outcome.newTransactions += result.newBooked
@@ -268,16 +257,20 @@ public struct CustomerSync: Sendable {
     /// fetched whole into a spool first, then ingested in its own database transaction with its watermark — no
     /// transaction waits on the bank, and a backfill cut short keeps the pieces it committed.
     func fetchAndIngest(_ window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, into ref: AccountRef,
-                        record: CustomerRecord, runID: Int64, leaseKeeper: LeaseKeeper = LeaseKeeper()) async throws -> IngestResult {
+                        record: CustomerRecord, runID: Int64, leaseKeeper: LeaseKeeper = LeaseKeeper(),
+                        prefetched: PrefetchedWindow? = nil) async throws -> IngestResult {
         let pieces = window.pieces(ofDays: backfillPieceDays, overlap: overlapDays)
         var result = IngestResult()
         var historyNoted = pieces.count == 1   // one whole first sync records it in its ingest
         for piece in pieces {
             try Task.checkCancellation()
-            let refused = RefusedRowCollector()
+            let ahead = prefetched.flatMap { $0.window == piece ? $0 : nil }
+            let refused = ahead?.refused ?? RefusedRowCollector()
             // A Berlin Group consent allows a few transaction reads a day: counted, for the ops console's reads left.
             if record.customer.source == .berlingroup { try store.noteAccountRead(accountID: ref.id, on: today) }
-            let fetched = try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
+            let fetched = if let ahead { try await ahead.spool() } else {
+                try await FetchSpool.filled(from: source.transactions(of: account, window: piece, refused: refused))
+            }
             try renewLease(record, leaseKeeper)
             result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,
                                                 keyGeneration: record.customer.keyGeneration, runID: runID, pages: fetched.pages()))

@@ -60,6 +60,31 @@ import TestSupport
         }
     }
 
+    /// A GoCardless customer's accounts are read side by side: their balances at once, and their daily
+    /// transaction windows fetched ahead while the accounts before them are stored — a customer waits for the
+    /// aggregator about twice, not twice per account. The sandbox counts the most calls it answered at once, per
+    /// endpoint; a slow bank (400 ms a call) keeps calls made together overlapping, while calls made one after
+    /// another never overlap, so the counts say which it was.
+    @Test func aCustomersAccountsAreReadSideBySideAndStoredOnce() async throws {
+        let fleet = SandboxFleet(size: 1, seed: 11, accounts: 4...4, historyDays: 90...90, berlinGroupEvery: 0)
+        try await EndToEnd.with { e2e in
+            #expect(try await e2e.registerFleet(fleet).status == 0)
+            let first = try await e2e.run(["sync"])
+            #expect(first.status == 0, "\(first.stdout.suffix(2_000))")
+            _ = await e2e.goCardless.apply(try JSONDecoder().decode(GoCardlessSandboxState.Control.self, from: Data(#"""
+                {"responseDelayMilliseconds": 400, "resetMostAtOnce": true}
+                """#.utf8)))
+            let daily = try await e2e.run(["sync", "--min-interval", "0"])
+            #expect(daily.status == 0, "\(daily.stdout.suffix(2_000))")
+            let stats = await e2e.goCardless.stats()
+            #expect(stats["mostAtOnce.balances"] == 4, "every account's balances at once (\(stats))")
+            // One of four accounts may be due for its deep re-read today (spread by account): read in its turn.
+            #expect((stats["mostAtOnce.transactions"] ?? 0) >= 3, "the daily windows fetched side by side (\(stats))")
+            let (stored, received, distinct) = try await e2e.assertExactlyOnce()
+            #expect(stored > 0 && stored == received && received == distinct, "stored \(stored), received \(received), distinct \(distinct)")
+        }
+    }
+
     @Test func anAccountOutOfBudgetIsSkippedWithItsReasonNotHammered() async throws {
         let fleet = SandboxFleet(size: 3, seed: 5, accounts: 1...1, historyDays: 90...90, berlinGroupEvery: 0)
         try await EndToEnd.with { e2e in
