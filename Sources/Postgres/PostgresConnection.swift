@@ -14,6 +14,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Names are never reused: one dropped from the cache may still exist on the server (a DEALLOCATE refused
     /// inside a failed transaction).
     private var preparedNamesUsed = 0
+    /// Set by `queryThenCommit`: the transaction `withTransaction` opened is committed already.
+    var committedByLastStatement = false
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -108,7 +110,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// The session's name for `sql` with these parameter types, preparing it first if needed; nil for statements
     /// not worth preparing (transaction control, settings) or once the session holds `maxPreparedStatements`.
-    private func preparedName(_ sql: String, types: [Oid]) throws -> String? {
+    func preparedName(_ sql: String, types: [Oid]) throws -> String? {
         let key = PreparedKey(sql: sql, types: types)
         if let name = prepared[key] { return name }
         guard Self.preparationEnabled, preparedNamesUsed < Self.maxPreparedStatements, Self.isDataStatement(sql) else { return nil }
@@ -162,6 +164,7 @@ public final class PostgresConnection: @unchecked Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> T
     ) async throws -> T {
+        committedByLastStatement = false
         if begin == "BEGIN" {
             try execute("BEGIN")
         } else {
@@ -176,7 +179,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         // A transaction that failed inside `body` (an error swallowed there) makes COMMIT roll back
         // silently; `check` turns that into an error instead of reporting success.
-        try execute("COMMIT")
+        try commitUnlessCommitted()
         return value
     }
 
@@ -189,6 +192,7 @@ public final class PostgresConnection: @unchecked Sendable {
         _ body: (QueryResult) async throws -> T
     ) async throws -> T {
         let first: QueryResult
+        committedByLastStatement = false
         do {
             PostgresStatistics.noteRoundTrip()
             first = try check(PQexec(handle, script), sql: script)
@@ -203,8 +207,17 @@ public final class PostgresConnection: @unchecked Sendable {
             rollbackQuietly()
             throw error
         }
-        try execute("COMMIT")
+        try commitUnlessCommitted()
         return value
+    }
+
+    /// The COMMIT of `withTransaction`, unless the body's last statement carried it (`queryThenCommit`).
+    private func commitUnlessCommitted() throws {
+        if committedByLastStatement {
+            committedByLastStatement = false
+            return
+        }
+        try execute("COMMIT")
     }
 
     func rollbackQuietly() {
@@ -303,7 +316,7 @@ private struct PreparedKey: Hashable {
     let types: [Oid]
 }
 
-private func withParameters<R>(
+func withParameters<R>(
     _ parameters: [any PostgresEncodable],
     _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) throws -> R
 ) throws -> R {

@@ -205,11 +205,14 @@ extension Store {
                 }
                 storedBookedDelta = delta
             }
-            admission.result.pendingRemoved = try connection.queryValue(Int.self, Self.finishIngest,
+            // The last statement carries the COMMIT (one round trip): the rows, queue and watermark commit together.
+            let finished = try connection.queryThenCommit(Self.finishIngest,
                 [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked,
                  admission.result.edited + admission.result.corrected,
                  admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
                  window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered, account.customerID])
+            guard let pendingRemoved = finished.first else { throw PostgresError.noRows(statement: Self.finishIngest) }
+            admission.result.pendingRemoved = try pendingRemoved.decode(Int.self, at: 0)
             admission.result.oldestBooked = admission.oldestBooked
             return admission.result
         }

@@ -224,7 +224,8 @@ extension Store {
                 ids.append(try row.decode(Int64.self, at: 0))
                 transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
             }
-            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions), attemptCounted: true)
+            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions), attemptCounted: true,
+                                   thenCommit: true)
         }
     }
 
@@ -233,16 +234,21 @@ extension Store {
 
     /// Inside a transaction: a transactions batch over `rowIDs` (queued rows of the customer no other
     /// unfinished batch holds) with its body.
-    /// `attemptCounted`: the batch is sent right after (its first attempt counted here).
-    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8], attemptCounted: Bool = false) throws -> PushBatch {
+    /// `attemptCounted`: the batch is sent right after (its first attempt counted here). `thenCommit`: this is the
+    /// transaction's last statement and carries its COMMIT (`queryThenCommit`, one round trip).
+    func recordBatch(customerID: Int64, rowIDs ids: [Int64], payload: [UInt8], attemptCounted: Bool = false,
+                     thenCommit: Bool = false) throws -> PushBatch {
         let idList = Self.bigintArray(ids)
         var hashInput = [UInt8]()
         for id in ids { withUnsafeBytes(of: id.bigEndian) { hashInput.append(contentsOf: $0) } }
-        return try Self.decodeBatch(try require(connection.query("""
+        let record = """
             INSERT INTO push_batches (customer_id, kind, idempotency_key, payload_hash, row_count, payload, row_ids, attempts)
             VALUES ($1, 'transactions', $2, sha256($3::bytea), $4, $5, $6::bigint[], $7)
             RETURNING \(Self.batchColumnsWithoutPayload)
-            """, [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList, attemptCounted ? 1 : 0]).first,
+            """
+        let parameters: [any PostgresEncodable] = [customerID, Self.newIdempotencyKey(.transactions), hashInput, ids.count, payload, idList,
+                                                   attemptCounted ? 1 : 0]
+        return try Self.decodeBatch(try require((thenCommit ? connection.queryThenCommit(record, parameters) : connection.query(record, parameters)).first,
             "record transactions batch"), payload: payload, attemptCounted: attemptCounted)
     }
 

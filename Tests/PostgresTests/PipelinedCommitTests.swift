@@ -1,0 +1,63 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+/// A transaction's last statement may carry its COMMIT (`queryThenCommit`, libpq's pipeline mode): one round trip
+/// (counted by `Benchmarks/fleet`'s round trips per customer, process-wide, so not here), and nothing is reported
+/// committed that was not — a failing statement or a failing COMMIT throws, commits
+/// nothing and leaves the session usable.
+@Suite struct PipelinedCommitTests {
+    @Test func theLastStatementAndItsCommitAreOneRoundTripAndCommitTogether() async throws {
+        try await TestDatabase.with { database in
+            let connection = try database.connect()
+            let other = try database.connect()
+            defer { other.close() }
+            try connection.execute("CREATE TABLE pipelined (id bigint PRIMARY KEY, note text)")
+            for planning in [PostgresConnection.Planning.cached, .perExecution, .cached] {
+                let id: Int64 = try await connection.withTransaction {
+                    try connection.execute("INSERT INTO pipelined VALUES ((SELECT count(*) + 1 FROM pipelined), 'first')")
+                    return try #require(try connection.queryThenCommit("INSERT INTO pipelined SELECT max(id) + 1, $1 FROM pipelined RETURNING id",
+                                                                       ["second"], planning: planning).first).decode(Int64.self, at: 0)
+                }
+                #expect(try other.queryValue(String.self, "SELECT note FROM pipelined WHERE id = $1", [id]) == "second", "committed")
+                #expect(try connection.queryValue(String?.self, "SELECT $1::text || txid_current_if_assigned()::text", ["none:"]) == nil,
+                        "no transaction left open")
+            }
+            #expect(try other.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 6)
+        }
+    }
+
+    @Test func aFailingStatementOrAFailingCommitCommitsNothingAndTheSessionGoesOn() async throws {
+        try await TestDatabase.with { database in
+            let connection = try database.connect()
+            try connection.execute("CREATE TABLE pipelined (id bigint PRIMARY KEY)")
+            try connection.execute("""
+                CREATE TABLE pipelined_child (parent bigint REFERENCES pipelined (id) DEFERRABLE INITIALLY DEFERRED)
+                """)
+            // The statement fails: the pipelined COMMIT is skipped, the transaction rolled back.
+            await #expect(throws: PostgresError.self) {
+                try await connection.withTransaction {
+                    try connection.execute("INSERT INTO pipelined VALUES (1)")
+                    try connection.queryThenCommit("INSERT INTO pipelined VALUES ($1)", [Int64(1)])
+                }
+            }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 0)
+            // The statement succeeds, the COMMIT fails (a deferred foreign key): nothing committed.
+            await #expect(throws: PostgresError.self) {
+                try await connection.withTransaction {
+                    try connection.execute("INSERT INTO pipelined VALUES (2)")
+                    try connection.queryThenCommit("INSERT INTO pipelined_child VALUES ($1)", [Int64(99)])
+                }
+            }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 0)
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined_child") == 0)
+            // Outside a transaction it refuses and runs nothing.
+            #expect(throws: PostgresError.self) { try connection.queryThenCommit("INSERT INTO pipelined VALUES ($1)", [Int64(3)]) }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 0)
+            // And the session is as good as new.
+            _ = try await connection.withTransaction { try connection.queryThenCommit("INSERT INTO pipelined VALUES ($1)", [Int64(4)]) }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 1)
+        }
+    }
+}
