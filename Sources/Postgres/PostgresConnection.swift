@@ -212,7 +212,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// The COMMIT of `withTransaction`, unless the body's last statement carried it (`queryThenCommit`).
-    private func commitUnlessCommitted() throws {
+    func commitUnlessCommitted() throws {
         if committedByLastStatement {
             committedByLastStatement = false
             return

@@ -71,6 +71,7 @@ public actor GoCardlessSandboxState {
     /// Every this-many-th account call answers the per-minute 429 (0: never), and the calls counted towards it.
     var apiRateLimitedEvery = 0
     var accountCallsSinceRateLimit = 0
+    var throttledAccounts: Set<String> = []
     /// Error answers armed per "account/scope" (`GoCardlessSandboxFaults.swift`).
     var faults: [String: GoCardlessFault] = [:]
     /// Faults in an account's books (`SandboxLedgerFaults.swift`).
@@ -354,9 +355,13 @@ public actor GoCardlessSandboxState {
             return .error(fault.status, fault.body(account: id, iban: account.iban), remaining: nil)
         }
         if apiRateLimitedEvery > 0 { accountCallsSinceRateLimit += 1 }
-        if apiRateLimited > 0 || (apiRateLimitedEvery > 0 && accountCallsSinceRateLimit >= apiRateLimitedEvery) {
+        // A lasting throttle answers the call after a throttled one of the same account (its retry) normally, so a
+        // client that waits as asked always gets through.
+        let retryOfThrottled = throttledAccounts.remove(id) != nil
+        if apiRateLimited > 0 || (apiRateLimitedEvery > 0 && accountCallsSinceRateLimit >= apiRateLimitedEvery && !retryOfThrottled) {
             apiRateLimited = max(0, apiRateLimited - 1)
             accountCallsSinceRateLimit = 0
+            if apiRateLimitedEvery > 0 { throttledAccounts.insert(id) }
             return .error(429, ["summary": "Rate limit exceeded", "status_code": 429,
                                 "detail": "The rate limit for this resource is 100/minute. Please try again in 1 seconds"], remaining: nil)
         }

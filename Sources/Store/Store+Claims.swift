@@ -79,8 +79,8 @@ extension Store {
 
     private func claimFromPage(_ page: Int, dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID?,
                                priorityOnly: Bool, excluding: [Int64], unleasedOnly: Bool = false) async throws -> (Claim?, Int) {
-        try await connection.withTransaction {
-            let candidates = try connection.query(unleasedOnly ? Self.unleasedCandidates : """
+        // The BEGIN and the candidates in one round trip.
+        try await connection.withTransaction(first: unleasedOnly ? Self.unleasedCandidates : """
                 SELECT c.id, c.lease_until < now() AS lease_expired, c.lease_pid,
                        -- Hung, not slow: the holder's session is gone, or idle for a whole lease, or one statement has
                        -- run for six leases (a long COPY is active but progressing). A session whose activity this
@@ -96,7 +96,7 @@ extension Store {
                 FOR UPDATE SKIP LOCKED
                 """, [dueBefore, flowpayCustomerID, priorityOnly, unleasedOnly ? 4 : Self.claimPageSize, page * Self.claimPageSize,
                       Double(lease.components.seconds), Self.bigintArray(excluding)],
-               planning: .perExecution)   // optional filters, and a due set that changes all through the run
+               planning: .perExecution) { candidates in   // optional filters, and a due set that changes all through the run
             for row in candidates {
                 let id = try row.decode(Int64.self, at: 0)
                 if let claimed = try lockAndLease(id, lease: lease, worker: worker) {

@@ -194,12 +194,11 @@ extension Store {
         // One recorder per customer at a time (a sync and a `banksync push` may both drain it): rows are not
         // marked when a batch takes them, so without it both could take the same rows. Held to commit, taken
         // with the BEGIN in one round trip (the key is an integer, not outside text).
-        try await connection.withTransaction(begin: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))") {
-            // A row an older release stored as 'queued' (its serve still syncing while 0028 moved the queue) is moved
-            // into the queue here, unless an unfinished batch holds it (markSent marks those): found through the
-            // empty partial index `transactions_outbox`, so a probe costs next to nothing. The statement's own
-            // snapshot does not see the rows it queues: they go in the next batch.
-            let rows = try connection.query("""
+        // A row an older release stored as 'queued' (its serve still syncing while 0028 moved the queue) is moved
+        // into the queue here, unless an unfinished batch holds it (markSent marks those): found through the
+        // empty partial index `transactions_outbox`, so a probe costs next to nothing. The statement's own
+        // snapshot does not see the rows it queues: they go in the next batch. BEGIN, lock and rows: one round trip.
+        try await connection.withTransaction(begin: ["BEGIN", "SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))"], first: """
                 WITH legacy AS (
                     UPDATE transactions t SET push_state = 'pushed'
                     WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL
@@ -216,7 +215,7 @@ extension Store {
                   AND q.transaction_id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
                                                WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
                 ORDER BY q.transaction_id LIMIT $2
-                """, [customerID, limit], planning: .perExecution)   // customers of very different sizes: the queue's key, in order
+                """, [customerID, limit], planning: .perExecution) { rows in   // customers of very different sizes: the queue's key, in order
             guard rows.rowCount > 0 else { return nil }
             var ids: [Int64] = []
             var transactions: [OutboxTransaction] = []

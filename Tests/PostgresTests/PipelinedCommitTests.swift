@@ -60,4 +60,32 @@ import TestSupport
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 1)
         }
     }
+
+    /// BEGIN, a lock and the first statement in one round trip: the body runs inside that transaction, holding
+    /// the lock; a first statement that fails rolls back and leaves the session usable.
+    @Test func aTransactionOpensWithItsLockAndFirstStatementTogether() async throws {
+        try await TestDatabase.with { database in
+            let connection = try database.connect()
+            let other = try database.connect()
+            defer { other.close() }
+            try connection.execute("CREATE TABLE pipelined (id bigint PRIMARY KEY)")
+            try connection.execute("INSERT INTO pipelined VALUES (1)")
+            let seen: Int = try await connection.withTransaction(begin: ["BEGIN", "SELECT pg_advisory_xact_lock(4242)"],
+                                                                 first: "SELECT count(*)::integer FROM pipelined WHERE id >= $1", [Int64(1)]) { rows in
+                #expect(try other.queryValue(Bool.self, "SELECT pg_try_advisory_lock($1)", [Int64(4242)]) == false, "the lock is held")
+                try connection.execute("INSERT INTO pipelined VALUES (2)")
+                return try #require(rows.first).decode(Int.self, at: 0)
+            }
+            #expect(seen == 1)
+            #expect(try other.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 2, "committed")
+            #expect(try other.queryValue(Bool.self, "SELECT pg_try_advisory_lock($1)", [Int64(4242)]) == true, "released at commit")
+
+            await #expect(throws: PostgresError.self) {
+                try await connection.withTransaction(first: "SELECT 1 / $1::integer", [0]) { _ in
+                    try connection.execute("INSERT INTO pipelined VALUES (3)")
+                }
+            }
+            #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM pipelined") == 2, "nothing of the failed transaction")
+        }
+    }
 }
