@@ -50,6 +50,7 @@ struct IngestBenchmark: AsyncParsableCommand {
             10% new        = \(Int(median[.tenPercentNew]!)) rows/s, \(percent(median[.tenPercentNew]!, limit)) of the indexed-COPY limit (target ≥ 150%)
             """)
         if let dlt { printDltSummary(dlt, banksync: median) }
+        if ProcessInfo.processInfo.environment["BENCH_DLT"] == "1", dlt == nil { throw ExitCode.failure }
     }
 
     static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

@@ -33,8 +33,8 @@ struct DltComparison {
             case .noPython(let path):
                 "no Python with dlt at \(path): run Benchmarks/lib/dlt-venv (Benchmarks/ingest does when BENCH_DLT=1) or set BENCH_DLT_PYTHON"
             case .noScript(let path): "the dlt loader \(path) is missing (run from the repository root or set BENCH_DLT_SCRIPT)"
-            case .loadFailed(let step, let exitCode): "dlt's \(step) load exited with status \(exitCode) (its error is above)"
-            case .noResult(let step, let output): "dlt's \(step) load printed no dlt-result line; it printed: \(output.suffix(500))"
+            case .loadFailed(let step, let exitCode): "\(step): the dlt process exited with status \(exitCode) (its error is above)"
+            case .noResult(let step, let output): "\(step): the dlt process printed no dlt-result line; it printed: \(output.suffix(500))"
             }
         }
     }
