@@ -15,7 +15,11 @@ struct BenchCommand: AsyncParsableCommand {
 struct IngestBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Ingest synthetic transactions all-new, all-duplicate and 10%-new, beside plain COPY limits.")
+        abstract: "Ingest synthetic transactions all-new, all-duplicate and 10%-new, beside plain COPY limits.",
+        discussion: """
+            With BENCH_DLT=1 it then measures dlt loading the same rows into the same server in the same modes \
+            (merge on BankSync's natural dedup key), from the venv Benchmarks/lib/dlt-venv builds (BENCH_DLT_PYTHON).
+            """)
 
     @Option(help: "Accounts.") var accounts = 500
     @Option(help: "Transactions per account (spread over --days booking days).") var perAccount = 2000

@@ -63,7 +63,8 @@ struct DltComparison {
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
         let written = try history.writeJSONLines(to: rowsFile)
-        print("\ndlt: \(written) rows written to \(rowsFile); merge on (account, the 9 fingerprint fields, occurrence ordinal)")
+        print("\ndlt: \(written) rows written to \(rowsFile); merge on (account, the 9 fingerprint fields, occurrence ordinal); "
+            + "each mode measured \(runs) time(s) (--dlt-runs; dlt is about 10x slower, so once by default)")
         var loads: [Mode: [Load]] = [:]
         for run in 1...runs {
             print("\ndlt run \(run)\n" + pad("phase", 34) + pad("rows/s", 12) + pad("seconds", 10) + "peak RSS")
