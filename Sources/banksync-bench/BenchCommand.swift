@@ -15,19 +15,25 @@ struct BenchCommand: AsyncParsableCommand {
 struct IngestBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Ingest synthetic transactions all-new, all-duplicate and 10%-new, beside plain COPY limits.")
+        abstract: "Ingest synthetic transactions all-new, all-duplicate and 10%-new, beside plain COPY limits.",
+        discussion: """
+            With BENCH_DLT=1 it then measures dlt loading the same rows into the same server in the same modes \
+            (merge on BankSync's natural dedup key), from the venv Benchmarks/lib/dlt-venv builds (BENCH_DLT_PYTHON).
+            """)
 
     @Option(help: "Accounts.") var accounts = 500
     @Option(help: "Transactions per account (spread over --days booking days).") var perAccount = 2000
     @Option(help: "Booking days per account.") var days = 700
     @Option(help: "Runs of every phase; the summary uses each phase's median (single runs vary by ±15% on 2 cores).")
     var runs = 3
+    @Option(help: "With BENCH_DLT=1: runs of dlt's three modes (dlt is about 10x slower, so once by default).")
+    var dltRuns = 1
 
     func run() async throws {
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             throw ValidationError("DATABASE_URL is not set (Benchmarks/ingest starts a throwaway server)")
         }
-        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard runs >= 1, dltRuns >= 1 else { throw ValidationError("--runs and --dlt-runs must be at least 1") }
         let data = SyntheticHistory(accounts: accounts, perAccount: perAccount, days: days)
         print("ingest benchmark: \(data.total) transactions, \(accounts) accounts, \(days) booking days, \(runs) run(s); PostgreSQL \(try serverVersion(url))")
         var rates: [Phase: [Double]] = [:]
@@ -35,7 +41,8 @@ struct IngestBenchmark: AsyncParsableCommand {
             print("\nrun \(run)\n" + pad("phase", 34) + pad("rows/s", 12) + pad("seconds", 10) + "peak RSS")
             for (phase, rate) in try await runOnce(data, url) { rates[phase, default: []].append(rate) }
         }
-        let median = rates.mapValues { values in values.sorted()[values.count / 2] }
+        let median = rates.mapValues(Self.median)
+        let dlt = ProcessInfo.processInfo.environment["BENCH_DLT"] == "1" ? measureDlt(data, url) : nil
         let limit = median[.limitIndexed]!
         print("""
 
@@ -46,6 +53,31 @@ struct IngestBenchmark: AsyncParsableCommand {
             all duplicates = \(Int(median[.duplicates]!)) rows/s, \(percent(median[.duplicates]!, limit)) of the indexed-COPY limit (target ≥ 200%)
             10% new        = \(Int(median[.tenPercentNew]!)) rows/s, \(percent(median[.tenPercentNew]!, limit)) of the indexed-COPY limit (target ≥ 150%)
             """)
+        if let dlt { printDltSummary(dlt, banksync: median) }
+        if ProcessInfo.processInfo.environment["BENCH_DLT"] == "1", dlt == nil { throw ExitCode.failure }
+    }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// dlt's runs per mode, or nil (with the reason printed) when dlt could not be measured: BankSync's figures stand.
+    func measureDlt(_ data: SyntheticHistory, _ url: String) -> [DltComparison.Mode: [DltComparison.Load]]? {
+        do {
+            return try DltComparison(history: data, url: url, environment: ProcessInfo.processInfo.environment).measure(runs: dltRuns)
+        } catch {
+            print("\ndlt: not measured: \(error)")
+            return nil
+        }
+    }
+
+    func printDltSummary(_ dlt: [DltComparison.Mode: [DltComparison.Load]], banksync median: [Phase: Double]) {
+        let phases: [(DltComparison.Mode, Phase)] = [(.allNew, .allNew), (.duplicates, .duplicates), (.tenPercentNew, .tenPercentNew)]
+        let peak = dlt.values.joined().map(\.peakRSSMegabytes).max() ?? -1
+        print("dlt (merge on account + the 9 fingerprint fields + occurrence ordinal), median of \(dltRuns) run(s), peak RSS \(peak) MB:")
+        for (mode, phase) in phases {
+            let rate = Self.median(dlt[mode, default: []].map(\.rate))
+            print("  " + pad(mode.rawValue, 15) + "= \(Int(rate)) rows/s; BankSync/dlt = "
+                + String(format: "%.1f", median[phase]! / rate) + "x (target >= 10x)")
+        }
     }
 
     enum Phase: Hashable { case limitIndexed, limitUnindexed, limitTable, allNew, duplicates, tenPercentNew }
