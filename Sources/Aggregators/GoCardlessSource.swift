@@ -82,8 +82,8 @@ public struct GoCardlessSource: BankDataSource {
     /// The requisition's accounts read side by side, at most `accountReadsAtOnce` at a time, in the order given:
     /// a customer's accounts cost one aggregator round trip of latency, not one each. GoCardless budgets its
     /// limits per account (and answers its own per-minute limit with a 429 the client waits out), so reading
-    /// sibling accounts at once asks nothing more of it. The first account (in order) whose read ends the
-    /// customer's sync decides the error.
+    /// sibling accounts at once asks nothing more of it. Once a read ends the customer's sync (the consent ended),
+    /// no further account is started, and the first such account (in order) decides the error.
     func readConcurrently(_ ids: [String], _ read: @escaping @Sendable (String) async throws(SourceError) -> SourceAccount)
         async throws(SourceError) -> [SourceAccount] {
         guard ids.count > 1 else {
@@ -102,11 +102,21 @@ public struct GoCardlessSource: BankDataSource {
             while next < min(ids.count, Self.accountReadsAtOnce) { start() }
             while let (index, result) = await group.next() {
                 results[index] = result
+                if case .failure(let error) = result, Self.endsCustomer(error) {
+                    // The consent ended: no other account is read (the reads in flight finish, their answers unused).
+                    next = ids.count
+                }
                 if next < ids.count { start() }
             }
             return results
         }
-        return try results.map { result throws(SourceError) in try result!.get() }
+        for result in results {
+            if case .failure(let error) = result, Self.endsCustomer(error) { throw error }
+        }
+        return try results.map { result throws(SourceError) in
+            guard let result else { throw SourceError.unavailable("an account of the requisition was not read") }
+            return try result.get()
+        }
     }
 
     /// Accounts of one customer read at once (most consents hold one to three).

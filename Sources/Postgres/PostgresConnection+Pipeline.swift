@@ -54,17 +54,24 @@ extension PostgresConnection {
                            before trailing: [String]) throws -> QueryResult {
         try withParameters(parameters) { count, types, values, lengths, formats in
             let name = planning == .cached ? try preparedName(sql, types: types) : nil
-            PostgresStatistics.noteRoundTrip()
+            noteRoundTrip()
             guard PQenterPipelineMode(handle) == 1 else { throw lostOrServerError(nil) }
             var sent = leading.allSatisfy { PQsendQueryParams(handle, $0, 0, nil, nil, nil, nil, 0) == 1 }
             sent = sent && (name.map { PQsendQueryPrepared(handle, $0, count, values, lengths, formats, 0) }
                                 ?? PQsendQueryParams(handle, sql, count, types, values, lengths, formats, 0)) == 1
             sent = sent && trailing.allSatisfy { PQsendQueryParams(handle, $0, 0, nil, nil, nil, nil, 0) == 1 }
-            sent = sent && PQpipelineSync(handle) == 1
-            let results = sent ? pipelineResults() : []
-            PQexitPipelineMode(handle)
+            // Whatever was queued ends at a sync and is read back, so the pipeline can be left (a send that failed
+            // midway still syncs what went before it).
+            let synced = PQpipelineSync(handle) == 1
+            let results = synced ? pipelineResults() : []
+            if PQexitPipelineMode(handle) != 1 {
+                // Still in pipeline mode (results pending that never came): every later statement would be refused.
+                // `isHealthy` now says false, so the session is given up and a new one opened.
+                for result in results { PQclear(result) }
+                throw lostOrServerError(nil)
+            }
             let statements = leading + [sql] + trailing
-            guard sent, results.count == statements.count else {
+            guard sent, synced, results.count == statements.count else {
                 for result in results { PQclear(result) }
                 throw lostOrServerError(nil)
             }
@@ -75,6 +82,10 @@ extension PostgresConnection {
                     if index == leading.count { rows = checked }
                 } catch {
                     for later in results[(index + 1)...] { PQclear(later) }
+                    // "cached plan must not change result type" (a migration changed its columns): prepared anew next time.
+                    if index == leading.count, name != nil, (error as? PostgresError)?.sqlState == SQLState.featureNotSupported {
+                        forgetPrepared(sql, types: types)
+                    }
                     throw error
                 }
             }

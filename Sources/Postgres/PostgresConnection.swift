@@ -65,7 +65,23 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Whether the underlying socket is still usable (false after a server restart or network drop).
-    public var isHealthy: Bool { !isClosed && PQstatus(handle) == CONNECTION_OK }
+    /// A connection left in pipeline mode (a pipeline whose sending failed midway) is not: statements are refused.
+    public var isHealthy: Bool { !isClosed && PQstatus(handle) == CONNECTION_OK && PQpipelineStatus(handle) == PQ_PIPELINE_OFF }
+
+    /// Round trips this session has made (statements, scripts, prepares, pipelines, COPYs' ends).
+    public private(set) var roundTrips = 0
+
+    /// Counts a round trip for this session and for the process (`PostgresStatistics`).
+    func noteRoundTrip(_ count: Int = 1) {
+        roundTrips += count
+        PostgresStatistics.noteRoundTrip(count)
+    }
+
+    /// Forgets this session's prepared statement for `sql` (its result columns changed under it): the next use
+    /// prepares it again under a new name.
+    func forgetPrepared(_ sql: String, types: [Oid]) {
+        prepared[PreparedKey(sql: sql, types: types)] = nil
+    }
 
     /// Server process id of this session (useful to cancel or terminate it from another session).
     public var backendPID: Int32 { PQbackendPID(handle) }
@@ -91,7 +107,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// migration changed is prepared again.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached) throws -> QueryResult {
-        PostgresStatistics.noteRoundTrip()
+        noteRoundTrip()
         return try withParameters(parameters) { count, types, values, lengths, formats in
             guard planning == .cached, let name = try preparedName(sql, types: types) else {
                 return try check(PQexecParams(handle, sql, count, types, values, lengths, formats, 0), sql: sql)
@@ -116,7 +132,7 @@ public final class PostgresConnection: @unchecked Sendable {
         guard Self.preparationEnabled, preparedNamesUsed < Self.maxPreparedStatements, Self.isDataStatement(sql) else { return nil }
         preparedNamesUsed += 1
         let name = "banksync_\(preparedNamesUsed)"
-        PostgresStatistics.noteRoundTrip()
+        noteRoundTrip()
         try check(PQprepare(handle, name, sql, Int32(types.count), types), sql: sql)
         prepared[key] = name
         return name
@@ -151,7 +167,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a trusted multi-statement script (a migration file) with the simple query protocol.
     /// Never pass text containing outside values here: it takes no parameters by design.
     public func executeScript(_ script: String) throws {
-        PostgresStatistics.noteRoundTrip()
+        noteRoundTrip()
         try check(PQexec(handle, script), sql: "script")
     }
 
@@ -194,7 +210,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let first: QueryResult
         committedByLastStatement = false
         do {
-            PostgresStatistics.noteRoundTrip()
+            noteRoundTrip()
             first = try check(PQexec(handle, script), sql: script)
         } catch {
             rollbackQuietly()
@@ -222,7 +238,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     func rollbackQuietly() {
         guard isHealthy else { return }
-        PostgresStatistics.noteRoundTrip()
+        noteRoundTrip()
         PQclear(PQexec(handle, "ROLLBACK"))
     }
 

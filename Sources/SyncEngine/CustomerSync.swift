@@ -172,6 +172,7 @@ public struct CustomerSync: Sendable {
             // Fetched ahead while the accounts before it were stored, when the plan is the same.
             let ahead = prefetched.removeValue(forKey: sourceAccount.account.sourceAccountID)
             if let ahead, ahead.window != window || requestedRange != nil { ahead.task.cancel() }
+            defer { ahead?.task.cancel() }   // used or not, it ends with the account's turn (a no-op once it finished)
             do {
                 let ref = AccountRef(id: accountID, customerID: record.customer.id)
                 if let range = requestedRange {

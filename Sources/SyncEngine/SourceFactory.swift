@@ -28,8 +28,9 @@ public actor SourceFactory {
     private var httpClients: [HTTPClient] = []
     private var berlinGroupClients: [String: HTTPClient] = [:]
 
-    /// Connections to GoCardless at once: one aggregator serves every customer of a run, so at least the most
-    /// customers the run syncs at once (each makes its calls one after another).
+    /// Connections to GoCardless at once: one aggregator serves every customer of a run, and each customer reads
+    /// its accounts side by side (two or three calls at once for most), so `sync` asks for three per customer it
+    /// may sync at once: a request waiting for a connection spends its timeout waiting.
     let goCardlessConnections: Int
 
     public init(goCardless: GoCardlessConfiguration?, fio: FioConfiguration = FioConfiguration(), vault: TokenVault? = nil,

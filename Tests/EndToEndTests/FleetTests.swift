@@ -77,7 +77,9 @@ import TestSupport
             let daily = try await e2e.run(["sync", "--min-interval", "0"])
             #expect(daily.status == 0, "\(daily.stdout.suffix(2_000))")
             let stats = await e2e.goCardless.stats()
-            #expect(stats["mostAtOnce.balances"] == 4, "every account's balances at once (\(stats))")
+            // An account whose details are due for their monthly refresh (spread by account) reads them before its
+            // balances: three or four balances calls at once, never one after another.
+            #expect((stats["mostAtOnce.balances"] ?? 0) >= 3, "the accounts' balances at once (\(stats))")
             // One of four accounts may be due for its deep re-read today (spread by account): read in its turn.
             #expect((stats["mostAtOnce.transactions"] ?? 0) >= 3, "the daily windows fetched side by side (\(stats))")
             let (stored, received, distinct) = try await e2e.assertExactlyOnce()

@@ -4,8 +4,7 @@ import Testing
 import TestSupport
 
 /// A transaction's last statement may carry its COMMIT (`queryThenCommit`, libpq's pipeline mode): one round trip
-/// (counted by `Benchmarks/fleet`'s round trips per customer, process-wide, so not here), and nothing is reported
-/// committed that was not — a failing statement or a failing COMMIT throws, commits
+/// (the session's own count), and nothing is reported committed that was not — a failing statement or a failing COMMIT throws, commits
 /// nothing and leaves the session usable.
 @Suite struct PipelinedCommitTests {
     @Test func theLastStatementAndItsCommitAreOneRoundTripAndCommitTogether() async throws {
@@ -15,11 +14,16 @@ import TestSupport
             defer { other.close() }
             try connection.execute("CREATE TABLE pipelined (id bigint PRIMARY KEY, note text)")
             for planning in [PostgresConnection.Planning.cached, .perExecution, .cached] {
+                let before = connection.roundTrips
                 let id: Int64 = try await connection.withTransaction {
                     try connection.execute("INSERT INTO pipelined VALUES ((SELECT count(*) + 1 FROM pipelined), 'first')")
                     return try #require(try connection.queryThenCommit("INSERT INTO pipelined SELECT max(id) + 1, $1 FROM pipelined RETURNING id",
                                                                        ["second"], planning: planning).first).decode(Int64.self, at: 0)
                 }
+                // BEGIN, the first insert, the last with its COMMIT — no COMMIT of its own (a first cached run also
+                // prepares the two inserts).
+                let roundTrips = connection.roundTrips - before
+                #expect(planning == .perExecution ? roundTrips == 3 : (3...5).contains(roundTrips), "\(roundTrips) round trips")
                 #expect(try other.queryValue(String.self, "SELECT note FROM pipelined WHERE id = $1", [id]) == "second", "committed")
                 #expect(try connection.queryValue(String?.self, "SELECT $1::text || txid_current_if_assigned()::text", ["none:"]) == nil,
                         "no transaction left open")

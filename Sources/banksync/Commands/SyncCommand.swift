@@ -89,7 +89,7 @@ struct SyncCommand: AsyncParsableCommand {
             let vault = try FioSettings.vault(required: false)
             if vault == nil { try FioSettings.requireKeyForFioCustomers(database) }
             let sources = SourceFactory(goCardless: try GoCardlessSettings.load(), fio: try FioSettings.load(), vault: vault,
-                                        goCardlessConnections: max(64, options.adaptive?.maximum ?? options.concurrency))
+                                        goCardlessConnections: max(64, 3 * (options.adaptive?.maximum ?? options.concurrency)))
             let http = flowpayConfiguration.map(FlowpayClient.makeHTTPClient)
             var flowpay: FlowpayClient?
             if let flowpayConfiguration, let http { flowpay = FlowpayClient(configuration: flowpayConfiguration, http: http) }
