@@ -86,37 +86,31 @@ public struct GoCardlessSource: BankDataSource {
     /// no further account is started, and the first such account (in order) decides the error.
     func readConcurrently(_ ids: [String], _ read: @escaping @Sendable (String) async throws(SourceError) -> SourceAccount)
         async throws(SourceError) -> [SourceAccount] {
-        guard ids.count > 1 else {
-            var accounts: [SourceAccount] = []
-            for id in ids { accounts.append(try await read(id)) }
-            return accounts
-        }
-        let results = await withTaskGroup(of: (Int, Result<SourceAccount, SourceError>).self) { group in
-            var results = [Result<SourceAccount, SourceError>?](repeating: nil, count: ids.count)
-            var next = 0
-            func start() {
-                let index = next, id = ids[index]
-                next += 1
-                group.addTask { do throws(SourceError) { return (index, .success(try await read(id))) } catch { return (index, .failure(error)) } }
-            }
-            while next < min(ids.count, Self.accountReadsAtOnce) { start() }
-            while let (index, result) = await group.next() {
-                results[index] = result
-                if case .failure(let error) = result, Self.endsCustomer(error) {
-                    // The consent ended: no other account is read (the reads in flight finish, their answers unused).
-                    next = ids.count
+        var results = [Result<SourceAccount, SourceError>?](repeating: nil, count: ids.count)
+        await withTaskGroup(of: (Int, Result<SourceAccount, SourceError>).self) { group in
+            var consentEnded = false
+            for (index, id) in ids.enumerated() {
+                if index >= Self.accountReadsAtOnce, let (done, result) = await group.next() {
+                    results[done] = result
+                    if case .failure(let error) = result, Self.endsCustomer(error) { consentEnded = true }
                 }
-                if next < ids.count { start() }
+                // The consent ended: no other account is started (reads in flight finish, their answers unused).
+                if consentEnded { break }
+                group.addTask { (index, await Self.attempt(id, read)) }
             }
-            return results
+            while let (done, result) = await group.next() { results[done] = result }
         }
+        for case .failure(let error)? in results where Self.endsCustomer(error) { throw error }
+        var accounts: [SourceAccount] = []
         for result in results {
-            if case .failure(let error) = result, Self.endsCustomer(error) { throw error }
-        }
-        return try results.map { result throws(SourceError) in
             guard let result else { throw SourceError.unavailable("an account of the requisition was not read") }
-            return try result.get()
+            accounts.append(try result.get())
         }
+        return accounts
+    }
+
+    static func attempt(_ id: String, _ read: @Sendable (String) async throws(SourceError) -> SourceAccount) async -> Result<SourceAccount, SourceError> {
+        do { return .success(try await read(id)) } catch { return .failure(error) }
     }
 
     /// Accounts of one customer read at once (most consents hold one to three).
