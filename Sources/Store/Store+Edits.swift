@@ -5,7 +5,11 @@ extension Store {
     /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window, $5 the account's
     /// customer, $6 keys of held rows released by this transaction (not this fetch's new rows).
     /// Old and new key of each booking that may have been edited (`holdPossibleEdits`); held rows (`push_state`
-    /// NULL: never sent) are not old versions of anything. `customer_id = $5` (always true: an account's rows carry its
+    /// NULL: never sent) are not old versions of anything. **Every** new row of a day and amount with a vanished row
+    /// is held, whatever the counts: with more new rows than vanished ones (an edit beside a new booking, or beside a
+    /// held row withdrawn earlier and reported again) the extra rows share a candidate, so the next fetch leaves
+    /// them to ops (`rivals` in `holdsInWindow`) — pairing by arrival order and sending the rest as new bookings
+    /// once gave an edited booking a second Flowpay id and kept the other booking from Flowpay for good. `customer_id = $5` (always true: an account's rows carry its
     /// customer) lets this ingest's rows be found through the feed index (`customer_id, ingest_xid, id`) with both
     /// leading columns; with `ingest_xid` alone the planner could pick that index for a scan of all of it.
     /// The stored rows the fetch no longer returned are a set difference (`EXCEPT`, hashed or sorted), not an
@@ -25,7 +29,8 @@ extension Store {
             SELECT f.tx_key FROM fetched f
         ), vanished AS (
             SELECT t.tx_key, t.booking_date, t.amount_minor, t.currency,
-                   row_number() OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency ORDER BY t.id) AS n
+                   row_number() OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency ORDER BY t.id) AS n,
+                   count(*) OVER (PARTITION BY t.booking_date, t.amount_minor, t.currency) AS of_day
             FROM gone g JOIN transactions t ON t.account_id = $1 AND t.tx_key = g.tx_key
         ), fresh AS (
             SELECT t.tx_key, t.booking_date, t.amount_minor, t.currency,
@@ -37,7 +42,8 @@ extension Store {
               AND NOT EXISTS (SELECT 1 FROM generate_series(0, length($6::bytea) / 32 - 1) AS j
                               WHERE substring($6::bytea FROM j * 32 + 1 FOR 32) = t.tx_key)
         )
-        SELECT v.tx_key, f.tx_key FROM vanished v JOIN fresh f USING (booking_date, amount_minor, currency, n)
+        SELECT v.tx_key, f.tx_key FROM fresh f
+        JOIN vanished v USING (booking_date, amount_minor, currency) WHERE v.n = (f.n - 1) % v.of_day + 1
         """
 
     /// $1 account, $2 key of the new version: removes it, returning its content as text.

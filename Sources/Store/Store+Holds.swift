@@ -117,9 +117,12 @@ extension Store {
             // A booking of an earlier consent or source that this fetch returned by its old key after all is not the held
             // row's: that one is new. Otherwise (while the held row is still reported) no fetch decides which it is.
             if try hold.decode(String.self, at: 5) == "possible_duplicate", heldFetched, !candidateFetched { continue }
+            // Another delivered booking of the held row's day and amount is missing from this fetch: the held row may be
+            // that one's edit, whatever became of its candidate.
+            let othersMissing = try hold.decode(Int.self, at: 8) > 0
             switch (heldFetched, candidateFetched, candidate) {
-            case (true, false, _?) where try hold.decode(Int.self, at: 6) > 0:
-                break   // another row claims the same stored booking (its edit may be that one): ops decide
+            case (true, false, _?) where try hold.decode(Int.self, at: 6) > 0 || othersMissing:
+                break   // another row claims the same stored booking, or it may be another's edit: ops decide
             case (true, false, _?) where try hold.decode(Bool.self, at: 7):
                 break   // the stored booking is in a batch being sent: decided once that batch is done
             case (true, false, let old?):
@@ -132,6 +135,8 @@ extension Store {
                     try applyEdit(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a second fetch without the old version")
                 }
                 review.confirmedEdits += 1
+            case (true, _, _) where othersMissing:
+                break   // its candidate is back, yet it may be the edit of the other one: decided by a later fetch or ops
             case (true, _, _):
                 try release(account: account, key: held)
                 try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "hold_released",
@@ -293,7 +298,10 @@ extension Store {
     /// $1 account, $2 the keys of the booked rows fetched (32 bytes each), $3…$4 the window, $5 its customer. The account's
     /// holds whose row and candidate lie in the window: whether this fetch returned each; column 4 the held row's Flowpay id,
     /// 5 the reason, 6 how many other rows claim the same stored booking (other holds, this fetch's new rows of its day and
-    /// amount): with any, "the old version stayed away" no longer says which of them is its edit.
+    /// amount): with any, "the old version stayed away" no longer says which of them is its edit; 7 whether the candidate
+    /// is in a batch being sent; 8 for a possible edit or duplicate, how many other delivered bookings of its day and
+    /// amount this fetch did not return: with any, neither "the old version stayed away" nor "it came back" says which
+    /// booking it is.
     static let holdsInWindow = """
         WITH fetched AS (
             SELECT substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
@@ -308,7 +316,17 @@ extension Store {
                     AND f.push_state = 'pushed' AND f.booking_date = o.booking_date AND f.amount_minor = o.amount_minor
                     AND f.currency = o.currency) AS rivals,
                COALESCE(\(inFlight.replacingOccurrences(of: "$ROW", with: "o").replacingOccurrences(of: "$CUSTOMER", with: "$5")), false)
-                   AS in_flight
+                   AS in_flight,
+               -- a possible edit or duplicate: other delivered bookings of its day and amount this fetch did not return
+               -- (an edit's: keyed by content, as editPairs' vanished rows; neither filtered out by value date)
+               CASE WHEN h.reason IN ('possible_edit', 'possible_duplicate') THEN
+                   (SELECT count(*) FROM transactions m
+                    WHERE m.account_id = $1 AND m.status = 'booked' AND m.booking_date = t.booking_date
+                      AND m.amount_minor = t.amount_minor AND m.currency = t.currency
+                      AND (m.tx_key = m.content_key OR h.reason = 'possible_duplicate') AND m.push_state IS NOT NULL AND m.ingest_xid <> pg_current_xact_id()
+                      AND COALESCE(m.value_date, m.booking_date) >= $3::date
+                      AND m.tx_key IS DISTINCT FROM h.candidate_key AND m.tx_key NOT IN (SELECT tx_key FROM fetched))
+               ELSE 0 END AS others_missing
         FROM held_transactions h
         JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
         LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key

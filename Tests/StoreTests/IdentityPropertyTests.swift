@@ -24,6 +24,17 @@ import TestSupport
             }
         }
     }
+
+    /// Histories the property check once failed on, kept: an edit beside a held row withdrawn and reported again (two new
+    /// rows of one day and amount, one vanished: the second was sent as new, the first took the edited booking's id),
+    /// and a held row released because its candidate came back while another booking of its day and amount stayed away.
+    @Test(arguments: [(5_898_824_421_021_398_653, false), (1_270_215_099_566_224_940, false)])
+    func historiesThatOnceFailed(seed: Int, stableIDs: Bool) async throws {
+        try await TestDatabase.with { database in
+            var history = EventfulHistory(seed: UInt64(seed), stableIDs: stableIDs)
+            try await history.run(against: try await IngestFixture.make(database))
+        }
+    }
 }
 
 /// One account's bookings as the bank reports them, each with a hidden identity carried in its raw row.
@@ -74,14 +85,18 @@ struct EventfulHistory {
 
     mutating func run(against fixture: IngestFixture) async throws {
         try await fetch(fixture)
+        var previouslyOmitted: Int?
         for _ in 0..<random.int(3...12) {
             var omitted: Int?
-            let target = random.int(0...(bookings.count - 1))
+            var target = random.int(0...(bookings.count - 1))
             switch random.int(0...4) {
             case 0:
                 addBooking()
                 log.append("new booking")
             case 1:
+                // Missing from one fetch, never two running: a booking missing from two fetches beside a new one of its
+                // day and amount is, by the documented rule, the bank's edit (docs/IDENTITY.md, "What is not covered").
+                if target == previouslyOmitted { target = (target + 1) % bookings.count }
                 omitted = target
                 if random.int(0...1) == 0 {   // beside a new booking of the same day and amount (the A/B case)
                     addBooking(day: bookings[target].day, amountMinor: bookings[target].amountMinor)
@@ -103,6 +118,8 @@ struct EventfulHistory {
                 log.append("renewal")
             }
             try await fetch(fixture, omitting: omitted)
+            previouslyOmitted = omitted
+            if Self.tracing { try dump(fixture, omitted: omitted) }
         }
         // Two complete fetches decide every hold they can; ops decide the rest, with the evidence (here: the truth).
         try await fetch(fixture)
@@ -125,6 +142,7 @@ struct EventfulHistory {
         try await fetch(fixture)
 
         let story = log.joined(separator: ", ")
+        if Self.tracing { try dump(fixture, omitted: nil); print(idsOfBooking) }
         for (id, sent) in bookingsOfID {
             #expect(sent.count == 1, "id \(id) was sent for bookings \(sent.sorted()) (\(story))")
         }
@@ -134,6 +152,25 @@ struct EventfulHistory {
         }
         #expect(try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM held_transactions WHERE account_id = $1",
                                                         [fixture.account.id]) == 0, "every hold decided (\(story))")
+    }
+
+    /// `IDENTITY_PROPERTY_TRACE=1`: the truth and the account's stored rows after every fetch (with a `.fixedSeed` from
+    /// a failure, to see where a booking took a second id).
+    static let tracing = ProcessInfo.processInfo.environment["IDENTITY_PROPERTY_TRACE"] != nil
+
+    func dump(_ fixture: IngestFixture, omitted: Int?) throws {
+        print("== after \(log.last ?? "") gen \(generation) omitted \(omitted.map(String.init) ?? "-")")
+        for b in bookings { print("   truth \(b.identity) day \(b.day) amt \(b.amountMinor) \(b.text) \(b.sourceID)") }
+        for row in try fixture.store.connection.query("""
+            SELECT t.id, t.flowpay_id, (t.raw->>'h'), t.booking_date::text, t.amount_minor, t.remittance, coalesce(t.push_state,'-'),
+                   coalesce(h.reason,'-'), encode(t.tx_key,'hex'), coalesce(encode(h.candidate_key,'hex'),'-')
+            FROM transactions t LEFT JOIN held_transactions h ON h.account_id = t.account_id AND h.tx_key = t.tx_key
+            WHERE t.account_id = $1 ORDER BY t.id
+            """, [fixture.account.id]) {
+            var cols: [String] = []
+            for i in 0..<10 { cols.append((try? row.decode(String.self, at: i)) ?? "\((try? row.decode(Int.self, at: i)) ?? -1)") }
+            print("   row " + cols.map { String($0.prefix(14)) }.joined(separator: " | "))
+        }
     }
 
     /// One ingest, then Flowpay takes every queued row.
