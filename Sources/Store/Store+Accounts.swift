@@ -14,25 +14,55 @@ extension Store {
     public func upsertAccount(customerID: Int64, _ account: BankAccount, inTransaction: Bool = false) async throws -> Int64 {
         // Inside a caller's transaction (the consent callback) it runs in that one.
         guard !inTransaction else { return try upsertAccountStatements(customerID: customerID, account) }
-        // A daily run's usual case — the account is stored and both its keys find that one row — is the lookup and one
-        // statement that refreshes the row, its source ids and balances (atomic by itself): no transaction of its own.
-        // A new account, or an id moving to the account with the IBAN, goes through the transaction below.
+        // A daily run's usual case — the account is stored and both its keys find that one row — is one statement that
+        // looks it up and refreshes the row, its source ids and balances (atomic by itself, one round trip): no
+        // transaction of its own. A new account, or an id moving to the account with the IBAN (the statement then
+        // changes nothing and returns no row), goes through the transaction below.
         let (prepared, ibanKey) = Self.preparedForStore(account)
-        let found = try lookUpAccount(customerID: customerID, prepared, ibanKey: ibanKey)
-        if let existing = found.byIBAN ?? found.bySourceID, found.byIBAN == nil || found.bySourceID == nil || found.byIBAN == found.bySourceID {
-            try connection.execute("""
-                WITH refreshed AS (
-                    \(Self.refreshAccount)
-                ), seen AS (
-                    \(Self.noteSourceID)
-                )
-                \(Self.upsertBalances)
-                """, [existing, prepared.sourceAccountID, customerID, try Self.balancesJSON(prepared), prepared.iban, ibanKey, prepared.bic,
-                      prepared.currency, prepared.name, prepared.product, prepared.ownerName], planning: .perExecution)
-            return existing
+        if let existing = try connection.query(Self.refreshKnownAccount, [
+            customerID, prepared.sourceAccountID, ibanKey, prepared.currency, try Self.balancesJSON(prepared), prepared.iban, prepared.bic,
+            prepared.name, prepared.product, prepared.ownerName,
+        ], planning: .perExecution).first {
+            return try existing.decode(Int64.self, at: 0)
         }
         return try await connection.withTransaction { try upsertAccountStatements(customerID: customerID, account) }
     }
+
+    /// $1 customer, $2 the source's account id, $3 the IBAN key, $4 currency, $5 balances (`balancesJSON`), $6… IBAN, BIC,
+    /// name, product, owner. `lookUpAccount`, then — when both keys find one row, or only one key finds any — that row
+    /// refreshed as `findAndUpdateAccount` does (a source omitting the currency never erases the stored one: that would
+    /// merge the sub-accounts of a multi-currency account), its source id noted (`noteSourceID`) and its balances stored
+    /// (`upsertBalances`).
+    /// Returns the account's id, or no row (no account yet, or the id moving to the account with the IBAN).
+    static let refreshKnownAccount = """
+        WITH found AS (
+            SELECT (SELECT a.id FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
+                    WHERE $3::text IS NOT NULL AND a.customer_id = $1::bigint AND a.iban_key = $3::text
+                      AND (a.currency IS NOT DISTINCT FROM $4::text OR a.currency IS NULL OR $4::text IS NULL)
+                    ORDER BY a.active DESC, (a.currency IS NOT DISTINCT FROM $4::text) DESC, w.last_pull_at DESC NULLS LAST, a.id DESC
+                    LIMIT 1) AS by_iban,
+                   (SELECT id FROM accounts WHERE customer_id = $1::bigint AND source_account_id = $2::text) AS by_source
+        ), target AS (
+            SELECT COALESCE(by_iban, by_source) AS id FROM found WHERE by_iban IS NULL OR by_source IS NULL OR by_iban = by_source
+        ), refreshed AS (
+            UPDATE accounts a SET source_account_id = $2::text, iban = COALESCE($6::text, a.iban), iban_key = COALESCE($3::text, a.iban_key),
+                   bic = COALESCE($7::text, a.bic), currency = COALESCE($4::text, a.currency), name = $8::text, product = $9::text,
+                   owner_name = $10::text, updated_at = now(), active = true, inactive_since = NULL
+            FROM target WHERE a.id = target.id
+            RETURNING a.id
+        ), seen AS (
+            INSERT INTO account_source_ids (account_id, source, source_ref, source_account_id)
+                SELECT r.id, c.source, c.source_ref, $2::text FROM refreshed r, customers c WHERE c.id = $1::bigint
+                ON CONFLICT (account_id, source_ref, source_account_id) DO UPDATE SET last_seen_at = now()
+        ), balanced AS (
+            INSERT INTO balances (account_id, type, currency, reference_date, amount_minor, dated_by)
+            SELECT r.id, b.type, b.currency, b.reference_date, b.amount_minor, b.dated_by
+            FROM refreshed r, jsonb_to_recordset($5::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint, dated_by text)
+            ON CONFLICT (account_id, type, currency, reference_date)
+            DO UPDATE SET amount_minor = EXCLUDED.amount_minor, dated_by = EXCLUDED.dated_by, fetched_at = now()
+        )
+        SELECT id FROM refreshed
+        """
 
     /// The account as stored, and its normalised IBAN. Flowpay requires a BIC: where the bank gives none, the one its
     /// bank code stands for (CZ, SK), stored so the outbox and the lag report see the same account the accounts call sends.
@@ -68,17 +98,6 @@ extension Store {
         FROM jsonb_to_recordset($4::jsonb) AS b(type text, currency text, reference_date date, amount_minor bigint, dated_by text)
         ON CONFLICT (account_id, type, currency, reference_date)
         DO UPDATE SET amount_minor = EXCLUDED.amount_minor, dated_by = EXCLUDED.dated_by, fetched_at = now()
-        """
-
-    /// $1 account, $2 the source's account id, $5… its IBAN, IBAN key, BIC, currency, name, product, owner: what the source
-    /// reports now (the statement `findAndUpdateAccount` sends, numbered for the refresh's CTE). A source that omits the
-    /// currency this time never erases the stored one: that would merge the sub-accounts of a multi-currency account
-    /// (the lookup takes a NULL currency as "any").
-    static let refreshAccount = """
-        UPDATE accounts SET source_account_id = $2, iban = COALESCE($5, iban), iban_key = COALESCE($6, iban_key),
-                   bic = COALESCE($7, bic), currency = COALESCE($8, currency), name = $9, product = $10, owner_name = $11,
-                   updated_at = now(), active = true, inactive_since = NULL
-            WHERE id = $1
         """
 
     private func upsertAccountStatements(customerID: Int64, _ account: BankAccount) throws -> Int64 {

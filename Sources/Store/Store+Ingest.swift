@@ -289,23 +289,47 @@ extension Store {
             reissues[index] = Int32(clamping: try connection.queryValue(Int64.self, "SELECT times FROM retired_tx_keys WHERE account_id = $1 AND tx_key = $2",
                                                                         [account.id, Array(chunk.key(at: index))]))
         }
-        try await connection.copyIn(Self.copyTransactions) { writer in
-            for index in 0..<chunk.count where isNew[index] {
-                let key = chunk.key(at: index)
-                try Self.writeRow(chunk.transactions[index], key: key, contentKey: chunk.contentKey(at: index),
-                                  flowpayID: ids.id(forKey: key, reissue: reissues[index] ?? 0),
-                                  account: account, keyGeneration: keyGeneration, runID: runID, to: writer, counting: &added)
-            }
+        let newRows = NewRows(chunk: chunk, isNew: isNew, reissues: reissues, ids: ids, account: account, keyGeneration: keyGeneration, runID: runID)
+        if newCount <= Self.insertedRowsLimit {
+            // A day's few new rows: one statement, one round trip, no server waiting on the worker mid-COPY.
+            let writer = ArrayRowsWriter()
+            try newRows.write(to: writer, counting: &added)
+            try connection.execute(Self.insertTransactions, writer.parameters)
+        } else {
+            try await connection.copyIn(Self.copyTransactions) { writer in try newRows.write(to: writer, counting: &added) }
         }
         added.held = try holdForWholeDay(account: account, keys: awaitingWholeDay.flatMap { Array(chunk.key(at: $0)) }, runID: runID)
         return added
     }
 
-    /// One new row for `copyTransactions`, counted as new booked or new pending. Its Flowpay id
-    /// (`FlowpayTransactionIDs`) is fixed from here on.
+    /// A chunk's rows that are not stored yet, with what their Flowpay ids are derived from.
+    private struct NewRows {
+        let chunk: KeyedChunk
+        let isNew: [Bool]
+        let reissues: [Int: Int32]
+        let ids: FlowpayTransactionIDs
+        let account: AccountRef
+        let keyGeneration: Int32
+        let runID: Int64?
+
+        func write(to writer: some RowWriter, counting added: inout IngestResult) throws {
+            for index in 0..<chunk.count where isNew[index] {
+                let key = chunk.key(at: index)
+                try Store.writeRow(chunk.transactions[index], key: key, contentKey: chunk.contentKey(at: index),
+                                   flowpayID: ids.id(forKey: key, reissue: reissues[index] ?? 0),
+                                   account: account, keyGeneration: keyGeneration, runID: runID, to: writer, counting: &added)
+            }
+        }
+    }
+
+    /// Up to this many new rows of a chunk go in one `insertTransactions`; more are COPYed.
+    static let insertedRowsLimit = 64
+
+    /// One new row for `copyTransactions` (or `insertTransactions`), counted as new booked or new pending. Its Flowpay
+    /// id (`FlowpayTransactionIDs`) is fixed from here on.
     static func writeRow(_ transaction: BankTransaction, key: ArraySlice<UInt8>, contentKey: ArraySlice<UInt8>, flowpayID: String,
                          account: AccountRef,
-                         keyGeneration: Int32, runID: Int64?, to writer: CopyWriter, counting result: inout IngestResult) throws {
+                         keyGeneration: Int32, runID: Int64?, to writer: some RowWriter, counting result: inout IngestResult) throws {
         writer.field(account.id)
         writer.field(account.customerID)
         writer.field(bytes: key)
@@ -335,6 +359,16 @@ extension Store {
                            counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
                            first_seen_run, push_state, content_key, key_generation, flowpay_id, mapping_version)
         FROM STDIN
+        """
+
+    /// `copyTransactions`' columns, one array each (`ArrayRowsWriter`), in one statement.
+    static let insertTransactions = """
+        INSERT INTO transactions (account_id, customer_id, tx_key, status, booking_date, value_date, amount_minor, currency,
+                                  counterparty_iban, counterparty_name, remittance, bank_tx_code, source_tx_id, raw,
+                                  first_seen_run, push_state, content_key, key_generation, flowpay_id, mapping_version)
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::date[], $6::date[], $7::bigint[], $8::text[],
+                             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[],
+                             $15::bigint[], $16::text[], $17::bytea[], $18::integer[], $19::text[], $20::bigint[])
         """
 
     /// $1 account, $2 the chunk's keys and $3 their content keys, packed 32 bytes each, $4 the customer's key

@@ -60,13 +60,26 @@ extension Store {
     }
 
     /// The account's booking days (booking date, else value date; nil for an undated pending row) holding rows with
-    /// raw JSON of another mapping version, with how many, oldest first.
-    public func daysBehindMapping(accountID: Int64, version: Int64) throws -> [(day: Day?, rows: Int)] {
-        try connection.query("""
-            SELECT COALESCE(booking_date, value_date), count(*) FROM transactions
-            WHERE account_id = $1 AND mapping_version IS DISTINCT FROM $2 AND raw IS NOT NULL
-            GROUP BY 1 ORDER BY 1 NULLS FIRST
-            """, [accountID, version]).map { (try $0.decode(Day?.self, at: 0), try $0.decode(Int.self, at: 1)) }
+    /// raw JSON of another mapping version, with how many, oldest first; and when there are none and every row has its raw JSON (an account first synced by this
+    /// version, the usual case), the account stamped as of `version` in the same statement (`markAccountMapped`): one
+    /// round trip instead of three. `stamped`: nothing more to do for the account.
+    public func daysBehindMappingOrStamp(accountID: Int64, version: Int64) throws -> (days: [(day: Day?, rows: Int)], stamped: Bool) {
+        let rows = try connection.query("""
+            WITH behind AS (
+                SELECT COALESCE(booking_date, value_date) AS day, count(*) AS rows FROM transactions
+                WHERE account_id = $1 AND mapping_version IS DISTINCT FROM $2 AND raw IS NOT NULL
+                GROUP BY 1
+            ), stamped AS (
+                UPDATE accounts SET mapping_version = $2 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM behind)
+                   AND NOT EXISTS (SELECT 1 FROM transactions WHERE account_id = $1 AND raw IS NULL)
+                RETURNING id
+            )
+            SELECT day, rows, false AS stamped FROM behind
+            UNION ALL SELECT NULL, 0, true FROM stamped
+            ORDER BY 3, 1 NULLS FIRST
+            """, [accountID, version])
+        if let first = rows.first, try first.decode(Bool.self, at: 2) { return ([], true) }
+        return (try rows.map { (try $0.decode(Day?.self, at: 0), try $0.decode(Int.self, at: 1)) }, false)
     }
 
     /// Rows stored without raw JSON (before raw rows were kept, or written by hand): they keep their keys.

@@ -30,7 +30,9 @@ struct MappingUpgrade {
             let ref = AccountRef(id: account.id, customerID: customerID)
             var collisions: [(kept: String, holder: String)] = []
             var accountRemapped = 0, accountRekeyed = 0
-            for batch in Self.batches(try store.daysBehindMapping(accountID: account.id, version: version), rows: batchRows) {
+            let behind = try store.daysBehindMappingOrStamp(accountID: account.id, version: version)
+            if behind.stamped { continue }   // nothing behind, every row with raw JSON: stamped, no event to record
+            for batch in Self.batches(behind.days, rows: batchRows) {
                 try Task.checkCancellation()
                 let outcome = try await store.remapDays(account: ref, from: batch.from, through: batch.through, version: version) { rows in
                     Self.remap(rows, accountCurrency: account.currency)
