@@ -2,8 +2,9 @@
 /// window of finished customers (never by the clock, so the same observations give the same limits).
 ///
 /// Each step up is checked: by Little's law a window's throughput is about `limit / median`; when the step did not
-/// buy at least half the throughput it added in customers (the machine or the database was already the bottleneck, so each customer just took
-/// longer), the limit goes back to where it was and stays there for a few windows before trying again.
+/// buy at least half the throughput it added in customers, judged on the mean of two windows after it (the machine
+/// or the database was already the bottleneck, so each customer just took longer), the limit goes back to where it
+/// was and stays there for a few windows before trying again.
 ///
 /// A customer's sync is mostly waiting — for the aggregator (tens to hundreds of milliseconds a call, ~5 calls a
 /// customer), for Flowpay, for the database. While more customers at once do not make each one slower, nothing is
@@ -38,9 +39,12 @@ public struct ConcurrencyController: Sendable {
     private var quietWindowsLeft = 0
     private var throttledRecently = false
     /// The last step up: where it came from and went, and the throughput (customers in flight per second of median)
-    /// before it; judged on the second window after it (the first is mostly customers started before it).
+    /// before it; judged on the second and third windows after it together (the first is mostly customers started
+    /// before it). One window's median alone is noisy enough (customers of uneven size) to pass a step that bought
+    /// nothing: at 20 ms an aggregator call, on a machine already saturated at 32, a run climbed to 96 that way.
     private var lastStep: (from: Int, to: Int, throughput: Double)?
     private var stepWindowsToSkip = 0
+    private var stepThroughputs: [Double] = []
 
     /// A window median within this factor of the baseline counts as "nothing queues".
     static let calm = 1.3
@@ -53,6 +57,8 @@ public struct ConcurrencyController: Sendable {
     /// A step up must raise throughput by at least this share of the share it added in customers (a step of a
     /// quarter more customers must bring an eighth more throughput).
     static let worthwhileShare = 0.5
+    /// Windows whose mean throughput judges a step (after the one skipped).
+    static let windowsJudgingAStep = 2
 
     public init(bounds: Bounds) {
         self.bounds = bounds
@@ -72,6 +78,7 @@ public struct ConcurrencyController: Sendable {
         if throttleAnswers > 0, !throttledRecently {
             lastStep = nil
             stepWindowsToSkip = 0
+            stepThroughputs = []
             quietWindowsLeft = Self.holdAfterThrottle
             throttledRecently = true
             return set(limit / 2, .throttled)
@@ -81,8 +88,11 @@ public struct ConcurrencyController: Sendable {
                 stepWindowsToSkip -= 1
                 return .held
             }
+            stepThroughputs.append(Double(limit) / max(medianSeconds, 1e-6))
+            guard stepThroughputs.count == Self.windowsJudgingAStep else { return .held }
             lastStep = nil
-            let throughput = Double(limit) / max(medianSeconds, 1e-6)
+            let throughput = stepThroughputs.reduce(0, +) / Double(stepThroughputs.count)
+            stepThroughputs = []
             if throughput < step.throughput * (1 + Double(step.to - step.from) / Double(step.from) * Self.worthwhileShare) {
                 quietWindowsLeft = Self.holdAfterPlateau
                 return set(step.from, .plateau)

@@ -9,7 +9,7 @@ import Testing
     @Test func whileCustomersTakeNoLongerTheLimitGrowsToItsMaximum() {
         var controller = ConcurrencyController(bounds: bounds)
         var limits: [Int] = []
-        for _ in 0..<20 {
+        for _ in 0..<30 {
             _ = controller.observe(medianSeconds: 1.0, throttleAnswers: 0)
             limits.append(controller.limit)
         }
@@ -20,10 +20,11 @@ import Testing
 
     @Test func aStepUpThatBuysNoThroughputIsTakenBack() {
         var controller = ConcurrencyController(bounds: bounds)
-        // 32 → 40, a window of customers started before the step, judged and 40 → 50, again, 50 → 62.
-        for _ in 0..<5 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }
+        // 32 → 40, a window of customers started before the step, two judging it and 40 → 50, again, 50 → 62.
+        for _ in 0..<7 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }
         #expect(controller.limit == 62)
         #expect(controller.observe(medianSeconds: 0.124, throttleAnswers: 0) == .held, "the window right after a step is not judged")
+        #expect(controller.observe(medianSeconds: 0.124, throttleAnswers: 0) == .held, "one window alone does not judge it")
         // 62 customers at 0.124 s each: 500 a second, as 50 at 0.1 — the machine was already the bottleneck.
         #expect(controller.observe(medianSeconds: 0.124, throttleAnswers: 0) == .plateau)
         #expect(controller.limit == 50)
@@ -31,13 +32,27 @@ import Testing
         #expect(controller.observe(medianSeconds: 0.1, throttleAnswers: 0) == .grew)
         #expect(controller.limit == 62)
         _ = controller.observe(medianSeconds: 0.11, throttleAnswers: 0)
+        _ = controller.observe(medianSeconds: 0.11, throttleAnswers: 0)
         #expect(controller.observe(medianSeconds: 0.11, throttleAnswers: 0) == .grew, "a step that bought 13% more throughput is kept")
+    }
+
+    @Test func oneLuckyWindowDoesNotKeepAStepThatBoughtNothing() {
+        var controller = ConcurrencyController(bounds: bounds)
+        _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0)   // 32 → 40: 320 customers a second before
+        #expect(controller.limit == 40)
+        _ = controller.observe(medianSeconds: 0.125, throttleAnswers: 0)  // started before the step
+        // A light window (40 at 0.1 s: 400 a second) and a usual one (40 at 0.15 s: 267): 333 on average, not the 360 the
+        // step must bring.
+        #expect(controller.observe(medianSeconds: 0.1, throttleAnswers: 0) == .held)
+        #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .plateau)
+        #expect(controller.limit == 32)
     }
 
     @Test func customersTakingTwiceAsLongAsTheBaselineShrinkItButNotBelowTheStart() {
         var controller = ConcurrencyController(bounds: bounds)
-        for _ in 0..<3 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40, judged, → 50
+        for _ in 0..<4 { _ = controller.observe(medianSeconds: 0.1, throttleAnswers: 0) }   // 32 → 40, judged, → 50
         #expect(controller.limit == 50)
+        _ = controller.observe(medianSeconds: 0.15, throttleAnswers: 0)
         _ = controller.observe(medianSeconds: 0.15, throttleAnswers: 0)
         #expect(controller.observe(medianSeconds: 0.15, throttleAnswers: 0) == .plateau, "1.5×: the step to 50 bought nothing")
         #expect(controller.limit == 40)
