@@ -119,9 +119,10 @@ extension Store {
             if try hold.decode(String.self, at: 5) == "possible_duplicate", heldFetched, !candidateFetched { continue }
             // Another delivered booking of the held row's day and amount is missing from this fetch: the held row may be
             // that one's edit, whatever became of its candidate.
-            let othersMissing = try hold.decode(Int.self, at: 8) > 0
+            let othersMissing = try hold.decode(Int.self, at: 8)
+            let isPossibleEdit = try hold.decode(String.self, at: 5) == "possible_edit"
             switch (heldFetched, candidateFetched, candidate) {
-            case (true, false, _?) where try hold.decode(Int.self, at: 6) > 0 || othersMissing:
+            case (true, false, _?) where try hold.decode(Int.self, at: 6) > 0 || othersMissing > 0:
                 break   // another row claims the same stored booking, or it may be another's edit: ops decide
             case (true, false, _?) where try hold.decode(Bool.self, at: 7):
                 break   // the stored booking is in a batch being sent: decided once that batch is done
@@ -135,8 +136,13 @@ extension Store {
                     try applyEdit(account: account, oldKey: old, newKey: held, runID: runID, decidedBy: "a second fetch without the old version")
                 }
                 review.confirmedEdits += 1
-            case (true, _, _) where othersMissing:
-                break   // its candidate is back, yet it may be the edit of the other one: decided by a later fetch or ops
+            case (true, _, _) where othersMissing == 1 && isPossibleEdit:
+                // Its candidate is back (or gone), and exactly one other booking of its day and amount is missing: the
+                // held row is that one's edit or a new booking — the next fetch decides, as for any possible edit.
+                try connection.execute("UPDATE held_transactions SET candidate_key = $3 WHERE account_id = $1 AND tx_key = $2",
+                                       [account.id, held, try hold.decode([UInt8].self, at: 9)])
+            case (true, _, _) where othersMissing > 0:
+                break   // its candidate is back, yet it may be the edit of another one: decided by a later fetch or ops
             case (true, _, _):
                 try release(account: account, key: held)
                 try recordEvent(customerID: account.customerID, accountID: account.id, runID: runID, level: .info, code: "hold_released",
@@ -300,8 +306,8 @@ extension Store {
     /// 5 the reason, 6 how many other rows claim the same stored booking (other holds, this fetch's new rows of its day and
     /// amount): with any, "the old version stayed away" no longer says which of them is its edit; 7 whether the candidate
     /// is in a batch being sent; 8 for a possible edit or duplicate, how many other delivered bookings of its day and
-    /// amount this fetch did not return: with any, neither "the old version stayed away" nor "it came back" says which
-    /// booking it is.
+    /// amount this fetch did not return (no other possible edit held for them): with any, neither "the old version
+    /// stayed away" nor "it came back" says which booking it is; 9 one of them.
     static let holdsInWindow = """
         WITH fetched AS (
             SELECT substring($2::bytea FROM i * 32 + 1 FOR 32) AS tx_key FROM generate_series(0, length($2::bytea) / 32 - 1) AS i
@@ -317,19 +323,24 @@ extension Store {
                     AND f.currency = o.currency) AS rivals,
                COALESCE(\(inFlight.replacingOccurrences(of: "$ROW", with: "o").replacingOccurrences(of: "$CUSTOMER", with: "$5")), false)
                    AS in_flight,
-               -- a possible edit or duplicate: other delivered bookings of its day and amount this fetch did not return
-               -- (an edit's: keyed by content, as editPairs' vanished rows; neither filtered out by value date)
-               CASE WHEN h.reason IN ('possible_edit', 'possible_duplicate') THEN
-                   (SELECT count(*) FROM transactions m
-                    WHERE m.account_id = $1 AND m.status = 'booked' AND m.booking_date = t.booking_date
-                      AND m.amount_minor = t.amount_minor AND m.currency = t.currency
-                      AND (m.tx_key = m.content_key OR h.reason = 'possible_duplicate') AND m.push_state IS NOT NULL AND m.ingest_xid <> pg_current_xact_id()
-                      AND COALESCE(m.value_date, m.booking_date) >= $3::date
-                      AND m.tx_key IS DISTINCT FROM h.candidate_key AND m.tx_key NOT IN (SELECT tx_key FROM fetched))
-               ELSE 0 END AS others_missing
+               COALESCE(om.rows, 0) AS others_missing, om.one AS other_missing
         FROM held_transactions h
         JOIN transactions t ON t.account_id = h.account_id AND t.tx_key = h.tx_key
         LEFT JOIN transactions o ON o.account_id = h.account_id AND o.tx_key = h.candidate_key
+        -- a possible edit or duplicate: the other delivered bookings of its day and amount this fetch did not return (an
+        -- edit's: keyed by content, as editPairs' vanished rows; neither filtered out by value date), but not those
+        -- another possible edit is held for (that hold's own decision accounts for them: two edited twins decide
+        -- together); how many, and one of them
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS rows, (array_agg(m.tx_key))[1] AS one FROM transactions m
+            WHERE m.account_id = $1 AND m.status = 'booked' AND m.booking_date = t.booking_date
+              AND m.amount_minor = t.amount_minor AND m.currency = t.currency
+              AND (m.tx_key = m.content_key OR h.reason = 'possible_duplicate') AND m.push_state IS NOT NULL
+              AND m.ingest_xid <> pg_current_xact_id() AND COALESCE(m.value_date, m.booking_date) >= $3::date
+              AND m.tx_key IS DISTINCT FROM h.candidate_key AND m.tx_key NOT IN (SELECT tx_key FROM fetched)
+              AND NOT EXISTS (SELECT 1 FROM held_transactions c WHERE c.account_id = $1 AND c.candidate_key = m.tx_key
+                                                                  AND c.reason = 'possible_edit' AND c.tx_key <> h.tx_key)
+        ) om ON h.reason IN ('possible_edit', 'possible_duplicate')
         WHERE h.account_id = $1 AND h.reason <> 'awaiting_whole_day' AND t.booking_date BETWEEN $3::date AND $4::date
           AND (o.tx_key IS NULL OR o.booking_date BETWEEN $3::date AND $4::date)
         ORDER BY t.id

@@ -294,7 +294,13 @@ extension Store {
             // A day's few new rows: one statement, one round trip, no server waiting on the worker mid-COPY.
             let writer = ArrayRowsWriter()
             try newRows.write(to: writer, counting: &added)
-            try connection.execute(Self.insertTransactions, writer.parameters)
+            do {
+                try connection.execute(Self.insertTransactions, writer.parameters)
+            } catch PostgresError.server(var error) where error.message.hasPrefix("malformed array literal") {
+                // The server quotes the whole column (up to 64 rows' names and texts): kept out of logs and events.
+                error.message = "malformed array literal (the rows' values left out of this message)"
+                throw PostgresError.server(error)
+            }
         } else {
             try await connection.copyIn(Self.copyTransactions) { writer in try newRows.write(to: writer, counting: &added) }
         }

@@ -2,7 +2,7 @@
 /// window of finished customers (never by the clock, so the same observations give the same limits).
 ///
 /// Each step up is checked: by Little's law a window's throughput is about `limit / median`; when the step did not
-/// buy at least half the throughput it added in customers, judged on the mean of two windows after it (the machine
+/// buy at least half the throughput it added in customers, judged on the mean median of two windows after it (the machine
 /// or the database was already the bottleneck, so each customer just took longer), the limit goes back to where it
 /// was and stays there for a few windows before trying again.
 ///
@@ -44,7 +44,7 @@ public struct ConcurrencyController: Sendable {
     /// nothing: at 20 ms an aggregator call, on a machine already saturated at 32, a run climbed to 96 that way.
     private var lastStep: (from: Int, to: Int, throughput: Double)?
     private var stepWindowsToSkip = 0
-    private var stepThroughputs: [Double] = []
+    private var stepMedians: [Double] = []
 
     /// A window median within this factor of the baseline counts as "nothing queues".
     static let calm = 1.3
@@ -78,7 +78,7 @@ public struct ConcurrencyController: Sendable {
         if throttleAnswers > 0, !throttledRecently {
             lastStep = nil
             stepWindowsToSkip = 0
-            stepThroughputs = []
+            stepMedians = []
             quietWindowsLeft = Self.holdAfterThrottle
             throttledRecently = true
             return set(limit / 2, .throttled)
@@ -88,11 +88,13 @@ public struct ConcurrencyController: Sendable {
                 stepWindowsToSkip -= 1
                 return .held
             }
-            stepThroughputs.append(Double(limit) / max(medianSeconds, 1e-6))
-            guard stepThroughputs.count == Self.windowsJudgingAStep else { return .held }
+            stepMedians.append(medianSeconds)
+            guard stepMedians.count == Self.windowsJudgingAStep else { return .held }
             lastStep = nil
-            let throughput = stepThroughputs.reduce(0, +) / Double(stepThroughputs.count)
-            stepThroughputs = []
+            // Little's law over both windows: the limit over their mean median (a mean of two throughputs would let
+            // one light window carry the step).
+            let throughput = Double(limit) / max(stepMedians.reduce(0, +) / Double(stepMedians.count), 1e-6)
+            stepMedians = []
             if throughput < step.throughput * (1 + Double(step.to - step.from) / Double(step.from) * Self.worthwhileShare) {
                 quietWindowsLeft = Self.holdAfterPlateau
                 return set(step.from, .plateau)

@@ -37,6 +37,64 @@ import TestSupport
     }
 }
 
+/// Known, not mended (found by the property check, 1 history in about 2,000): after a renewal, content-keyed rows
+/// fetched again by key keep their earlier generation, so on a small account "most earlier rows this fetch covers were
+/// not recognised exactly" (`matchAcrossSources`' `rewritten`: 2 unreturned against 1 recognised) holds on a fetch
+/// merely missing one booking; a new booking of that day and amount is then adopted into the missing one's row (its
+/// Flowpay id), and the missing booking, back later, goes out under a second id. The evidence needs a floor (or the
+/// generation moved on a match by key); left for the identity work.
+@Suite struct IdentityKnownIssueTests {
+    @Test func aNewBookingAdoptedIntoAMissingOneOnThinEvidenceAfterARenewal() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            var history = EventfulHistory(seed: 8_629_567_743_125_015_049, stableIDs: false)
+            await withKnownIssue("a booking adopted on thin 'the source rewrites bookings' evidence") {
+                try await history.run(against: fixture)
+            }
+        }
+    }
+}
+
+/// Histories a fetch must decide without ops.
+@Suite struct IdentityHoldDecisionTests {
+    /// Two bookings of one day and amount, both edited by the bank in one fetch: both held, and the next fetch (both old
+    /// versions still away) applies both edits — neither waits for ops because the other's old version is missing too.
+    @Test func twoBookingsOfADayAndAmountEditedTogetherAreDecidedByTheNextFetch() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            var history = EventfulHistory(seed: 1, stableIDs: false, bookings: [(3, -450), (3, -450), (5, -12_000)])
+            try await history.fetch(fixture)
+            history.bookings[0].text += " (corrected)"
+            history.bookings[1].text += " (corrected)"
+            history.log.append("bookings 0 and 1 edited")
+            try await history.fetch(fixture)
+            #expect(try history.heldRows(fixture) == 2)
+            try await history.fetch(fixture)
+            #expect(try history.heldRows(fixture) == 0, "decided by the fetch")
+            try history.expectEveryBookingOnceAtFlowpay(fixture)
+        }
+    }
+
+    /// One booking missing from a fetch while another of its day and amount is edited: the edit is held beside the
+    /// missing one; when that one is back, the other (still away) becomes the candidate and the fetch after decides.
+    @Test func anEditBesideABookingMissingOnceIsDecidedByFetches() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await IngestFixture.make(database)
+            var history = EventfulHistory(seed: 1, stableIDs: false, bookings: [(3, -450), (3, -450), (5, -12_000)])
+            try await history.fetch(fixture)
+            history.bookings[1].text += " (corrected)"
+            history.log.append("booking 0 missing once, booking 1 edited")
+            try await history.fetch(fixture, omitting: 0)
+            #expect(try history.heldRows(fixture) == 1)
+            try await history.fetch(fixture)
+            #expect(try history.heldRows(fixture) == 1, "booking 0 is back: the held row now waits beside booking 1's old version")
+            try await history.fetch(fixture)
+            #expect(try history.heldRows(fixture) == 0, "decided by the fetch")
+            try history.expectEveryBookingOnceAtFlowpay(fixture)
+        }
+    }
+}
+
 /// One account's bookings as the bank reports them, each with a hidden identity carried in its raw row.
 struct EventfulHistory {
     struct Booking {
@@ -63,6 +121,17 @@ struct EventfulHistory {
         self.stableIDs = stableIDs
         random = SplitMix(seed: seed)
         for _ in 0..<random.int(3...25) { addBooking() }
+    }
+
+    /// A scripted history: these bookings (day, amount), in order.
+    init(seed: UInt64, stableIDs: Bool, bookings: [(day: Int, amountMinor: Int64)]) {
+        self.stableIDs = stableIDs
+        random = SplitMix(seed: seed)
+        for booking in bookings { addBooking(day: booking.day, amountMinor: booking.amountMinor) }
+    }
+
+    func heldRows(_ fixture: IngestFixture) throws -> Int {
+        try fixture.store.connection.queryValue(Int.self, "SELECT count(*) FROM held_transactions WHERE account_id = $1", [fixture.account.id])
     }
 
     mutating func addBooking(day: Int? = nil, amountMinor: Int64? = nil) {
@@ -140,7 +209,11 @@ struct EventfulHistory {
             log.append("ops \(same != nil ? "merged" : "released") booking \(identity)")
         }
         try await fetch(fixture)
+        try expectEveryBookingOnceAtFlowpay(fixture)
+    }
 
+    /// Each Flowpay id one booking, each booking one id, no hold left.
+    func expectEveryBookingOnceAtFlowpay(_ fixture: IngestFixture) throws {
         let story = log.joined(separator: ", ")
         if Self.tracing { try dump(fixture, omitted: nil); print(idsOfBooking) }
         for (id, sent) in bookingsOfID {
@@ -163,20 +236,22 @@ struct EventfulHistory {
         for b in bookings { print("   truth \(b.identity) day \(b.day) amt \(b.amountMinor) \(b.text) \(b.sourceID)") }
         for row in try fixture.store.connection.query("""
             SELECT t.id, t.flowpay_id, (t.raw->>'h'), t.booking_date::text, t.amount_minor, t.remittance, coalesce(t.push_state,'-'),
-                   coalesce(h.reason,'-'), encode(t.tx_key,'hex'), coalesce(encode(h.candidate_key,'hex'),'-')
+                   coalesce(h.reason,'-'), encode(t.tx_key,'hex'), coalesce(encode(h.candidate_key,'hex'),'-'),
+                   t.key_generation::text, encode(t.content_key,'hex')
             FROM transactions t LEFT JOIN held_transactions h ON h.account_id = t.account_id AND h.tx_key = t.tx_key
             WHERE t.account_id = $1 ORDER BY t.id
             """, [fixture.account.id]) {
             var cols: [String] = []
-            for i in 0..<10 { cols.append((try? row.decode(String.self, at: i)) ?? "\((try? row.decode(Int.self, at: i)) ?? -1)") }
+            for i in 0..<12 { cols.append((try? row.decode(String.self, at: i)) ?? "\((try? row.decode(Int.self, at: i)) ?? -1)") }
             print("   row " + cols.map { String($0.prefix(14)) }.joined(separator: " | "))
         }
     }
 
     /// One ingest, then Flowpay takes every queued row.
     mutating func fetch(_ fixture: IngestFixture, omitting omitted: Int? = nil) async throws {
-        _ = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: stableIDs,
-                                           keyGeneration: generation, pages: pages([fetched(omitting: omitted)]))
+        let result = try await fixture.store.ingest(account: fixture.account, window: window, sourceIDsAreStable: stableIDs,
+                                                    keyGeneration: generation, pages: pages([fetched(omitting: omitted)]))
+        if Self.tracing { print("   ingest: \(result)") }
         let queued = try fixture.store.connection.query("""
             WITH delivered AS (DELETE FROM push_queue WHERE account_id = $1 RETURNING customer_id, transaction_id)
             SELECT t.flowpay_id, (t.raw->>'h')::integer FROM delivered d
