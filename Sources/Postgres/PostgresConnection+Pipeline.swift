@@ -47,19 +47,73 @@ extension PostgresConnection {
         return value
     }
 
+    /// Opens a transaction with `begin` (trusted statements without parameters) and runs `statements` after it, all
+    /// in one round trip; `body` gets their rows, in order. Commits when `body` returns, rolls back when it (or any of
+    /// the statements) throws.
+    public func withTransaction<T>(
+        begin: [String] = ["BEGIN"],
+        first statements: [PipelinedStatement],
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: ([QueryResult]) async throws -> T
+    ) async throws -> T {
+        committedByLastStatement = false
+        let results: [QueryResult]
+        do {
+            results = Array(try pipelinedRows(begin.map { PipelinedStatement($0, planning: .perExecution) } + statements)
+                .dropFirst(begin.count))
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        let value: T
+        do {
+            value = try await body(results)
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        try commitUnlessCommitted()
+        return value
+    }
+
+    /// Every statement's rows, or the first failure in order.
+    func pipelinedRows(_ statements: [PipelinedStatement]) throws -> [QueryResult] {
+        try pipeline(statements).map { try $0.get() }
+    }
+
     /// Sends `leading` (statements without parameters), `sql` with its parameters, then `trailing`, and one sync —
     /// one round trip in libpq's pipeline mode — and returns `sql`'s rows. The first statement that failed is
-    /// thrown (the server skips the rest of the pipeline); all results are read before.
+    /// thrown (the server skips the rest of the pipeline).
     private func pipelined(after leading: [String], _ sql: String, _ parameters: [any PostgresEncodable], planning: Planning,
                            before trailing: [String]) throws -> QueryResult {
-        try withParameters(parameters) { count, types, values, lengths, formats in
-            let name = planning == .cached ? try preparedName(sql, types: types) : nil
+        let statements = leading.map { PipelinedStatement($0, planning: .perExecution) }
+            + [PipelinedStatement(sql, parameters, planning: planning)]
+            + trailing.map { PipelinedStatement($0, planning: .perExecution) }
+        let outcomes = try pipeline(statements)
+        for outcome in outcomes { _ = try outcome.get() }   // the first failure, in order
+        return try outcomes[leading.count].get()
+    }
+
+    /// Sends `statements` and one sync in one round trip (libpq's pipeline mode) and returns each statement's outcome,
+    /// in order: its rows or its error. After a statement fails the server skips the rest up to the sync: they fail
+    /// with `PostgresError.skippedInPipeline`. Inside an open transaction a failure leaves it aborted; outside one the
+    /// statements up to the sync are one implicit transaction (a failure rolls back those before it too), unless a
+    /// statement is a COMMIT or BEGIN. Throws only when the session failed (the connection broke, a send was refused).
+    public func pipeline(_ statements: [PipelinedStatement]) throws -> [Result<QueryResult, PostgresError>] {
+        guard !statements.isEmpty else { return [] }
+        return try withParameterLists(statements.map(\.parameters)[...]) { encoded in
+            var names: [String?] = []
+            for (statement, parameters) in zip(statements, encoded) {
+                names.append(statement.planning == .cached ? try preparedName(statement.sql, types: parameters.types) : nil)
+            }
             noteRoundTrip()
             guard PQenterPipelineMode(handle) == 1 else { throw lostOrServerError(nil) }
-            var sent = leading.allSatisfy { PQsendQueryParams(handle, $0, 0, nil, nil, nil, nil, 0) == 1 }
-            sent = sent && (name.map { PQsendQueryPrepared(handle, $0, count, values, lengths, formats, 0) }
-                                ?? PQsendQueryParams(handle, sql, count, types, values, lengths, formats, 0)) == 1
-            sent = sent && trailing.allSatisfy { PQsendQueryParams(handle, $0, 0, nil, nil, nil, nil, 0) == 1 }
+            var sent = true
+            for ((statement, parameters), name) in zip(zip(statements, encoded), names) where sent {
+                sent = (name.map { PQsendQueryPrepared(handle, $0, parameters.count, parameters.values, parameters.lengths, parameters.formats, 0) }
+                            ?? PQsendQueryParams(handle, statement.sql, parameters.count, parameters.types, parameters.values,
+                                                 parameters.lengths, parameters.formats, 0)) == 1
+            }
             // Whatever was queued ends at a sync and is read back, so the pipeline can be left (a send that failed
             // midway still syncs what went before it).
             let synced = PQpipelineSync(handle) == 1
@@ -70,27 +124,28 @@ extension PostgresConnection {
                 for result in results { PQclear(result) }
                 throw lostOrServerError(nil)
             }
-            let statements = leading + [sql] + trailing
             guard sent, synced, results.count == statements.count else {
                 for result in results { PQclear(result) }
                 throw lostOrServerError(nil)
             }
-            var rows: QueryResult?
+            var outcomes: [Result<QueryResult, PostgresError>] = []
             for (index, result) in results.enumerated() {
+                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                    PQclear(result)
+                    outcomes.append(.failure(.skippedInPipeline))
+                    continue
+                }
                 do {
-                    let checked = try check(result, sql: statements[index])
-                    if index == leading.count { rows = checked }
-                } catch {
-                    for later in results[(index + 1)...] { PQclear(later) }
+                    outcomes.append(.success(try check(result, sql: statements[index].sql)))
+                } catch let error as PostgresError {
                     // "cached plan must not change result type" (a migration changed its columns): prepared anew next time.
-                    if index == leading.count, name != nil, (error as? PostgresError)?.sqlState == SQLState.featureNotSupported {
-                        forgetPrepared(sql, types: types)
+                    if names[index] != nil, error.sqlState == SQLState.featureNotSupported {
+                        forgetPrepared(statements[index].sql, types: encoded[index].types)
                     }
-                    throw error
+                    outcomes.append(.failure(error))
                 }
             }
-            guard let rows else { throw lostOrServerError(nil) }
-            return rows
+            return outcomes
         }
     }
 
@@ -116,5 +171,18 @@ extension PostgresConnection {
             }
             if current == nil { current = .some(result) } else { PQclear(result) }
         }
+    }
+}
+
+/// One statement of a pipeline (`PostgresConnection.pipeline`).
+public struct PipelinedStatement {
+    public var sql: String
+    public var parameters: [any PostgresEncodable]
+    public var planning: PostgresConnection.Planning
+
+    public init(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: PostgresConnection.Planning = .cached) {
+        self.sql = sql
+        self.parameters = parameters
+        self.planning = planning
     }
 }

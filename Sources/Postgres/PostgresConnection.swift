@@ -332,6 +332,25 @@ private struct PreparedKey: Hashable {
     let types: [Oid]
 }
 
+/// One statement's parameters as libpq takes them (valid inside `withParameterLists`' body only).
+struct EncodedParameters {
+    let count: Int32
+    let types: [Oid]
+    let values: [UnsafePointer<CChar>?]
+    let lengths: [Int32]
+    let formats: [Int32]
+}
+
+/// `withParameters` for several statements at once.
+func withParameterLists<R>(_ lists: ArraySlice<[any PostgresEncodable]>, encoded: [EncodedParameters] = [],
+                           _ body: ([EncodedParameters]) throws -> R) throws -> R {
+    guard let first = lists.first else { return try body(encoded) }
+    return try withParameters(first) { count, types, values, lengths, formats in
+        try withParameterLists(lists.dropFirst(), encoded: encoded + [EncodedParameters(count: count, types: types, values: values,
+                                                                                        lengths: lengths, formats: formats)], body)
+    }
+}
+
 func withParameters<R>(
     _ parameters: [any PostgresEncodable],
     _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) throws -> R

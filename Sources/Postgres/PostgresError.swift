@@ -24,6 +24,8 @@ public enum PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
     case copy(message: String)
     /// A statement returned no rows where exactly one was expected.
     case noRows(statement: String)
+    /// Not run: an earlier statement of its pipeline failed, and the server skipped the rest up to the sync.
+    case skippedInPipeline
 
     public var sqlState: String? {
         if case .server(let error) = self { return error.sqlState }
@@ -54,6 +56,7 @@ public enum PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noSuchColumn(let name): "the result has no column \(name)"
         case .copy(let message): "COPY failed: \(message)"
         case .noRows(let statement): "expected a row, got none: \(statement)"
+        case .skippedInPipeline: "not run: an earlier statement of its pipeline failed"
         }
     }
 }

@@ -1,7 +1,8 @@
 import CLibPQ
 
-/// The rows of one statement, decoded lazily from libpq's result (freed when this is released).
-public final class QueryResult: Sequence {
+/// The rows of one statement, decoded lazily from libpq's result (freed when this is released). Sendable: every stored
+/// property is a constant and libpq never changes a result after returning it (its accessors only read).
+public final class QueryResult: Sequence, @unchecked Sendable {
     private let result: OpaquePointer?
     public let rowCount: Int
     public let columnNames: [String]

@@ -23,13 +23,14 @@ extension Store {
     /// - another booking under a reused id when this fetch returned the old version too: both kept; `source_id_reused`;
     /// - undecided when the old version's day lies outside this fetch's window: the new row is held
     ///   (`possible_correction`) until ops decide (`banksync held`).
-    /// `released`: keys of held rows released by this transaction (not this fetch's new rows).
+    /// `released`: keys of held rows released by this transaction (not this fetch's new rows); `namesakes`:
+    /// `sameSourceID`'s rows when already read (`identityReads`).
     func recognizeCorrections(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8],
-                              runID: Int64?) throws -> CorrectionReview {
+                              runID: Int64?, namesakes: QueryResult? = nil) throws -> CorrectionReview {
         var review = CorrectionReview()
         var decided = Set<[UInt8]>(), corrected = Set<[UInt8]>()
-        let rows = try connection.query(Self.sameSourceID, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to, released],
-                                         planning: .perExecution)
+        let rows = try namesakes ?? connection.query(Self.sameSourceID, [account.id, account.customerID, fetchedBookedKeys, window.from,
+                                                                          window.to, released], planning: .perExecution)
         for row in rows {
             let newKey = try row.decode([UInt8].self, at: 0)
             guard !decided.contains(newKey) else { continue }   // one decision per new row, from its oldest namesake

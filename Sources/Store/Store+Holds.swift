@@ -84,12 +84,13 @@ extension Store {
     /// from this one fetch (a truncated page, a value-date filter) and the new row is another booking. One fetch
     /// cannot tell, so the new row is **held**: stored, not queued for Flowpay, not served by the PULL feeds, shown
     /// in `lag` (`held`). `reviewHolds` decides on a later fetch. Returns how many rows it held.
-    /// `released`: keys of rows `reviewHolds` released in this transaction (not new rows of this fetch).
+    /// `released`: keys of rows `reviewHolds` released in this transaction (not new rows of this fetch); `read`:
+    /// `editPairs`' rows when already read (`identityReads`).
     func holdPossibleEdits(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8],
-                           runID: Int64?) throws -> Int {
+                           runID: Int64?, read: QueryResult? = nil) throws -> Int {
         // Planned for its window every time: a generic plan read the whole account (Planning.perExecution).
-        let pairs = try connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID, released],
-                                         planning: .perExecution).map {
+        let pairs = try (read ?? connection.query(Self.editPairs, [account.id, fetchedBookedKeys, window.from, window.to, account.customerID,
+                                                                  released], planning: .perExecution)).map {
             (old: try $0.decode([UInt8].self, at: 0), new: try $0.decode([UInt8].self, at: 1))
         }
         for pair in pairs {

@@ -113,43 +113,60 @@ extension Store {
         runID: Int64? = nil,
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
-        // The account's lock is taken with the BEGIN and the head read after it, in one round trip (the account is an
-        // integer, not outside text).
-        try await connection.withTransaction(beginningWith: "BEGIN; SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id))); "
-                                                 + Self.ingestHead.replacingOccurrences(of: "$1", with: "\(account.id)")) { headRows in
-            guard let head = headRows.first else {
+        // The first chunk is keyed before the transaction opens, so its probe goes with the BEGIN, the account's lock and
+        // the head read: one round trip (a daily window is one chunk). The account is an integer, not outside text.
+        var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)
+        admission.tracksBookedKeys = true
+        var rows = FetchedRows(pages: pages.makeAsyncIterator())
+        var chunk = KeyedChunk()
+        while chunk.count < ingestChunkSize, let transaction = try await rows.next() {
+            guard let keys = admission.admit(transaction) else { continue }
+            chunk.append(transaction, keys: keys)
+        }
+        var opening = [PipelinedStatement(Self.ingestHead, [account.id])]
+        if chunk.count > 0 { opening.append(Self.probe(account: account.id, chunk: chunk, keyGeneration: keyGeneration)) }
+        return try await connection.withTransaction(begin: ["BEGIN", "SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))"],
+                                                    first: opening) { opened in
+            guard let head = opened[0].first else {
                 throw PostgresError.decoding(column: "account \(account.id)", expected: "a stored account", found: "none")
             }
             let nothingStored = try head.decode(Bool.self, at: 0)
             let ids = FlowpayTransactionIDs(flowpayCustomerID: try head.decode(String.self, at: 1), ibanKey: try head.decode(String?.self, at: 2),
                                             currency: try head.decode(String?.self, at: 3), sourceAccountID: try head.decode(String.self, at: 4))
-            var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)
             // Booked rows this ingest adds to the account's stored total, where it differs from the rows it queued.
             var storedBookedDelta: Int?
             // Delivered bookings the bank corrected: queued again, so no longer counted as delivered.
             var redelivered = 0
             if nothingStored {
+                // Every row is new: the first chunk and the rest of the fetch, as it arrives, into one COPY.
+                admission.tracksBookedKeys = false
                 try await connection.copyIn(Self.copyTransactions) { writer in
-                    for try await page in pages {
-                        for transaction in page {
-                            guard let keys = admission.admit(transaction) else { continue }
-                            try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...],
-                                              flowpayID: ids.id(forKey: keys.key), account: account,
-                                              keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
-                        }
+                    for index in 0..<chunk.count {
+                        let key = chunk.key(at: index)
+                        try Self.writeRow(chunk.transactions[index], key: key, contentKey: chunk.contentKey(at: index),
+                                          flowpayID: ids.id(forKey: key), account: account,
+                                          keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
+                    }
+                    while let transaction = try await rows.next() {
+                        guard let keys = admission.admit(transaction) else { continue }
+                        try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...],
+                                          flowpayID: ids.id(forKey: keys.key), account: account,
+                                          keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
                     }
                 }
             } else {
-                admission.tracksBookedKeys = true
-                var chunk = KeyedChunk()
-                for try await page in pages {
-                    for transaction in page {
-                        guard let keys = admission.admit(transaction) else { continue }
-                        chunk.append(transaction, keys: keys)
-                        if chunk.count == ingestChunkSize {
-                            admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
-                            chunk.removeAll()
-                        }
+                if chunk.count > 0 {
+                    let flags = try Self.storedFlags(opened[1], count: chunk.count)
+                    admission.result.add(try await storeChunk(chunk, flags: flags, account: account, ids: ids, keyGeneration: keyGeneration,
+                                                              runID: runID))
+                    chunk.removeAll()
+                }
+                while let transaction = try await rows.next() {
+                    guard let keys = admission.admit(transaction) else { continue }
+                    chunk.append(transaction, keys: keys)
+                    if chunk.count == ingestChunkSize {
+                        admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
+                        chunk.removeAll()
                     }
                 }
                 if chunk.count > 0 {
@@ -178,30 +195,36 @@ extension Store {
                     redelivered += review.redelivered
                 }
                 if admission.result.newBooked > admission.result.holdsReleased {
+                    // The three checks' reads in one round trip; a check after one that wrote reads again.
+                    let reads = try identityReads(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, released: released,
+                                                  keyGeneration: keyGeneration, sourceIDsAreStable: sourceIDsAreStable)
                     let switched = try matchAcrossSources(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
                                                           released: released, adoptedByContent: admission.result.adopted,
-                                                          keyGeneration: keyGeneration, runID: runID)
+                                                          keyGeneration: keyGeneration, runID: runID, candidates: reads.switchCandidates)
                     admission.result.adopted += switched.adopted
                     admission.result.duplicates += switched.adopted
                     admission.result.held += switched.held
                     admission.result.newBooked -= switched.adopted + switched.held
                     delta -= switched.adopted
-                }
-                if admission.result.newBooked > admission.result.holdsReleased {
-                    if sourceIDsAreStable {
-                        let corrections = try recognizeCorrections(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
-                                                                   released: released, runID: runID)
-                        admission.result.sourceIDsReused = corrections.reused
-                        admission.result.corrected = corrections.corrected
-                        admission.result.held += corrections.held
-                        admission.result.newBooked -= corrections.corrected + corrections.held
-                        delta -= corrections.corrected
-                        redelivered += corrections.redelivered
+                    var readsStillHold = switched.adopted + switched.held == 0
+                    if admission.result.newBooked > admission.result.holdsReleased {
+                        if sourceIDsAreStable {
+                            let corrections = try recognizeCorrections(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
+                                                                       released: released, runID: runID,
+                                                                       namesakes: readsStillHold ? reads.sameSourceID : nil)
+                            readsStillHold = readsStillHold && corrections.reused + corrections.corrected + corrections.held == 0
+                            admission.result.sourceIDsReused = corrections.reused
+                            admission.result.corrected = corrections.corrected
+                            admission.result.held += corrections.held
+                            admission.result.newBooked -= corrections.corrected + corrections.held
+                            delta -= corrections.corrected
+                            redelivered += corrections.redelivered
+                        }
+                        let held = try holdPossibleEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys,
+                                                         released: released, runID: runID, read: readsStillHold ? reads.editPairs : nil)
+                        admission.result.held += held
+                        admission.result.newBooked -= held
                     }
-                    let held = try holdPossibleEdits(account: account, window: window, fetchedBookedKeys: admission.bookedKeys, released: released,
-                                                     runID: runID)
-                    admission.result.held += held
-                    admission.result.newBooked -= held
                 }
                 storedBookedDelta = delta
             }
@@ -242,12 +265,17 @@ extension Store {
         case newUnderRetiredKey = 0x72   // "r"
     }
 
-    /// One flag per row of the chunk, from one probe.
-    private func storedFlags(account: Int64, chunk: KeyedChunk, keyGeneration: Int32) throws -> [Stored] {
-        let flags = try connection.queryValue(String.self, Self.probeKeys,
-                                              [account, chunk.packedKeys, chunk.packedContentKeys, keyGeneration])
-        guard flags.utf8.count == chunk.count else {
-            throw PostgresError.decoding(column: "ingest key probe", expected: "\(chunk.count) flags",
+    /// The probe of a chunk's keys (`probeKeys`).
+    static func probe(account: Int64, chunk: KeyedChunk, keyGeneration: Int32) -> PipelinedStatement {
+        PipelinedStatement(probeKeys, [account, chunk.packedKeys, chunk.packedContentKeys, keyGeneration])
+    }
+
+    /// One flag per row of a chunk of `count` rows, from its probe's result.
+    private static func storedFlags(_ probed: QueryResult, count: Int) throws -> [Stored] {
+        guard let row = probed.first else { throw PostgresError.noRows(statement: probeKeys) }
+        let flags = try row.decode(String.self, at: 0)
+        guard flags.utf8.count == count else {
+            throw PostgresError.decoding(column: "ingest key probe", expected: "\(count) flags",
                                          found: "\(flags.utf8.count)")
         }
         return try flags.utf8.map { flag in
@@ -260,9 +288,12 @@ extension Store {
 
     /// Probes the chunk's keys, lets stored rows adopt the new keys of rows recognised by content, and COPYs
     /// the rows not stored yet into `transactions`. Returns what it added.
-    private func storeChunk(_ chunk: KeyedChunk, account: AccountRef, ids: FlowpayTransactionIDs, keyGeneration: Int32,
-                            runID: Int64?) async throws -> IngestResult {
-        let stored = try storedFlags(account: account.id, chunk: chunk, keyGeneration: keyGeneration)
+    /// `flags`: the probe's answer when it was sent already (with the ingest's BEGIN).
+    private func storeChunk(_ chunk: KeyedChunk, flags: [Stored]? = nil, account: AccountRef, ids: FlowpayTransactionIDs,
+                            keyGeneration: Int32, runID: Int64?) async throws -> IngestResult {
+        let stored = try flags ?? Self.storedFlags(connection.query(Self.probeKeys, Self.probe(account: account.id, chunk: chunk,
+                                                                                              keyGeneration: keyGeneration).parameters),
+                                                   count: chunk.count)
         var added = IngestResult()
         for index in 0..<chunk.count where stored[index] == .byKeyNewOrdinal && chunk.ordinalIsReliable[index] {
             try connection.execute("UPDATE transactions SET content_key = $3 WHERE account_id = $1 AND tx_key = $2",
@@ -487,4 +518,25 @@ extension Store {
         )
         SELECT count(*) FROM removed
         """
+}
+
+/// A fetch's rows one at a time, across its pages.
+struct FetchedRows<Pages: AsyncIteratorProtocol> where Pages.Element == [BankTransaction] {
+    var pages: Pages
+    private var page: [BankTransaction] = []
+    private var index = 0
+
+    init(pages: Pages) {
+        self.pages = pages
+    }
+
+    mutating func next() async throws -> BankTransaction? {
+        while index == page.count {
+            guard let next = try await pages.next() else { return nil }
+            page = next
+            index = 0
+        }
+        defer { index += 1 }
+        return page[index]
+    }
 }

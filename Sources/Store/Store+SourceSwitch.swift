@@ -24,11 +24,12 @@ extension Store {
     ///   (`possible_duplicate`) rather than guessed.
     /// - A new row no stored row could be is new.
     /// `released`: keys of held rows released by this transaction (not this fetch's new rows); `adoptedByContent`: rows
-    /// this ingest recognised by content under a new key.
+    /// this ingest recognised by content under a new key; `candidates`: `switchCandidates`' rows when already read
+    /// (`identityReads`).
     func matchAcrossSources(account: AccountRef, window: SyncWindow, fetchedBookedKeys: [UInt8], released: [UInt8], adoptedByContent: Int,
-                            keyGeneration: Int32, runID: Int64?) throws -> SwitchMatch {
-        let rows = try connection.query(Self.switchCandidates, [account.id, account.customerID, fetchedBookedKeys, window.from, window.to,
-                                                                keyGeneration, released], planning: .perExecution)
+                            keyGeneration: Int32, runID: Int64?, candidates: QueryResult? = nil) throws -> SwitchMatch {
+        let rows = try candidates ?? connection.query(Self.switchCandidates, [account.id, account.customerID, fetchedBookedKeys, window.from,
+                                                                              window.to, keyGeneration, released], planning: .perExecution)
         guard rows.rowCount > 0 else { return SwitchMatch() }
         var stored: [Candidate] = [], fetched: [Candidate] = []
         for row in rows {
