@@ -47,6 +47,34 @@ extension PostgresConnection {
         return value
     }
 
+    /// `queryThenCommit`, and `read` after the COMMIT in the same round trip: once the COMMIT succeeded, `read`'s rows are
+    /// kept under `key` for `takeReadAhead(key)` until the next statement on this session (whatever it is: a statement
+    /// in between may have changed what the read saw). A failing `read` is not an error of the transaction: nothing is
+    /// kept, and the caller's own read runs it again.
+    @discardableResult
+    public func queryThenCommit(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached,
+                                thenRead read: PipelinedStatement, keptAs key: String) throws -> QueryResult {
+        guard PQtransactionStatus(handle) == PQTRANS_INTRANS else {
+            throw PostgresError.server(ServerError(sqlState: "25000", severity: "ERROR",
+                                                   message: "queryThenCommit outside an open transaction (the statement was not run)"))
+        }
+        let outcomes = try pipeline([PipelinedStatement(sql, parameters, planning: planning), PipelinedStatement("COMMIT", planning: .perExecution),
+                                     read])
+        let rows = try outcomes[0].get()
+        _ = try outcomes[1].get()
+        committedByLastStatement = true
+        if case .success(let readRows) = outcomes[2] { readAhead = ReadAhead(key: key, rows: readRows, roundTrips: roundTrips) }
+        return rows
+    }
+
+    /// The rows a `queryThenCommit(…, thenRead:keptAs:)` kept under `key`, when no statement ran on this session since;
+    /// nil otherwise. Taken once.
+    public func takeReadAhead(_ key: String) -> QueryResult? {
+        guard let kept = readAhead, kept.key == key else { return nil }
+        readAhead = nil
+        return kept.roundTrips == roundTrips ? kept.rows : nil
+    }
+
     /// Opens a transaction with `begin` (trusted statements without parameters) and runs `statements` after it, all
     /// in one round trip; `body` gets their rows, in order. Commits when `body` returns, rolls back when it (or any of
     /// the statements) throws.
@@ -185,4 +213,12 @@ public struct PipelinedStatement {
         self.parameters = parameters
         self.planning = planning
     }
+}
+
+/// A read sent ahead with an earlier round trip (`queryThenCommit(…, thenRead:keptAs:)`).
+struct ReadAhead {
+    let key: String
+    let rows: QueryResult
+    /// The session's round-trip count just after it: any later statement makes it stale.
+    let roundTrips: Int
 }

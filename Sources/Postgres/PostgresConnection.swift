@@ -16,6 +16,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private var preparedNamesUsed = 0
     /// Set by `queryThenCommit`: the transaction `withTransaction` opened is committed already.
     var committedByLastStatement = false
+    /// See `takeReadAhead`.
+    var readAhead: ReadAhead?
 
     private init(handle: OpaquePointer) {
         self.handle = handle

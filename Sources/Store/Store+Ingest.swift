@@ -105,12 +105,16 @@ extension Store {
     /// and source id and keeps its Flowpay id; nothing is queued. Only rows stored under an earlier key
     /// generation of the customer, or keyed by content on either side, are adopted: within one consent a
     /// stable id is the identity, so a new id with a known content is a new booking.
+    ///
+    /// `readForReconciliationFrom`: the account's reconciliation read (`reconcile(account:checkFrom:today:)`) goes in the
+    /// COMMIT's round trip, and `reconcile` takes it when it comes next on this session.
     public func ingest<Pages: AsyncSequence>(
         account: AccountRef,
         window: SyncWindow,
         sourceIDsAreStable: Bool,
         keyGeneration: Int32 = 1,
         runID: Int64? = nil,
+        readForReconciliationFrom checkFrom: Day? = nil,
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
         // The first chunk is keyed before the transaction opens, so its probe goes with the BEGIN, the account's lock and
@@ -229,11 +233,17 @@ extension Store {
                 storedBookedDelta = delta
             }
             // The last statement carries the COMMIT (one round trip): the rows, queue and watermark commit together.
-            let finished = try connection.queryThenCommit(Self.finishIngest,
-                [account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked,
-                 admission.result.edited + admission.result.corrected,
-                 admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
-                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered, account.customerID])
+            let finish: [any PostgresEncodable] = [
+                account.id, window.to, admission.pendingKeys, storedBookedDelta ?? admission.result.newBooked,
+                admission.result.edited + admission.result.corrected,
+                admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
+                window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered, account.customerID]
+            let finished = if let checkFrom {
+                try connection.queryThenCommit(Self.finishIngest, finish, thenRead: Self.reconciliationRead(account: account.id, checkFrom: checkFrom).statement,
+                                               keptAs: Self.reconciliationReadKey(account: account.id, checkFrom: checkFrom))
+            } else {
+                try connection.queryThenCommit(Self.finishIngest, finish)
+            }
             guard let pendingRemoved = finished.first else { throw PostgresError.noRows(statement: Self.finishIngest) }
             admission.result.pendingRemoved = try pendingRemoved.decode(Int.self, at: 0)
             admission.result.oldestBooked = admission.oldestBooked

@@ -19,30 +19,15 @@ public struct ReconciliationResult: Sendable, Equatable {
 }
 
 extension Store {
-    /// Reconciles one account after its ingest: two round trips — one statement reads the account's state, its
+    /// Reconciles one account after its ingest: two round trips (one when the ingest read ahead) — one statement reads the account's state, its
     /// booked balances and its stored booked rows (amount, the bank's balanceAfterTransaction from the raw row,
     /// held or not) from `checkFrom` (the day before the window just stored) or the earliest day still unsettled,
     /// whichever is earlier, through the `transactions_account_booked` index; one statement stores the verdict.
     /// Days before that were settled by earlier runs and are not read again.
     public func reconcile(account: AccountRef, checkFrom: Day, today: Day) throws -> ReconciliationResult {
-        let rows = try connection.query("""
-            WITH prev AS (SELECT * FROM account_reconciliation WHERE account_id = $1),
-            s AS (SELECT LEAST($2::date, (SELECT reconciled_through FROM prev), (SELECT mismatch_from FROM prev)) AS day)
-            SELECT 0 AS kind, NULL::date, NULL::bigint, NULL::text, (SELECT currency FROM accounts WHERE id = $1), NULL::text,
-                   (SELECT row_to_json(prev)::text FROM prev), false, (SELECT day FROM s)
-            UNION ALL
-            SELECT 1, b.reference_date, b.amount_minor, b.type, b.currency, b.dated_by, NULL, false, NULL
-            FROM balances b, s
-            WHERE b.account_id = $1 AND b.dated_by IS NOT NULL AND b.reference_date >= s.day
-              AND b.type IN ('closingBooked', 'openingBooked', 'interimBooked')
-            UNION ALL
-            SELECT 2, t.booking_date, t.amount_minor, COALESCE('source id ' || t.source_tx_id, 'booking ' || t.flowpay_id), t.currency, NULL,
-                   t.raw #>> '{balanceAfterTransaction,balanceAmount,amount}',
-                   t.push_state IS NULL AND EXISTS (SELECT 1 FROM held_transactions h WHERE h.account_id = t.account_id AND h.tx_key = t.tx_key),
-                   NULL
-            FROM transactions t, s
-            WHERE t.account_id = $1 AND t.status = 'booked' AND t.booking_date >= s.day
-            """, [account.id, checkFrom], planning: .perExecution)
+        // Read with the ingest's COMMIT when nothing ran on the session since (`ingest(…, readForReconciliationFrom:)`).
+        let readAhead = connection.takeReadAhead(Self.reconciliationReadKey(account: account.id, checkFrom: checkFrom))
+        let rows = try readAhead ?? connection.query(Self.reconciliationRead, [account.id, checkFrom], planning: .perExecution)
         var accountCurrency: String?
         var before: StoredReconciliation?
         var balances: [Balance] = []
@@ -100,8 +85,37 @@ extension Store {
             """, [account.id, outcome.state.rawValue, outcome.reason, currency, outcome.firstDay, outcome.reconciledThrough,
                   outcome.mismatch?.from, outcome.mismatch?.to, outcome.mismatch?.differenceMinor,
                   outcome.mismatch?.heldMinor ?? outcome.heldMinor, outcome.mismatch?.chainBreak])
-        return ReconciliationResult(now: StoredReconciliation(outcome: outcome, currency: currency, deepRead: before?.deepRead), before: before)
+        return ReconciliationResult(now: StoredReconciliation(outcome: outcome, currency: currency, deepRead: before?.deepRead), before: before,
+                                    roundTrips: readAhead == nil ? 2 : 1)
     }
+
+    /// `reconcile`'s read of one account ($1) from a day ($2), to send ahead with the ingest's COMMIT.
+    static func reconciliationRead(account: Int64, checkFrom: Day) -> (statement: PipelinedStatement, key: String) {
+        (PipelinedStatement(reconciliationRead, [account, checkFrom], planning: .perExecution),
+         reconciliationReadKey(account: account, checkFrom: checkFrom))
+    }
+
+    static func reconciliationReadKey(account: Int64, checkFrom: Day) -> String { "reconcile \(account) from \(checkFrom)" }
+
+    /// $1 account, $2 the day to check from (see `reconcile`).
+    static let reconciliationRead = """
+            WITH prev AS (SELECT * FROM account_reconciliation WHERE account_id = $1),
+            s AS (SELECT LEAST($2::date, (SELECT reconciled_through FROM prev), (SELECT mismatch_from FROM prev)) AS day)
+            SELECT 0 AS kind, NULL::date, NULL::bigint, NULL::text, (SELECT currency FROM accounts WHERE id = $1), NULL::text,
+                   (SELECT row_to_json(prev)::text FROM prev), false, (SELECT day FROM s)
+            UNION ALL
+            SELECT 1, b.reference_date, b.amount_minor, b.type, b.currency, b.dated_by, NULL, false, NULL
+            FROM balances b, s
+            WHERE b.account_id = $1 AND b.dated_by IS NOT NULL AND b.reference_date >= s.day
+              AND b.type IN ('closingBooked', 'openingBooked', 'interimBooked')
+            UNION ALL
+            SELECT 2, t.booking_date, t.amount_minor, COALESCE('source id ' || t.source_tx_id, 'booking ' || t.flowpay_id), t.currency, NULL,
+                   t.raw #>> '{balanceAfterTransaction,balanceAmount,amount}',
+                   t.push_state IS NULL AND EXISTS (SELECT 1 FROM held_transactions h WHERE h.account_id = t.account_id AND h.tx_key = t.tx_key),
+                   NULL
+            FROM transactions t, s
+            WHERE t.account_id = $1 AND t.status = 'booked' AND t.booking_date >= s.day
+            """
 
     /// A reconciliation deep read of `range` is done: the same range is not deep-read again while it disagrees.
     public func noteReconciliationDeepRead(accountID: Int64, range: ClosedRange<Day>) throws {

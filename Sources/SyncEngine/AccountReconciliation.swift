@@ -22,7 +22,7 @@ extension CustomerSync {
     func reconcile(_ ref: AccountRef, window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, record: CustomerRecord,
                    runID: Int64, leaseKeeper: LeaseKeeper) async throws -> ReconciliationReport {
         var report = ReconciliationReport()
-        let first = try store.reconcile(account: ref, checkFrom: window.from.adding(days: -1), today: today)
+        let first = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today)
         report.roundTrips += first.roundTrips
         report.state = first.now.outcome.state
         guard let mismatch = first.now.outcome.mismatch else {
@@ -52,7 +52,7 @@ extension CustomerSync {
         }
         report.deepRead = range
         try store.noteReconciliationDeepRead(accountID: ref.id, range: range)
-        let second = try store.reconcile(account: ref, checkFrom: window.from.adding(days: -1), today: today)
+        let second = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today)
         report.roundTrips += 1 + second.roundTrips + 1
         report.state = second.now.outcome.state
         let currency = second.now.currency
@@ -76,6 +76,9 @@ extension CustomerSync {
             "new": "\(result.newBooked)", "state": "\(second.now.outcome.state.rawValue)"])
         return report
     }
+
+    /// The day an account's reconciliation reads from after `window` was stored: the day before it.
+    static func reconciliationCheckFrom(_ window: SyncWindow) -> Day { window.from.adding(days: -1) }
 
     static func amount(_ minor: Int64, _ currency: String?) -> String {
         Reconciliation.minorText(minor) + (currency.map { " " + $0 } ?? "")

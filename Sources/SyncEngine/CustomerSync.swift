@@ -182,7 +182,7 @@ public struct CustomerSync: Sendable {
                     outcome.duplicates += read.duplicates
                 }
                 let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
-                                                      leaseKeeper: leaseKeeper,
+                                                      leaseKeeper: leaseKeeper, reconcileFrom: Self.reconciliationCheckFrom(window),
                                                       prefetched: ahead.flatMap { $0.window == window && requestedRange == nil ? $0 : nil })
                 // Cleared once the deep window is stored: a read that failed keeps the request for the next run.
                 if let from = state.deepReadFrom { try store.clearDeepReadRequest(accountID: accountID, from: from) }
@@ -258,12 +258,12 @@ public struct CustomerSync: Sendable {
     /// fetched whole into a spool first, then ingested in its own database transaction with its watermark — no
     /// transaction waits on the bank, and a backfill cut short keeps the pieces it committed.
     func fetchAndIngest(_ window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, into ref: AccountRef,
-                        record: CustomerRecord, runID: Int64, leaseKeeper: LeaseKeeper = LeaseKeeper(),
+                        record: CustomerRecord, runID: Int64, leaseKeeper: LeaseKeeper = LeaseKeeper(), reconcileFrom: Day? = nil,
                         prefetched: PrefetchedWindow? = nil) async throws -> IngestResult {
         let pieces = window.pieces(ofDays: backfillPieceDays, overlap: overlapDays)
         var result = IngestResult()
         var historyNoted = pieces.count == 1   // one whole first sync records it in its ingest
-        for piece in pieces {
+        for (index, piece) in pieces.enumerated() {
             try Task.checkCancellation()
             let ahead = prefetched.flatMap { $0.window == piece ? $0 : nil }
             let refused = ahead?.refused ?? RefusedRowCollector()
@@ -274,7 +274,10 @@ public struct CustomerSync: Sendable {
             }
             try renewLease(record, leaseKeeper)
             result.merge(try await store.ingest(account: ref, window: piece, sourceIDsAreStable: source.transactionIDsAreStable,
-                                                keyGeneration: record.customer.keyGeneration, runID: runID, pages: fetched.pages()))
+                                                keyGeneration: record.customer.keyGeneration, runID: runID,
+                                                // The window's reconciliation read goes with its last piece's COMMIT.
+                                                readForReconciliationFrom: index == pieces.count - 1 ? reconcileFrom : nil,
+                                                pages: fetched.pages()))
             try store.quarantineUnreadableRows(account: ref, rows: refused.collected.map { ($0.field, $0.reason, $0.rawJSON) }, runID: runID)
             // Pieces come oldest first: the first one holding a booking holds the oldest, so the history received
             // is known then — and recorded then, even if a later piece fails and the backfill is cut short.
