@@ -127,7 +127,9 @@ extension PostgresConnection {
     /// with `PostgresError.skippedInPipeline`. Inside an open transaction a failure leaves it aborted; outside one the
     /// statements up to the sync are one implicit transaction (a failure rolls back those before it too), unless a
     /// statement is a COMMIT or BEGIN. Throws only when the session failed (the connection broke, a send was refused).
-    public func pipeline(_ statements: [PipelinedStatement]) throws -> [Result<QueryResult, PostgresError>] {
+    /// `syncAfter`: statements (by index) followed by a sync of their own, so a failure before it skips nothing after it
+    /// and, outside a transaction, the statements after it are an implicit transaction of their own.
+    public func pipeline(_ statements: [PipelinedStatement], syncAfter: Set<Int> = []) throws -> [Result<QueryResult, PostgresError>] {
         guard !statements.isEmpty else { return [] }
         return try withParameterLists(statements.map(\.parameters)[...]) { encoded in
             var names: [String?] = []
@@ -137,15 +139,23 @@ extension PostgresConnection {
             noteRoundTrip()
             guard PQenterPipelineMode(handle) == 1 else { throw lostOrServerError(nil) }
             var sent = true
-            for ((statement, parameters), name) in zip(zip(statements, encoded), names) where sent {
+            var syncs = 0
+            for (index, ((statement, parameters), name)) in zip(zip(statements, encoded), names).enumerated() where sent {
                 sent = (name.map { PQsendQueryPrepared(handle, $0, parameters.count, parameters.values, parameters.lengths, parameters.formats, 0) }
                             ?? PQsendQueryParams(handle, statement.sql, parameters.count, parameters.types, parameters.values,
                                                  parameters.lengths, parameters.formats, 0)) == 1
+                if sent, syncAfter.contains(index), index < statements.count - 1 {
+                    sent = PQpipelineSync(handle) == 1
+                    if sent { syncs += 1 }
+                }
             }
             // Whatever was queued ends at a sync and is read back, so the pipeline can be left (a send that failed
             // midway still syncs what went before it).
             let synced = PQpipelineSync(handle) == 1
-            let results = synced ? pipelineResults() : []
+            var results: [OpaquePointer?] = []
+            if synced {
+                for _ in 0...syncs { results += pipelineResults() }
+            }
             if PQexitPipelineMode(handle) != 1 {
                 // Still in pipeline mode (results pending that never came): every later statement would be refused.
                 // `isHealthy` now says false, so the session is given up and a new one opened.

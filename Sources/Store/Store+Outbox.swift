@@ -90,9 +90,21 @@ extension Store {
     /// Batches recorded but not finished (a crash, or retries that ran out), oldest first. A batch parked more
     /// than a day ago is tried again (a Flowpay outage parks batches too; nothing stays parked for good unseen).
     public func openBatches(customerID: Int64) throws -> [PushBatch] {
-        // One statement: the statement's snapshot does not see the parked batches it reopens, so they come from
-        // its RETURNING.
-        try connection.query("""
+        try connection.query(Self.openBatches, [customerID]).map { try Self.decodeBatch($0) }
+    }
+
+    /// `openBatches` and `accountsCall` in one round trip, each its own implicit transaction (a sync between them): what
+    /// a drain starts from. The accounts call is read after the open batches are reopened, before any is sent: valid
+    /// for the drain only while it sends none of them but a signal (a batch sent marks its hash sent).
+    public func openBatchesAndAccountsCall(customerID: Int64) throws -> (open: [PushBatch], accountsCall: AccountsCall) {
+        let results = try connection.pipeline([PipelinedStatement(Self.openBatches, [customerID]),
+                                               PipelinedStatement(Self.accountsCall, [customerID])], syncAfter: [0])
+        return (try results[0].get().map { try Self.decodeBatch($0) }, try Self.decodeAccountsCall(try results[1].get()))
+    }
+
+    /// $1 customer. One statement: the statement's snapshot does not see the parked batches it reopens, so they come from
+    /// its RETURNING.
+    static let openBatches = """
             WITH reopened AS (
                 UPDATE push_batches SET state = 'sending', attempts = 0, finished_at = NULL
                 WHERE customer_id = $1 AND state = 'parked' AND kind <> 'accounts' AND finished_at < now() - interval '1 day'
@@ -102,8 +114,7 @@ extension Store {
             UNION ALL
             SELECT * FROM reopened
             ORDER BY id
-            """, [customerID]).map { try Self.decodeBatch($0) }
-    }
+            """
 
     public func lastSentAccountsHash(customerID: Int64) throws -> [UInt8]? {
         try connection.query("""
@@ -144,8 +155,15 @@ extension Store {
 
     /// The accounts call as it would be now and the hash of the last one recorded, in one round trip: the accounts
     /// with their latest balances (`accountsForPush`), each row also carrying the last hash.
-    public func accountsCall(customerID: Int64) throws -> (accounts: [PushAccount], lastSentHash: [UInt8]?) {
-        let rows = try connection.query("""
+    public func accountsCall(customerID: Int64) throws -> AccountsCall {
+        try Self.decodeAccountsCall(try connection.query(Self.accountsCall, [customerID]))
+    }
+
+    /// The accounts call's accounts and the hash of the last one recorded.
+    public typealias AccountsCall = (accounts: [PushAccount], lastSentHash: [UInt8]?)
+
+    /// $1 customer: `accountsCall`'s read.
+    static let accountsCall = """
             SELECT a.id, a.iban, a.bic, a.name, a.owner_name, l.type, l.currency, l.amount_minor, l.reference_date,
                    (SELECT payload_hash FROM push_batches
                     WHERE customer_id = $1 AND kind = 'accounts' AND state IN ('sent', 'sending', 'rejected', 'parked')
@@ -156,7 +174,9 @@ extension Store {
                 ORDER BY b.type DESC, b.currency DESC, b.reference_date DESC) l ON true
             WHERE a.customer_id = $1 AND a.active
             ORDER BY a.id, l.type, l.currency
-            """, [customerID])
+            """
+
+    static func decodeAccountsCall(_ rows: QueryResult) throws -> AccountsCall {
         var accounts: [PushAccount] = []
         var lastSentHash: [UInt8]?
         for row in rows {
@@ -285,6 +305,25 @@ extension Store {
     /// bank-accounts-updated signal (sent after its remaining data) — in one statement, so one round trip and
     /// atomic without a transaction of its own. Returns the signal this data is owed to when this call recorded it
     /// (nil for a signal, or when one never attempted already waits and absorbs this data).
+    ///
+    /// `countingSignalAttempt`: the customer's signal is sent right after — its attempt is counted in the same round trip
+    /// (after this statement, in a transaction of its own), as `noteAttempt` would before sending it; `signalAttemptCounted`
+    /// is the id of the signal counted. Should the batch's own statement fail, the signal may be counted all the same:
+    /// the next batch marked sent then supersedes it — a signal more at Flowpay, never one fewer.
+    @discardableResult
+    public func markSent(_ batch: PushBatch, httpStatus: Int = 200,
+                         countingSignalAttempt: Bool) throws -> (recorded: PushBatch?, signalAttemptCounted: Int64?) {
+        guard countingSignalAttempt, batch.kind != .updated else { return (try markSent(batch, httpStatus: httpStatus), nil) }
+        let sent = Self.markSentStatement(batch, httpStatus: httpStatus)
+        let results = try connection.pipeline([PipelinedStatement(sent.sql, sent.parameters), PipelinedStatement("""
+            UPDATE push_batches SET attempts = attempts + 1 WHERE customer_id = $1 AND kind = 'updated' AND state = 'sending' RETURNING id
+            """, [batch.customerID])], syncAfter: [0])
+        let recorded = try results[0].get().first.map { try Self.decodeBatch($0) }
+        // The batch is marked sent whatever became of the count: the signal's send counts it then.
+        let counted = try? results[1].get().first?.decode(Int64.self, at: 0)
+        return (recorded, counted ?? nil)
+    }
+
     @discardableResult
     public func markSent(_ batch: PushBatch, httpStatus: Int = 200) throws -> PushBatch? {
         guard batch.kind != .updated else {
@@ -294,6 +333,12 @@ extension Store {
                 """, [batch.id, httpStatus])
             return nil
         }
+        let sent = Self.markSentStatement(batch, httpStatus: httpStatus)
+        return try connection.query(sent.sql, sent.parameters).first.map { try Self.decodeBatch($0) }
+    }
+
+    /// `markSent`'s statement for a transactions or accounts batch.
+    static func markSentStatement(_ batch: PushBatch, httpStatus: Int) -> (sql: String, parameters: [any PostgresEncodable]) {
         let rowsPushed = batch.kind == .transactions ? """
             pushed AS (
                 DELETE FROM push_queue q WHERE q.customer_id = $1 AND \(Self.queuedRowsOf(batch, parameter: 5))
@@ -317,7 +362,7 @@ extension Store {
         // A signal covers the data sent before its first attempt: one already attempted (its answer may be stored
         // at Flowpay under its key) is superseded by a new one; one never attempted absorbs this data. The insert
         // reads `superseded` to completion first, so the superseded signal no longer holds the partial unique key.
-        let recorded = try connection.query("""
+        return ("""
             WITH sent AS (
                 UPDATE push_batches SET state = 'sent', http_status = $3, finished_at = now(), last_error = NULL
                 WHERE id = $2 AND state = 'sending'
@@ -332,7 +377,6 @@ extension Store {
             RETURNING \(Self.batchColumns)
             """, [batch.customerID, batch.id, httpStatus, Self.newIdempotencyKey(.updated),
                   batch.kind == .transactions ? Self.rowsOfParameter(batch) : Int64?.none as any PostgresEncodable])
-        return try recorded.first.map { try Self.decodeBatch($0) }
     }
 
     /// Flowpay refused an accounts or signal batch for good: kept with its logref and message (shown in the lag

@@ -53,7 +53,9 @@ public struct OutboxDrain: Sendable {
 
     public func drain(_ target: PushTarget, runID: Int64? = nil) async throws -> Outcome {
         var outcome = Outcome()
-        let open = try store.openBatches(customerID: target.customerID)
+        // The accounts call is read with the open batches (one round trip); it stands while none of them but a
+        // signal is sent before it.
+        let (open, accountsCall) = try store.openBatchesAndAccountsCall(customerID: target.customerID)
         // The signal owed: the one found open, or the one a batch marked sent recorded (`markSent`) — known here
         // without reading the outbox again, unless a refusal split, parked or quarantined something on the way.
         var signal = open.first { $0.kind == .updated }
@@ -66,9 +68,12 @@ public struct OutboxDrain: Sendable {
             try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
         }
         if outcome.customerRefused { return outcome }
-        try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal)
+        try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal,
+                                        call: open.allSatisfy { $0.kind == .updated } ? accountsCall : nil)
         while !outcome.customerRefused, let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, encode: Self.body) {
-            try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
+            // The last batch (short of the limit), accepted with nothing refused before it, is followed by the signal.
+            try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal,
+                           signalFollows: batch.rowCount < batchSize && outcome.rejected.isEmpty)
             // A batch short of the limit took every row that could go: no round trips to learn there is nothing left.
             if batch.rowCount < batchSize { break }
         }
@@ -86,11 +91,13 @@ public struct OutboxDrain: Sendable {
         try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal)
     }
 
-    func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?) async throws {
+    /// `call`: the accounts call as read already, while it still stands.
+    func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?,
+                               call read: Store.AccountsCall? = nil) async throws {
         // An account without an IBAN or BIC is left out, and its transactions wait with it (the outbox takes none of
         // them); one with an IBAN but no BIC is the `missing_bic` interruption, read from the accounts themselves
         // (an event written here, before the run's `synced`, would never show).
-        let call = try store.accountsCall(customerID: target.customerID)
+        let call = try read ?? store.accountsCall(customerID: target.customerID)
         let (accounts, missing) = try ContractMapping.accounts(call.accounts)
         outcome.accountsSkipped += missing.count
         guard !accounts.isEmpty else { return }
@@ -109,8 +116,10 @@ public struct OutboxDrain: Sendable {
     }
 
     /// Sends one batch; `signal` becomes the signal its acceptance recorded, if it recorded one, and nil once the
-    /// signal itself is sent.
-    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?) async throws {
+    /// signal itself is sent. `signalFollows`: the signal is sent right after this batch is accepted — its attempt is
+    /// counted with the batch's mark (one round trip), as its own send would count it first.
+    func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?,
+              signalFollows: Bool = false) async throws {
         if !batch.attemptCounted { try store.noteAttempt(batchID: batch.id) }
         let customer = target.flowpayCustomerID
         do {
@@ -137,7 +146,9 @@ public struct OutboxDrain: Sendable {
             try? store.recordFailure(batch, message: "\(error)")
             throw error
         }
-        if let recorded = try store.markSent(batch) { signal = recorded }
+        let marked = try store.markSent(batch, countingSignalAttempt: signalFollows)
+        if let recorded = marked.recorded { signal = recorded }
+        if let counted = marked.signalAttemptCounted, signal?.id == counted { signal?.attemptCounted = true }
         if batch.kind == .updated { signal = nil }
         outcome.batchesSent += 1
         switch batch.kind {

@@ -50,6 +50,35 @@ import TestSupport
         }
     }
 
+    /// A daily drain (the accounts changed, a few new transactions, the signal) costs 7 round trips: the open batches and
+    /// the accounts call read together; the accounts batch recorded and marked; the transactions batch recorded (BEGIN,
+    /// lock and rows; the batch and COMMIT); its mark with the signal's attempt counted; the signal marked. The signal
+    /// is sent once, counted as attempted once.
+    @Test func aDailyDrainIsSevenRoundTripsAndCountsTheSignalsAttemptOnce() async throws {
+        try await TestDatabase.with { database in
+            try await FlowpayHarness.with { flowpay in
+                var fixture = try await PushFixture.make(database)
+                let target = try await fixture.addCustomer(transactions: 3)
+                let drain = OutboxDrain(store: fixture.store, flowpay: flowpay.client)
+                _ = try await drain.drain(target)   // prepares the session's statements, as a worker's first customer does
+                try await fixture.addTransactions(4, accountID: try fixture.accountID(of: target), customerID: target.customerID, salt: "day two")
+                try fixture.store.connection.execute("UPDATE balances SET amount_minor = amount_minor + 1 WHERE account_id = $1",
+                                                     [try fixture.accountID(of: target)])
+                let before = fixture.store.connection.roundTrips
+                let outcome = try await drain.drain(target)
+                #expect(fixture.store.connection.roundTrips - before == 7)
+                #expect(outcome.accountsPushed && outcome.transactionsPushed == 4 && outcome.signalled)
+                let attempts = try fixture.store.connection.query("""
+                    SELECT attempts, state FROM push_batches WHERE customer_id = $1 AND kind = 'updated' ORDER BY id
+                    """, [target.customerID]).map { "\(try $0.decode(Int.self, at: 0)) \(try $0.decode(String.self, at: 1))" }
+                #expect(attempts == ["1 sent", "1 sent"])
+                let key = target.flowpayCustomerID.uuidString.lowercased()
+                let events = await flowpay.state.snapshot().events.filter { $0.customer == key }.map(\.kind)
+                #expect(events.suffix(3) == ["bank-accounts", "bank-transactions", "bank-accounts-updated"])
+            }
+        }
+    }
+
     @Test func aRevokedTokenIsRefreshedOnce() async throws {
         try await TestDatabase.with { database in
             try await FlowpayHarness.with { flowpay in
