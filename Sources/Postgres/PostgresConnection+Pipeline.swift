@@ -77,8 +77,10 @@ extension PostgresConnection {
 
     /// Opens a transaction with `begin` (trusted statements without parameters) and runs `statements` after it, all
     /// in one round trip; `body` gets their rows, in order. Commits when `body` returns, rolls back when it (or any of
-    /// the statements) throws.
+    /// the statements) throws. `before`: statements of their own (outside the transaction, a sync after them) sent first
+    /// in the same round trip; their rows come first. Any of them failing throws too (the transaction rolled back).
     public func withTransaction<T>(
+        before leading: [PipelinedStatement] = [],
         begin: [String] = ["BEGIN"],
         first statements: [PipelinedStatement],
         isolation: isolated (any Actor)? = #isolation,
@@ -87,8 +89,9 @@ extension PostgresConnection {
         committedByLastStatement = false
         let results: [QueryResult]
         do {
-            results = Array(try pipelinedRows(begin.map { PipelinedStatement($0, planning: .perExecution) } + statements)
-                .dropFirst(begin.count))
+            let rows = try pipelinedRows(leading + begin.map { PipelinedStatement($0, planning: .perExecution) } + statements,
+                                         syncAfter: leading.isEmpty ? [] : [leading.count - 1])
+            results = Array(rows.prefix(leading.count)) + Array(rows.dropFirst(leading.count + begin.count))
         } catch {
             rollbackQuietly()
             throw error
@@ -105,8 +108,8 @@ extension PostgresConnection {
     }
 
     /// Every statement's rows, or the first failure in order.
-    func pipelinedRows(_ statements: [PipelinedStatement]) throws -> [QueryResult] {
-        try pipeline(statements).map { try $0.get() }
+    func pipelinedRows(_ statements: [PipelinedStatement], syncAfter: Set<Int> = []) throws -> [QueryResult] {
+        try pipeline(statements, syncAfter: syncAfter).map { try $0.get() }
     }
 
     /// Sends `leading` (statements without parameters), `sql` with its parameters, then `trailing`, and one sync —

@@ -55,8 +55,14 @@ extension Store {
     /// The customer's accounts not known to be wholly of mapping `version` (any row with raw JSON of another), with
     /// their currency (a Fio movement without one is in the account's). One round trip per customer and sync.
     public func accountsBehindMapping(customerID: Int64, version: Int64) throws -> [(id: Int64, currency: String?)] {
-        try connection.query("SELECT id, currency FROM accounts WHERE customer_id = $1 AND mapping_version IS DISTINCT FROM $2 ORDER BY id",
-                             [customerID, version]).map { (try $0.decode(Int64.self, at: 0), try $0.decode(String?.self, at: 1)) }
+        try Self.decodeAccountsBehindMapping(try connection.query(Self.accountsBehindMapping, [customerID, version]))
+    }
+
+    /// $1 customer, $2 the mapping version.
+    static let accountsBehindMapping = "SELECT id, currency FROM accounts WHERE customer_id = $1 AND mapping_version IS DISTINCT FROM $2 ORDER BY id"
+
+    static func decodeAccountsBehindMapping(_ rows: QueryResult) throws -> [(id: Int64, currency: String?)] {
+        try rows.map { (try $0.decode(Int64.self, at: 0), try $0.decode(String?.self, at: 1)) }
     }
 
     /// The account's booking days (booking date, else value date; nil for an undated pending row) holding rows with

@@ -211,6 +211,19 @@ extension Store {
     /// transactions of an account it does not know) and stay queued, counted as `unsendable`.
     public func recordTransactionBatch(customerID: Int64, limit: Int,
                                        encode: ([OutboxTransaction]) throws -> [UInt8]) async throws -> PushBatch? {
+        try await recordTransactionBatch(customerID: customerID, limit: limit, markingSentFirst: nil, encode: encode).batch
+    }
+
+    /// `recordTransactionBatch`, with `accepted` (a batch Flowpay just accepted) marked sent first in the same round trip
+    /// — `markSent` as its own statement, outside the batch's transaction. `markedSignal`: what that `markSent` returned.
+    public func recordTransactionBatch(customerID: Int64, limit: Int, markingSentFirst accepted: PushBatch?,
+                                       encode: ([OutboxTransaction]) throws -> [UInt8]) async throws
+        -> (batch: PushBatch?, markedSignal: PushBatch?) {
+        if let accepted, accepted.kind == .updated {   // a signal's mark is another statement (and records no signal)
+            try markSent(accepted)
+            return (try await recordTransactionBatch(customerID: customerID, limit: limit, markingSentFirst: nil, encode: encode).batch, nil)
+        }
+        let mark = accepted.map { Self.markSentStatement($0, httpStatus: 200) }
         // One recorder per customer at a time (a sync and a `banksync push` may both drain it): rows are not
         // marked when a batch takes them, so without it both could take the same rows. Held to commit, taken
         // with the BEGIN in one round trip (the key is an integer, not outside text).
@@ -218,7 +231,7 @@ extension Store {
         // into the queue here, unless an unfinished batch holds it (markSent marks those): found through the
         // empty partial index `transactions_outbox`, so a probe costs next to nothing. The statement's own
         // snapshot does not see the rows it queues: they go in the next batch. BEGIN, lock and rows: one round trip.
-        try await connection.withTransaction(begin: ["BEGIN", "SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))"], first: """
+        let select = PipelinedStatement("""
                 WITH legacy AS (
                     UPDATE transactions t SET push_state = 'pushed'
                     WHERE t.customer_id = $1 AND t.push_state = 'queued' AND t.push_batch_id IS NULL
@@ -235,16 +248,21 @@ extension Store {
                   AND q.transaction_id NOT IN (SELECT held.id FROM push_batches b, unnest(b.row_ids) AS held(id)
                                                WHERE b.customer_id = $1 AND b.state IN ('sending', 'parked') AND b.kind = 'transactions')
                 ORDER BY q.transaction_id LIMIT $2
-                """, [customerID, limit], planning: .perExecution) { rows in   // customers of very different sizes: the queue's key, in order
-            guard rows.rowCount > 0 else { return nil }
+                """, [customerID, limit], planning: .perExecution)   // customers of very different sizes: the queue's key, in order
+        return try await connection.withTransaction(before: mark.map { [PipelinedStatement($0.sql, $0.parameters)] } ?? [],
+                                                    begin: ["BEGIN", "SELECT pg_advisory_xact_lock(\(Self.outboxLockKey(customerID)))"],
+                                                    first: [select]) { results in
+            let marked = try mark == nil ? nil : results[0].first.map { try Self.decodeBatch($0) }
+            let rows = results[results.count - 1]
+            guard rows.rowCount > 0 else { return (nil, marked) }
             var ids: [Int64] = []
             var transactions: [OutboxTransaction] = []
             for row in rows {
                 ids.append(try row.decode(Int64.self, at: 0))
                 transactions.append(try Self.decodeOutboxTransaction(row, from: 1))
             }
-            return try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions), attemptCounted: true,
-                                   thenCommit: true)
+            return (try recordBatch(customerID: customerID, rowIDs: ids, payload: try encode(transactions), attemptCounted: true,
+                                    thenCommit: true), marked)
         }
     }
 

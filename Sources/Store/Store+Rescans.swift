@@ -18,18 +18,37 @@ extension Store {
     /// trip: what a daily sync reads before its first call to the source — a read deferral still in force (until,
     /// reason), the booked-through watermark, the last deep re-read (nil: never since the first sync) and a deep
     /// read ops asked for.
-    public func storedAccountsAndReadStates(customerID: Int64, today: Day) throws
-        -> (details: [String: BankAccount], states: [Int64: AccountReadState], ids: [String: Int64]) {
-        var details: [String: BankAccount] = [:]
-        var states: [Int64: AccountReadState] = [:]
-        var ids: [String: Int64] = [:]
-        for row in try connection.query("""
+    public func storedAccountsAndReadStates(customerID: Int64, today: Day) throws -> StoredAccounts {
+        try Self.decodeStoredAccounts(try connection.query(Self.storedAccountsAndReadStates, [customerID, today]))
+    }
+
+    /// The accounts whose rows a mapping upgrade may have to map again (`accountsBehindMapping`) and
+    /// `storedAccountsAndReadStates`, in one round trip: what a customer's sync starts from. The states stand only
+    /// while no account was behind (an upgrade writes the account's rows under its ingest lock).
+    public func accountsBehindMappingAndReadStates(customerID: Int64, version: Int64, today: Day) throws
+        -> (behind: [(id: Int64, currency: String?)], stored: StoredAccounts) {
+        let results = try connection.pipeline([PipelinedStatement(Self.accountsBehindMapping, [customerID, version]),
+                                               PipelinedStatement(Self.storedAccountsAndReadStates, [customerID, today])])
+        return (try Self.decodeAccountsBehindMapping(try results[0].get()), try Self.decodeStoredAccounts(try results[1].get()))
+    }
+
+    /// A customer's stored accounts: their details by source id, their read states and ids.
+    public typealias StoredAccounts = (details: [String: BankAccount], states: [Int64: AccountReadState], ids: [String: Int64])
+
+    /// $1 customer, $2 today.
+    static let storedAccountsAndReadStates = """
             SELECT a.source_account_id, a.iban, a.bic, a.currency, a.name, a.product, a.owner_name, a.id,
                    CASE WHEN w.reads_resume_on > $2::date THEN w.reads_resume_on END, w.reads_deferred_reason, w.booked_through, w.last_rescan_at,
                    w.deep_read_from, w.deep_read_to
             FROM accounts a LEFT JOIN watermarks w ON w.account_id = a.id
             WHERE a.customer_id = $1 AND a.active
-            """, [customerID, today]) {
+            """
+
+    static func decodeStoredAccounts(_ rows: QueryResult) throws -> StoredAccounts {
+        var details: [String: BankAccount] = [:]
+        var states: [Int64: AccountReadState] = [:]
+        var ids: [String: Int64] = [:]
+        for row in rows {
             let account = BankAccount(sourceAccountID: try row.decode(at: 0), iban: try row.decode(at: 1), bic: try row.decode(at: 2),
                                       currency: try row.decode(at: 3), name: try row.decode(at: 4), product: try row.decode(at: 5),
                                       ownerName: try row.decode(at: 6))

@@ -123,14 +123,20 @@ public struct CustomerSync: Sendable {
 
     func pull(_ record: CustomerRecord, runID: Int64, outcome: inout CustomerOutcome) async throws {
         // Stored rows of an older mapping are keyed by the current one before anything is read (MappingUpgrade).
-        let upgradeLease = LeaseKeeper()
-        _ = try await MappingUpgrade(store: store).run(customerID: record.customer.id, runID: runID) { try renewLease(record, upgradeLease) }
-        let source = try await sources.source(for: record, session: store, today: today)
         // What earlier syncs stored stands in for what rarely changes (consent terms, account details): a daily
         // run spends its rate-limited calls on balances and transactions only.
-        // The accounts' read states come with their details (one round trip): each is read once, before the
-        // account's own writes; an account not among them (new, reactivated) or met twice is read again.
-        let stored = try store.storedAccountsAndReadStates(customerID: record.customer.id, today: today)
+        // The accounts' read states come with their details and the accounts a mapping upgrade must see to (one
+        // round trip): each is read once, before the account's own writes; an account not among them (new,
+        // reactivated) or met twice is read again — all of them after an upgrade.
+        let upgrade = MappingUpgrade(store: store)
+        let first = try store.accountsBehindMappingAndReadStates(customerID: record.customer.id, version: upgrade.version, today: today)
+        var stored = first.stored
+        if !first.behind.isEmpty {
+            let upgradeLease = LeaseKeeper()
+            _ = try await upgrade.run(customerID: record.customer.id, runID: runID, behind: first.behind) { try renewLease(record, upgradeLease) }
+            stored = try store.storedAccountsAndReadStates(customerID: record.customer.id, today: today)
+        }
+        let source = try await sources.source(for: record, session: store, today: today)
         var readStates = stored.states
         let known = KnownAccounts(details: stored.details,
                                   consentTermsKnown: record.customer.status == "active" && (record.consentExpiresAt ?? .distantPast) > Date(),

@@ -9,7 +9,8 @@ import Store
 /// nothing is sent again. Whole booking days go together (a content key's ordinal counts its day), about
 /// `batchRows` rows to a transaction, each committed: an upgrade cut short resumes where it stopped.
 ///
-/// Costs one round trip per customer and sync once every account is of the current version.
+/// Costs no round trip of its own once every account is of the current version: the accounts behind are read with the
+/// accounts' read states (`Store.accountsBehindMappingAndReadStates`).
 struct MappingUpgrade {
     let store: Store
     var version: Int64 = TransactionMapping.version
@@ -24,9 +25,11 @@ struct MappingUpgrade {
     }
 
     /// Maps the customer's rows of older versions again; `progress` runs after each batch (the claim's lease).
-    func run(customerID: Int64, runID: Int64?, progress: () throws -> Void = {}) async throws -> Summary {
+    /// `behind`: the customer's accounts of another version, when read already (`Store.accountsBehindMappingAndReadStates`).
+    func run(customerID: Int64, runID: Int64?, behind: [(id: Int64, currency: String?)]? = nil,
+             progress: () throws -> Void = {}) async throws -> Summary {
         var summary = Summary()
-        for account in try store.accountsBehindMapping(customerID: customerID, version: version) {
+        for account in try behind ?? store.accountsBehindMapping(customerID: customerID, version: version) {
             let ref = AccountRef(id: account.id, customerID: customerID)
             var collisions: [(kept: String, holder: String)] = []
             var accountRemapped = 0, accountRekeyed = 0

@@ -68,14 +68,23 @@ public struct OutboxDrain: Sendable {
             try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
         }
         if outcome.customerRefused { return outcome }
-        try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal,
-                                        call: open.allSatisfy { $0.kind == .updated } ? accountsCall : nil)
-        while !outcome.customerRefused, let batch = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, encode: Self.body) {
+        // Accepted, and marked sent with the first transactions batch's recording (one round trip).
+        var unmarked = try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal,
+                                                       call: open.allSatisfy { $0.kind == .updated } ? accountsCall : nil, markLater: true)
+        while !outcome.customerRefused {
+            let next = try await store.recordTransactionBatch(customerID: target.customerID, limit: batchSize, markingSentFirst: unmarked,
+                                                              encode: Self.body)
+            if let accepted = unmarked { noteAccepted(accepted, marked: (next.markedSignal, nil), outcome: &outcome, signal: &signal) }
+            unmarked = nil
+            guard let batch = next.batch else { break }
             // The last batch (short of the limit), accepted with nothing refused before it, is followed by the signal.
             try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal,
                            signalFollows: batch.rowCount < batchSize && outcome.rejected.isEmpty)
             // A batch short of the limit took every row that could go: no round trips to learn there is nothing left.
             if batch.rowCount < batchSize { break }
+        }
+        if let accepted = unmarked {
+            noteAccepted(accepted, marked: (try store.markSent(accepted), nil), outcome: &outcome, signal: &signal)
         }
         // The signal goes last, once everything of this run reached Flowpay; a rejection holds it back
         // (the contract sends it only after all data succeeded) until a later run succeeds.
@@ -91,22 +100,24 @@ public struct OutboxDrain: Sendable {
         try await pushAccountsIfChanged(target, runID: runID, outcome: &outcome, signal: &signal)
     }
 
-    /// `call`: the accounts call as read already, while it still stands.
+    /// `call`: the accounts call as read already, while it still stands. `markLater`: an accepted batch is returned
+    /// unmarked, for the caller to mark sent with its next statement (`noteAccepted` then).
+    @discardableResult
     func pushAccountsIfChanged(_ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?,
-                               call read: Store.AccountsCall? = nil) async throws {
+                               call read: Store.AccountsCall? = nil, markLater: Bool = false) async throws -> PushBatch? {
         // An account without an IBAN or BIC is left out, and its transactions wait with it (the outbox takes none of
         // them); one with an IBAN but no BIC is the `missing_bic` interruption, read from the accounts themselves
         // (an event written here, before the run's `synced`, would never show).
         let call = try read ?? store.accountsCall(customerID: target.customerID)
         let (accounts, missing) = try ContractMapping.accounts(call.accounts)
         outcome.accountsSkipped += missing.count
-        guard !accounts.isEmpty else { return }
+        guard !accounts.isEmpty else { return nil }
         let payload = FlowpayContract.encode(accounts: accounts)
         let hash = Array(SHA256.hash(data: payload))
-        guard call.lastSentHash != hash else { return }
+        guard call.lastSentHash != hash else { return nil }
         let batch = try store.recordAccountsBatch(customerID: target.customerID, payload: payload, payloadHash: hash,
                                                   accountCount: accounts.count)
-        try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal)
+        return try await send(batch, target, runID: runID, outcome: &outcome, signal: &signal, markLater: markLater)
     }
 
     /// Sends one batch, outside the drain's signal bookkeeping (a refused batch's parts).
@@ -118,8 +129,10 @@ public struct OutboxDrain: Sendable {
     /// Sends one batch; `signal` becomes the signal its acceptance recorded, if it recorded one, and nil once the
     /// signal itself is sent. `signalFollows`: the signal is sent right after this batch is accepted — its attempt is
     /// counted with the batch's mark (one round trip), as its own send would count it first.
+    /// `markLater`: an accepted batch is not marked here but returned, for the caller to mark with its next statement.
+    @discardableResult
     func send(_ batch: PushBatch, _ target: PushTarget, runID: Int64?, outcome: inout Outcome, signal: inout PushBatch?,
-              signalFollows: Bool = false) async throws {
+              signalFollows: Bool = false, markLater: Bool = false) async throws -> PushBatch? {
         if !batch.attemptCounted { try store.noteAttempt(batchID: batch.id) }
         let customer = target.flowpayCustomerID
         do {
@@ -139,14 +152,22 @@ public struct OutboxDrain: Sendable {
             try await refused(batch, refusal, target, runID: runID, outcome: &outcome)
             // Parts sent, parked or quarantined on the way: the signal owed is read from the outbox again.
             signal = try store.openBatches(customerID: target.customerID).first { $0.kind == .updated }
-            return
+            return nil
         } catch {
             // Not a verdict on the content (401/403/404, retries exhausted, the network): this customer's drain
             // stops for this run and the batch is sent again next run (parked after `parkAfterRuns` runs).
             try? store.recordFailure(batch, message: "\(error)")
             throw error
         }
-        let marked = try store.markSent(batch, countingSignalAttempt: signalFollows)
+        if markLater { return batch }
+        noteAccepted(batch, marked: try store.markSent(batch, countingSignalAttempt: signalFollows), outcome: &outcome, signal: &signal)
+        return nil
+    }
+
+    /// An accepted batch, marked sent: `signal` becomes the signal the mark recorded (and counted as attempted when the
+    /// mark counted it), nil once the signal itself is sent; the outcome counts the batch.
+    func noteAccepted(_ batch: PushBatch, marked: (recorded: PushBatch?, signalAttemptCounted: Int64?), outcome: inout Outcome,
+                      signal: inout PushBatch?) {
         if let recorded = marked.recorded { signal = recorded }
         if let counted = marked.signalAttemptCounted, signal?.id == counted { signal?.attemptCounted = true }
         if batch.kind == .updated { signal = nil }
