@@ -156,6 +156,7 @@ extension PostgresConnection {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (CopyWriter) async throws -> Void
     ) async throws -> Int {
+        flushDeferredWrites()
         noteRoundTrip(2)   // the COPY's start and its end each wait for the server
         let start = PQexec(handle, sql)
         guard let start, PQresultStatus(start) == PGRES_COPY_IN else {

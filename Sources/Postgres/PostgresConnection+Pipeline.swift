@@ -132,7 +132,34 @@ extension PostgresConnection {
     /// statement is a COMMIT or BEGIN. Throws only when the session failed (the connection broke, a send was refused).
     /// `syncAfter`: statements (by index) followed by a sync of their own, so a failure before it skips nothing after it
     /// and, outside a transaction, the statements after it are an implicit transaction of their own.
+    /// Writes deferred with `sendWithNextStatement` go first, each with a sync of its own; their outcomes go to them.
     public func pipeline(_ statements: [PipelinedStatement], syncAfter: Set<Int> = []) throws -> [Result<QueryResult, PostgresError>] {
+        var carried = takeDeferredWrites()
+        // A deferred write that cannot even be prepared is reported and left out, never failing what it rides with.
+        carried.removeAll { write in
+            guard write.statement.planning == .cached else { return false }
+            do {
+                _ = try preparedName(write.statement.sql, types: try withParameters(write.statement.parameters) { _, types, _, _, _ in types })
+                return false
+            } catch {
+                write.ifItFails(error as? PostgresError ?? .connectionLost(message: "\(error)"))
+                return true
+            }
+        }
+        guard !carried.isEmpty else { return try pipelineNow(statements, syncAfter: syncAfter) }
+        let outcomes: [Result<QueryResult, PostgresError>]
+        do {
+            outcomes = try pipelineNow(carried.map(\.statement) + statements,
+                                       syncAfter: Set(0..<carried.count).union(syncAfter.map { $0 + carried.count }))
+        } catch {
+            for write in carried { write.ifItFails(error as? PostgresError ?? .connectionLost(message: "\(error)")) }
+            throw error
+        }
+        report(carried, outcomes.prefix(carried.count))
+        return Array(outcomes.dropFirst(carried.count))
+    }
+
+    private func pipelineNow(_ statements: [PipelinedStatement], syncAfter: Set<Int>) throws -> [Result<QueryResult, PostgresError>] {
         guard !statements.isEmpty else { return [] }
         return try withParameterLists(statements.map(\.parameters)[...]) { encoded in
             var names: [String?] = []

@@ -18,6 +18,8 @@ public final class PostgresConnection: @unchecked Sendable {
     var committedByLastStatement = false
     /// See `takeReadAhead`.
     var readAhead: ReadAhead?
+    /// See `sendWithNextStatement`.
+    var deferredWrites: [DeferredWrite] = []
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -62,6 +64,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     public func close() {
         guard !isClosed else { return }
+        if isHealthy { flushDeferredWrites() }
         isClosed = true
         PQfinish(handle)
     }
@@ -109,6 +112,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// migration changed is prepared again.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached) throws -> QueryResult {
+        if !deferredWrites.isEmpty {   // they ride in this statement's round trip
+            return try pipeline([PipelinedStatement(sql, parameters, planning: planning)])[0].get()
+        }
         noteRoundTrip()
         return try withParameters(parameters) { count, types, values, lengths, formats in
             guard planning == .cached, let name = try preparedName(sql, types: types) else {
@@ -169,6 +175,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a trusted multi-statement script (a migration file) with the simple query protocol.
     /// Never pass text containing outside values here: it takes no parameters by design.
     public func executeScript(_ script: String) throws {
+        flushDeferredWrites()
         noteRoundTrip()
         try check(PQexec(handle, script), sql: "script")
     }
@@ -212,6 +219,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let first: QueryResult
         committedByLastStatement = false
         do {
+            flushDeferredWrites()
             noteRoundTrip()
             first = try check(PQexec(handle, script), sql: script)
         } catch {

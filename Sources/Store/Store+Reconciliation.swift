@@ -24,7 +24,11 @@ extension Store {
     /// held or not) from `checkFrom` (the day before the window just stored) or the earliest day still unsettled,
     /// whichever is earlier, through the `transactions_account_booked` index; one statement stores the verdict.
     /// Days before that were settled by earlier runs and are not read again.
-    public func reconcile(account: AccountRef, checkFrom: Day, today: Day) throws -> ReconciliationResult {
+    ///
+    /// `verdictIfItFails`: the verdict goes with the session's next statement (`sendWithNextStatement`: one round trip
+    /// fewer), and this gets its failure; without it the verdict is written before this returns.
+    public func reconcile(account: AccountRef, checkFrom: Day, today: Day,
+                          verdictIfItFails: ((any Error) -> Void)? = nil) throws -> ReconciliationResult {
         // Read with the ingest's COMMIT when nothing ran on the session since (`ingest(…, readForReconciliationFrom:)`).
         let readAhead = connection.takeReadAhead(Self.reconciliationReadKey(account: account.id, checkFrom: checkFrom))
         let rows = try readAhead ?? connection.query(Self.reconciliationRead, [account.id, checkFrom], planning: .perExecution)
@@ -69,7 +73,7 @@ extension Store {
             outcome = before.outcome
         }
         if let first = before?.outcome.firstDay, outcome.firstDay.map({ first < $0 }) ?? false { outcome.firstDay = first }
-        try connection.execute("""
+        let verdict = PipelinedStatement("""
             INSERT INTO account_reconciliation AS r (account_id, state, reason, currency, first_day, reconciled_through, mismatch_from,
                                                      mismatch_to, difference_minor, held_minor, chain_break, mismatch_since, checked_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $7::date IS NOT NULL THEN now() END, now())
@@ -85,8 +89,13 @@ extension Store {
             """, [account.id, outcome.state.rawValue, outcome.reason, currency, outcome.firstDay, outcome.reconciledThrough,
                   outcome.mismatch?.from, outcome.mismatch?.to, outcome.mismatch?.differenceMinor,
                   outcome.mismatch?.heldMinor ?? outcome.heldMinor, outcome.mismatch?.chainBreak])
+        if let verdictIfItFails {
+            connection.sendWithNextStatement(verdict) { verdictIfItFails($0) }
+        } else {
+            _ = try connection.query(verdict.sql, verdict.parameters)
+        }
         return ReconciliationResult(now: StoredReconciliation(outcome: outcome, currency: currency, deepRead: before?.deepRead), before: before,
-                                    roundTrips: readAhead == nil ? 2 : 1)
+                                    roundTrips: (readAhead == nil ? 1 : 0) + (verdictIfItFails == nil ? 1 : 0))
     }
 
     /// `reconcile`'s read of one account ($1) from a day ($2), to send ahead with the ingest's COMMIT.

@@ -22,7 +22,15 @@ extension CustomerSync {
     func reconcile(_ ref: AccountRef, window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, record: CustomerRecord,
                    runID: Int64, leaseKeeper: LeaseKeeper) async throws -> ReconciliationReport {
         var report = ReconciliationReport()
-        let first = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today)
+        // The verdict goes with the next statement; should it fail, that is recorded (and the next run checks again).
+        let store = store, logger = logger
+        let verdictFailed = { (error: any Error) in
+            logger.warning("reconciliation verdict not stored", metadata: ["account": "\(ref.id)", "error": "\(error)"])
+            try? store.recordEvent(customerID: ref.customerID, accountID: ref.id, runID: runID, level: .warning, code: "reconciliation_failed",
+                                   message: "not reconciled this run: the verdict was not stored: \(error)")
+        }
+        let first = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today,
+                                        verdictIfItFails: verdictFailed)
         report.roundTrips += first.roundTrips
         report.state = first.now.outcome.state
         guard let mismatch = first.now.outcome.mismatch else {
@@ -52,7 +60,8 @@ extension CustomerSync {
         }
         report.deepRead = range
         try store.noteReconciliationDeepRead(accountID: ref.id, range: range)
-        let second = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today)
+        let second = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today,
+                                         verdictIfItFails: verdictFailed)
         report.roundTrips += 1 + second.roundTrips + 1
         report.state = second.now.outcome.state
         let currency = second.now.currency
