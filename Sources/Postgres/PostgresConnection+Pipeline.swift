@@ -147,6 +147,17 @@ extension PostgresConnection {
             }
         }
         guard !carried.isEmpty else { return try pipelineNow(statements, syncAfter: syncAfter) }
+        // The riders are prepared first: one that cannot be (a column a migration has not added yet) must not take the
+        // deferred writes down with it — they go alone, then its error is thrown.
+        do {
+            for statement in statements where statement.planning == .cached {
+                _ = try preparedName(statement.sql, types: try withParameters(statement.parameters) { _, types, _, _, _ in types })
+            }
+        } catch {
+            deferredWrites = carried + deferredWrites
+            flushDeferredWrites()
+            throw error
+        }
         let outcomes: [Result<QueryResult, PostgresError>]
         do {
             outcomes = try pipelineNow(carried.map(\.statement) + statements,

@@ -64,7 +64,12 @@ public final class PostgresConnection: @unchecked Sendable {
 
     public func close() {
         guard !isClosed else { return }
-        if isHealthy { flushDeferredWrites() }
+        if isHealthy {
+            flushDeferredWrites()
+        } else {
+            // Lost with the session: their callers learn it.
+            for write in takeDeferredWrites() { write.ifItFails(.connectionLost(message: "closed before it was sent")) }
+        }
         isClosed = true
         PQfinish(handle)
     }
@@ -113,7 +118,13 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached) throws -> QueryResult {
         if !deferredWrites.isEmpty {   // they ride in this statement's round trip
-            return try pipeline([PipelinedStatement(sql, parameters, planning: planning)])[0].get()
+            let outcome = try pipeline([PipelinedStatement(sql, parameters, planning: planning)])[0]
+            if case .failure(let error) = outcome, planning == .cached, error.sqlState == SQLState.featureNotSupported,
+               PQtransactionStatus(handle) == PQTRANS_IDLE {
+                // "cached plan must not change result type": `pipeline` forgot the statement; prepared anew, as below.
+                return try query(sql, parameters, planning: planning)
+            }
+            return try outcome.get()
         }
         noteRoundTrip()
         return try withParameters(parameters) { count, types, values, lengths, formats in

@@ -80,12 +80,14 @@ extension Store {
 
     /// The first due customer without a lease (`unleasedCandidates`' order), locked `FOR UPDATE SKIP LOCKED`, its session
     /// lock tried and, when taken, its lease written — one statement. Nil when there is none or another session holds
-    /// its lock (a `banksync push`): the page-by-page claim goes on from there. The lock is tried on the candidate's
-    /// row only: the `CASE` is evaluated in order, so no other customer's lock is ever taken, whatever the plan.
+    /// its lock (a `banksync push`): the page-by-page claim goes on from there. The lock is tried once, on the candidate
+    /// only: in a materialized CTE over the one candidate row, never in the UPDATE's own WHERE — PostgreSQL evaluates
+    /// that again when the row changed after the statement's snapshot (a webhook's priority mark), and a lock taken
+    /// twice is still held after `release` frees it once.
     private func claimFirstUnleased(dueBefore: Date, lease: Duration, worker: String, only flowpayCustomerID: UUID?, priorityOnly: Bool,
                                     excluding: [Int64]) throws -> Claim? {
         let row = try connection.query("""
-            WITH candidate AS (
+            WITH candidate AS MATERIALIZED (
                 SELECT c.id AS candidate_id
                 FROM customers c
                 WHERE c.status <> 'disabled' AND c.lease_until IS NULL
@@ -93,14 +95,13 @@ extension Store {
                 ORDER BY c.priority_sync_at NULLS LAST, c.last_sync_at NULLS FIRST
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED
+            ), locked AS MATERIALIZED (
+                SELECT candidate_id FROM candidate WHERE pg_try_advisory_lock(($6::bigint << 32) | (candidate_id & 4294967295))
             )
             UPDATE customers SET lease_until = now() + make_interval(secs => $4), leased_by = $5, lease_pid = pg_backend_pid(),
                                  claimed_at = now()
-            FROM candidate
-            WHERE customers.id = candidate.candidate_id
-              AND CASE WHEN customers.id = candidate.candidate_id
-                       THEN pg_try_advisory_lock(($6::bigint << 32) | (customers.id & 4294967295))
-                       ELSE false END
+            FROM locked
+            WHERE customers.id = locked.candidate_id
             RETURNING \(Customer.columns)
             """, [dueBefore, flowpayCustomerID, priorityOnly, Double(lease.components.seconds), worker, Self.customerLockKeyPrefix,
                   Self.bigintArray(excluding)],

@@ -3,6 +3,7 @@ import BankSyncCore
 import Foundation
 import Logging
 import Store
+import Synchronization
 
 /// After an account's window is stored: its booked amounts are reconciled against the bank's booked balances
 /// (`Store.reconcile`, `BankSyncCore.Reconciliation`). A range that does not add up is deep-read once — exactly its
@@ -22,12 +23,12 @@ extension CustomerSync {
     func reconcile(_ ref: AccountRef, window: SyncWindow, of account: SourceAccount, from source: any BankDataSource, record: CustomerRecord,
                    runID: Int64, leaseKeeper: LeaseKeeper) async throws -> ReconciliationReport {
         var report = ReconciliationReport()
-        // The verdict goes with the next statement; should it fail, that is recorded (and the next run checks again).
-        let store = store, logger = logger
+        // The verdict goes with the next statement; should it fail, that is noted here and recorded at the end of the
+        // customer's sync (`recordUnstoredVerdicts`), and the next run checks again.
+        let logger = logger, unstored = unstoredVerdicts
         let verdictFailed = { (error: any Error) in
             logger.warning("reconciliation verdict not stored", metadata: ["account": "\(ref.id)", "error": "\(error)"])
-            try? store.recordEvent(customerID: ref.customerID, accountID: ref.id, runID: runID, level: .warning, code: "reconciliation_failed",
-                                   message: "not reconciled this run: the verdict was not stored: \(error)")
+            unstored.note(UnstoredVerdicts.Failure(account: ref, runID: runID, error: "\(error)"))
         }
         let first = try store.reconcile(account: ref, checkFrom: Self.reconciliationCheckFrom(window), today: today,
                                         verdictIfItFails: verdictFailed)
@@ -86,10 +87,35 @@ extension CustomerSync {
         return report
     }
 
+    /// Sends what is still deferred (a verdict with no statement after it), then records each verdict that was not
+    /// stored as `reconciliation_failed` — once the session is idle, never inside another statement's transaction.
+    func recordUnstoredVerdicts() {
+        store.connection.sendDeferredWrites()
+        for failure in unstoredVerdicts.take() {
+            try? store.recordEvent(customerID: failure.account.customerID, accountID: failure.account.id, runID: failure.runID, level: .warning,
+                                   code: "reconciliation_failed", message: "not reconciled this run: the verdict was not stored: \(failure.error)")
+        }
+    }
+
     /// The day an account's reconciliation reads from after `window` was stored: the day before it.
     static func reconciliationCheckFrom(_ window: SyncWindow) -> Day { window.from.adding(days: -1) }
 
     static func amount(_ minor: Int64, _ currency: String?) -> String {
         Reconciliation.minorText(minor) + (currency.map { " " + $0 } ?? "")
     }
+}
+
+/// Reconciliation verdicts whose deferred write failed, waiting to be recorded (`CustomerSync.recordUnstoredVerdicts`).
+final class UnstoredVerdicts: Sendable {
+    struct Failure: Sendable {
+        let account: AccountRef
+        let runID: Int64
+        let error: String
+    }
+
+    private let failures = Mutex<[Failure]>([])
+
+    func note(_ failure: Failure) { failures.withLock { $0.append(failure) } }
+
+    func take() -> [Failure] { failures.withLock { failures in defer { failures = [] }; return failures } }
 }

@@ -43,6 +43,8 @@ public struct CustomerSync: Sendable {
     /// Whether a successful sync marks the customer synced itself; a run marks it with the claim's release
     /// instead (one statement: `Store.release(_:synced:)`).
     public var marksSynced = true
+    /// Verdicts whose deferred write failed in the customer's sync, recorded at its end.
+    let unstoredVerdicts = UnstoredVerdicts()
 
     public init(store: Store, sources: SourceFactory, flowpay: FlowpayClient?, overlapDays: Int, today: Day, logger: Logger,
                 lease: (duration: Duration, worker: String)? = nil, rescan: RescanPolicy = RescanPolicy(),
@@ -71,6 +73,7 @@ public struct CustomerSync: Sendable {
                                        message: "\(deferral)")
             }
             outcome.deferred = deferral
+            recordUnstoredVerdicts()
             return outcome
         } catch SourceError.deferred(let deferral) {
             // Fio's 90-day lock: not a failure of the run; the next step is the merchant's authorisation.
@@ -93,6 +96,7 @@ public struct CustomerSync: Sendable {
                 note(error, record, runID: runID, outcome: &outcome)
             }
         }
+        recordUnstoredVerdicts()
         if outcome.problem == nil, marksSynced {
             try? store.markSynced(customerID: record.customer.id, runID: runID, message: outcome.syncedSummary)
         }

@@ -36,6 +36,34 @@ import TestSupport
         }
     }
 
+    /// A reconciliation verdict goes with the next statement; one the database refuses does not fail the statement it
+    /// rode with or the sync: every account is stored, and the refusal is recorded per account (`reconciliation_failed`)
+    /// once the session is idle. Once the database takes verdicts again, the next sync stores them.
+    @Test func aVerdictTheDatabaseRefusesIsRecordedAndTheSyncGoesOn() async throws {
+        try await TestDatabase.with { database in
+            try await SandboxPeers.with { peers in
+                let store = try await migratedStore(database)
+                let customer = try store.addCustomer(flowpayCustomerID: UUID(), merchantID: "m-verdict", source: .gocardless, sourceRef: "sandbox-req-1")
+                try store.connection.executeScript("""
+                    CREATE FUNCTION refuse_verdict() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'verdicts refused'; END $$;
+                    CREATE TRIGGER refuse_verdict BEFORE INSERT OR UPDATE ON account_reconciliation FOR EACH ROW EXECUTE FUNCTION refuse_verdict();
+                    """)
+                let outcome = try await sync(store, peers, customer)
+                #expect(outcome.succeeded, "\(String(describing: outcome.problem))")
+                let accounts = try count(store, "SELECT count(*) FROM accounts WHERE customer_id = $1", [customer])
+                #expect(accounts >= 2)
+                #expect(try count(store, "SELECT count(*) FROM accounts a WHERE a.customer_id = $1 AND NOT EXISTS "
+                                    + "(SELECT 1 FROM transactions t WHERE t.account_id = a.id)", [customer]) == 0, "every account stored")
+                #expect(try count(store, "SELECT count(*) FROM sync_events WHERE customer_id = $1 AND code = 'reconciliation_failed' "
+                                    + "AND message LIKE '%verdicts refused%'", [customer]) == accounts)
+                #expect(try count(store, "SELECT count(*) FROM account_reconciliation", []) == 0)
+                try store.connection.executeScript("DROP TRIGGER refuse_verdict ON account_reconciliation")
+                #expect(try await sync(store, peers, customer).succeeded)
+                #expect(try count(store, "SELECT count(*) FROM account_reconciliation", []) == accounts)
+            }
+        }
+    }
+
     /// A consent that lapsed longer than the history allowed (200 days without a read, 90 days allowed): the
     /// renewed window cannot reach back to the day after the last one read, and the 109 days in between are
     /// recorded for the account — in `lag` and as an interruption — instead of being skipped in silence.
