@@ -118,7 +118,9 @@ extension Store {
         pages: Pages
     ) async throws -> IngestResult where Pages.Element == [BankTransaction] {
         // The first chunk is keyed before the transaction opens, so its probe goes with the BEGIN, the account's lock and
-        // the head read: one round trip (a daily window is one chunk). The account is an integer, not outside text.
+        // the head read: one round trip (a daily window is one chunk). Not on a first sync: the account most likely
+        // stores nothing, and probing a thousand keys there is PostgreSQL work for nothing (if it does store rows,
+        // `storeChunk` probes then). The account is an integer, not outside text.
         var admission = IngestAdmission(window: window, sourceIDsAreStable: sourceIDsAreStable)
         admission.tracksBookedKeys = true
         var rows = FetchedRows(pages: pages.makeAsyncIterator())
@@ -128,7 +130,7 @@ extension Store {
             chunk.append(transaction, keys: keys)
         }
         var opening = [PipelinedStatement(Self.ingestHead, [account.id])]
-        if chunk.count > 0 { opening.append(Self.probe(account: account.id, chunk: chunk, keyGeneration: keyGeneration)) }
+        if chunk.count > 0, !window.isFirstSync { opening.append(Self.probe(account: account.id, chunk: chunk, keyGeneration: keyGeneration)) }
         return try await connection.withTransaction(begin: ["BEGIN", "SELECT pg_advisory_xact_lock(\(Self.accountLockKey(account.id)))"],
                                                     first: opening) { opened in
             guard let head = opened[0].first else {
@@ -160,7 +162,7 @@ extension Store {
                 }
             } else {
                 if chunk.count > 0 {
-                    let flags = try Self.storedFlags(opened[1], count: chunk.count)
+                    let flags = try opened.count > 1 ? Self.storedFlags(opened[1], count: chunk.count) : nil
                     admission.result.add(try await storeChunk(chunk, flags: flags, account: account, ids: ids, keyGeneration: keyGeneration,
                                                               runID: runID))
                     chunk.removeAll()
