@@ -153,11 +153,13 @@ extension Store {
                                           flowpayID: ids.id(forKey: key), account: account,
                                           keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
                     }
-                    while let transaction = try await rows.next() {
-                        guard let keys = admission.admit(transaction) else { continue }
-                        try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...],
-                                          flowpayID: ids.id(forKey: keys.key), account: account,
-                                          keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
+                    while let page = try await rows.nextPage() {
+                        for transaction in page {
+                            guard let keys = admission.admit(transaction) else { continue }
+                            try Self.writeRow(transaction, key: keys.key[...], contentKey: keys.contentKey[...],
+                                              flowpayID: ids.id(forKey: keys.key), account: account,
+                                              keyGeneration: keyGeneration, runID: runID, to: writer, counting: &admission.result)
+                        }
                     }
                 }
             } else {
@@ -167,12 +169,14 @@ extension Store {
                                                               runID: runID))
                     chunk.removeAll()
                 }
-                while let transaction = try await rows.next() {
-                    guard let keys = admission.admit(transaction) else { continue }
-                    chunk.append(transaction, keys: keys)
-                    if chunk.count == ingestChunkSize {
-                        admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
-                        chunk.removeAll()
+                while let page = try await rows.nextPage() {
+                    for transaction in page {
+                        guard let keys = admission.admit(transaction) else { continue }
+                        chunk.append(transaction, keys: keys)
+                        if chunk.count == ingestChunkSize {
+                            admission.result.add(try await storeChunk(chunk, account: account, ids: ids, keyGeneration: keyGeneration, runID: runID))
+                            chunk.removeAll()
+                        }
                     }
                 }
                 if chunk.count > 0 {
@@ -550,5 +554,18 @@ struct FetchedRows<Pages: AsyncIteratorProtocol> where Pages.Element == [BankTra
         }
         defer { index += 1 }
         return page[index]
+    }
+
+    /// The rest of the current page, then each following page: the loop for the bulk of a fetch (one await a page,
+    /// not one a row).
+    mutating func nextPage() async throws -> ArraySlice<BankTransaction>? {
+        if index < page.count {
+            defer { index = page.count }
+            return page[index...]
+        }
+        guard let next = try await pages.next() else { return nil }
+        page = next
+        index = page.count
+        return page[...]
     }
 }

@@ -192,7 +192,11 @@ public struct CustomerSync: Sendable {
                     outcome.duplicates += read.duplicates
                 }
                 let result = try await fetchAndIngest(window, of: sourceAccount, from: source, into: ref, record: record, runID: runID,
-                                                      leaseKeeper: leaseKeeper, reconcileFrom: Self.reconciliationCheckFrom(window),
+                                                      leaseKeeper: leaseKeeper,
+                                                      // Not after a first sync or a deep read: a statement of theirs
+                                                      // (the full-read or rescan note) always comes between and the
+                                                      // read would be made twice.
+                                                      reconcileFrom: window.isFirstSync || deep ? nil : Self.reconciliationCheckFrom(window),
                                                       prefetched: ahead.flatMap { $0.window == window && requestedRange == nil ? $0 : nil })
                 // Cleared once the deep window is stored: a read that failed keeps the request for the next run.
                 if let from = state.deepReadFrom { try store.clearDeepReadRequest(accountID: accountID, from: from) }
