@@ -6,14 +6,24 @@ extension PostgresConnection {
     /// own). A statement that fails leaves the transaction aborted (the server skips the pipelined COMMIT) and
     /// throws: `withTransaction` rolls back. A COMMIT that fails (a deferred constraint, a serialization failure)
     /// throws the same way, its transaction already ended. Either way nothing is reported committed that was not.
+    ///
+    /// `thenRead`: a read sent after the COMMIT in the same round trip. Once the COMMIT succeeded, its rows are kept
+    /// under `key` for `takeReadAhead(key)` until the next statement on this session (whatever it is: a statement in
+    /// between may have changed what the read saw). A failing read is not an error of the transaction: nothing is
+    /// kept, and the caller's own read runs it again.
     @discardableResult
-    public func queryThenCommit(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached) throws -> QueryResult {
+    public func queryThenCommit(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached,
+                                thenRead read: (statement: PipelinedStatement, key: String)? = nil) throws -> QueryResult {
         guard PQtransactionStatus(handle) == PQTRANS_INTRANS else {
             throw PostgresError.server(ServerError(sqlState: "25000", severity: "ERROR",
                                                    message: "queryThenCommit outside an open transaction (the statement was not run)"))
         }
-        let rows = try pipelined(after: [], sql, parameters, planning: planning, before: ["COMMIT"])
+        let outcomes = try pipeline([PipelinedStatement(sql, parameters, planning: planning), PipelinedStatement("COMMIT", planning: .perExecution)]
+                                    + (read.map { [$0.statement] } ?? []))
+        let rows = try outcomes[0].get()
+        _ = try outcomes[1].get()
         committedByLastStatement = true
+        if let read, case .success(let readRows) = outcomes[2] { readAhead = ReadAhead(key: read.key, rows: readRows, roundTrips: roundTrips) }
         return rows
     }
 
@@ -28,46 +38,10 @@ extension PostgresConnection {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (QueryResult) async throws -> T
     ) async throws -> T {
-        committedByLastStatement = false
-        let first: QueryResult
-        do {
-            first = try pipelined(after: begin, sql, parameters, planning: planning, before: [])
-        } catch {
-            rollbackQuietly()
-            throw error
-        }
-        let value: T
-        do {
-            value = try await body(first)
-        } catch {
-            rollbackQuietly()
-            throw error
-        }
-        try commitUnlessCommitted()
-        return value
+        try await withTransaction(begin: begin, first: [PipelinedStatement(sql, parameters, planning: planning)]) { try await body($0[0]) }
     }
 
-    /// `queryThenCommit`, and `read` after the COMMIT in the same round trip: once the COMMIT succeeded, `read`'s rows are
-    /// kept under `key` for `takeReadAhead(key)` until the next statement on this session (whatever it is: a statement
-    /// in between may have changed what the read saw). A failing `read` is not an error of the transaction: nothing is
-    /// kept, and the caller's own read runs it again.
-    @discardableResult
-    public func queryThenCommit(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: Planning = .cached,
-                                thenRead read: PipelinedStatement, keptAs key: String) throws -> QueryResult {
-        guard PQtransactionStatus(handle) == PQTRANS_INTRANS else {
-            throw PostgresError.server(ServerError(sqlState: "25000", severity: "ERROR",
-                                                   message: "queryThenCommit outside an open transaction (the statement was not run)"))
-        }
-        let outcomes = try pipeline([PipelinedStatement(sql, parameters, planning: planning), PipelinedStatement("COMMIT", planning: .perExecution),
-                                     read])
-        let rows = try outcomes[0].get()
-        _ = try outcomes[1].get()
-        committedByLastStatement = true
-        if case .success(let readRows) = outcomes[2] { readAhead = ReadAhead(key: key, rows: readRows, roundTrips: roundTrips) }
-        return rows
-    }
-
-    /// The rows a `queryThenCommit(…, thenRead:keptAs:)` kept under `key`, when no statement ran on this session since;
+    /// The rows a `queryThenCommit(…, thenRead:)` kept under `key`, when no statement ran on this session since;
     /// nil otherwise. Taken once.
     public func takeReadAhead(_ key: String) -> QueryResult? {
         guard let kept = readAhead, kept.key == key else { return nil }
@@ -110,19 +84,6 @@ extension PostgresConnection {
     /// Every statement's rows, or the first failure in order.
     func pipelinedRows(_ statements: [PipelinedStatement], syncAfter: Set<Int> = []) throws -> [QueryResult] {
         try pipeline(statements, syncAfter: syncAfter).map { try $0.get() }
-    }
-
-    /// Sends `leading` (statements without parameters), `sql` with its parameters, then `trailing`, and one sync —
-    /// one round trip in libpq's pipeline mode — and returns `sql`'s rows. The first statement that failed is
-    /// thrown (the server skips the rest of the pipeline).
-    private func pipelined(after leading: [String], _ sql: String, _ parameters: [any PostgresEncodable], planning: Planning,
-                           before trailing: [String]) throws -> QueryResult {
-        let statements = leading.map { PipelinedStatement($0, planning: .perExecution) }
-            + [PipelinedStatement(sql, parameters, planning: planning)]
-            + trailing.map { PipelinedStatement($0, planning: .perExecution) }
-        let outcomes = try pipeline(statements)
-        for outcome in outcomes { _ = try outcome.get() }   // the first failure, in order
-        return try outcomes[leading.count].get()
     }
 
     /// Sends `statements` and one sync in one round trip (libpq's pipeline mode) and returns each statement's outcome,
@@ -266,7 +227,7 @@ public struct PipelinedStatement {
     }
 }
 
-/// A read sent ahead with an earlier round trip (`queryThenCommit(…, thenRead:keptAs:)`).
+/// A read sent ahead with an earlier round trip (`queryThenCommit(…, thenRead:)`).
 struct ReadAhead {
     let key: String
     let rows: QueryResult

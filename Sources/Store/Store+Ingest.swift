@@ -244,12 +244,8 @@ extension Store {
                 admission.result.edited + admission.result.corrected,
                 admission.result.sourceIDsReused, window.isFirstSync ? window.to - window.from : nil,
                 window.isFirstSync ? admission.oldestBooked.map { window.to - $0 } ?? 0 : nil, redelivered, account.customerID]
-            let finished = if let checkFrom {
-                try connection.queryThenCommit(Self.finishIngest, finish, thenRead: Self.reconciliationRead(account: account.id, checkFrom: checkFrom).statement,
-                                               keptAs: Self.reconciliationReadKey(account: account.id, checkFrom: checkFrom))
-            } else {
-                try connection.queryThenCommit(Self.finishIngest, finish)
-            }
+            let finished = try connection.queryThenCommit(Self.finishIngest, finish,
+                                                          thenRead: checkFrom.map { Self.reconciliationRead(account: account.id, checkFrom: $0) })
             guard let pendingRemoved = finished.first else { throw PostgresError.noRows(statement: Self.finishIngest) }
             admission.result.pendingRemoved = try pendingRemoved.decode(Int.self, at: 0)
             admission.result.oldestBooked = admission.oldestBooked

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Statements sent together (`PostgresConnection.pipeline`) and a read sent after a COMMIT in its round trip
-/// (`queryThenCommit(…, thenRead:keptAs:)`): one round trip; the read sees what was committed; it is used only by the
+/// (`queryThenCommit(…, thenRead:)`): one round trip; the read sees what was committed; it is used only by the
 /// next statement asking for it, never after any other statement; a failing read costs the transaction nothing.
 @Suite struct ReadAheadTests {
     @Test func aReadSentWithTheCommitSeesTheCommitAndIsTakenOnceByTheNextStatement() async throws {
@@ -16,7 +16,7 @@ import TestSupport
             try await connection.withTransaction {
                 try connection.execute("INSERT INTO ahead VALUES (1, 'one')", planning: .perExecution)
                 try connection.queryThenCommit("INSERT INTO ahead VALUES ($1, 'two')", [Int64(2)], planning: .perExecution,
-                                               thenRead: read, keptAs: "notes")
+                                               thenRead: (read, "notes"))
             }
             // BEGIN, the first insert, then the last insert, its COMMIT and the read together.
             #expect(connection.roundTrips - before == 3)
@@ -27,7 +27,7 @@ import TestSupport
 
             // Any statement in between makes it stale: it is not used.
             try await connection.withTransaction {
-                _ = try connection.queryThenCommit("INSERT INTO ahead VALUES ($1, 'three')", [Int64(3)], thenRead: read, keptAs: "notes")
+                _ = try connection.queryThenCommit("INSERT INTO ahead VALUES ($1, 'three')", [Int64(3)], thenRead: (read, "notes"))
             }
             try connection.execute("UPDATE ahead SET note = 'changed' WHERE id = 3")
             #expect(connection.takeReadAhead("notes") == nil, "a statement ran since the read")
@@ -40,7 +40,7 @@ import TestSupport
             try connection.execute("CREATE TABLE ahead (id bigint PRIMARY KEY)")
             let failingRead = PipelinedStatement("SELECT 1 / (count(*) - count(*)) FROM ahead", planning: .perExecution)
             try await connection.withTransaction {
-                _ = try connection.queryThenCommit("INSERT INTO ahead VALUES ($1)", [Int64(1)], thenRead: failingRead, keptAs: "broken")
+                _ = try connection.queryThenCommit("INSERT INTO ahead VALUES ($1)", [Int64(1)], thenRead: (failingRead, "broken"))
             }
             #expect(connection.takeReadAhead("broken") == nil)
             #expect(try connection.queryValue(Int.self, "SELECT count(*) FROM ahead") == 1, "committed although the read after it failed")
@@ -49,7 +49,7 @@ import TestSupport
             await #expect(throws: PostgresError.self) {
                 try await connection.withTransaction {
                     try connection.execute("INSERT INTO ahead VALUES (2)")
-                    try connection.queryThenCommit("INSERT INTO ahead VALUES ($1)", [Int64(1)], thenRead: read, keptAs: "count")
+                    try connection.queryThenCommit("INSERT INTO ahead VALUES ($1)", [Int64(1)], thenRead: (read, "count"))
                 }
             }
             #expect(connection.takeReadAhead("count") == nil)
